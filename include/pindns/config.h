@@ -1,0 +1,71 @@
+/* Server configuration: defaults, the configuration file, command-line overrides. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define PD_LISTEN_MAX 32
+#define PD_DEFAULT_PORT 53
+
+/** One address to answer on. */
+typedef struct pd_listen {
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	char text[80]; /* as the operator wrote it, normalised: "127.0.0.1:53", "[::1]:53" */
+} pd_listen_t;
+
+/** A zone named explicitly in the configuration. */
+typedef struct pd_zone_conf {
+	char *origin;
+	char *file;
+} pd_zone_conf_t;
+
+/** Everything the daemon can be told; pd_config_init() fills in the embedded defaults. */
+typedef struct pd_config {
+	pd_listen_t listen[PD_LISTEN_MAX];
+	int nlisten;
+	bool listen_is_default; /* nothing configured: all IPv4 and IPv6 addresses, port 53 */
+	int threads;            /* 0: one per CPU this process may run on */
+	char *zones_dir;        /* every *.zone in it is served, origin from the file name */
+	pd_zone_conf_t *zones;
+	size_t nzones;
+	uint16_t udp_size;
+	char *identity;
+	char *version;
+	int rcvbuf; /* SO_RCVBUF per socket, bytes */
+	char *pid_file;
+	int log_level;
+} pd_config_t;
+
+/** Fills cfg with the embedded defaults. */
+void pd_config_init(pd_config_t *cfg);
+
+/** Frees what cfg owns. */
+void pd_config_free(pd_config_t *cfg);
+
+/**
+ * Sets one option by name ("listen", "threads", ...) from its text value. Used by the
+ * file parser and the command line alike. Returns 0, or -EINVAL with a message in err.
+ */
+int pd_config_set(pd_config_t *cfg, const char *key, const char *value, char *err, size_t cap);
+
+/**
+ * Reads a configuration file: "key: value" lines, '#' comments. A "listen" in the file
+ * replaces the default listen set. Returns 0, or a negative errno with
+ * "file:line: what is wrong" in err.
+ */
+int pd_config_load(pd_config_t *cfg, const char *path, char *err, size_t cap);
+
+/**
+ * Parses "ADDR:PORT", "[ADDR6]:PORT", "ADDR" or "ADDR6" (port 53) into l.
+ * Returns 0 or -EINVAL.
+ */
+int pd_listen_parse(pd_listen_t *l, const char *text);
+
+/** Drops the configured listen set, so the next "listen" starts a new one. */
+void pd_config_clear_listen(pd_config_t *cfg);
+
+/** Text of the options a configuration file accepts, for --help. */
+extern const char pd_config_help[];

@@ -1,0 +1,50 @@
+/* The UDP engine: per-CPU workers, SO_REUSEPORT sockets, batched I/O; no DNS rules. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pindns/config.h"
+
+/*
+ * Datagrams per recvmmsg/sendmmsg call. 32 amortises the system call over enough
+ * packets that its cost stops mattering (halving it again saves little), while the
+ * per-worker buffers stay small (32 x 2 x 4 KiB) and a lightly loaded worker never
+ * waits to fill a batch: recvmmsg returns whatever is queued.
+ */
+#define PD_BATCH 32
+#define PD_PKT_MAX 4096 /* largest datagram read or written; bigger queries are dropped */
+
+/**
+ * Turns one datagram into a response. data is the pointer last published with
+ * pd_engine_publish(), stable for the call. Returns the response length, 0 to drop.
+ */
+typedef size_t (*pd_engine_handler_fn)(void *arg, const void *data, const uint8_t *query,
+				       size_t qlen, uint8_t *resp, size_t resp_cap);
+
+typedef struct pd_engine pd_engine_t;
+
+/**
+ * Creates and binds threads x nlisten sockets (one per worker per address, all in one
+ * SO_REUSEPORT group per address). Nothing runs yet. Returns 0, or a negative errno
+ * with a message in err saying what failed and what to do about it.
+ */
+int pd_engine_new(pd_engine_t **out, const pd_config_t *cfg, char *err, size_t err_cap);
+
+/** Worker threads the engine was built with. */
+int pd_engine_threads(const pd_engine_t *e);
+
+/** Starts the workers with the given handler and first published data. */
+int pd_engine_start(pd_engine_t *e, pd_engine_handler_fn handler, void *arg, void *data);
+
+/**
+ * Publishes new data for the workers and waits until no worker can still see the old
+ * one (an RCU grace period). Returns the old data, now the caller's to free.
+ */
+void *pd_engine_publish(pd_engine_t *e, void *data);
+
+/** Stops and joins the workers; queued datagrams are left to the kernel. */
+void pd_engine_stop(pd_engine_t *e);
+
+/** Closes the sockets and frees the engine (stopping it first if needed). */
+void pd_engine_free(pd_engine_t *e);

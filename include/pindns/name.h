@@ -1,0 +1,61 @@
+/* Domain names in uncompressed wire form: parsing, comparing, converting. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pindns/wire.h"
+
+#define PD_NAME_MAX 255  /* bytes of a wire name, root label included (RFC 1035 3.1) */
+#define PD_LABEL_MAX 63  /* bytes of one label */
+#define PD_NAME_TXT_MAX 1024 /* enough for any name in presentation form with \DDD escapes */
+
+/**
+ * Reads a possibly compressed name at the cursor into out (at least PD_NAME_MAX
+ * bytes), uncompressed and with its letter case as sent, and leaves the cursor after
+ * the name as it stands in the message. Compression pointers must point backwards;
+ * loops, forward pointers, bad label types and over-long names set w->err to -EBADMSG.
+ * Returns the length of the name written to out, or 0 on error.
+ */
+size_t pd_name_parse(pd_wire_t *w, uint8_t *out);
+
+/** Length of a valid uncompressed wire name, root label included. */
+size_t pd_name_len(const uint8_t *name);
+
+/** Number of labels, the root not counted ("." has 0). */
+int pd_name_labels(const uint8_t *name);
+
+/** Copies name to dst with ASCII letters lower-cased; dst may equal name. Returns the length. */
+size_t pd_name_lower(uint8_t *dst, const uint8_t *name);
+
+/** Compares two wire names ignoring ASCII case. */
+bool pd_name_equal(const uint8_t *a, const uint8_t *b);
+
+/** True when name equals parent or lies below it (ASCII case ignored). */
+bool pd_name_is_under(const uint8_t *name, const uint8_t *parent);
+
+/** The name with its first label removed; name must not be the root. */
+static inline const uint8_t *pd_name_parent(const uint8_t *name)
+{
+	return name + 1 + name[0];
+}
+
+/** True when the first label is the single byte '*'. */
+static inline bool pd_name_is_wildcard(const uint8_t *name)
+{
+	return name[0] == 1 && name[1] == '*';
+}
+
+/** Hash of a lower-cased wire name of length len, for lookup tables. */
+uint32_t pd_name_hash(const uint8_t *lname, size_t len);
+
+/**
+ * Parses a name in presentation form ("www.example.com", "\\046" escapes, a trailing
+ * dot optional; relative names are taken as absolute) into out. Returns the wire
+ * length, or -EINVAL for a bad name.
+ */
+int pd_name_from_str(uint8_t *out, const char *str);
+
+/** Writes name in presentation form with a trailing dot. Returns the text length. */
+int pd_name_to_str(char *out, size_t cap, const uint8_t *name);

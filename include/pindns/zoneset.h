@@ -1,0 +1,36 @@
+/* The set of zones a server answers for, found by the most specific origin. */
+#pragma once
+
+#include <stddef.h>
+
+#include "pindns/zone.h"
+
+/** An immutable set of compiled zones, owned by the set. */
+typedef struct pd_zoneset {
+	size_t count;
+	pd_zone_t **zones;
+	uint32_t *table; /* open addressing by origin hash: zone index + 1; 0 is empty */
+	uint32_t table_mask;
+} pd_zoneset_t;
+
+/**
+ * Builds a set that takes ownership of count zones (the array itself is copied).
+ * Two zones with the same origin are an error (-EEXIST); the zones are then not freed.
+ * Returns 0 and sets *out, or a negative errno.
+ */
+int pd_zoneset_new(pd_zoneset_t **out, pd_zone_t *const *zones, size_t count);
+
+/** Frees the set and every zone in it. */
+void pd_zoneset_free(pd_zoneset_t *zs);
+
+/**
+ * The zone with the longest origin at or above lname (lower-cased wire form), or NULL
+ * when no zone covers the name.
+ */
+const pd_zone_t *pd_zoneset_find(const pd_zoneset_t *zs, const uint8_t *lname);
+
+/**
+ * Frees old after a newer set has replaced it: every zone of old that keep does not
+ * also hold is freed, then the set itself. keep may be NULL.
+ */
+void pd_zoneset_release(pd_zoneset_t *old, const pd_zoneset_t *keep);

@@ -1,0 +1,15 @@
+/* Which zone files the configuration names, and building the served set from them. */
+#pragma once
+
+#include "pindns/config.h"
+#include "pindns/zoneset.h"
+
+/**
+ * Loads every zone the configuration names: its "zone" entries, then each *.zone in
+ * zones-dir (origin = file name without ".zone", in name order). A zone that fails is
+ * logged with file:line and left out, or, when old is given, kept at old's version, so
+ * a bad edit never takes down a zone that is serving. Returns 0 and sets *out (it may
+ * hold no zone) and *failed, or a negative errno when nothing could be built at all.
+ */
+int pd_zones_build(const pd_config_t *cfg, const pd_zoneset_t *old, pd_zoneset_t **out,
+		   int *failed);

@@ -1,0 +1,484 @@
+/* The answer rules of RFC 1034 4.3.2 and its successors, from parsed query to response. */
+#include "pindns/answer.h"
+
+#include <stdbool.h>
+
+#include "pindns/dns.h"
+#include "pindns/resp.h"
+
+#define PD_OPT_LEN 11 /* root owner, type, class, TTL, RDLENGTH */
+#define PD_EDE_LEN 6  /* option code, length, INFO-CODE */
+#define PD_ADDITIONAL_MAX 16 /* target names whose addresses one answer carries */
+
+typedef struct pd__query {
+	uint16_t id;
+	uint16_t flags;
+	uint16_t qtype;
+	uint16_t qclass;
+	uint8_t qname[PD_NAME_MAX]; /* lower-cased */
+	size_t qname_len;
+	size_t question_end; /* offset after the question in the query (and the response) */
+	bool edns;
+	bool edns_do;
+	uint8_t edns_version;
+	uint16_t edns_size;
+} pd__query_t;
+
+typedef struct pd__ctx {
+	const pd_answer_conf_t *conf;
+	const pd__query_t *q;
+	pd_resp_t r;
+	uint16_t flags; /* response header flags without rcode */
+	int rcode;
+	bool tc;
+	bool ede_not_auth;
+	const pd_zone_t *zone;
+	const pd_node_t *added[PD_ADDITIONAL_MAX]; /* nodes whose addresses are in additional */
+	unsigned nadded;
+} pd__ctx_t;
+
+/* Skips one RR at the cursor, returning its type and filling the OPT fields if it is one. */
+static void pd__skip_rr(pd_wire_t *w, uint16_t *type, uint16_t *cls, uint32_t *ttl,
+			bool *root_owner)
+{
+	uint8_t name[PD_NAME_MAX];
+	pd_name_parse(w, name);
+	*root_owner = name[0] == 0;
+	*type = pd_wire_u16(w);
+	*cls = pd_wire_u16(w);
+	*ttl = pd_wire_u32(w);
+	pd_wire_skip(w, pd_wire_u16(w));
+}
+
+/* Parses the question and the EDNS OPT record. Returns an rcode (0 or FORMERR). */
+static int pd__parse(pd__query_t *q, const uint8_t *query, size_t qlen, bool *question_ok)
+{
+	pd_wire_t w;
+	uint8_t name[PD_NAME_MAX];
+
+	*question_ok = false;
+	pd_wire_init(&w, query, qlen);
+	q->id = pd_wire_u16(&w);
+	q->flags = pd_wire_u16(&w);
+	uint16_t qdcount = pd_wire_u16(&w);
+	uint16_t ancount = pd_wire_u16(&w);
+	uint16_t nscount = pd_wire_u16(&w);
+	uint16_t arcount = pd_wire_u16(&w);
+	if (qdcount != 1)
+		return PD_RCODE_FORMERR;
+
+	const uint8_t *start = w.pos;
+	size_t len = pd_name_parse(&w, name);
+	q->qtype = pd_wire_u16(&w);
+	q->qclass = pd_wire_u16(&w);
+	/* The question is the first name: a pointer in it can only point at the header. */
+	if (w.err || (size_t)(w.pos - start) != len + 4)
+		return PD_RCODE_FORMERR;
+	q->qname_len = pd_name_lower(q->qname, name);
+	q->question_end = pd_wire_offset(&w);
+	*question_ok = true;
+
+	for (unsigned i = 0; i < (unsigned)ancount + nscount + arcount; i++) {
+		uint16_t type, cls;
+		uint32_t ttl;
+		bool root;
+		pd__skip_rr(&w, &type, &cls, &ttl, &root);
+		if (w.err)
+			return PD_RCODE_FORMERR;
+		if (type != PD_TYPE_OPT)
+			continue;
+		/* RFC 6891 6.1.1: one OPT, in the additional section, owned by the root. */
+		if (q->edns || i < (unsigned)ancount + nscount || !root) {
+			q->edns = false;
+			return PD_RCODE_FORMERR;
+		}
+		q->edns = true;
+		q->edns_size = cls < PD_UDP_MIN ? PD_UDP_MIN : cls;
+		q->edns_version = (uint8_t)(ttl >> 16);
+		q->edns_do = (ttl & PD_EDNS_DO) != 0;
+	}
+	/* Bytes after the last record are ignored, as NSD does. */
+	return PD_RCODE_NOERROR;
+}
+
+static bool pd__rrset_put(pd__ctx_t *c, int section, const uint8_t *owner, const pd_rrset_t *rs,
+			  uint32_t ttl)
+{
+	if (c->tc)
+		return false;
+	if (pd_resp_put_rrset(&c->r, section, owner, c->zone, rs, ttl) == 0)
+		return true;
+	/* A required RRset does not fit: like NSD and Knot, send no partial answer. */
+	c->tc = true;
+	pd_resp_clear(&c->r, c->q->question_end);
+	return false;
+}
+
+static void pd__put_soa(pd__ctx_t *c)
+{
+	const pd_node_t *apex = &c->zone->nodes[c->zone->apex];
+	const pd_rrset_t *soa = pd_zone_rrset(c->zone, apex, PD_TYPE_SOA);
+	pd__rrset_put(c, PD_SEC_AUTHORITY, c->zone->origin, soa, c->zone->neg_ttl);
+}
+
+/*
+ * Adds the A and AAAA of a target name to the additional section. glue allows
+ * occluded nodes (addresses below a cut). Returns false when required glue did not fit.
+ */
+static bool pd__add_addresses(pd__ctx_t *c, const uint8_t *target, bool glue)
+{
+	uint8_t lname[PD_NAME_MAX];
+	size_t len = pd_name_lower(lname, target);
+	const pd_zone_t *z = c->zone;
+
+	if (!pd_name_is_under(lname, z->origin))
+		return true;
+	const pd_node_t *n = pd_zone_find(z, lname, len);
+	if (!n || ((n->flags & PD_NODE_OCCLUDED) && !glue))
+		return true;
+	for (unsigned i = 0; i < c->nadded; i++)
+		if (c->added[i] == n)
+			return true;
+	if (c->nadded == PD_ADDITIONAL_MAX)
+		return true;
+	c->added[c->nadded++] = n;
+	static const uint16_t types[] = {PD_TYPE_A, PD_TYPE_AAAA};
+	for (int t = 0; t < 2; t++) {
+		const pd_rrset_t *rs = pd_zone_rrset(z, n, types[t]);
+		if (rs && pd_resp_put_rrset(&c->r, PD_SEC_ADDITIONAL, lname, z, rs, rs->ttl) < 0)
+			return false;
+	}
+	return true;
+}
+
+/* Additional-section processing for NS, MX and SRV targets (RFC 1035 3.3, RFC 2782). */
+static void pd__additional(pd__ctx_t *c, const pd_rrset_t *rs, bool glue, const uint8_t *cut)
+{
+	size_t off;
+	switch (rs->type) {
+	case PD_TYPE_NS:
+		off = 0;
+		break;
+	case PD_TYPE_MX:
+		off = 2;
+		break;
+	case PD_TYPE_SRV:
+		off = 6;
+		break;
+	default:
+		return;
+	}
+	if (c->tc)
+		return;
+	const uint8_t *p = pd_zone_rrset_data(c->zone, rs);
+	for (uint16_t i = 0; i < rs->count; i++) {
+		uint16_t rdlen = pd_get_u16(p);
+		if (rdlen > off) {
+			uint8_t target[PD_NAME_MAX];
+			pd_wire_t w;
+			pd_wire_init(&w, p + 2, rdlen);
+			pd_wire_skip(&w, off);
+			if (pd_name_parse(&w, target) && !pd__add_addresses(c, target, glue)) {
+				/* RFC 9471: all in-domain glue, or TC. Other addresses are optional. */
+				if (cut && pd_name_is_under(target, cut))
+					c->flags |= PD_FLAG_TC;
+				return;
+			}
+		}
+		p += 2u + rdlen;
+	}
+}
+
+static void pd__referral(pd__ctx_t *c, const pd_node_t *cut, bool first_step)
+{
+	const uint8_t *name = pd_zone_node_name(c->zone, cut);
+	const pd_rrset_t *ns = pd_zone_rrset(c->zone, cut, PD_TYPE_NS);
+	if (first_step)
+		c->flags &= (uint16_t)~PD_FLAG_AA;
+	if (pd__rrset_put(c, PD_SEC_AUTHORITY, name, ns, ns->ttl))
+		pd__additional(c, ns, true, name);
+}
+
+/* The RRset that answers QTYPE ANY: one, as RFC 8482 allows; the SOA at the apex, as NSD. */
+static const pd_rrset_t *pd__any_rrset(const pd_zone_t *z, const pd_node_t *n)
+{
+	if (n->flags & PD_NODE_APEX)
+		return pd_zone_rrset(z, n, PD_TYPE_SOA);
+	return n->rrset_count ? &z->rrsets[n->rrset_first] : NULL;
+}
+
+static void pd__answer_zone(pd__ctx_t *c)
+{
+	const pd_zone_t *z = c->zone;
+	const uint16_t qtype = c->q->qtype;
+	uint8_t name[PD_NAME_MAX];
+	size_t len = c->q->qname_len;
+	const pd_node_t *visited[PD_CHAIN_MAX];
+	unsigned nvisited = 0;
+
+	memcpy(name, c->q->qname, len);
+	for (int step = 0; step < PD_CHAIN_MAX && !c->tc; step++) {
+		const pd_node_t *n = pd_zone_find(z, name, len);
+		const pd_node_t *enc = n;
+
+		if (!n) {
+			/* Closest encloser; the apex at the latest, as name is inside the zone. */
+			const uint8_t *p = name;
+			do {
+				p = pd_name_parent(p);
+				enc = pd_zone_find(z, p, len - (size_t)(p - name));
+			} while (!enc);
+		}
+		if (enc->flags & PD_NODE_OCCLUDED)
+			enc = &z->nodes[enc->cut];
+		if (enc != n || (n->flags & PD_NODE_DELEG)) {
+			/* Either at or below a cut, or below a DNAME, or a miss. */
+			if ((enc->flags & PD_NODE_DELEG) && !(enc == n && qtype == PD_TYPE_DS)) {
+				pd__referral(c, enc, step == 0);
+				return;
+			}
+			if (enc != n && (enc->flags & PD_NODE_DNAME)) {
+				const pd_rrset_t *dn = pd_zone_rrset(z, enc, PD_TYPE_DNAME);
+				const uint8_t *owner = pd_zone_node_name(z, enc);
+				const uint8_t *rd = pd_zone_rrset_data(z, dn);
+				uint16_t tlen = pd_get_u16(rd);
+				size_t prefix = len - enc->name_len;
+				uint8_t target[PD_NAME_MAX + PD_NAME_MAX];
+
+				if (!pd__rrset_put(c, PD_SEC_ANSWER, owner, dn, dn->ttl))
+					return;
+				if (prefix + tlen > PD_NAME_MAX) {
+					c->rcode = PD_RCODE_YXDOMAIN; /* RFC 6672 2.2 */
+					return;
+				}
+				memcpy(target, name, prefix);
+				memcpy(target + prefix, rd + 2, tlen);
+				/* The synthesized CNAME carries the DNAME's TTL (RFC 6672 3.1). */
+				if (pd_resp_put_rr(&c->r, PD_SEC_ANSWER, name, PD_TYPE_CNAME,
+						   PD_CLASS_IN, dn->ttl, target,
+						   (uint16_t)(prefix + tlen)) < 0) {
+					c->tc = true;
+					pd_resp_clear(&c->r, c->q->question_end);
+					return;
+				}
+				len = pd_name_lower(name, target);
+				if (!pd_name_is_under(name, z->origin))
+					return;
+				continue;
+			}
+			if (enc != n) {
+				if (!(enc->flags & PD_NODE_WILDCARD)) {
+					c->rcode = PD_RCODE_NXDOMAIN;
+					pd__put_soa(c);
+					return;
+				}
+				/* RFC 4592: the source of synthesis is "*" under the closest encloser. */
+				uint8_t wc[PD_NAME_MAX];
+				size_t elen = enc->name_len;
+				wc[0] = 1;
+				wc[1] = '*';
+				memcpy(wc + 2, pd_zone_node_name(z, enc), elen);
+				n = pd_zone_find(z, wc, elen + 2);
+			}
+		}
+		for (unsigned i = 0; i < nvisited; i++)
+			if (visited[i] == n)
+				return; /* a CNAME loop: stop with the chain walked, as NSD and Knot */
+		visited[nvisited++] = n;
+
+		const pd_rrset_t *rs = qtype == PD_TYPE_ANY ? pd__any_rrset(z, n)
+							    : pd_zone_rrset(z, n, qtype);
+		if (rs) {
+			if (pd__rrset_put(c, PD_SEC_ANSWER, name, rs, rs->ttl))
+				pd__additional(c, rs, false, NULL);
+			return;
+		}
+		const pd_rrset_t *cname = pd_zone_rrset(z, n, PD_TYPE_CNAME);
+		if (!cname) {
+			pd__put_soa(c); /* NODATA, empty non-terminals included */
+			return;
+		}
+		if (!pd__rrset_put(c, PD_SEC_ANSWER, name, cname, cname->ttl))
+			return;
+		const uint8_t *rd = pd_zone_rrset_data(z, cname);
+		pd_wire_t w;
+		uint8_t target[PD_NAME_MAX];
+		pd_wire_init(&w, rd + 2, pd_get_u16(rd));
+		if (!pd_name_parse(&w, target))
+			return;
+		len = pd_name_lower(name, target);
+		if (!pd_name_is_under(name, z->origin))
+			return; /* out of this zone: the resolver follows it, as Knot leaves it */
+	}
+}
+
+/* TXT RDATA from a string, in chunks of at most 255 bytes. */
+static uint16_t pd__txt_rdata(uint8_t *out, size_t cap, const char *s)
+{
+	size_t slen = strlen(s), n = 0;
+	do {
+		size_t chunk = slen > 255 ? 255 : slen;
+		if (n + 1 + chunk > cap)
+			break;
+		out[n++] = (uint8_t)chunk;
+		memcpy(out + n, s, chunk);
+		n += chunk;
+		s += chunk;
+		slen -= chunk;
+	} while (slen > 0);
+	return (uint16_t)n;
+}
+
+/* CH-class TXT queries for the server's identity and version (RFC 4892). */
+static void pd__answer_chaos(pd__ctx_t *c)
+{
+	static const char *const id_names[] = {"id.server", "hostname.bind"};
+	static const char *const ver_names[] = {"version.server", "version.bind"};
+	const char *text = NULL;
+	uint8_t n[PD_NAME_MAX];
+
+	for (int i = 0; i < 2 && !text; i++) {
+		pd_name_from_str(n, id_names[i]);
+		if (pd_name_equal(n, c->q->qname))
+			text = c->conf->identity ? c->conf->identity : "";
+		pd_name_from_str(n, ver_names[i]);
+		if (pd_name_equal(n, c->q->qname))
+			text = c->conf->version ? c->conf->version : "";
+	}
+	if (!text || !*text) {
+		c->rcode = PD_RCODE_REFUSED;
+		return;
+	}
+	if (c->q->qtype != PD_TYPE_TXT && c->q->qtype != PD_TYPE_ANY)
+		return; /* NODATA: the name exists, the type does not */
+	uint8_t rdata[1024];
+	uint16_t rdlen = pd__txt_rdata(rdata, sizeof(rdata), text);
+	if (pd_resp_put_rr(&c->r, PD_SEC_ANSWER, c->q->qname, PD_TYPE_TXT, PD_CLASS_CH, 0, rdata,
+			   rdlen) < 0)
+		c->tc = true;
+}
+
+static size_t pd__finish(pd__ctx_t *c, uint8_t *resp, pd_answer_info_t *info)
+{
+	size_t len = c->r.len;
+	uint16_t flags = c->flags | (uint16_t)(c->rcode & 0xF);
+	if (c->tc)
+		flags |= PD_FLAG_TC;
+	pd_put_u16(resp + 2, flags);
+	pd_put_u16(resp + 6, c->r.count[PD_SEC_ANSWER]);
+	pd_put_u16(resp + 8, c->r.count[PD_SEC_AUTHORITY]);
+	uint16_t arcount = c->r.count[PD_SEC_ADDITIONAL];
+	if (c->q->edns) {
+		/* Space was set aside in the limit, so this always fits. */
+		uint8_t *o = resp + len;
+		uint16_t rdlen = c->ede_not_auth ? PD_EDE_LEN : 0;
+		o[0] = 0;
+		pd_put_u16(o + 1, PD_TYPE_OPT);
+		pd_put_u16(o + 3, c->conf->udp_size);
+		o[5] = (uint8_t)(c->rcode >> 4); /* extended rcode, upper 8 bits */
+		o[6] = 0;                        /* version */
+		pd_put_u16(o + 7, c->q->edns_do ? PD_EDNS_DO : 0);
+		pd_put_u16(o + 9, rdlen);
+		len += PD_OPT_LEN;
+		if (c->ede_not_auth) {
+			pd_put_u16(resp + len, PD_EDNS_OPT_EDE);
+			pd_put_u16(resp + len + 2, 2);
+			pd_put_u16(resp + len + 4, PD_EDE_NOT_AUTHORITATIVE);
+			len += PD_EDE_LEN;
+		}
+		arcount++;
+	}
+	pd_put_u16(resp + 10, arcount);
+	if (info) {
+		info->rcode = c->rcode;
+		info->truncated = (flags & PD_FLAG_TC) != 0;
+		info->authoritative = (flags & PD_FLAG_AA) != 0;
+	}
+	return len;
+}
+
+size_t pd_answer(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, const uint8_t *query,
+		 size_t qlen, uint8_t *resp, size_t resp_cap, pd_answer_info_t *info)
+{
+	pd__query_t q;
+	pd__ctx_t c;
+	bool question_ok;
+
+	if (info)
+		info->rcode = -1;
+	/* Too short to answer, or a response: answering could start a loop between servers. */
+	if (qlen < PD_HEADER_LEN || (pd_get_u16(query + 2) & PD_FLAG_QR) || resp_cap < PD_UDP_MIN)
+		return 0;
+	memset(&q, 0, sizeof(q));
+	memset(&c, 0, sizeof(c));
+	c.conf = conf;
+	c.q = &q;
+	int rcode = pd__parse(&q, query, qlen, &question_ok);
+
+	/* RD and the opcode are echoed; CD is cleared (RFC 4035 3.1.6), AD never set. */
+	c.flags = PD_FLAG_QR | (q.flags & (PD_OPCODE_MASK | PD_FLAG_RD));
+	c.rcode = rcode;
+	size_t limit = PD_UDP_MIN;
+	if (q.edns) {
+		uint16_t ours = conf->udp_size < PD_UDP_MIN ? PD_UDP_MIN : conf->udp_size;
+		limit = q.edns_size < ours ? q.edns_size : ours;
+	}
+	if (limit > resp_cap)
+		limit = resp_cap;
+
+	memcpy(resp, query, 2);
+	pd_put_u16(resp + 4, question_ok ? 1 : 0);
+	size_t qend = question_ok ? q.question_end : PD_HEADER_LEN;
+	if (!question_ok)
+		q.question_end = PD_HEADER_LEN;
+	memcpy(resp + PD_HEADER_LEN, query + PD_HEADER_LEN, qend - PD_HEADER_LEN);
+	size_t reserve = q.edns ? PD_OPT_LEN + PD_EDE_LEN : 0;
+	pd_resp_init(&c.r, resp, qend, limit - reserve, question_ok ? PD_HEADER_LEN : 0);
+
+	uint8_t opcode = (uint8_t)((q.flags & PD_OPCODE_MASK) >> 11);
+	if (rcode != PD_RCODE_NOERROR)
+		goto done;
+	if (q.edns && q.edns_version > 0) {
+		c.rcode = PD_RCODE_BADVERS; /* RFC 6891 6.1.3 */
+		goto done;
+	}
+	if (opcode != PD_OPCODE_QUERY) {
+		c.rcode = PD_RCODE_NOTIMP;
+		goto done;
+	}
+	if (q.qtype == PD_TYPE_AXFR || q.qtype == PD_TYPE_IXFR) {
+		c.rcode = PD_RCODE_NOTIMP; /* zone transfers need TCP, which this server lacks */
+		goto done;
+	}
+	if (q.qtype == PD_TYPE_OPT) {
+		c.rcode = PD_RCODE_FORMERR; /* a pseudo-type cannot be asked for (RFC 6891 6.1.1) */
+		goto done;
+	}
+	if (q.qclass == PD_CLASS_CH) {
+		pd__answer_chaos(&c);
+		goto done;
+	}
+	if (q.qclass != PD_CLASS_IN || !zs) {
+		c.rcode = PD_RCODE_REFUSED;
+		c.ede_not_auth = q.qclass == PD_CLASS_IN;
+		goto done;
+	}
+
+	const pd_zone_t *z = pd_zoneset_find(zs, q.qname);
+	/* DS lives on the parent side of a cut (RFC 4035 3.1.4.1): ask the parent if we have it. */
+	if (z && q.qtype == PD_TYPE_DS && z->origin_len == q.qname_len && q.qname[0]) {
+		const pd_zone_t *parent = pd_zoneset_find(zs, pd_name_parent(q.qname));
+		if (parent)
+			z = parent;
+	}
+	if (!z) {
+		c.rcode = PD_RCODE_REFUSED;
+		c.ede_not_auth = true;
+		goto done;
+	}
+	c.zone = z;
+	c.flags |= PD_FLAG_AA;
+	pd__answer_zone(&c);
+done:
+	return pd__finish(&c, resp, info);
+}

@@ -1,0 +1,313 @@
+/* The configuration file format and the option table shared with the command line. */
+#define _GNU_SOURCE /* asprintf */
+#include "pindns/config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pindns/answer.h"
+#include "pindns/dns.h"
+#include "pindns/log.h"
+#include "pindns/version.h"
+
+const char pd_config_help[] =
+    "  listen: ADDR:PORT        address to answer on; repeat for more (default: all\n"
+    "                           IPv4 and IPv6 addresses, port 53); [::1]:5300 for IPv6\n"
+    "  threads: N               worker threads (default: one per CPU)\n"
+    "  zones-dir: DIR           serve every DIR/*.zone; the origin is the file name\n"
+    "                           without .zone (example.com.zone -> example.com)\n"
+    "  zone: ORIGIN FILE        serve FILE as ORIGIN (FILE relative to this file)\n"
+    "  udp-payload-size: N      EDNS buffer size, 512-4096 (default 1232)\n"
+    "  identity: TEXT           CH TXT id.server answer (default: host name; \"\" refuses)\n"
+    "  version: TEXT            CH TXT version.server answer (\"\" refuses)\n"
+    "  rcvbuf: BYTES            receive buffer per socket (default 4194304)\n"
+    "  pid-file: FILE           write the daemon's PID here\n"
+    "  log-level: LEVEL         error, warning, info or debug (default info)\n";
+
+void pd_config_init(pd_config_t *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	pd_listen_parse(&cfg->listen[0], "0.0.0.0:53");
+	pd_listen_parse(&cfg->listen[1], "[::]:53");
+	cfg->nlisten = 2;
+	cfg->listen_is_default = true;
+	cfg->udp_size = PD_UDP_DEFAULT;
+	cfg->version = strdup("pindns " PD_VERSION);
+	/* A few MB absorb bursts at line rate; the kernel default (~208 KiB) overflows. */
+	cfg->rcvbuf = 4 * 1024 * 1024;
+	cfg->log_level = PD_LOG_INFO;
+}
+
+void pd_config_free(pd_config_t *cfg)
+{
+	for (size_t i = 0; i < cfg->nzones; i++) {
+		free(cfg->zones[i].origin);
+		free(cfg->zones[i].file);
+	}
+	free(cfg->zones);
+	free(cfg->zones_dir);
+	free(cfg->identity);
+	free(cfg->version);
+	free(cfg->pid_file);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+void pd_config_clear_listen(pd_config_t *cfg)
+{
+	cfg->nlisten = 0;
+	cfg->listen_is_default = false;
+}
+
+int pd_listen_parse(pd_listen_t *l, const char *text)
+{
+	char host[64];
+	long port = PD_DEFAULT_PORT;
+	const char *colon;
+
+	memset(l, 0, sizeof(*l));
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+		if (!close || (size_t)(close - text - 1) >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, text + 1, (size_t)(close - text - 1));
+		host[close - text - 1] = '\0';
+		colon = close[1] == ':' ? close + 1 : NULL;
+		if (!colon && close[1] != '\0')
+			return -EINVAL;
+	} else {
+		colon = strrchr(text, ':');
+		if (colon && strchr(text, ':') != colon)
+			colon = NULL; /* a bare IPv6 address */
+		size_t hl = colon ? (size_t)(colon - text) : strlen(text);
+		if (hl >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, text, hl);
+		host[hl] = '\0';
+	}
+	if (colon) {
+		char *end;
+		errno = 0;
+		port = strtol(colon + 1, &end, 10);
+		if (errno || *end || end == colon + 1 || port < 1 || port > 65535)
+			return -EINVAL;
+	}
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&l->addr;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&l->addr;
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		l->addr_len = sizeof(*s4);
+		snprintf(l->text, sizeof(l->text), "%s:%ld", host, port);
+	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		l->addr_len = sizeof(*s6);
+		snprintf(l->text, sizeof(l->text), "[%s]:%ld", host, port);
+	} else {
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int pd__parse_int(const char *v, long lo, long hi, long *out)
+{
+	char *end;
+	errno = 0;
+	long n = strtol(v, &end, 10);
+	if (errno || *end || end == v || n < lo || n > hi)
+		return -EINVAL;
+	*out = n;
+	return 0;
+}
+
+static int pd__set_str(char **dst, const char *v)
+{
+	char *s = strdup(v);
+	if (!s)
+		return -ENOMEM;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+int pd_config_set(pd_config_t *cfg, const char *key, const char *value, char *err, size_t cap)
+{
+	long n;
+
+	if (strcmp(key, "listen") == 0) {
+		if (cfg->listen_is_default)
+			pd_config_clear_listen(cfg);
+		if (cfg->nlisten == PD_LISTEN_MAX) {
+			snprintf(err, cap, "more than %d listen addresses", PD_LISTEN_MAX);
+			return -EINVAL;
+		}
+		if (pd_listen_parse(&cfg->listen[cfg->nlisten], value) < 0) {
+			snprintf(err, cap,
+				 "bad listen address '%s' (want ADDR:PORT, e.g. 127.0.0.1:5300 "
+				 "or [::1]:5300)",
+				 value);
+			return -EINVAL;
+		}
+		cfg->nlisten++;
+		return 0;
+	}
+	if (strcmp(key, "threads") == 0) {
+		if (pd__parse_int(value, 1, 1024, &n) < 0) {
+			snprintf(err, cap, "threads must be a number from 1 to 1024, not '%s'", value);
+			return -EINVAL;
+		}
+		cfg->threads = (int)n;
+		return 0;
+	}
+	if (strcmp(key, "udp-payload-size") == 0) {
+		if (pd__parse_int(value, PD_UDP_MIN, PD_UDP_MAX, &n) < 0) {
+			snprintf(err, cap, "udp-payload-size must be from %d to %d, not '%s'",
+				 PD_UDP_MIN, PD_UDP_MAX, value);
+			return -EINVAL;
+		}
+		cfg->udp_size = (uint16_t)n;
+		return 0;
+	}
+	if (strcmp(key, "rcvbuf") == 0) {
+		if (pd__parse_int(value, 65536, 1 << 30, &n) < 0) {
+			snprintf(err, cap, "rcvbuf must be from 65536 to 1073741824, not '%s'", value);
+			return -EINVAL;
+		}
+		cfg->rcvbuf = (int)n;
+		return 0;
+	}
+	if (strcmp(key, "log-level") == 0) {
+		static const char *const levels[] = {"error", "warning", "info", "debug"};
+		for (int i = 0; i < 4; i++)
+			if (strcmp(value, levels[i]) == 0) {
+				cfg->log_level = i;
+				return 0;
+			}
+		snprintf(err, cap, "log-level must be error, warning, info or debug, not '%s'",
+			 value);
+		return -EINVAL;
+	}
+	if (strcmp(key, "zones-dir") == 0)
+		return pd__set_str(&cfg->zones_dir, value);
+	if (strcmp(key, "identity") == 0)
+		return pd__set_str(&cfg->identity, value);
+	if (strcmp(key, "version") == 0)
+		return pd__set_str(&cfg->version, value);
+	if (strcmp(key, "pid-file") == 0)
+		return pd__set_str(&cfg->pid_file, value);
+	if (strcmp(key, "zone") == 0) {
+		char origin[256], file[PATH_MAX];
+		if (sscanf(value, "%255s %4095s", origin, file) != 2) {
+			snprintf(err, cap, "zone wants an origin and a file: 'zone: example.com "
+					   "example.com.zone'");
+			return -EINVAL;
+		}
+		pd_zone_conf_t *nz = realloc(cfg->zones, (cfg->nzones + 1) * sizeof(*nz));
+		if (!nz)
+			return -ENOMEM;
+		cfg->zones = nz;
+		nz[cfg->nzones].origin = strdup(origin);
+		nz[cfg->nzones].file = strdup(file);
+		cfg->nzones++;
+		return 0;
+	}
+	snprintf(err, cap, "unknown option '%s'", key);
+	return -EINVAL;
+}
+
+/* Removes surrounding blanks and one pair of double quotes. */
+static char *pd__trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
+		s[n - 1] = '\0';
+		s++;
+	}
+	return s;
+}
+
+int pd_config_load(pd_config_t *cfg, const char *path, char *err, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+	char line[4096], msg[512];
+	int lineno = 0, ret = 0;
+
+	if (!f) {
+		snprintf(err, cap, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	char *pathcopy = strdup(path);
+	const char *dir = pathcopy ? dirname(pathcopy) : ".";
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		char *hash = NULL;
+		/* A '#' starts a comment unless it is inside quotes. */
+		bool quoted = false;
+		for (char *p = line; *p; p++) {
+			if (*p == '"')
+				quoted = !quoted;
+			else if (*p == '#' && !quoted) {
+				hash = p;
+				break;
+			}
+		}
+		if (hash)
+			*hash = '\0';
+		char *s = pd__trim(line);
+		if (!*s)
+			continue;
+		char *sep = s + strcspn(s, ": \t");
+		if (!*sep) {
+			snprintf(err, cap, "%s:%d: '%s' has no value (want 'key: value')", path,
+				 lineno, s);
+			ret = -EINVAL;
+			break;
+		}
+		char *value = sep + 1;
+		bool colon = *sep == ':';
+		*sep = '\0';
+		if (!colon) {
+			value = pd__trim(value);
+			if (*value == ':')
+				value++;
+		}
+		value = pd__trim(value);
+		char *joined = NULL;
+		if (strcmp(s, "zone") == 0) {
+			/* Zone files are found relative to the configuration file. */
+			char origin[256], file[PATH_MAX];
+			if (sscanf(value, "%255s %4095s", origin, file) == 2 && file[0] != '/' &&
+			    asprintf(&joined, "%s %s/%s", origin, dir, file) < 0)
+				joined = NULL;
+		}
+		if (strcmp(s, "zones-dir") == 0 && value[0] != '/' && value[0] &&
+		    asprintf(&joined, "%s/%s", dir, value) < 0)
+			joined = NULL;
+		if (joined)
+			value = joined;
+		ret = pd_config_set(cfg, s, value, msg, sizeof(msg));
+		free(joined);
+		if (ret < 0) {
+			snprintf(err, cap, "%s:%d: %s", path, lineno, ret == -ENOMEM ? "out of memory" : msg);
+			break;
+		}
+	}
+	if (!ret && ferror(f)) {
+		snprintf(err, cap, "%s: read error", path);
+		ret = -EIO;
+	}
+	free(pathcopy);
+	fclose(f);
+	return ret;
+}

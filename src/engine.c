@@ -1,0 +1,418 @@
+/* Worker threads pinned to CPUs, each with its own SO_REUSEPORT sockets, batched I/O. */
+#define _GNU_SOURCE
+#include "pindns/engine.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <urcu-qsbr.h>
+
+#include "pindns/log.h"
+
+typedef struct pd__worker {
+	pd_engine_t *engine;
+	int index;
+	int cpu;
+	int epfd;
+	int *fds; /* one per listen address */
+	pthread_t thread;
+	bool started;
+	/* Batch buffers, allocated once: nothing is allocated per query. */
+	struct mmsghdr rx[PD_BATCH], tx[PD_BATCH];
+	struct iovec rx_iov[PD_BATCH], tx_iov[PD_BATCH];
+	struct sockaddr_storage peer[PD_BATCH];
+	union {
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+		struct cmsghdr align;
+	} rx_ctl[PD_BATCH], tx_ctl[PD_BATCH];
+	uint8_t (*rx_buf)[PD_PKT_MAX];
+	uint8_t (*tx_buf)[PD_PKT_MAX];
+} pd__worker_t;
+
+struct pd_engine {
+	int nthreads;
+	int nlisten;
+	pd_listen_t listen[PD_LISTEN_MAX];
+	bool wildcard[PD_LISTEN_MAX]; /* bound to 0.0.0.0 or ::, so replies need pktinfo */
+	pd__worker_t *workers;
+	int stop_fd;
+	pd_engine_handler_fn handler;
+	void *handler_arg;
+	void *data; /* published with rcu_assign_pointer, read with rcu_dereference */
+	bool running;
+};
+
+static bool pd__is_wildcard(const pd_listen_t *l)
+{
+	if (l->addr.ss_family == AF_INET)
+		return ((const struct sockaddr_in *)&l->addr)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&l->addr)->sin6_addr);
+}
+
+static const char *pd__bind_advice(int err, const pd_listen_t *l)
+{
+	uint16_t port = ntohs(((const struct sockaddr_in *)&l->addr)->sin_port);
+	switch (err) {
+	case EACCES:
+		return port < 1024 ? "ports below 1024 need root or CAP_NET_BIND_SERVICE; run as "
+				     "root, or pick a high port with --listen 127.0.0.1:5300"
+				   : "permission denied";
+	case EADDRINUSE:
+		return "another program (another DNS server, or systemd-resolved on "
+		       "127.0.0.53:53) holds this address; stop it, or pick another port with "
+		       "--listen 127.0.0.1:5300";
+	case EADDRNOTAVAIL:
+		return "no interface on this host has this address";
+	case EAFNOSUPPORT:
+		return "this host has no IPv6; listen on IPv4 addresses only";
+	default:
+		return "";
+	}
+}
+
+static int pd__socket_open(const pd_listen_t *l, bool wildcard, int rcvbuf, int *out, char *err,
+			   size_t cap)
+{
+	int one = 1;
+	int fd = socket(l->addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	/* Each worker gets its own socket; the kernel spreads flows by 4-tuple hash. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		goto fail;
+	if (l->addr.ss_family == AF_INET6) {
+		/* [::] must not swallow IPv4: 0.0.0.0 has sockets of its own. */
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+			goto fail;
+		if (wildcard &&
+		    setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one)) < 0)
+			goto fail;
+	} else if (wildcard && setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) < 0) {
+		goto fail;
+	}
+	/* FORCE passes rmem_max when we may; otherwise the kernel caps it, which is fine. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (bind(fd, (const struct sockaddr *)&l->addr, l->addr_len) < 0)
+		goto fail;
+	*out = fd;
+	return 0;
+fail:;
+	int e = errno;
+	snprintf(err, cap, "cannot listen on %s: %s%s%s", l->text, strerror(e),
+		 *pd__bind_advice(e, l) ? " — " : "", pd__bind_advice(e, l));
+	if (fd >= 0)
+		close(fd);
+	return -e;
+}
+
+/* The CPUs this process may use, in order; worker i goes to the (i mod n)-th. */
+static int pd__cpu_for(int index, int *ncpu_out)
+{
+	cpu_set_t set;
+	int cpus[CPU_SETSIZE], n = 0;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		for (int c = 0; c < CPU_SETSIZE; c++)
+			if (CPU_ISSET(c, &set))
+				cpus[n++] = c;
+	if (ncpu_out)
+		*ncpu_out = n ? n : 1;
+	return n ? cpus[index % n] : -1;
+}
+
+int pd_engine_new(pd_engine_t **out, const pd_config_t *cfg, char *err, size_t err_cap)
+{
+	int ret = -ENOMEM;
+	pd_engine_t *e = calloc(1, sizeof(*e));
+
+	*out = NULL;
+	err[0] = '\0';
+	if (!e)
+		goto fail;
+	e->stop_fd = -1;
+	int ncpu;
+	pd__cpu_for(0, &ncpu);
+	e->nthreads = cfg->threads > 0 ? cfg->threads : ncpu;
+	e->workers = calloc((size_t)e->nthreads, sizeof(*e->workers));
+	if (!e->workers)
+		goto fail;
+	for (int w = 0; w < e->nthreads; w++) {
+		pd__worker_t *wk = &e->workers[w];
+		wk->epfd = -1;
+		wk->fds = malloc(PD_LISTEN_MAX * sizeof(int));
+		if (!wk->fds)
+			goto fail;
+		for (int i = 0; i < PD_LISTEN_MAX; i++)
+			wk->fds[i] = -1;
+	}
+	for (int i = 0; i < cfg->nlisten; i++) {
+		const pd_listen_t *l = &cfg->listen[i];
+		bool wildcard = pd__is_wildcard(l);
+		int slot = e->nlisten;
+		for (int w = 0; w < e->nthreads; w++) {
+			ret = pd__socket_open(l, wildcard, cfg->rcvbuf, &e->workers[w].fds[slot], err,
+					      err_cap);
+			if (ret == 0)
+				continue;
+			/* The default [::] is optional: a host without IPv6 still serves IPv4. */
+			if (cfg->listen_is_default && l->addr.ss_family == AF_INET6 &&
+			    (ret == -EAFNOSUPPORT || ret == -EADDRNOTAVAIL)) {
+				pd_log(PD_LOG_WARN, "%s; serving IPv4 only", err);
+				err[0] = '\0';
+				for (int k = 0; k < w; k++) {
+					close(e->workers[k].fds[slot]);
+					e->workers[k].fds[slot] = -1;
+				}
+				slot = -1;
+				break;
+			}
+			goto fail;
+		}
+		if (slot < 0)
+			continue;
+		e->listen[slot] = *l;
+		e->wildcard[slot] = wildcard;
+		e->nlisten++;
+	}
+	ret = -errno;
+	e->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (e->stop_fd < 0) {
+		snprintf(err, err_cap, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	*out = e;
+	return 0;
+fail:
+	if (!err[0])
+		snprintf(err, err_cap, "%s", strerror(-ret));
+	pd_engine_free(e);
+	return ret;
+}
+
+int pd_engine_threads(const pd_engine_t *e)
+{
+	return e->nthreads;
+}
+
+/* Answers one batch read from fd; returns the number of datagrams read. */
+static int pd__worker_batch(pd__worker_t *wk, int slot)
+{
+	pd_engine_t *e = wk->engine;
+	int fd = wk->fds[slot];
+	bool pktinfo = e->wildcard[slot];
+
+	for (int i = 0; i < PD_BATCH; i++) {
+		struct msghdr *h = &wk->rx[i].msg_hdr;
+		wk->rx_iov[i].iov_base = wk->rx_buf[i];
+		wk->rx_iov[i].iov_len = PD_PKT_MAX;
+		h->msg_iov = &wk->rx_iov[i];
+		h->msg_iovlen = 1;
+		h->msg_name = &wk->peer[i];
+		h->msg_namelen = sizeof(wk->peer[i]);
+		h->msg_control = pktinfo ? wk->rx_ctl[i].buf : NULL;
+		h->msg_controllen = pktinfo ? sizeof(wk->rx_ctl[i].buf) : 0;
+		h->msg_flags = 0;
+	}
+	int got = recvmmsg(fd, wk->rx, PD_BATCH, MSG_DONTWAIT, NULL);
+	if (got <= 0)
+		return 0;
+
+	const void *data = rcu_dereference(e->data);
+	int nout = 0;
+	for (int i = 0; i < got; i++) {
+		struct msghdr *rh = &wk->rx[i].msg_hdr;
+		if (rh->msg_flags & MSG_TRUNC)
+			continue; /* larger than any real query: not worth answering */
+		size_t len = e->handler(e->handler_arg, data, wk->rx_buf[i], wk->rx[i].msg_len,
+					wk->tx_buf[nout], PD_PKT_MAX);
+		if (len == 0)
+			continue;
+		struct msghdr *th = &wk->tx[nout].msg_hdr;
+		memset(th, 0, sizeof(*th));
+		wk->tx_iov[nout].iov_base = wk->tx_buf[nout];
+		wk->tx_iov[nout].iov_len = len;
+		th->msg_iov = &wk->tx_iov[nout];
+		th->msg_iovlen = 1;
+		th->msg_name = rh->msg_name;
+		th->msg_namelen = rh->msg_namelen;
+		if (pktinfo) {
+			/* Answer from the address the query was sent to, on multi-homed hosts too. */
+			for (struct cmsghdr *c = CMSG_FIRSTHDR(rh); c; c = CMSG_NXTHDR(rh, c)) {
+				struct cmsghdr *o = (struct cmsghdr *)wk->tx_ctl[nout].buf;
+				if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+					struct in_pktinfo pi;
+					memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+					pi.ipi_spec_dst = pi.ipi_addr;
+					pi.ipi_ifindex = 0;
+					o->cmsg_level = IPPROTO_IP;
+					o->cmsg_type = IP_PKTINFO;
+					o->cmsg_len = CMSG_LEN(sizeof(pi));
+					memcpy(CMSG_DATA(o), &pi, sizeof(pi));
+					th->msg_control = o;
+					th->msg_controllen = CMSG_SPACE(sizeof(pi));
+				} else if (c->cmsg_level == IPPROTO_IPV6 &&
+					   c->cmsg_type == IPV6_PKTINFO) {
+					o->cmsg_level = IPPROTO_IPV6;
+					o->cmsg_type = IPV6_PKTINFO;
+					o->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
+					memcpy(CMSG_DATA(o), CMSG_DATA(c), sizeof(struct in6_pktinfo));
+					th->msg_control = o;
+					th->msg_controllen = CMSG_SPACE(sizeof(struct in6_pktinfo));
+				}
+			}
+		}
+		nout++;
+	}
+	for (int sent = 0; sent < nout;) {
+		int n = sendmmsg(fd, wk->tx + sent, (unsigned)(nout - sent), 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			/* One bad peer address must not cost the rest of the batch. */
+			sent++;
+			continue;
+		}
+		sent += n;
+	}
+	return got;
+}
+
+static void *pd__worker_main(void *arg)
+{
+	pd__worker_t *wk = arg;
+	pd_engine_t *e = wk->engine;
+	struct epoll_event ev[PD_LISTEN_MAX + 1];
+
+	if (wk->cpu >= 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(wk->cpu, &set);
+		int rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+		if (rc != 0)
+			pd_log(PD_LOG_WARN, "worker %d: cannot pin to CPU %d: %s", wk->index, wk->cpu,
+			       strerror(rc));
+	}
+	rcu_register_thread();
+	for (;;) {
+		/* Offline while blocked, so a grace period never waits for an idle worker. */
+		rcu_thread_offline();
+		int n = epoll_wait(wk->epfd, ev, PD_LISTEN_MAX + 1, -1);
+		rcu_thread_online();
+		if (n < 0 && errno != EINTR)
+			break;
+		bool stop = false;
+		for (int i = 0; i < n; i++) {
+			int slot = (int)ev[i].data.u32;
+			if (slot < 0 || slot >= e->nlisten) {
+				stop = true;
+				continue;
+			}
+			/* Drain a busy socket a few batches at a time, then look at the others. */
+			for (int round = 0; round < 8; round++) {
+				int got = pd__worker_batch(wk, slot);
+				rcu_quiescent_state();
+				if (got < PD_BATCH)
+					break;
+			}
+		}
+		if (stop)
+			break;
+	}
+	rcu_unregister_thread();
+	return NULL;
+}
+
+int pd_engine_start(pd_engine_t *e, pd_engine_handler_fn handler, void *arg, void *data)
+{
+	e->handler = handler;
+	e->handler_arg = arg;
+	rcu_assign_pointer(e->data, data);
+	for (int w = 0; w < e->nthreads; w++) {
+		pd__worker_t *wk = &e->workers[w];
+		wk->engine = e;
+		wk->index = w;
+		wk->cpu = pd__cpu_for(w, NULL);
+		wk->rx_buf = malloc(PD_BATCH * sizeof(*wk->rx_buf));
+		wk->tx_buf = malloc(PD_BATCH * sizeof(*wk->tx_buf));
+		wk->epfd = epoll_create1(EPOLL_CLOEXEC);
+		if (!wk->rx_buf || !wk->tx_buf || wk->epfd < 0)
+			goto fail;
+		for (int i = 0; i < e->nlisten; i++) {
+			struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+			if (epoll_ctl(wk->epfd, EPOLL_CTL_ADD, wk->fds[i], &ev) < 0)
+				goto fail;
+		}
+		struct epoll_event sev = {.events = EPOLLIN, .data.u32 = UINT32_MAX};
+		if (epoll_ctl(wk->epfd, EPOLL_CTL_ADD, e->stop_fd, &sev) < 0)
+			goto fail;
+		int rc = pthread_create(&wk->thread, NULL, pd__worker_main, wk);
+		if (rc != 0) {
+			errno = rc;
+			goto fail;
+		}
+		wk->started = true;
+	}
+	e->running = true;
+	return 0;
+fail:;
+	int ret = -errno;
+	pd_log(PD_LOG_ERR, "cannot start worker threads: %s", strerror(errno));
+	e->running = true;
+	pd_engine_stop(e);
+	return ret ? ret : -ENOMEM;
+}
+
+void *pd_engine_publish(pd_engine_t *e, void *data)
+{
+	void *old = rcu_xchg_pointer(&e->data, data);
+	synchronize_rcu();
+	return old;
+}
+
+void pd_engine_stop(pd_engine_t *e)
+{
+	if (!e || !e->running)
+		return;
+	uint64_t one = 1;
+	/* Never read back: level-triggered, so every worker's epoll sees it. */
+	if (write(e->stop_fd, &one, sizeof(one)) < 0)
+		pd_log(PD_LOG_ERR, "cannot signal workers: %s", strerror(errno));
+	for (int w = 0; w < e->nthreads; w++)
+		if (e->workers[w].started) {
+			pthread_join(e->workers[w].thread, NULL);
+			e->workers[w].started = false;
+		}
+	e->running = false;
+}
+
+void pd_engine_free(pd_engine_t *e)
+{
+	if (!e)
+		return;
+	pd_engine_stop(e);
+	for (int w = 0; e->workers && w < e->nthreads; w++) {
+		pd__worker_t *wk = &e->workers[w];
+		for (int i = 0; wk->fds && i < PD_LISTEN_MAX; i++)
+			if (wk->fds[i] >= 0)
+				close(wk->fds[i]);
+		if (wk->epfd >= 0)
+			close(wk->epfd);
+		free(wk->fds);
+		free(wk->rx_buf);
+		free(wk->tx_buf);
+	}
+	free(e->workers);
+	if (e->stop_fd >= 0)
+		close(e->stop_fd);
+	free(e);
+}

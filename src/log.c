@@ -1,0 +1,39 @@
+/* Logging to standard error, one line per event. */
+#include "pindns/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static int pd__log_level = PD_LOG_INFO;
+
+void pd_log_set_level(int level)
+{
+	pd__log_level = level;
+}
+
+void pd_log(int level, const char *fmt, ...)
+{
+	static const char *const names[] = {"error", "warning", "info", "debug"};
+	char line[2048];
+	size_t n = 0;
+	va_list ap;
+
+	if (level > pd__log_level)
+		return;
+	/* journald stamps lines itself; elsewhere a time makes the log readable later. */
+	if (!getenv("JOURNAL_STREAM")) {
+		time_t now = time(NULL);
+		struct tm tm;
+		gmtime_r(&now, &tm);
+		n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%SZ ", &tm);
+	}
+	n += (size_t)snprintf(line + n, sizeof(line) - n, "pindnsd: %s: ", names[level]);
+	va_start(ap, fmt);
+	if (n < sizeof(line))
+		vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	va_end(ap);
+	/* One write per line, so lines from several threads do not interleave. */
+	fprintf(stderr, "%s\n", line);
+}

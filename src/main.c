@@ -1,0 +1,299 @@
+/* pindnsd: options, start-up, signals, reload and shutdown of the server. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pindns/answer.h"
+#include "pindns/config.h"
+#include "pindns/engine.h"
+#include "pindns/log.h"
+#include "pindns/version.h"
+#include "pindns/zonesrc.h"
+
+#ifndef PD_DEFAULT_ZONES_DIR
+#define PD_DEFAULT_ZONES_DIR "zones"
+#endif
+
+static void pd__usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: pindnsd [OPTION]...\n"
+		"Authoritative DNS server answering over UDP from zone files.\n"
+		"\n"
+		"  -c, --config FILE     read options from FILE (see below)\n"
+		"  -l, --listen ADDR:PORT  answer on this address; repeatable; replaces the\n"
+		"                        configured set (default: 0.0.0.0:53 and [::]:53)\n"
+		"                        IPv6 as [::1]:5300\n"
+		"  -t, --threads N       worker threads, one per CPU by default\n"
+		"  -z, --zones DIR       serve every DIR/*.zone (default %s)\n"
+		"  -f, --foreground      stay in the foreground (default: detach once serving)\n"
+		"  -p, --pid-file FILE   write the daemon's PID to FILE\n"
+		"      --check-config    load the configuration and zones, report, and exit\n"
+		"  -h, --help            show this help and exit\n"
+		"  -V, --version         show the version and exit\n"
+		"\n"
+		"Configuration file options (\"key: value\" lines, # comments; the command\n"
+		"line wins over the file):\n%s"
+		"\n"
+		"Signals: SIGHUP reloads the zones (a zone that fails to load keeps serving its\n"
+		"old data); SIGINT and SIGTERM stop the server.\n",
+		PD_DEFAULT_ZONES_DIR, pd_config_help);
+}
+
+static size_t pd__handle(void *arg, const void *data, const uint8_t *query, size_t qlen,
+			 uint8_t *resp, size_t resp_cap)
+{
+	return pd_answer(data, arg, query, qlen, resp, resp_cap, NULL);
+}
+
+/* Makes zone paths absolute: reload happens after the daemon has left its directory. */
+static void pd__absolute(char **path)
+{
+	char buf[PATH_MAX];
+	if (*path && (*path)[0] != '/' && realpath(*path, buf)) {
+		free(*path);
+		*path = strdup(buf);
+	}
+}
+
+static int pd__write_pid_file(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0) {
+		pd_log(PD_LOG_ERR, "cannot write pid-file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_CHECK = 256 };
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},  {"listen", required_argument, NULL, 'l'},
+	    {"threads", required_argument, NULL, 't'}, {"zones", required_argument, NULL, 'z'},
+	    {"foreground", no_argument, NULL, 'f'},    {"pid-file", required_argument, NULL, 'p'},
+	    {"check-config", no_argument, NULL, OPT_CHECK},
+	    {"help", no_argument, NULL, 'h'},          {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0}};
+	pd_config_t cfg;
+	const char *config_path = NULL;
+	bool foreground = false, check_only = false;
+	char err[1024];
+	int opt, status = 1;
+	int ready_pipe[2] = {-1, -1};
+	pd_engine_t *engine = NULL;
+	pd_zoneset_t *zones = NULL;
+
+	/* Options are read twice: the file first, then the command line on top of it. */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":c:l:t:z:fp:hV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'h':
+			pd__usage(stdout);
+			return 0;
+		case 'V':
+			printf("pindnsd %s\n", PD_VERSION);
+			return 0;
+		case '?':
+			fprintf(stderr, "pindnsd: unknown option '%s'; see pindnsd --help\n",
+				argv[optind - 1]);
+			return 2;
+		case ':':
+			fprintf(stderr, "pindnsd: option '%s' needs a value; see pindnsd --help\n",
+				argv[optind - 1]);
+			return 2;
+		}
+	}
+	pd_config_init(&cfg);
+	if (config_path && pd_config_load(&cfg, config_path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "pindnsd: %s\n", err);
+		goto out;
+	}
+	bool cli_listen = false;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, ":c:l:t:z:fp:hV", opts, NULL)) != -1) {
+		const char *key = NULL;
+		switch (opt) {
+		case 'l':
+			if (!cli_listen)
+				pd_config_clear_listen(&cfg);
+			cli_listen = true;
+			key = "listen";
+			break;
+		case 't':
+			key = "threads";
+			break;
+		case 'z':
+			key = "zones-dir";
+			break;
+		case 'p':
+			key = "pid-file";
+			break;
+		case 'f':
+			foreground = true;
+			break;
+		case OPT_CHECK:
+			check_only = true;
+			break;
+		}
+		if (key && pd_config_set(&cfg, key, optarg, err, sizeof(err)) < 0) {
+			fprintf(stderr, "pindnsd: %s: %s\n", argv[optind - 1], err);
+			status = 2;
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "pindnsd: unexpected argument '%s'; see pindnsd --help\n",
+			argv[optind]);
+		status = 2;
+		goto out;
+	}
+	if (!cfg.zones_dir && cfg.nzones == 0)
+		cfg.zones_dir = strdup(PD_DEFAULT_ZONES_DIR);
+	if (!cfg.identity) {
+		char host[256] = "";
+		gethostname(host, sizeof(host) - 1);
+		cfg.identity = strdup(host);
+	}
+	pd_log_set_level(cfg.log_level);
+	pd__absolute(&cfg.zones_dir);
+	for (size_t i = 0; i < cfg.nzones; i++)
+		pd__absolute(&cfg.zones[i].file);
+
+	int failed = 0;
+	if (pd_zones_build(&cfg, NULL, &zones, &failed) < 0) {
+		pd_log(PD_LOG_ERR, "cannot build the zone set: out of memory");
+		goto out;
+	}
+	if (check_only) {
+		printf("pindnsd: configuration OK, %zu zone(s) loaded, %d failed\n", zones->count,
+		       failed);
+		status = failed ? 1 : 0;
+		goto out;
+	}
+	if (zones->count == 0)
+		pd_log(PD_LOG_WARN, "no zone loaded: every query will be REFUSED");
+
+	if (pd_engine_new(&engine, &cfg, err, sizeof(err)) < 0) {
+		pd_log(PD_LOG_ERR, "%s", err);
+		goto out;
+	}
+
+	/* Detach before any thread exists: fork() copies only the calling thread. */
+	if (!foreground) {
+		if (pipe(ready_pipe) < 0) {
+			pd_log(PD_LOG_ERR, "pipe: %s", strerror(errno));
+			goto out;
+		}
+		pid_t pid = fork();
+		if (pid < 0) {
+			pd_log(PD_LOG_ERR, "fork: %s", strerror(errno));
+			goto out;
+		}
+		if (pid > 0) {
+			char ok = 0;
+			close(ready_pipe[1]);
+			/* Exit with the child's verdict, so scripts see start-up failures. */
+			if (read(ready_pipe[0], &ok, 1) == 1 && ok == 'R') {
+				printf("pindnsd: serving in the background, pid %ld\n", (long)pid);
+				_exit(0);
+			}
+			int ws;
+			waitpid(pid, &ws, 0);
+			_exit(1);
+		}
+		close(ready_pipe[0]);
+		setsid();
+		int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (devnull >= 0) {
+			dup2(devnull, STDIN_FILENO);
+			dup2(devnull, STDOUT_FILENO);
+			close(devnull);
+		}
+		if (chdir("/") < 0)
+			pd_log(PD_LOG_WARN, "chdir /: %s", strerror(errno));
+	}
+
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	/* Workers inherit this mask, so only the main thread ever takes these signals. */
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	pd_answer_conf_t answer_conf = {
+	    .udp_size = cfg.udp_size, .identity = cfg.identity, .version = cfg.version};
+	if (pd_engine_start(engine, pd__handle, &answer_conf, zones) < 0)
+		goto out;
+	if (cfg.pid_file && pd__write_pid_file(cfg.pid_file) < 0)
+		goto stop;
+	{
+		char addrs[PD_LISTEN_MAX * 81] = "";
+		for (int i = 0; i < cfg.nlisten; i++) {
+			strcat(addrs, i ? " " : "");
+			strcat(addrs, cfg.listen[i].text);
+		}
+		pd_log(PD_LOG_INFO, "pindnsd %s serving %zu zone(s) on %s with %d worker(s)",
+		       PD_VERSION, zones->count, addrs, pd_engine_threads(engine));
+	}
+	if (ready_pipe[1] >= 0) {
+		if (write(ready_pipe[1], "R", 1) < 0)
+			pd_log(PD_LOG_WARN, "cannot tell the parent we are ready: %s", strerror(errno));
+		close(ready_pipe[1]);
+		ready_pipe[1] = -1;
+	}
+
+	for (;;) {
+		int sig = sigwaitinfo(&sigs, NULL);
+		if (sig < 0) {
+			if (errno == EINTR)
+				continue;
+			pd_log(PD_LOG_ERR, "sigwaitinfo: %s", strerror(errno));
+			break;
+		}
+		if (sig == SIGHUP) {
+			pd_zoneset_t *next = NULL;
+			pd_log(PD_LOG_INFO, "SIGHUP: reloading zones");
+			if (pd_zones_build(&cfg, zones, &next, &failed) < 0) {
+				pd_log(PD_LOG_ERR, "reload failed: out of memory; old zones kept");
+				continue;
+			}
+			pd_zoneset_t *old = pd_engine_publish(engine, next);
+			pd_zoneset_release(old, next);
+			zones = next;
+			pd_log(PD_LOG_INFO, "reload done: %zu zone(s) serving, %d failed",
+			       zones->count, failed);
+			continue;
+		}
+		pd_log(PD_LOG_INFO, "%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+		break;
+	}
+	status = 0;
+stop:
+	pd_engine_stop(engine);
+	if (cfg.pid_file)
+		unlink(cfg.pid_file);
+out:
+	if (ready_pipe[1] >= 0)
+		close(ready_pipe[1]);
+	pd_engine_free(engine);
+	pd_zoneset_free(zones);
+	pd_config_free(&cfg);
+	return status;
+}

@@ -1,0 +1,163 @@
+/* Zone sources from the configuration, loaded into a zone set; failures keep old data. */
+#define _GNU_SOURCE
+#include "pindns/zonesrc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pindns/loader.h"
+#include "pindns/log.h"
+
+typedef struct pd__source {
+	char origin[PD_NAME_TXT_MAX];
+	char path[PATH_MAX];
+} pd__source_t;
+
+static int pd__name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Appends the *.zone files of dir, sorted, to the source list. */
+static int pd__scan_dir(const char *dir, pd__source_t **src, size_t *n)
+{
+	DIR *d = opendir(dir);
+	char **names = NULL;
+	size_t count = 0;
+	int ret = 0;
+
+	if (!d) {
+		pd_log(PD_LOG_ERR, "cannot read zones-dir %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	for (struct dirent *de; (de = readdir(d));) {
+		size_t len = strlen(de->d_name);
+		if (len <= 5 || strcmp(de->d_name + len - 5, ".zone") != 0 || de->d_name[0] == '.')
+			continue;
+		char **nn = realloc(names, (count + 1) * sizeof(*nn));
+		if (!nn || !(nn[count] = strdup(de->d_name))) {
+			names = nn ? nn : names;
+			ret = -ENOMEM;
+			break;
+		}
+		names = nn;
+		count++;
+	}
+	closedir(d);
+	if (ret == 0 && count)
+		qsort(names, count, sizeof(*names), pd__name_cmp);
+	for (size_t i = 0; ret == 0 && i < count; i++) {
+		pd__source_t *ns = realloc(*src, (*n + 1) * sizeof(*ns));
+		if (!ns) {
+			ret = -ENOMEM;
+			break;
+		}
+		*src = ns;
+		size_t len = strlen(names[i]);
+		snprintf(ns[*n].origin, sizeof(ns[*n].origin), "%.*s", (int)(len - 5), names[i]);
+		snprintf(ns[*n].path, sizeof(ns[*n].path), "%s/%s", dir, names[i]);
+		(*n)++;
+	}
+	for (size_t i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+	return ret;
+}
+
+static const pd_zone_t *pd__old_zone(const pd_zoneset_t *old, const uint8_t *origin)
+{
+	for (size_t i = 0; old && i < old->count; i++)
+		if (pd_name_equal(old->zones[i]->origin, origin))
+			return old->zones[i];
+	return NULL;
+}
+
+int pd_zones_build(const pd_config_t *cfg, const pd_zoneset_t *old, pd_zoneset_t **out,
+		   int *failed)
+{
+	pd__source_t *src = NULL;
+	size_t nsrc = 0;
+	pd_zone_t **zones = NULL;
+	size_t nzones = 0;
+	int ret = 0;
+
+	*out = NULL;
+	*failed = 0;
+	for (size_t i = 0; i < cfg->nzones; i++) {
+		pd__source_t *ns = realloc(src, (nsrc + 1) * sizeof(*ns));
+		if (!ns) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		src = ns;
+		snprintf(src[nsrc].origin, sizeof(src[nsrc].origin), "%s", cfg->zones[i].origin);
+		snprintf(src[nsrc].path, sizeof(src[nsrc].path), "%s", cfg->zones[i].file);
+		nsrc++;
+	}
+	if (cfg->zones_dir && pd__scan_dir(cfg->zones_dir, &src, &nsrc) < 0)
+		(*failed)++;
+	zones = calloc(nsrc ? nsrc : 1, sizeof(*zones));
+	if (!zones) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < nsrc; i++) {
+		uint8_t origin[PD_NAME_MAX];
+		char err[1024];
+		pd_zone_t *z = NULL;
+		struct timespec t0, t1;
+
+		if (pd_name_from_str(origin, src[i].origin) < 0) {
+			pd_log(PD_LOG_ERR, "zone '%s' (%s) not served: not a valid domain name",
+			       src[i].origin, src[i].path);
+			(*failed)++;
+			continue;
+		}
+		bool dup = false;
+		for (size_t j = 0; j < nzones && !dup; j++)
+			dup = pd_name_equal(zones[j]->origin, origin);
+		if (dup) {
+			pd_log(PD_LOG_ERR, "zone %s from %s not served: the zone is already loaded "
+					   "from another file",
+			       src[i].origin, src[i].path);
+			(*failed)++;
+			continue;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		int rc = pd_zone_load(src[i].path, origin, &z, err, sizeof(err));
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (rc < 0) {
+			const pd_zone_t *keep = pd__old_zone(old, origin);
+			(*failed)++;
+			if (keep) {
+				pd_log(PD_LOG_ERR, "zone %s: reload failed, still serving serial %u: %s",
+				       src[i].origin, keep->serial, err);
+				zones[nzones++] = (pd_zone_t *)keep;
+			} else {
+				pd_log(PD_LOG_ERR, "zone %s not served: %s", src[i].origin, err);
+			}
+			continue;
+		}
+		double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+			    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+		pd_log(PD_LOG_INFO, "zone %s loaded from %s: %zu records, serial %u, %.1f ms",
+		       src[i].origin, src[i].path, z->record_count, z->serial, ms);
+		zones[nzones++] = z;
+	}
+	ret = pd_zoneset_new(out, zones, nzones);
+	if (ret < 0) {
+		for (size_t i = 0; i < nzones; i++)
+			if (!old || !pd__old_zone(old, zones[i]->origin) ||
+			    pd__old_zone(old, zones[i]->origin) != zones[i])
+				pd_zone_free(zones[i]);
+	}
+out:
+	free(zones);
+	free(src);
+	return ret;
+}
