@@ -15,6 +15,8 @@ typedef struct pd__query {
 	uint16_t flags;
 	uint16_t qtype;
 	uint16_t qclass;
+	uint16_t ancount;
+	uint16_t nscount;
 	uint8_t qname[PD_NAME_MAX]; /* lower-cased */
 	size_t qname_len;
 	size_t question_end; /* offset after the question in the query (and the response) */
@@ -64,6 +66,8 @@ static int pd__parse(pd__query_t *q, const uint8_t *query, size_t qlen, bool *qu
 	uint16_t ancount = pd_wire_u16(&w);
 	uint16_t nscount = pd_wire_u16(&w);
 	uint16_t arcount = pd_wire_u16(&w);
+	q->ancount = ancount;
+	q->nscount = nscount;
 	if (qdcount != 1)
 		return PD_RCODE_FORMERR;
 
@@ -446,12 +450,12 @@ size_t pd_answer(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, const uin
 		c.rcode = PD_RCODE_NOTIMP;
 		goto done;
 	}
-	if (q.qtype == PD_TYPE_AXFR || q.qtype == PD_TYPE_IXFR) {
-		c.rcode = PD_RCODE_NOTIMP; /* zone transfers need TCP, which this server lacks */
+	if (q.ancount || q.nscount) {
+		c.rcode = PD_RCODE_FORMERR; /* a question carries no answers, as NSD holds */
 		goto done;
 	}
-	if (q.qtype == PD_TYPE_OPT) {
-		c.rcode = PD_RCODE_FORMERR; /* a pseudo-type cannot be asked for (RFC 6891 6.1.1) */
+	if (q.qtype == PD_TYPE_AXFR || q.qtype == PD_TYPE_IXFR) {
+		c.rcode = PD_RCODE_NOTIMP; /* zone transfers need TCP, which this server lacks */
 		goto done;
 	}
 	if (q.qclass == PD_CLASS_CH) {

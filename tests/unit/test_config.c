@@ -1,0 +1,138 @@
+/* Unit tests for the configuration file and options (src/config.c). */
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "pindns/config.h"
+
+static char *write_temp(const char *text)
+{
+	static char path[64];
+	strcpy(path, "/tmp/pindns-conf-XXXXXX");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+static void listen_forms(void **state)
+{
+	pd_listen_t l;
+	assert_int_equal(pd_listen_parse(&l, "127.0.0.1:5300"), 0);
+	assert_int_equal(l.addr.ss_family, AF_INET);
+	assert_int_equal(ntohs(((struct sockaddr_in *)&l.addr)->sin_port), 5300);
+	assert_string_equal(l.text, "127.0.0.1:5300");
+	assert_int_equal(pd_listen_parse(&l, "[::1]:5300"), 0);
+	assert_int_equal(l.addr.ss_family, AF_INET6);
+	assert_string_equal(l.text, "[::1]:5300");
+	assert_int_equal(pd_listen_parse(&l, "192.0.2.1"), 0);
+	assert_string_equal(l.text, "192.0.2.1:53");
+	assert_int_equal(pd_listen_parse(&l, "::"), 0);
+	assert_string_equal(l.text, "[::]:53");
+	assert_int_equal(pd_listen_parse(&l, "[::1]"), 0);
+	assert_int_equal(pd_listen_parse(&l, "localhost:53"), -EINVAL);
+	assert_int_equal(pd_listen_parse(&l, "127.0.0.1:0"), -EINVAL);
+	assert_int_equal(pd_listen_parse(&l, "127.0.0.1:65536"), -EINVAL);
+	assert_int_equal(pd_listen_parse(&l, "127.0.0.1:53x"), -EINVAL);
+	assert_int_equal(pd_listen_parse(&l, "[::1]5300"), -EINVAL);
+	assert_int_equal(pd_listen_parse(&l, "[::1"), -EINVAL);
+}
+
+static void defaults(void **state)
+{
+	pd_config_t cfg;
+	pd_config_init(&cfg);
+	assert_int_equal(cfg.nlisten, 2);
+	assert_string_equal(cfg.listen[0].text, "0.0.0.0:53");
+	assert_string_equal(cfg.listen[1].text, "[::]:53");
+	assert_true(cfg.listen_is_default);
+	assert_int_equal(cfg.udp_size, 1232);
+	assert_int_equal(cfg.threads, 0);
+	pd_config_free(&cfg);
+}
+
+static void file_sets_options(void **state)
+{
+	pd_config_t cfg;
+	char err[512];
+	pd_config_init(&cfg);
+	char *path = write_temp("# a comment\n"
+				"listen: 127.0.0.1:5353\n"
+				"listen [::1]:5353   # trailing comment\n"
+				"\n"
+				"threads: 3\n"
+				"udp-payload-size: 4096\n"
+				"identity: \"ns1 # not a comment\"\n"
+				"zone: example.com example.com.zone\n"
+				"zones-dir: /var/lib/pindns\n");
+	assert_int_equal(pd_config_load(&cfg, path, err, sizeof(err)), 0);
+	unlink(path);
+	assert_int_equal(cfg.nlisten, 2); /* the defaults were replaced, not added to */
+	assert_string_equal(cfg.listen[1].text, "[::1]:5353");
+	assert_int_equal(cfg.threads, 3);
+	assert_int_equal(cfg.udp_size, 4096);
+	assert_string_equal(cfg.identity, "ns1 # not a comment");
+	assert_int_equal(cfg.nzones, 1);
+	assert_string_equal(cfg.zones[0].origin, "example.com");
+	assert_string_equal(cfg.zones[0].file, "/tmp/example.com.zone"); /* beside the file */
+	assert_string_equal(cfg.zones_dir, "/var/lib/pindns");
+	pd_config_free(&cfg);
+}
+
+static void expect_load_error(const char *text, const char *needle)
+{
+	pd_config_t cfg;
+	char err[512], want[600];
+	pd_config_init(&cfg);
+	char *path = write_temp(text);
+	assert_int_equal(pd_config_load(&cfg, path, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:%s", path, needle);
+	unlink(path);
+	if (strcmp(err, want) != 0)
+		fail_msg("got '%s', want '%s'", err, want);
+	pd_config_free(&cfg);
+}
+
+static void file_errors_name_file_and_line(void **state)
+{
+	expect_load_error("threads: 2\nlisen: 1.2.3.4\n", "2: unknown option 'lisen'");
+	expect_load_error("\n\nthreads: many\n", "3: threads must be a number from 1 to 1024, not 'many'");
+	expect_load_error("threads: 0\n", "1: threads must be a number from 1 to 1024, not '0'");
+	expect_load_error("listen: 1.2.3.4:99999\n",
+			  "1: bad listen address '1.2.3.4:99999' (want ADDR:PORT, e.g. "
+			  "127.0.0.1:5300 or [::1]:5300)");
+	expect_load_error("udp-payload-size: 100\n",
+			  "1: udp-payload-size must be from 512 to 4096, not '100'");
+	expect_load_error("threads\n", "1: 'threads' has no value (want 'key: value')");
+	expect_load_error("zone: example.com\n",
+			  "1: zone wants an origin and a file: 'zone: example.com example.com.zone'");
+	expect_load_error("log-level: loud\n",
+			  "1: log-level must be error, warning, info or debug, not 'loud'");
+}
+
+static void missing_file(void **state)
+{
+	pd_config_t cfg;
+	char err[512];
+	pd_config_init(&cfg);
+	assert_int_equal(pd_config_load(&cfg, "/nonexistent/pindns.conf", err, sizeof(err)),
+			 -ENOENT);
+	assert_string_equal(err, "/nonexistent/pindns.conf: No such file or directory");
+	pd_config_free(&cfg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(listen_forms),
+	    cmocka_unit_test(defaults),
+	    cmocka_unit_test(file_sets_options),
+	    cmocka_unit_test(file_errors_name_file_and_line),
+	    cmocka_unit_test(missing_file),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
