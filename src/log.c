@@ -4,9 +4,17 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <syslog.h>
 #include <time.h>
 
 static int pd__log_level = PD_LOG_INFO;
+static int pd__log_syslog;
+
+void pd_log_to_syslog(void)
+{
+	openlog("pindnsd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	pd__log_syslog = 1;
+}
 
 void pd_log_set_level(int level)
 {
@@ -22,6 +30,13 @@ void pd_log(int level, const char *fmt, ...)
 
 	if (level > pd__log_level)
 		return;
+	if (pd__log_syslog) {
+		static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+		va_start(ap, fmt);
+		vsyslog(prio[level], fmt, ap);
+		va_end(ap);
+		return;
+	}
 	/* journald stamps lines itself; elsewhere a time makes the log readable later. */
 	if (!getenv("JOURNAL_STREAM")) {
 		time_t now = time(NULL);

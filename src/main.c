@@ -36,7 +36,8 @@ static void pd__usage(FILE *out)
 		"                        IPv6 as [::1]:5300\n"
 		"  -t, --threads N       worker threads, one per CPU by default\n"
 		"  -z, --zones DIR       serve every DIR/*.zone (default %s)\n"
-		"  -f, --foreground      stay in the foreground (default: detach once serving)\n"
+		"  -f, --foreground      stay in the foreground, logging to stderr (default:\n"
+		"                        detach once serving, then log to syslog)\n"
 		"  -p, --pid-file FILE   write the daemon's PID to FILE\n"
 		"      --check-config    load the configuration and zones, report, and exit\n"
 		"  -h, --help            show this help and exit\n"
@@ -210,6 +211,7 @@ int main(int argc, char **argv)
 			/* Exit with the child's verdict, so scripts see start-up failures. */
 			if (read(ready_pipe[0], &ok, 1) == 1 && ok == 'R') {
 				printf("pindnsd: serving in the background, pid %ld\n", (long)pid);
+				fflush(stdout); /* _exit() skips stdio's buffers */
 				_exit(0);
 			}
 			int ws;
@@ -253,6 +255,14 @@ int main(int argc, char **argv)
 		       PD_VERSION, zones->count, addrs, pd_engine_threads(engine));
 	}
 	if (ready_pipe[1] >= 0) {
+		/* Start-up went to the terminal; from now on a detached daemon uses syslog, and
+		 * lets go of the caller's stderr so a capturing shell sees end-of-file. */
+		pd_log_to_syslog();
+		int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (devnull >= 0) {
+			dup2(devnull, STDERR_FILENO);
+			close(devnull);
+		}
 		if (write(ready_pipe[1], "R", 1) < 0)
 			pd_log(PD_LOG_WARN, "cannot tell the parent we are ready: %s", strerror(errno));
 		close(ready_pipe[1]);

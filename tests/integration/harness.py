@@ -238,8 +238,8 @@ def dig(port, name, rtype="A", *opts, host="127.0.0.1", cls=None):
     """Runs dig against a loopback server (UDP only, no retries) and parses the reply."""
     argv = ["dig", "@" + host, "-p", str(port), "+norec", "+nocookie", "+ignore", "+tries=1",
             "+time=2", "+notcp", "+noidnin", "+noidnout"]
-    if cls:
-        argv += ["-c", cls]
     argv += list(opts) + [name, rtype]
+    if cls:
+        argv += ["-c", cls]  # after the name: dig reads a later bare word as another query
     out = subprocess.run(argv, capture_output=True, text=True, timeout=20).stdout
     return Reply(out)

@@ -1,0 +1,217 @@
+"""Integration: pindnsd as an operator meets it: options, errors, reload, stop, background."""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+PINDNSD = harness.PINDNSD
+
+
+def run(*args, timeout=20, **kw):
+    return subprocess.run([PINDNSD] + list(args), capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL, **kw)
+
+
+def wait_for(predicate, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def copy_zones():
+    d = tempfile.mkdtemp(prefix="pindns-zones-")
+    for f in os.listdir(harness.ZONES):
+        shutil.copy(os.path.join(harness.ZONES, f), d)
+    return d
+
+
+class Options(unittest.TestCase):
+    def test_version_and_help(self):
+        r = run("--version")
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"^pindnsd \d+\.\d+\.\d+\n$")
+        r = run("--help")
+        self.assertEqual(r.returncode, 0)
+        for word in ("--listen", "--threads", "--zones", "--config", "--foreground",
+                     "zones-dir:", "udp-payload-size:", "SIGHUP"):
+            self.assertIn(word, r.stdout)
+
+    def test_bad_options(self):
+        r = run("--frobnicate")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("unknown option '--frobnicate'", r.stderr)
+        r = run("--threads", "zero", "--check-config")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("threads must be a number", r.stderr)
+        r = run("--listen", "localhost", "--check-config")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("bad listen address 'localhost'", r.stderr)
+
+    def test_config_error_names_file_and_line(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+            f.write("# test\nthreads: 1\nlisten 127.0.0.1:5300\nzones-dri: /tmp\n")
+        try:
+            r = run("--config", f.name, "--check-config")
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("%s:4: unknown option 'zones-dri'" % f.name, r.stderr)
+        finally:
+            os.unlink(f.name)
+
+    def test_check_config(self):
+        r = run("--zones", harness.ZONES, "--check-config")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("2 zone(s) loaded, 0 failed", r.stdout)
+        d = copy_zones()
+        with open(os.path.join(d, "bad.test.zone"), "w") as f:
+            f.write("$ORIGIN bad.test.\n@ 300 SOA ns host 1 2 3 4 5\n@ 300 NS ns\nx 300 A 1.2.3\n")
+        r = run("--zones", d, "--check-config")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("bad.test.zone:4: ", r.stderr)
+        self.assertIn("2 zone(s) loaded, 1 failed", r.stdout)
+
+
+class Serving(unittest.TestCase):
+    def test_default_zones_dir_is_served(self):
+        """With no --zones or config, the built-in default (the source zones/) is used."""
+        port = harness.free_port()
+        srv = harness.Server([PINDNSD, "--foreground", "--listen", "127.0.0.1:%d" % port],
+                             port, os.path.join(tempfile.mkdtemp(), "log"))
+        try:
+            harness.wait_for_udp(port, proc=srv.proc)
+            r = harness.dig(port, "www.example.com", "A")
+            self.assertEqual(r.answer, ["www.example.com. 3600 IN A 192.0.2.80"])
+        finally:
+            srv.stop()
+
+    def test_bad_zone_is_not_served_others_are(self):
+        d = copy_zones()
+        with open(os.path.join(d, "broken.test.zone"), "w") as f:
+            f.write("$ORIGIN broken.test.\n$TTL 300\n@ SOA ns host 1 2 3 4 5\n@ NS ns\n"
+                    "www A 192.0.2.1\nwww CNAME elsewhere\n")
+        with open(os.path.join(d, "nosoa.test.zone"), "w") as f:
+            f.write("$ORIGIN nosoa.test.\n$TTL 300\n@ NS ns\n")
+        srv = harness.start_pindnsd(zones=d)
+        try:
+            self.assertEqual(harness.dig(srv.port, "www.example.com", "A").rcode, "NOERROR")
+            self.assertEqual(harness.dig(srv.port, "www.broken.test", "A").rcode, "REFUSED")
+            self.assertEqual(harness.dig(srv.port, "nosoa.test", "NS").rcode, "REFUSED")
+            log = srv.output()
+            self.assertIn("zone broken.test not served: %s/broken.test.zone:6: CNAME at "
+                          "www.broken.test. beside other data (A)" % d, log)
+            self.assertIn("zone nosoa.test not served: %s/nosoa.test.zone: no SOA record at "
+                          "the zone apex nosoa.test." % d, log)
+        finally:
+            srv.stop()
+
+    def test_sigterm_stops_cleanly(self):
+        srv = harness.start_pindnsd()
+        os.kill(srv.proc.pid, signal.SIGTERM)
+        self.assertEqual(srv.proc.wait(timeout=10), 0)
+        self.assertIn("SIGTERM: stopping", srv.output())
+        srv.stop()
+
+    def test_sighup_reloads_and_keeps_old_data_on_error(self):
+        d = copy_zones()
+        path = os.path.join(d, "example.com.zone")
+        srv = harness.start_pindnsd(zones=d)
+        try:
+            with open(path) as f:
+                text = f.read()
+            new = text.replace("192.0.2.80", "192.0.2.81").replace("2026112301", "2026112302")
+            with open(path, "w") as f:
+                f.write(new)
+            os.kill(srv.proc.pid, signal.SIGHUP)
+            wait_for(lambda: "reload done" in srv.output(), what="reload")
+            r = harness.dig(srv.port, "www.example.com", "A")
+            self.assertEqual(r.answer, ["www.example.com. 3600 IN A 192.0.2.81"])
+
+            # Break the zone: the old data keeps being served and the error is logged.
+            with open(path, "w") as f:
+                f.write(new + "oops A not-an-address\n")
+            os.kill(srv.proc.pid, signal.SIGHUP)
+            wait_for(lambda: srv.output().count("reload done") == 2, what="second reload")
+            r = harness.dig(srv.port, "www.example.com", "A")
+            self.assertEqual(r.answer, ["www.example.com. 3600 IN A 192.0.2.81"])
+            self.assertIn("zone example.com: reload failed, still serving serial 2026112302: "
+                          "%s:%d:" % (path, new.count("\n") + 1), srv.output())
+            self.assertEqual(harness.dig(srv.port, "www.example.org", "A").rcode, "NOERROR")
+            self.assertIsNone(srv.proc.poll())
+        finally:
+            srv.stop()
+
+    def test_background_mode_with_pid_file(self):
+        port = harness.free_port()
+        pidfile = os.path.join(tempfile.mkdtemp(), "pindnsd.pid")
+        r = run("--listen", "127.0.0.1:%d" % port, "--zones", harness.ZONES,
+                "--pid-file", pidfile, "--threads", "1")
+        with open(pidfile) as f:
+            pid = int(f.read())
+        self.addCleanup(lambda: os.path.exists("/proc/%d" % pid) and os.kill(pid, signal.SIGKILL))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("serving in the background, pid %d" % pid, r.stdout)
+        harness.wait_for_udp(port)
+        self.assertEqual(harness.dig(port, "www.example.com", "A").rcode, "NOERROR")
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not os.path.exists(pidfile), what="pid file removal")
+
+    def test_address_in_use_says_what_to_do(self):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))  # no SO_REUSEPORT: nobody may share it
+            port = s.getsockname()[1]
+            r = run("--foreground", "--listen", "127.0.0.1:%d" % port, "--zones", harness.ZONES)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot listen on 127.0.0.1:%d: Address already in use" % port, r.stderr)
+        self.assertIn("--listen", r.stderr)
+
+    def test_port_53_without_privilege_says_how_to_pick_another(self):
+        with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as f:
+            if int(f.read()) <= 53:
+                self.skipTest("unprivileged users may bind port 53 on this host")
+        argv = [PINDNSD, "--foreground", "--listen", "127.0.0.1:53", "--zones", harness.ZONES]
+        if os.geteuid() == 0:
+            setpriv = shutil.which("setpriv")
+            if not setpriv:
+                self.skipTest("running as root without setpriv to drop privileges")
+            argv = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
+                    "--inh-caps=-all", "--bounding-set=-all"] + argv
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=20,
+                           stdin=subprocess.DEVNULL)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot listen on 127.0.0.1:53: Permission denied", r.stderr)
+        self.assertIn("CAP_NET_BIND_SERVICE", r.stderr)
+        self.assertIn("--listen 127.0.0.1:5300", r.stderr)
+
+    def test_threads_each_pinned(self):
+        srv = harness.start_pindnsd(["--threads", "3"])
+        try:
+            tids = os.listdir("/proc/%d/task" % srv.proc.pid)
+            self.assertEqual(len(tids), 4)  # main + 3 workers
+            cpus = set()
+            for tid in tids:
+                if int(tid) == srv.proc.pid:
+                    continue
+                with open("/proc/%d/task/%s/status" % (srv.proc.pid, tid)) as f:
+                    m = re.search(r"Cpus_allowed_list:\s*(\S+)", f.read())
+                cpus.add(m.group(1))
+            for c in cpus:
+                self.assertRegex(c, r"^\d+$", "worker not pinned to one CPU")
+            self.assertIn("with 3 worker(s)", srv.output())
+        finally:
+            srv.stop()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
