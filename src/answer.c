@@ -6,8 +6,8 @@
 #include "pindns/dns.h"
 #include "pindns/resp.h"
 
-#define PD_OPT_LEN 11 /* root owner, type, class, TTL, RDLENGTH */
-#define PD_EDE_LEN 6  /* option code, length, INFO-CODE */
+#define PD_OPT_LEN 11        /* root owner, type, class, TTL, RDLENGTH */
+#define PD_EDE_LEN 6         /* option code, length, INFO-CODE */
 #define PD_ADDITIONAL_MAX 16 /* target names whose addresses one answer carries */
 
 typedef struct pd__query {
@@ -41,7 +41,7 @@ typedef struct pd__ctx {
 
 /* Skips one RR at the cursor, returning its type and filling the OPT fields if it is one. */
 static void pd__skip_rr(pd_wire_t *w, uint16_t *type, uint16_t *cls, uint32_t *ttl,
-			bool *root_owner)
+                        bool *root_owner)
 {
 	uint8_t name[PD_NAME_MAX];
 	pd_name_parse(w, name);
@@ -106,7 +106,7 @@ static int pd__parse(pd__query_t *q, const uint8_t *query, size_t qlen, bool *qu
 }
 
 static bool pd__rrset_put(pd__ctx_t *c, int section, const uint8_t *owner, const pd_rrset_t *rs,
-			  uint32_t ttl)
+                          uint32_t ttl)
 {
 	if (c->tc)
 		return false;
@@ -183,7 +183,8 @@ static void pd__additional(pd__ctx_t *c, const pd_rrset_t *rs, bool glue, const 
 			pd_wire_init(&w, p + 2, rdlen);
 			pd_wire_skip(&w, off);
 			if (pd_name_parse(&w, target) && !pd__add_addresses(c, target, glue)) {
-				/* RFC 9471: all in-domain glue, or TC. Other addresses are optional. */
+				/* RFC 9471: all in-domain glue, or TC. Other addresses are
+				 * optional. */
 				if (cut && pd_name_is_under(target, cut))
 					c->flags |= PD_FLAG_TC;
 				return;
@@ -259,8 +260,8 @@ static void pd__answer_zone(pd__ctx_t *c)
 				memcpy(target + prefix, rd + 2, tlen);
 				/* The synthesized CNAME carries the DNAME's TTL (RFC 6672 3.1). */
 				if (pd_resp_put_rr(&c->r, PD_SEC_ANSWER, name, PD_TYPE_CNAME,
-						   PD_CLASS_IN, dn->ttl, target,
-						   (uint16_t)(prefix + tlen)) < 0) {
+				                   PD_CLASS_IN, dn->ttl, target,
+				                   (uint16_t)(prefix + tlen)) < 0) {
 					c->tc = true;
 					pd_resp_clear(&c->r, c->q->question_end);
 					return;
@@ -276,7 +277,8 @@ static void pd__answer_zone(pd__ctx_t *c)
 					pd__put_soa(c);
 					return;
 				}
-				/* RFC 4592: the source of synthesis is "*" under the closest encloser. */
+				/* RFC 4592: the source of synthesis is "*" under the closest
+				 * encloser. */
 				uint8_t wc[PD_NAME_MAX];
 				size_t elen = enc->name_len;
 				wc[0] = 1;
@@ -287,11 +289,12 @@ static void pd__answer_zone(pd__ctx_t *c)
 		}
 		for (unsigned i = 0; i < nvisited; i++)
 			if (visited[i] == n)
-				return; /* a CNAME loop: stop with the chain walked, as NSD and Knot */
+				return; /* a CNAME loop: stop with the chain walked, as NSD and Knot
+				         */
 		visited[nvisited++] = n;
 
-		const pd_rrset_t *rs = qtype == PD_TYPE_ANY ? pd__any_rrset(z, n)
-							    : pd_zone_rrset(z, n, qtype);
+		const pd_rrset_t *rs =
+		    qtype == PD_TYPE_ANY ? pd__any_rrset(z, n) : pd_zone_rrset(z, n, qtype);
 		if (rs) {
 			if (pd__rrset_put(c, PD_SEC_ANSWER, name, rs, rs->ttl))
 				pd__additional(c, rs, false, NULL);
@@ -358,7 +361,7 @@ static void pd__answer_chaos(pd__ctx_t *c)
 	uint8_t rdata[1024];
 	uint16_t rdlen = pd__txt_rdata(rdata, sizeof(rdata), text);
 	if (pd_resp_put_rr(&c->r, PD_SEC_ANSWER, c->q->qname, PD_TYPE_TXT, PD_CLASS_CH, 0, rdata,
-			   rdlen) < 0)
+	                   rdlen) < 0)
 		c->tc = true;
 }
 
@@ -402,7 +405,7 @@ static size_t pd__finish(pd__ctx_t *c, uint8_t *resp, pd_answer_info_t *info)
 }
 
 size_t pd_answer(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, const uint8_t *query,
-		 size_t qlen, uint8_t *resp, size_t resp_cap, pd_answer_info_t *info)
+                 size_t qlen, uint8_t *resp, size_t resp_cap, pd_answer_info_t *info)
 {
 	pd__query_t q;
 	pd__ctx_t c;

@@ -150,9 +150,9 @@ int pd_config_set(pd_config_t *cfg, const char *key, const char *value, char *er
 		}
 		if (pd_listen_parse(&cfg->listen[cfg->nlisten], value) < 0) {
 			snprintf(err, cap,
-				 "bad listen address '%s' (want ADDR:PORT, e.g. 127.0.0.1:5300 "
-				 "or [::1]:5300)",
-				 value);
+			         "bad listen address '%s' (want ADDR:PORT, e.g. 127.0.0.1:5300 "
+			         "or [::1]:5300)",
+			         value);
 			return -EINVAL;
 		}
 		cfg->nlisten++;
@@ -160,7 +160,8 @@ int pd_config_set(pd_config_t *cfg, const char *key, const char *value, char *er
 	}
 	if (strcmp(key, "threads") == 0) {
 		if (pd__parse_int(value, 1, 1024, &n) < 0) {
-			snprintf(err, cap, "threads must be a number from 1 to 1024, not '%s'", value);
+			snprintf(err, cap, "threads must be a number from 1 to 1024, not '%s'",
+			         value);
 			return -EINVAL;
 		}
 		cfg->threads = (int)n;
@@ -169,7 +170,7 @@ int pd_config_set(pd_config_t *cfg, const char *key, const char *value, char *er
 	if (strcmp(key, "udp-payload-size") == 0) {
 		if (pd__parse_int(value, PD_UDP_MIN, PD_UDP_MAX, &n) < 0) {
 			snprintf(err, cap, "udp-payload-size must be from %d to %d, not '%s'",
-				 PD_UDP_MIN, PD_UDP_MAX, value);
+			         PD_UDP_MIN, PD_UDP_MAX, value);
 			return -EINVAL;
 		}
 		cfg->udp_size = (uint16_t)n;
@@ -177,7 +178,8 @@ int pd_config_set(pd_config_t *cfg, const char *key, const char *value, char *er
 	}
 	if (strcmp(key, "rcvbuf") == 0) {
 		if (pd__parse_int(value, 65536, 1 << 30, &n) < 0) {
-			snprintf(err, cap, "rcvbuf must be from 65536 to 1073741824, not '%s'", value);
+			snprintf(err, cap, "rcvbuf must be from 65536 to 1073741824, not '%s'",
+			         value);
 			return -EINVAL;
 		}
 		cfg->rcvbuf = (int)n;
@@ -191,7 +193,7 @@ int pd_config_set(pd_config_t *cfg, const char *key, const char *value, char *er
 				return 0;
 			}
 		snprintf(err, cap, "log-level must be error, warning, info or debug, not '%s'",
-			 value);
+		         value);
 		return -EINVAL;
 	}
 	if (strcmp(key, "zones-dir") == 0)
@@ -205,8 +207,9 @@ int pd_config_set(pd_config_t *cfg, const char *key, const char *value, char *er
 	if (strcmp(key, "zone") == 0) {
 		char origin[256], file[PATH_MAX];
 		if (sscanf(value, "%255s %4095s", origin, file) != 2) {
-			snprintf(err, cap, "zone wants an origin and a file: 'zone: example.com "
-					   "example.com.zone'");
+			snprintf(err, cap,
+			         "zone wants an origin and a file: 'zone: example.com "
+			         "example.com.zone'");
 			return -EINVAL;
 		}
 		pd_zone_conf_t *nz = realloc(cfg->zones, (cfg->nzones + 1) * sizeof(*nz));
@@ -270,7 +273,7 @@ int pd_config_load(pd_config_t *cfg, const char *path, char *err, size_t cap)
 		char *sep = s + strcspn(s, ": \t");
 		if (!*sep) {
 			snprintf(err, cap, "%s:%d: '%s' has no value (want 'key: value')", path,
-				 lineno, s);
+			         lineno, s);
 			ret = -EINVAL;
 			break;
 		}
@@ -299,7 +302,8 @@ int pd_config_load(pd_config_t *cfg, const char *path, char *err, size_t cap)
 		ret = pd_config_set(cfg, s, value, msg, sizeof(msg));
 		free(joined);
 		if (ret < 0) {
-			snprintf(err, cap, "%s:%d: %s", path, lineno, ret == -ENOMEM ? "out of memory" : msg);
+			snprintf(err, cap, "%s:%d: %s", path, lineno,
+			         ret == -ENOMEM ? "out of memory" : msg);
 			break;
 		}
 	}

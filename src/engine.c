@@ -65,8 +65,8 @@ static const char *pd__bind_advice(int err, const pd_listen_t *l)
 	switch (err) {
 	case EACCES:
 		return port < 1024 ? "ports below 1024 need root or CAP_NET_BIND_SERVICE; run as "
-				     "root, or pick a high port with --listen 127.0.0.1:5300"
-				   : "permission denied";
+		                     "root, or pick a high port with --listen 127.0.0.1:5300"
+		                   : "permission denied";
 	case EADDRINUSE:
 		return "another program (another DNS server, or systemd-resolved on "
 		       "127.0.0.53:53) holds this address; stop it, or pick another port with "
@@ -81,7 +81,7 @@ static const char *pd__bind_advice(int err, const pd_listen_t *l)
 }
 
 static int pd__socket_open(const pd_listen_t *l, bool wildcard, int rcvbuf, int *out, char *err,
-			   size_t cap)
+                           size_t cap)
 {
 	int one = 1;
 	int fd = socket(l->addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -110,7 +110,7 @@ static int pd__socket_open(const pd_listen_t *l, bool wildcard, int rcvbuf, int 
 fail:;
 	int e = errno;
 	snprintf(err, cap, "cannot listen on %s: %s%s%s", l->text, strerror(e),
-		 *pd__bind_advice(e, l) ? " — " : "", pd__bind_advice(e, l));
+	         *pd__bind_advice(e, l) ? " — " : "", pd__bind_advice(e, l));
 	if (fd >= 0)
 		close(fd);
 	return -e;
@@ -160,8 +160,8 @@ int pd_engine_new(pd_engine_t **out, const pd_config_t *cfg, char *err, size_t e
 		bool wildcard = pd__is_wildcard(l);
 		int slot = e->nlisten;
 		for (int w = 0; w < e->nthreads; w++) {
-			ret = pd__socket_open(l, wildcard, cfg->rcvbuf, &e->workers[w].fds[slot], err,
-					      err_cap);
+			ret = pd__socket_open(l, wildcard, cfg->rcvbuf, &e->workers[w].fds[slot],
+			                      err, err_cap);
 			if (ret == 0)
 				continue;
 			/* The default [::] is optional: a host without IPv6 still serves IPv4. */
@@ -234,7 +234,7 @@ static int pd__worker_batch(pd__worker_t *wk, int slot)
 		if (rh->msg_flags & MSG_TRUNC)
 			continue; /* larger than any real query: not worth answering */
 		size_t len = e->handler(e->handler_arg, data, wk->rx_buf[i], wk->rx[i].msg_len,
-					wk->tx_buf[nout], PD_PKT_MAX);
+		                        wk->tx_buf[nout], PD_PKT_MAX);
 		if (len == 0)
 			continue;
 		struct msghdr *th = &wk->tx[nout].msg_hdr;
@@ -246,7 +246,8 @@ static int pd__worker_batch(pd__worker_t *wk, int slot)
 		th->msg_name = rh->msg_name;
 		th->msg_namelen = rh->msg_namelen;
 		if (pktinfo) {
-			/* Answer from the address the query was sent to, on multi-homed hosts too. */
+			/* Answer from the address the query was sent to, on multi-homed hosts too.
+			 */
 			for (struct cmsghdr *c = CMSG_FIRSTHDR(rh); c; c = CMSG_NXTHDR(rh, c)) {
 				struct cmsghdr *o = (struct cmsghdr *)wk->tx_ctl[nout].buf;
 				if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
@@ -261,11 +262,12 @@ static int pd__worker_batch(pd__worker_t *wk, int slot)
 					th->msg_control = o;
 					th->msg_controllen = CMSG_SPACE(sizeof(pi));
 				} else if (c->cmsg_level == IPPROTO_IPV6 &&
-					   c->cmsg_type == IPV6_PKTINFO) {
+				           c->cmsg_type == IPV6_PKTINFO) {
 					o->cmsg_level = IPPROTO_IPV6;
 					o->cmsg_type = IPV6_PKTINFO;
 					o->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
-					memcpy(CMSG_DATA(o), CMSG_DATA(c), sizeof(struct in6_pktinfo));
+					memcpy(CMSG_DATA(o), CMSG_DATA(c),
+					       sizeof(struct in6_pktinfo));
 					th->msg_control = o;
 					th->msg_controllen = CMSG_SPACE(sizeof(struct in6_pktinfo));
 				}
@@ -299,8 +301,8 @@ static void *pd__worker_main(void *arg)
 		CPU_SET(wk->cpu, &set);
 		int rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 		if (rc != 0)
-			pd_log(PD_LOG_WARN, "worker %d: cannot pin to CPU %d: %s", wk->index, wk->cpu,
-			       strerror(rc));
+			pd_log(PD_LOG_WARN, "worker %d: cannot pin to CPU %d: %s", wk->index,
+			       wk->cpu, strerror(rc));
 	}
 	rcu_register_thread();
 	for (;;) {

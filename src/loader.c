@@ -95,9 +95,8 @@ static int pd__add_rr(pd__loader_t *l, ldns_rr *rr, int loc)
 	const ldns_rdf *owner = ldns_rr_owner(rr);
 	if (ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN) {
 		char *cls = ldns_rr_class2str(ldns_rr_get_class(rr));
-		int ret = pd__loader_fail(l, loc, -EINVAL,
-					  "class %s records are not served (only IN)",
-					  cls ? cls : "?");
+		int ret = pd__loader_fail(
+		    l, loc, -EINVAL, "class %s records are not served (only IN)", cls ? cls : "?");
 		free(cls);
 		return ret;
 	}
@@ -106,18 +105,18 @@ static int pd__add_rr(pd__loader_t *l, ldns_rr *rr, int loc)
 	    ldns_buffer_position(l->rdata) > UINT16_MAX)
 		return pd__loader_fail(l, loc, -EINVAL, "RDATA too long");
 	int ret = pd_zone_builder_add(l->builder, ldns_rdf_data(owner), ldns_rr_get_type(rr),
-				      ldns_rr_ttl(rr), ldns_buffer_begin(l->rdata),
-				      (uint16_t)ldns_buffer_position(l->rdata), loc);
+	                              ldns_rr_ttl(rr), ldns_buffer_begin(l->rdata),
+	                              (uint16_t)ldns_buffer_position(l->rdata), loc);
 	if (ret < 0)
 		return pd__loader_fail(l, pd_zone_builder_error_loc(l->builder), ret, "%s",
-				       ret == -ENOMEM ? "out of memory"
-						      : pd_zone_builder_error(l->builder));
+		                       ret == -ENOMEM ? "out of memory"
+		                                      : pd_zone_builder_error(l->builder));
 	return 0;
 }
 
 /* Parses one stretch of a file without $INCLUDE lines, starting at line first_line. */
 static int pd__parse_segment(pd__loader_t *l, int file, char *text, size_t len, int first_line,
-			     ldns_rdf **origin, ldns_rdf **prev)
+                             ldns_rdf **origin, ldns_rdf **prev)
 {
 	FILE *f = fmemopen(text, len, "r");
 	int line = first_line;
@@ -136,7 +135,7 @@ static int pd__parse_segment(pd__loader_t *l, int file, char *text, size_t len, 
 			if (ret < 0)
 				break;
 		} else if (s != LDNS_STATUS_SYNTAX_EMPTY && s != LDNS_STATUS_SYNTAX_ORIGIN &&
-			   s != LDNS_STATUS_SYNTAX_TTL) {
+		           s != LDNS_STATUS_SYNTAX_TTL) {
 			ldns_rr_free(rr);
 			ret = pd__loader_fail(l, loc, -EINVAL, "%s", ldns_get_errorstr_by_id(s));
 			break;
@@ -149,11 +148,10 @@ static int pd__parse_segment(pd__loader_t *l, int file, char *text, size_t len, 
 }
 
 static int pd__load_file(pd__loader_t *l, const char *path, ldns_rdf *origin_in, int depth,
-			 int parent_loc);
+                         int parent_loc);
 
 /* "$INCLUDE file [origin]" (RFC 1035 5.1). */
-static int pd__include(pd__loader_t *l, int file, int line, char *args, ldns_rdf *origin,
-		       int depth)
+static int pd__include(pd__loader_t *l, int file, int line, char *args, ldns_rdf *origin, int depth)
 {
 	char *save = NULL;
 	char *name = strtok_r(args, " \t\r\n", &save);
@@ -179,7 +177,7 @@ static int pd__include(pd__loader_t *l, int file, int line, char *args, ldns_rdf
 	if (inc_origin) {
 		if (ldns_str2rdf_dname(&o, inc_origin) != LDNS_STATUS_OK)
 			return pd__loader_fail(l, loc, -EINVAL, "bad $INCLUDE origin '%s'",
-					       inc_origin);
+			                       inc_origin);
 		if (!ldns_dname_str_absolute(inc_origin)) {
 			ldns_rdf *abs = ldns_dname_cat_clone(o, origin);
 			ldns_rdf_deep_free(o);
@@ -191,7 +189,7 @@ static int pd__include(pd__loader_t *l, int file, int line, char *args, ldns_rdf
 	if (depth + 1 > PD_INCLUDE_DEPTH) {
 		ldns_rdf_deep_free(o);
 		return pd__loader_fail(l, loc, -ELOOP, "$INCLUDE nested more than %d deep",
-				       PD_INCLUDE_DEPTH);
+		                       PD_INCLUDE_DEPTH);
 	}
 	int ret = pd__load_file(l, path, o, depth + 1, loc);
 	ldns_rdf_deep_free(o);
@@ -199,7 +197,7 @@ static int pd__include(pd__loader_t *l, int file, int line, char *args, ldns_rdf
 }
 
 static int pd__load_file(pd__loader_t *l, const char *path, ldns_rdf *origin_in, int depth,
-			 int parent_loc)
+                         int parent_loc)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -207,7 +205,7 @@ static int pd__load_file(pd__loader_t *l, const char *path, ldns_rdf *origin_in,
 
 	if (l->nfiles == PD_LOADER_FILES)
 		return pd__loader_fail(l, parent_loc, -EMFILE, "more than %d included files",
-				       PD_LOADER_FILES);
+		                       PD_LOADER_FILES);
 	ret = pd__read_file(path, &text, &len);
 	if (ret < 0) {
 		if (depth == 0) {
@@ -215,7 +213,7 @@ static int pd__load_file(pd__loader_t *l, const char *path, ldns_rdf *origin_in,
 			return ret;
 		}
 		return pd__loader_fail(l, parent_loc, ret, "cannot read included %s: %s", path,
-				       strerror(-ret));
+		                       strerror(-ret));
 	}
 	int file = l->nfiles;
 	l->files[l->nfiles] = strdup(path);
@@ -233,10 +231,11 @@ static int pd__load_file(pd__loader_t *l, const char *path, ldns_rdf *origin_in,
 	for (size_t pos = 0; pos < len; line++) {
 		char *nl = memchr(text + pos, '\n', len - pos);
 		size_t end = nl ? (size_t)(nl - text) + 1 : len;
-		if (strncasecmp(text + pos, "$INCLUDE", 8) == 0 && isspace((unsigned char)text[pos + 8])) {
+		if (strncasecmp(text + pos, "$INCLUDE", 8) == 0 &&
+		    isspace((unsigned char)text[pos + 8])) {
 			if (pos > seg) {
 				ret = pd__parse_segment(l, file, text + seg, pos - seg, seg_line,
-							&origin, &prev);
+				                        &origin, &prev);
 				if (ret < 0)
 					goto out;
 			}
@@ -260,7 +259,7 @@ out:
 }
 
 int pd_zone_load(const char *path, const uint8_t *origin, pd_zone_t **out, char *err,
-		 size_t err_cap)
+                 size_t err_cap)
 {
 	pd__loader_t l;
 	int ret = -ENOMEM;

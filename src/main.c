@@ -27,32 +27,32 @@
 static void pd__usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: pindnsd [OPTION]...\n"
-		"Authoritative DNS server answering over UDP from zone files.\n"
-		"\n"
-		"  -c, --config FILE     read options from FILE (see below)\n"
-		"  -l, --listen ADDR:PORT  answer on this address; repeatable; replaces the\n"
-		"                        configured set (default: 0.0.0.0:53 and [::]:53)\n"
-		"                        IPv6 as [::1]:5300\n"
-		"  -t, --threads N       worker threads, one per CPU by default\n"
-		"  -z, --zones DIR       serve every DIR/*.zone (default %s)\n"
-		"  -f, --foreground      stay in the foreground, logging to stderr (default:\n"
-		"                        detach once serving, then log to syslog)\n"
-		"  -p, --pid-file FILE   write the daemon's PID to FILE\n"
-		"      --check-config    load the configuration and zones, report, and exit\n"
-		"  -h, --help            show this help and exit\n"
-		"  -V, --version         show the version and exit\n"
-		"\n"
-		"Configuration file options (\"key: value\" lines, # comments; the command\n"
-		"line wins over the file):\n%s"
-		"\n"
-		"Signals: SIGHUP reloads the zones (a zone that fails to load keeps serving its\n"
-		"old data); SIGINT and SIGTERM stop the server.\n",
-		PD_DEFAULT_ZONES_DIR, pd_config_help);
+	        "Usage: pindnsd [OPTION]...\n"
+	        "Authoritative DNS server answering over UDP from zone files.\n"
+	        "\n"
+	        "  -c, --config FILE     read options from FILE (see below)\n"
+	        "  -l, --listen ADDR:PORT  answer on this address; repeatable; replaces the\n"
+	        "                        configured set (default: 0.0.0.0:53 and [::]:53)\n"
+	        "                        IPv6 as [::1]:5300\n"
+	        "  -t, --threads N       worker threads, one per CPU by default\n"
+	        "  -z, --zones DIR       serve every DIR/*.zone (default %s)\n"
+	        "  -f, --foreground      stay in the foreground, logging to stderr (default:\n"
+	        "                        detach once serving, then log to syslog)\n"
+	        "  -p, --pid-file FILE   write the daemon's PID to FILE\n"
+	        "      --check-config    load the configuration and zones, report, and exit\n"
+	        "  -h, --help            show this help and exit\n"
+	        "  -V, --version         show the version and exit\n"
+	        "\n"
+	        "Configuration file options (\"key: value\" lines, # comments; the command\n"
+	        "line wins over the file):\n%s"
+	        "\n"
+	        "Signals: SIGHUP reloads the zones (a zone that fails to load keeps serving its\n"
+	        "old data); SIGINT and SIGTERM stop the server.\n",
+	        PD_DEFAULT_ZONES_DIR, pd_config_help);
 }
 
 static size_t pd__handle(void *arg, const void *data, const uint8_t *query, size_t qlen,
-			 uint8_t *resp, size_t resp_cap)
+                         uint8_t *resp, size_t resp_cap)
 {
 	return pd_answer(data, arg, query, qlen, resp, resp_cap, NULL);
 }
@@ -80,13 +80,16 @@ static int pd__write_pid_file(const char *path)
 int main(int argc, char **argv)
 {
 	enum { OPT_CHECK = 256 };
-	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},  {"listen", required_argument, NULL, 'l'},
-	    {"threads", required_argument, NULL, 't'}, {"zones", required_argument, NULL, 'z'},
-	    {"foreground", no_argument, NULL, 'f'},    {"pid-file", required_argument, NULL, 'p'},
-	    {"check-config", no_argument, NULL, OPT_CHECK},
-	    {"help", no_argument, NULL, 'h'},          {"version", no_argument, NULL, 'V'},
-	    {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+	                                     {"listen", required_argument, NULL, 'l'},
+	                                     {"threads", required_argument, NULL, 't'},
+	                                     {"zones", required_argument, NULL, 'z'},
+	                                     {"foreground", no_argument, NULL, 'f'},
+	                                     {"pid-file", required_argument, NULL, 'p'},
+	                                     {"check-config", no_argument, NULL, OPT_CHECK},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {"version", no_argument, NULL, 'V'},
+	                                     {NULL, 0, NULL, 0}};
 	pd_config_t cfg;
 	const char *config_path = NULL;
 	bool foreground = false, check_only = false;
@@ -111,11 +114,11 @@ int main(int argc, char **argv)
 			return 0;
 		case '?':
 			fprintf(stderr, "pindnsd: unknown option '%s'; see pindnsd --help\n",
-				argv[optind - 1]);
+			        argv[optind - 1]);
 			return 2;
 		case ':':
 			fprintf(stderr, "pindnsd: option '%s' needs a value; see pindnsd --help\n",
-				argv[optind - 1]);
+			        argv[optind - 1]);
 			return 2;
 		}
 	}
@@ -159,7 +162,7 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "pindnsd: unexpected argument '%s'; see pindnsd --help\n",
-			argv[optind]);
+		        argv[optind]);
 		status = 2;
 		goto out;
 	}
@@ -264,7 +267,8 @@ int main(int argc, char **argv)
 			close(devnull);
 		}
 		if (write(ready_pipe[1], "R", 1) < 0)
-			pd_log(PD_LOG_WARN, "cannot tell the parent we are ready: %s", strerror(errno));
+			pd_log(PD_LOG_WARN, "cannot tell the parent we are ready: %s",
+			       strerror(errno));
 		close(ready_pipe[1]);
 		ready_pipe[1] = -1;
 	}

@@ -12,7 +12,7 @@ static inline uint8_t pd__lower(uint8_t c)
 size_t pd_name_parse(pd_wire_t *w, uint8_t *out)
 {
 	const uint8_t *p = w->pos;
-	const uint8_t *resume = NULL; /* where the cursor goes after the first pointer */
+	const uint8_t *resume = NULL;  /* where the cursor goes after the first pointer */
 	const uint8_t *limit = w->pos; /* a pointer must land strictly before this */
 	size_t len = 0;
 

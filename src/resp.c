@@ -137,7 +137,7 @@ static int pd__rdata_names(uint16_t type, size_t *first_off, int *count)
 }
 
 int pd_resp_put_rr(pd_resp_t *r, int section, const uint8_t *owner, uint16_t type, uint16_t cls,
-		   uint32_t ttl, const uint8_t *rdata, uint16_t rdlen)
+                   uint32_t ttl, const uint8_t *rdata, uint16_t rdlen)
 {
 	size_t start = r->len;
 	unsigned ncompr = r->ncompr;
@@ -199,7 +199,7 @@ nospace:
 }
 
 int pd_resp_put_rrset(pd_resp_t *r, int section, const uint8_t *owner, const pd_zone_t *z,
-		      const pd_rrset_t *rs, uint32_t ttl)
+                      const pd_rrset_t *rs, uint32_t ttl)
 {
 	size_t start = r->len;
 	unsigned ncompr = r->ncompr;
@@ -208,7 +208,8 @@ int pd_resp_put_rrset(pd_resp_t *r, int section, const uint8_t *owner, const pd_
 
 	for (uint16_t i = 0; i < rs->count; i++) {
 		uint16_t rdlen = pd_get_u16(p);
-		if (pd_resp_put_rr(r, section, owner, rs->type, PD_CLASS_IN, ttl, p + 2, rdlen) < 0) {
+		if (pd_resp_put_rr(r, section, owner, rs->type, PD_CLASS_IN, ttl, p + 2, rdlen) <
+		    0) {
 			r->len = start;
 			r->ncompr = ncompr;
 			r->count[section] = count;

@@ -86,8 +86,70 @@ int pd_zone_builder_error_loc(const pd_zone_builder_t *b)
 	return b->err_loc;
 }
 
+static const char *pd__type_str(uint16_t type, char *buf, size_t cap)
+{
+	static const struct {
+		uint16_t t;
+		const char *s;
+	} known[] = {{PD_TYPE_A, "A"},         {PD_TYPE_NS, "NS"},     {PD_TYPE_CNAME, "CNAME"},
+	             {PD_TYPE_SOA, "SOA"},     {PD_TYPE_PTR, "PTR"},   {PD_TYPE_MX, "MX"},
+	             {PD_TYPE_TXT, "TXT"},     {PD_TYPE_AAAA, "AAAA"}, {PD_TYPE_SRV, "SRV"},
+	             {PD_TYPE_DNAME, "DNAME"}, {PD_TYPE_DS, "DS"}};
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (known[i].t == type)
+			return known[i].s;
+	snprintf(buf, cap, "TYPE%u", type);
+	return buf;
+}
+
+/* Reads one uncompressed name from the RDATA cursor; false if it is not one. */
+static bool pd__rdata_name(pd_wire_t *w)
+{
+	uint8_t name[PD_NAME_MAX];
+	const uint8_t *start = w->pos;
+	size_t len = pd_name_parse(w, name);
+	return len > 0 && (size_t)(w->pos - start) == len;
+}
+
+/*
+ * The answer code reads names out of these types' RDATA, so they must be well formed
+ * here, whoever built the records: uncompressed names, and nothing left over.
+ */
+static bool pd__rdata_valid(uint16_t type, const uint8_t *rdata, uint16_t rdlen)
+{
+	pd_wire_t w;
+	pd_wire_init(&w, rdata, rdlen);
+	switch (type) {
+	case PD_TYPE_NS:
+	case PD_TYPE_CNAME:
+	case PD_TYPE_DNAME:
+	case PD_TYPE_PTR:
+		if (!pd__rdata_name(&w))
+			return false;
+		break;
+	case PD_TYPE_MX:
+		pd_wire_skip(&w, 2);
+		if (!pd__rdata_name(&w))
+			return false;
+		break;
+	case PD_TYPE_SRV:
+		pd_wire_skip(&w, 6);
+		if (!pd__rdata_name(&w))
+			return false;
+		break;
+	case PD_TYPE_SOA:
+		if (!pd__rdata_name(&w) || !pd__rdata_name(&w))
+			return false;
+		pd_wire_skip(&w, 20);
+		break;
+	default:
+		return true;
+	}
+	return w.err == 0 && pd_wire_left(&w) == 0;
+}
+
 int pd_zone_builder_add(pd_zone_builder_t *b, const uint8_t *owner, uint16_t type, uint32_t ttl,
-			const uint8_t *rdata, uint16_t rdlen, int loc)
+                        const uint8_t *rdata, uint16_t rdlen, int loc)
 {
 	int line = loc;
 	uint8_t lowner[PD_NAME_MAX];
@@ -104,8 +166,14 @@ int pd_zone_builder_add(pd_zone_builder_t *b, const uint8_t *owner, uint16_t typ
 		pd_name_to_str(o, sizeof(o), owner);
 		return pd__builder_fail(b, line, "SOA record at %s, not at the zone apex", o);
 	}
+	if (!pd__rdata_valid(type, rdata, rdlen)) {
+		char o[PD_NAME_TXT_MAX], t[16];
+		pd_name_to_str(o, sizeof(o), owner);
+		return pd__builder_fail(b, line, "malformed %s RDATA at %s",
+		                        pd__type_str(type, t, sizeof(t)), o);
+	}
 	if (pd__grow((void **)&b->recs, &b->recs_cap, b->nrecs + 1, sizeof(*b->recs)) < 0 ||
-	    pd__grow((void **)&b->rdata, &b->rdata_cap, b->rdata_len + rdlen, 1) < 0)
+	    pd__grow((void **)&b->rdata, &b->rdata_cap, b->rdata_len + rdlen + 1, 1) < 0)
 		return -ENOMEM;
 
 	pd__rec_t *r = &b->recs[b->nrecs];
@@ -217,7 +285,7 @@ void pd_zone_free(pd_zone_t *z)
 
 /* Appends a node for a name; the caller makes sure it is not there yet. */
 static int pd__zone_add_node(pd_zone_t *z, size_t *nodes_cap, size_t *names_cap,
-			     const uint8_t *lname, size_t len, uint32_t *used)
+                             const uint8_t *lname, size_t len, uint32_t *used)
 {
 	if (pd__grow((void **)&z->nodes, nodes_cap, z->node_count + 1, sizeof(*z->nodes)) < 0 ||
 	    pd__grow((void **)&z->names, names_cap, z->names_len + len, 1) < 0)
@@ -232,25 +300,9 @@ static int pd__zone_add_node(pd_zone_t *z, size_t *nodes_cap, size_t *names_cap,
 	return pd__table_insert(z, z->node_count++, used);
 }
 
-static const char *pd__type_str(uint16_t type, char *buf, size_t cap)
-{
-	static const struct {
-		uint16_t t;
-		const char *s;
-	} known[] = {{PD_TYPE_A, "A"},       {PD_TYPE_NS, "NS"},     {PD_TYPE_CNAME, "CNAME"},
-		     {PD_TYPE_SOA, "SOA"},   {PD_TYPE_PTR, "PTR"},   {PD_TYPE_MX, "MX"},
-		     {PD_TYPE_TXT, "TXT"},   {PD_TYPE_AAAA, "AAAA"}, {PD_TYPE_SRV, "SRV"},
-		     {PD_TYPE_DNAME, "DNAME"}, {PD_TYPE_DS, "DS"}};
-	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-		if (known[i].t == type)
-			return known[i].s;
-	snprintf(buf, cap, "TYPE%u", type);
-	return buf;
-}
-
 /* Checks the node rules that need all of a node's RRsets: CNAME alone, one DNAME. */
 static int pd__check_node(pd_zone_builder_t *b, const pd_zone_t *z, const pd_node_t *n,
-			  const int *first_line)
+                          const int *first_line)
 {
 	const pd_rrset_t *rs = z->rrsets + n->rrset_first;
 	const pd_rrset_t *cname = NULL;
@@ -261,7 +313,7 @@ static int pd__check_node(pd_zone_builder_t *b, const pd_zone_t *z, const pd_nod
 		int line = first_line[n->rrset_first + i];
 		if ((rs[i].type == PD_TYPE_CNAME || rs[i].type == PD_TYPE_DNAME) && rs[i].count > 1)
 			return pd__builder_fail(b, line, "more than one %s record at %s",
-						pd__type_str(rs[i].type, tbuf, sizeof(tbuf)), name);
+			                        pd__type_str(rs[i].type, tbuf, sizeof(tbuf)), name);
 		if (rs[i].type == PD_TYPE_CNAME)
 			cname = &rs[i];
 	}
@@ -274,7 +326,7 @@ static int pd__check_node(pd_zone_builder_t *b, const pd_zone_t *z, const pd_nod
 			continue;
 		int line = first_line[cname - z->rrsets];
 		return pd__builder_fail(b, line, "CNAME at %s beside other data (%s)", name,
-					pd__type_str(t, tbuf, sizeof(tbuf)));
+		                        pd__type_str(t, tbuf, sizeof(tbuf)));
 	}
 	return 0;
 }
@@ -301,7 +353,8 @@ int pd_zone_builder_finish(pd_zone_builder_t *b, pd_zone_t **out)
 		goto fail;
 	z->table_mask = 15;
 
-	qsort_r(b->recs, b->nrecs, sizeof(*b->recs), pd__rec_cmp, b);
+	if (b->nrecs)
+		qsort_r(b->recs, b->nrecs, sizeof(*b->recs), pd__rec_cmp, b);
 	first_line = malloc((b->nrecs + 1) * sizeof(*first_line));
 	if (!first_line)
 		goto fail;
@@ -320,11 +373,12 @@ int pd_zone_builder_finish(pd_zone_builder_t *b, pd_zone_t **out)
 			size_t j = i;
 			ret = -ENOMEM;
 			if (pd__grow((void **)&z->rrsets, &rrsets_cap, z->rrset_count + 1,
-				     sizeof(*z->rrsets)) < 0)
+			             sizeof(*z->rrsets)) < 0)
 				goto fail;
 			pd_rrset_t *rs = &z->rrsets[z->rrset_count];
 			rs->type = b->recs[i].type;
-			rs->ttl = b->recs[i].ttl; /* differing TTLs: the first one wins, as in NSD */
+			rs->ttl =
+			    b->recs[i].ttl; /* differing TTLs: the first one wins, as in NSD */
 			rs->count = 0;
 			rs->data_off = (uint32_t)z->data_len;
 			first_line[z->rrset_count] = b->recs[i].line;
@@ -336,16 +390,18 @@ int pd_zone_builder_finish(pd_zone_builder_t *b, pd_zone_t **out)
 				const uint8_t *rd = b->rdata + x->rd_off;
 				bool dup = false;
 				for (size_t k = i; k < j && !dup; k++)
-					dup = b->recs[k].rdlen == x->rdlen &&
-					      memcmp(b->rdata + b->recs[k].rd_off, rd, x->rdlen) == 0;
+					dup =
+					    b->recs[k].rdlen == x->rdlen &&
+					    memcmp(b->rdata + b->recs[k].rd_off, rd, x->rdlen) == 0;
 				if (dup)
 					continue;
 				if (rs->count == UINT16_MAX) {
-					ret = pd__builder_fail(b, x->line, "RRset has over 65535 records");
+					ret = pd__builder_fail(b, x->line,
+					                       "RRset has over 65535 records");
 					goto fail;
 				}
-				if (pd__grow((void **)&z->data, &data_cap, z->data_len + 2 + x->rdlen,
-					     1) < 0)
+				if (pd__grow((void **)&z->data, &data_cap,
+				             z->data_len + 2 + x->rdlen, 1) < 0)
 					goto fail;
 				pd_put_u16(z->data + z->data_len, x->rdlen);
 				memcpy(z->data + z->data_len + 2, rd, x->rdlen);
@@ -438,7 +494,8 @@ int pd_zone_builder_finish(pd_zone_builder_t *b, pd_zone_t **out)
 
 	/* Serial and negative TTL from the SOA: two names, then five 32-bit fields. */
 	{
-		const pd_rrset_t *soa = pd_zone_rrset(z, apex, PD_TYPE_SOA);
+		/* By index: adding empty non-terminals may have moved the node array. */
+		const pd_rrset_t *soa = pd_zone_rrset(z, &z->nodes[z->apex], PD_TYPE_SOA);
 		const uint8_t *rd = pd_zone_rrset_data(z, soa);
 		pd_wire_t w;
 		uint8_t tmp[PD_NAME_MAX];
@@ -449,7 +506,8 @@ int pd_zone_builder_finish(pd_zone_builder_t *b, pd_zone_t **out)
 		pd_wire_skip(&w, 12);
 		uint32_t minimum = pd_wire_u32(&w);
 		if (w.err) {
-			ret = pd__builder_fail(b, first_line[soa - z->rrsets], "malformed SOA rdata");
+			ret =
+			    pd__builder_fail(b, first_line[soa - z->rrsets], "malformed SOA rdata");
 			goto fail;
 		}
 		z->neg_ttl = soa->ttl < minimum ? soa->ttl : minimum;

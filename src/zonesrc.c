@@ -77,8 +77,7 @@ static const pd_zone_t *pd__old_zone(const pd_zoneset_t *old, const uint8_t *ori
 	return NULL;
 }
 
-int pd_zones_build(const pd_config_t *cfg, const pd_zoneset_t *old, pd_zoneset_t **out,
-		   int *failed)
+int pd_zones_build(const pd_config_t *cfg, const pd_zoneset_t *old, pd_zoneset_t **out, int *failed)
 {
 	pd__source_t *src = NULL;
 	size_t nsrc = 0;
@@ -122,8 +121,9 @@ int pd_zones_build(const pd_config_t *cfg, const pd_zoneset_t *old, pd_zoneset_t
 		for (size_t j = 0; j < nzones && !dup; j++)
 			dup = pd_name_equal(zones[j]->origin, origin);
 		if (dup) {
-			pd_log(PD_LOG_ERR, "zone %s from %s not served: the zone is already loaded "
-					   "from another file",
+			pd_log(PD_LOG_ERR,
+			       "zone %s from %s not served: the zone is already loaded "
+			       "from another file",
 			       src[i].origin, src[i].path);
 			(*failed)++;
 			continue;
@@ -135,7 +135,8 @@ int pd_zones_build(const pd_config_t *cfg, const pd_zoneset_t *old, pd_zoneset_t
 			const pd_zone_t *keep = pd__old_zone(old, origin);
 			(*failed)++;
 			if (keep) {
-				pd_log(PD_LOG_ERR, "zone %s: reload failed, still serving serial %u: %s",
+				pd_log(PD_LOG_ERR,
+				       "zone %s: reload failed, still serving serial %u: %s",
 				       src[i].origin, keep->serial, err);
 				zones[nzones++] = (pd_zone_t *)keep;
 			} else {
@@ -143,8 +144,8 @@ int pd_zones_build(const pd_config_t *cfg, const pd_zoneset_t *old, pd_zoneset_t
 			}
 			continue;
 		}
-		double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
-			    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+		double ms =
+		    (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 		pd_log(PD_LOG_INFO, "zone %s loaded from %s: %zu records, serial %u, %.1f ms",
 		       src[i].origin, src[i].path, z->record_count, z->serial, ms);
 		zones[nzones++] = z;

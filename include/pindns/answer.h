@@ -19,8 +19,8 @@ typedef struct pd_answer_conf {
 
 /** What happened to a query, for statistics and logs. */
 typedef struct pd_answer_info {
-	int rcode;      /* including extended (BADVERS is 16); -1 when dropped */
-	int truncated;  /* TC was set */
+	int rcode;     /* including extended (BADVERS is 16); -1 when dropped */
+	int truncated; /* TC was set */
 	int authoritative;
 } pd_answer_info_t;
 
@@ -32,4 +32,4 @@ typedef struct pd_answer_info {
  * response).
  */
 size_t pd_answer(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, const uint8_t *query,
-		 size_t qlen, uint8_t *resp, size_t resp_cap, pd_answer_info_t *info);
+                 size_t qlen, uint8_t *resp, size_t resp_cap, pd_answer_info_t *info);

@@ -66,7 +66,7 @@ enum {
 #define PD_RCODE_MASK 0x000Fu
 
 #define PD_HEADER_LEN 12
-#define PD_EDNS_DO 0x8000u       /* the DO bit in the OPT TTL's flag half */
-#define PD_EDNS_OPT_EDE 15       /* Extended DNS Error option code, RFC 8914 */
+#define PD_EDNS_DO 0x8000u /* the DO bit in the OPT TTL's flag half */
+#define PD_EDNS_OPT_EDE 15 /* Extended DNS Error option code, RFC 8914 */
 #define PD_EDE_NOT_AUTHORITATIVE 20
-#define PD_UDP_MIN 512           /* the classic limit, and the floor for EDNS sizes */
+#define PD_UDP_MIN 512 /* the classic limit, and the floor for EDNS sizes */

@@ -20,7 +20,7 @@
  * pd_engine_publish(), stable for the call. Returns the response length, 0 to drop.
  */
 typedef size_t (*pd_engine_handler_fn)(void *arg, const void *data, const uint8_t *query,
-				       size_t qlen, uint8_t *resp, size_t resp_cap);
+                                       size_t qlen, uint8_t *resp, size_t resp_cap);
 
 typedef struct pd_engine pd_engine_t;
 

@@ -12,4 +12,4 @@
  * sets *out, or a negative errno with "file:line: what is wrong" in err.
  */
 int pd_zone_load(const char *path, const uint8_t *origin, pd_zone_t **out, char *err,
-		 size_t err_cap);
+                 size_t err_cap);

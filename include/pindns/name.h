@@ -7,8 +7,8 @@
 
 #include "pindns/wire.h"
 
-#define PD_NAME_MAX 255  /* bytes of a wire name, root label included (RFC 1035 3.1) */
-#define PD_LABEL_MAX 63  /* bytes of one label */
+#define PD_NAME_MAX 255      /* bytes of a wire name, root label included (RFC 1035 3.1) */
+#define PD_LABEL_MAX 63      /* bytes of one label */
 #define PD_NAME_TXT_MAX 1024 /* enough for any name in presentation form with \DDD escapes */
 
 /**

@@ -35,14 +35,14 @@ void pd_resp_init(pd_resp_t *r, uint8_t *buf, size_t len, size_t limit, size_t q
  * copied. Returns 0, or -ENOSPC with the response left exactly as it was.
  */
 int pd_resp_put_rr(pd_resp_t *r, int section, const uint8_t *owner, uint16_t type, uint16_t cls,
-		   uint32_t ttl, const uint8_t *rdata, uint16_t rdlen);
+                   uint32_t ttl, const uint8_t *rdata, uint16_t rdlen);
 
 /**
  * Writes every RR of an RRset with the given owner and TTL, class IN. Returns 0, or
  * -ENOSPC with none of the RRset written.
  */
 int pd_resp_put_rrset(pd_resp_t *r, int section, const uint8_t *owner, const pd_zone_t *z,
-		      const pd_rrset_t *rs, uint32_t ttl);
+                      const pd_rrset_t *rs, uint32_t ttl);
 
 /** Forgets every section: back to just after the question. */
 void pd_resp_clear(pd_resp_t *r, size_t question_end);

@@ -8,11 +8,11 @@
 #include "pindns/name.h"
 
 /* Node flags. */
-#define PD_NODE_APEX 0x01u      /* the zone's origin */
-#define PD_NODE_DELEG 0x02u     /* NS below the apex: a zone cut */
-#define PD_NODE_DNAME 0x04u     /* owns a DNAME: names below are redirected */
-#define PD_NODE_OCCLUDED 0x08u  /* below a cut or a DNAME: glue or hidden data only */
-#define PD_NODE_WILDCARD 0x10u  /* has a "*" child */
+#define PD_NODE_APEX 0x01u     /* the zone's origin */
+#define PD_NODE_DELEG 0x02u    /* NS below the apex: a zone cut */
+#define PD_NODE_DNAME 0x04u    /* owns a DNAME: names below are redirected */
+#define PD_NODE_OCCLUDED 0x08u /* below a cut or a DNAME: glue or hidden data only */
+#define PD_NODE_WILDCARD 0x10u /* has a "*" child */
 
 /** One RRset; its records live in the zone's data blob as (u16 rdlen, rdata) pairs. */
 typedef struct pd_rrset {
@@ -70,7 +70,7 @@ pd_zone_builder_t *pd_zone_builder_new(const uint8_t *origin);
  * pd_zone_builder_error()).
  */
 int pd_zone_builder_add(pd_zone_builder_t *b, const uint8_t *owner, uint16_t type, uint32_t ttl,
-			const uint8_t *rdata, uint16_t rdlen, int loc);
+                        const uint8_t *rdata, uint16_t rdlen, int loc);
 
 /**
  * Validates and compiles the zone: an SOA and NS at the apex, every owner inside the

@@ -12,4 +12,4 @@
  * hold no zone) and *failed, or a negative errno when nothing could be built at all.
  */
 int pd_zones_build(const pd_config_t *cfg, const pd_zoneset_t *old, pd_zoneset_t **out,
-		   int *failed);
+                   int *failed);

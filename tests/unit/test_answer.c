@@ -95,7 +95,7 @@ static int teardown(void **state)
 
 /* Sends a query and parses the answer; returns the response length. */
 static size_t ask_full(tu_resp_t *r, const char *name, uint16_t qtype, uint16_t qclass,
-		       uint16_t edns, uint16_t edns_flags)
+                       uint16_t edns, uint16_t edns_flags)
 {
 	uint8_t q[512], resp[PD_UDP_MAX];
 	size_t qlen = tu_query(q, name, qtype, qclass, edns, edns_flags);
@@ -568,7 +568,7 @@ static void flags_cd_cleared_rd_copied(void **state)
 	uint8_t q[512], resp[PD_UDP_MAX];
 	tu_resp_t r;
 	size_t qlen = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 0, 0);
-	q[2] = 0x00;                                 /* RD off */
+	q[2] = 0x00;                               /* RD off */
 	q[3] = (uint8_t)(PD_FLAG_CD | PD_FLAG_AD); /* CD and AD on */
 	size_t len = pd_answer(zs, &conf, q, qlen, resp, sizeof(resp), NULL);
 	tu_parse(&r, resp, len);

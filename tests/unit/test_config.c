@@ -61,14 +61,14 @@ static void file_sets_options(void **state)
 	char err[512];
 	pd_config_init(&cfg);
 	char *path = write_temp("# a comment\n"
-				"listen: 127.0.0.1:5353\n"
-				"listen [::1]:5353   # trailing comment\n"
-				"\n"
-				"threads: 3\n"
-				"udp-payload-size: 4096\n"
-				"identity: \"ns1 # not a comment\"\n"
-				"zone: example.com example.com.zone\n"
-				"zones-dir: /var/lib/pindns\n");
+	                        "listen: 127.0.0.1:5353\n"
+	                        "listen [::1]:5353   # trailing comment\n"
+	                        "\n"
+	                        "threads: 3\n"
+	                        "udp-payload-size: 4096\n"
+	                        "identity: \"ns1 # not a comment\"\n"
+	                        "zone: example.com example.com.zone\n"
+	                        "zones-dir: /var/lib/pindns\n");
 	assert_int_equal(pd_config_load(&cfg, path, err, sizeof(err)), 0);
 	unlink(path);
 	assert_int_equal(cfg.nlisten, 2); /* the defaults were replaced, not added to */
@@ -100,18 +100,20 @@ static void expect_load_error(const char *text, const char *needle)
 static void file_errors_name_file_and_line(void **state)
 {
 	expect_load_error("threads: 2\nlisen: 1.2.3.4\n", "2: unknown option 'lisen'");
-	expect_load_error("\n\nthreads: many\n", "3: threads must be a number from 1 to 1024, not 'many'");
+	expect_load_error("\n\nthreads: many\n",
+	                  "3: threads must be a number from 1 to 1024, not 'many'");
 	expect_load_error("threads: 0\n", "1: threads must be a number from 1 to 1024, not '0'");
 	expect_load_error("listen: 1.2.3.4:99999\n",
-			  "1: bad listen address '1.2.3.4:99999' (want ADDR:PORT, e.g. "
-			  "127.0.0.1:5300 or [::1]:5300)");
+	                  "1: bad listen address '1.2.3.4:99999' (want ADDR:PORT, e.g. "
+	                  "127.0.0.1:5300 or [::1]:5300)");
 	expect_load_error("udp-payload-size: 100\n",
-			  "1: udp-payload-size must be from 512 to 4096, not '100'");
+	                  "1: udp-payload-size must be from 512 to 4096, not '100'");
 	expect_load_error("threads\n", "1: 'threads' has no value (want 'key: value')");
-	expect_load_error("zone: example.com\n",
-			  "1: zone wants an origin and a file: 'zone: example.com example.com.zone'");
+	expect_load_error(
+	    "zone: example.com\n",
+	    "1: zone wants an origin and a file: 'zone: example.com example.com.zone'");
 	expect_load_error("log-level: loud\n",
-			  "1: log-level must be error, warning, info or debug, not 'loud'");
+	                  "1: log-level must be error, warning, info or debug, not 'loud'");
 }
 
 static void missing_file(void **state)
@@ -120,7 +122,7 @@ static void missing_file(void **state)
 	char err[512];
 	pd_config_init(&cfg);
 	assert_int_equal(pd_config_load(&cfg, "/nonexistent/pindns.conf", err, sizeof(err)),
-			 -ENOENT);
+	                 -ENOENT);
 	assert_string_equal(err, "/nonexistent/pindns.conf: No such file or directory");
 	pd_config_free(&cfg);
 }
@@ -128,10 +130,8 @@ static void missing_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(listen_forms),
-	    cmocka_unit_test(defaults),
-	    cmocka_unit_test(file_sets_options),
-	    cmocka_unit_test(file_errors_name_file_and_line),
+	    cmocka_unit_test(listen_forms),      cmocka_unit_test(defaults),
+	    cmocka_unit_test(file_sets_options), cmocka_unit_test(file_errors_name_file_and_line),
 	    cmocka_unit_test(missing_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -33,12 +33,12 @@ static const char *put(const char *name, const char *text)
 	return path;
 }
 
-#define APEX                                                                                  \
-	"$ORIGIN example.com.\n"                                                              \
-	"$TTL 300\n"                                                                          \
-	"@ IN SOA ns1 hostmaster ( 2026112301 7200 3600\n"                                    \
-	"        1209600 60 )\n"                                                              \
-	"  NS ns1\n"                                                                          \
+#define APEX                                                                                       \
+	"$ORIGIN example.com.\n"                                                                   \
+	"$TTL 300\n"                                                                               \
+	"@ IN SOA ns1 hostmaster ( 2026112301 7200 3600\n"                                         \
+	"        1209600 60 )\n"                                                                   \
+	"  NS ns1\n"                                                                               \
 	"ns1 A 192.0.2.53\n"
 
 static int load(const char *path, const char *origin, pd_zone_t **z, char *err, size_t cap)
@@ -60,17 +60,17 @@ static void loads_directives_and_types(void **state)
 	pd_zone_t *z = NULL;
 	char err[1024];
 	put("hosts.inc", "www A 192.0.2.80\n"
-			 "$ORIGIN sub.example.com.\n"
-			 "deep TXT \"in sub\"\n");
+	                 "$ORIGIN sub.example.com.\n"
+	                 "deep TXT \"in sub\"\n");
 	put("other.inc", "x A 192.0.2.99\n");
-	const char *path = put("example.com.zone",
-			       APEX "mail 600 IN MX 10 mail\n"
-				    "$INCLUDE hosts.inc\n"
-				    "after A 192.0.2.1 ; the origin is example.com. again\n"
-				    "$INCLUDE other.inc other.example.com.\n"
-				    "generic TYPE65280 \\# 4 0A000001\n"
-				    "v6 AAAA 2001:db8::1\n"
-				    "srv._tcp SRV 0 5 443 www\n");
+	const char *path =
+	    put("example.com.zone", APEX "mail 600 IN MX 10 mail\n"
+	                                 "$INCLUDE hosts.inc\n"
+	                                 "after A 192.0.2.1 ; the origin is example.com. again\n"
+	                                 "$INCLUDE other.inc other.example.com.\n"
+	                                 "generic TYPE65280 \\# 4 0A000001\n"
+	                                 "v6 AAAA 2001:db8::1\n"
+	                                 "srv._tcp SRV 0 5 443 www\n");
 	assert_int_equal(load(path, "example.com", &z, err, sizeof(err)), 0);
 	assert_int_equal(z->serial, 2026112301);
 	assert_int_equal(z->neg_ttl, 60);
@@ -107,25 +107,25 @@ static void errors_have_file_and_line(void **state)
 {
 	/* APEX is 6 lines: the first added line is line 7. */
 	expect_error("e1.zone", APEX "www A 192.0.2.1\nbad A 999.0.0.1\n",
-		     "e1.zone:8: Syntax error, could not parse the RR's rdata");
+	             "e1.zone:8: Syntax error, could not parse the RR's rdata");
 	expect_error("e2.zone", APEX "www A 192.0.2.1\nwww CNAME other\n",
-		     "e2.zone:8: CNAME at www.example.com. beside other data (A)");
+	             "e2.zone:8: CNAME at www.example.com. beside other data (A)");
 	expect_error("e3.zone", APEX "\nwww.example.net. A 192.0.2.1\n",
-		     "e3.zone:8: owner www.example.net. is outside the zone example.com.");
+	             "e3.zone:8: owner www.example.net. is outside the zone example.com.");
 	expect_error("e4.zone", "$ORIGIN example.com.\n@ 300 NS ns1\n",
-		     "e4.zone: no SOA record at the zone apex example.com.");
+	             "e4.zone: no SOA record at the zone apex example.com.");
 	expect_error("e5.zone",
-		     "$ORIGIN example.com.\n@ 300 SOA ns1 host 1 2 3 4 5\nwww 300 A 192.0.2.1\n",
-		     "e5.zone: no NS records at the zone apex example.com.");
+	             "$ORIGIN example.com.\n@ 300 SOA ns1 host 1 2 3 4 5\nwww 300 A 192.0.2.1\n",
+	             "e5.zone: no NS records at the zone apex example.com.");
 	expect_error("e6.zone", APEX "txt CH TXT \"chaos\"\n",
-		     "e6.zone:7: class CH records are not served (only IN)");
+	             "e6.zone:7: class CH records are not served (only IN)");
 	/* An error inside an included file names that file. */
 	put("broken.inc", "ok A 192.0.2.1\n\nnope AAAA not-an-address\n");
 	expect_error("e7.zone", APEX "$INCLUDE broken.inc\n",
-		     "broken.inc:3: Syntax error, could not parse the RR's rdata");
+	             "broken.inc:3: Syntax error, could not parse the RR's rdata");
 	char want[512];
 	snprintf(want, sizeof(want),
-		 "e8.zone:7: cannot read included %s/missing.inc: No such file or directory", dir);
+	         "e8.zone:7: cannot read included %s/missing.inc: No such file or directory", dir);
 	expect_error("e8.zone", APEX "$INCLUDE missing.inc\n", want);
 }
 
@@ -143,8 +143,7 @@ static void missing_file_is_reported(void **state)
 {
 	pd_zone_t *z = NULL;
 	char err[1024];
-	assert_int_equal(load("/nonexistent.zone", "example.com", &z, err, sizeof(err)),
-			 -ENOENT);
+	assert_int_equal(load("/nonexistent.zone", "example.com", &z, err, sizeof(err)), -ENOENT);
 	assert_string_equal(err, "/nonexistent.zone: No such file or directory");
 }
 

@@ -133,16 +133,39 @@ static void rejects_records_outside_and_soa_below_apex(void **state)
 	tu_name(o, "www.example.net");
 	assert_int_equal(pd_zone_builder_add(b, o, PD_TYPE_A, 60, rd, 4, 17), -EINVAL);
 	assert_string_equal(pd_zone_builder_error(b),
-			    "owner www.example.net. is outside the zone example.com.");
+	                    "owner www.example.net. is outside the zone example.com.");
 	assert_int_equal(pd_zone_builder_error_loc(b), 17);
 	/* "notexample.com" merely ends with the same letters. */
 	tu_name(o, "notexample.com");
 	assert_int_equal(pd_zone_builder_add(b, o, PD_TYPE_A, 60, rd, 4, 18), -EINVAL);
 	tu_name(o, "sub.example.com");
 	uint8_t soa[22] = {0};
-	assert_int_equal(pd_zone_builder_add(b, o, PD_TYPE_SOA, 60, soa, sizeof(soa), 19),
-			 -EINVAL);
+	assert_int_equal(pd_zone_builder_add(b, o, PD_TYPE_SOA, 60, soa, sizeof(soa), 19), -EINVAL);
 	assert_non_null(strstr(pd_zone_builder_error(b), "not at the zone apex"));
+	pd_zone_builder_free(b);
+}
+
+static void rejects_malformed_name_rdata(void **state)
+{
+	pd_zone_builder_t *b = new_builder("example.com");
+	uint8_t o[PD_NAME_MAX];
+	tu_name(o, "x.example.com");
+	/* A label running past the end, a compression pointer, bytes after the name. */
+	assert_int_equal(
+	    pd_zone_builder_add(b, o, PD_TYPE_DNAME, 60, (const uint8_t *)"\5ab", 3, 4), -EINVAL);
+	assert_string_equal(pd_zone_builder_error(b), "malformed DNAME RDATA at x.example.com.");
+	assert_int_equal(pd_zone_builder_error_loc(b), 4);
+	assert_int_equal(
+	    pd_zone_builder_add(b, o, PD_TYPE_CNAME, 60, (const uint8_t *)"\1a\xC0\x00", 4, 5),
+	    -EINVAL);
+	assert_int_equal(
+	    pd_zone_builder_add(b, o, PD_TYPE_NS, 60, (const uint8_t *)"\1a\0\0", 4, 6), -EINVAL);
+	assert_int_equal(pd_zone_builder_add(b, o, PD_TYPE_MX, 60, (const uint8_t *)"\0", 1, 7),
+	                 -EINVAL);
+	assert_int_equal(pd_zone_builder_add(b, o, PD_TYPE_SOA, 60, (const uint8_t *)"\0\0", 2, 8),
+	                 -EINVAL);
+	/* Types whose RDATA holds no name we read pass as they are. */
+	assert_int_equal(pd_zone_builder_add(b, o, 65280, 60, (const uint8_t *)"\5ab", 3, 9), 0);
 	pd_zone_builder_free(b);
 }
 
@@ -208,6 +231,26 @@ static void large_zone_lookups(void **state)
 	pd_zone_free(z);
 }
 
+static void ent_insertion_that_moves_nodes(void **state)
+{
+	/* 64 nodes with data fill the node array; the ENT "g" makes it grow and move. */
+	pd_zone_builder_t *b = new_builder("example.com");
+	pd_zone_t *z = NULL;
+	char name[64];
+	add_apex(b, "example.com");
+	tu_add_a(b, "ns1.example.com", 192, 0, 2, 1);
+	for (int i = 0; i < 62; i++) {
+		snprintf(name, sizeof(name), "h%d.g.example.com", i);
+		tu_add_a(b, name, 10, 0, 0, (uint8_t)i);
+	}
+	assert_int_equal(pd_zone_builder_finish(b, &z), 0);
+	pd_zone_builder_free(b);
+	assert_int_equal(z->node_count, 65);
+	assert_int_equal(z->serial, 42);
+	assert_int_equal(z->neg_ttl, 300);
+	pd_zone_free(z);
+}
+
 static pd_zone_t *small_zone(const char *origin)
 {
 	pd_zone_builder_t *b = new_builder(origin);
@@ -221,7 +264,7 @@ static pd_zone_t *small_zone(const char *origin)
 static void zoneset_most_specific_wins(void **state)
 {
 	pd_zone_t *zones[3] = {small_zone("example.com"), small_zone("sub.example.com"),
-			       small_zone("org")};
+	                       small_zone("org")};
 	pd_zoneset_t *zs = NULL;
 	uint8_t n[PD_NAME_MAX];
 	assert_int_equal(pd_zoneset_new(&zs, zones, 3), 0);
@@ -265,8 +308,10 @@ int main(void)
 	    cmocka_unit_test(duplicates_dropped_first_ttl_wins),
 	    cmocka_unit_test(rejects_missing_soa_and_ns),
 	    cmocka_unit_test(rejects_records_outside_and_soa_below_apex),
+	    cmocka_unit_test(rejects_malformed_name_rdata),
 	    cmocka_unit_test(rejects_cname_beside_data),
 	    cmocka_unit_test(large_zone_lookups),
+	    cmocka_unit_test(ent_insertion_that_moves_nodes),
 	    cmocka_unit_test(zoneset_most_specific_wins),
 	    cmocka_unit_test(zoneset_rejects_duplicate_origin),
 	};

@@ -23,7 +23,7 @@ static inline size_t tu_name(uint8_t *out, const char *text)
 }
 
 static inline void tu_add(pd_zone_builder_t *b, const char *owner, uint16_t type, uint32_t ttl,
-			  const void *rdata, size_t rdlen)
+                          const void *rdata, size_t rdlen)
 {
 	uint8_t o[PD_NAME_MAX];
 	tu_name(o, owner);
@@ -31,7 +31,7 @@ static inline void tu_add(pd_zone_builder_t *b, const char *owner, uint16_t type
 }
 
 static inline void tu_add_a(pd_zone_builder_t *b, const char *owner, uint8_t a, uint8_t b2,
-			    uint8_t c, uint8_t d)
+                            uint8_t c, uint8_t d)
 {
 	uint8_t rd[4] = {a, b2, c, d};
 	tu_add(b, owner, PD_TYPE_A, 3600, rd, 4);
@@ -39,14 +39,14 @@ static inline void tu_add_a(pd_zone_builder_t *b, const char *owner, uint8_t a, 
 
 /* NS, CNAME, DNAME, PTR: RDATA is one name. */
 static inline void tu_add_name(pd_zone_builder_t *b, const char *owner, uint16_t type,
-			       const char *target)
+                               const char *target)
 {
 	uint8_t rd[PD_NAME_MAX];
 	tu_add(b, owner, type, 3600, rd, tu_name(rd, target));
 }
 
 static inline void tu_add_mx(pd_zone_builder_t *b, const char *owner, uint16_t pref,
-			     const char *target)
+                             const char *target)
 {
 	uint8_t rd[PD_NAME_MAX + 2];
 	pd_put_u16(rd, pref);
@@ -63,7 +63,7 @@ static inline void tu_add_txt(pd_zone_builder_t *b, const char *owner, const cha
 }
 
 static inline void tu_add_soa(pd_zone_builder_t *b, const char *owner, uint32_t ttl,
-			      uint32_t serial, uint32_t minimum)
+                              uint32_t serial, uint32_t minimum)
 {
 	uint8_t rd[2 * PD_NAME_MAX + 20];
 	size_t n = tu_name(rd, "ns1.example.com");
@@ -80,7 +80,7 @@ static inline void tu_add_soa(pd_zone_builder_t *b, const char *owner, uint32_t 
 
 /* A query in wire form. edns_size 0: no OPT record. */
 static inline size_t tu_query(uint8_t *out, const char *name, uint16_t qtype, uint16_t qclass,
-			      uint16_t edns_size, uint16_t edns_flags_ttl_low)
+                              uint16_t edns_size, uint16_t edns_flags_ttl_low)
 {
 	uint8_t qname[PD_NAME_MAX];
 	size_t n = 0;

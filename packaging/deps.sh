@@ -1,0 +1,51 @@
+#!/bin/sh
+# Installs the Debian packages pindns needs: "deps.sh run" to build and serve, "deps.sh test"
+# for the test suite as well. As root it uses apt-get; otherwise it says what to install.
+set -eu
+
+mode=${1:-run}
+need="cmake make gcc pkg-config libldns-dev liburcu-dev"
+case "$mode" in
+run) ;;
+test) need="$need libcmocka-dev python3 dnsutils knot-dnsutils nsd clang libclang-rt-14-dev" ;;
+*) echo "usage: $0 run|test" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $need; do
+	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "pindns: these Debian packages are missing:$missing" >&2
+	echo "pindns: install them with: sudo apt-get install$missing" >&2
+	exit 1
+fi
+
+echo "pindns: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+# The nsd package starts NSD on port 53 where init scripts run. The tests start their
+# own NSD on a loopback high port, so keep the packaged one from starting.
+policy=/usr/sbin/policy-rc.d
+made_policy=""
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' >"$policy"
+	chmod 755 "$policy"
+	made_policy=1
+fi
+cleanup() { [ -n "$made_policy" ] && rm -f "$policy"; }
+trap cleanup EXIT INT TERM
+
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends $missing </dev/null
+case "$missing" in
+*" nsd"*)
+	if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+		systemctl disable --now nsd >/dev/null 2>&1 || true
+		echo "pindns: installed nsd for the differential tests and disabled its service"
+	fi
+	;;
+esac
