@@ -29,6 +29,7 @@ const char pd_config_help[] =
     "  version: TEXT            CH TXT version.server answer (\"\" refuses)\n"
     "  rcvbuf: BYTES            receive buffer per socket (default 4194304)\n"
     "  pid-file: FILE           write the daemon's PID here\n"
+    "  foreground: yes|no       stay in the foreground (default no)\n"
     "  log-level: LEVEL         error, warning, info or debug (default info)\n";
 
 void pd_config_init(pd_config_t *cfg)
@@ -194,6 +195,14 @@ int pd_config_set(pd_config_t *cfg, const char *key, const char *value, char *er
 			}
 		snprintf(err, cap, "log-level must be error, warning, info or debug, not '%s'",
 		         value);
+		return -EINVAL;
+	}
+	if (strcmp(key, "foreground") == 0) {
+		if (strcmp(value, "yes") == 0 || strcmp(value, "no") == 0) {
+			cfg->foreground = value[0] == 'y';
+			return 0;
+		}
+		snprintf(err, cap, "foreground must be yes or no, not '%s'", value);
 		return -EINVAL;
 	}
 	if (strcmp(key, "zones-dir") == 0)

@@ -173,6 +173,7 @@ int main(int argc, char **argv)
 		gethostname(host, sizeof(host) - 1);
 		cfg.identity = strdup(host);
 	}
+	foreground = foreground || cfg.foreground;
 	pd_log_set_level(cfg.log_level);
 	pd__absolute(&cfg.zones_dir);
 	for (size_t i = 0; i < cfg.nzones; i++)

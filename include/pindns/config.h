@@ -36,6 +36,7 @@ typedef struct pd_config {
 	char *version;
 	int rcvbuf; /* SO_RCVBUF per socket, bytes */
 	char *pid_file;
+	bool foreground; /* stay attached to the terminal instead of detaching */
 	int log_level;
 } pd_config_t;
 

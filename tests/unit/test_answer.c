@@ -112,6 +112,17 @@ static size_t ask(tu_resp_t *r, const char *name, uint16_t qtype)
 	return ask_full(r, name, qtype, PD_CLASS_IN, 1232, 0);
 }
 
+/* Answers a prepared query with the given zones and configuration, then parses it. */
+static size_t answer_with(tu_resp_t *r, const pd_zoneset_t *set, const pd_answer_conf_t *c,
+                          const uint8_t *q, size_t qlen)
+{
+	uint8_t resp[PD_UDP_MAX];
+	size_t len = pd_answer(set, c, q, qlen, resp, sizeof(resp), NULL);
+	assert_true(len >= 12);
+	tu_parse(r, resp, len);
+	return len;
+}
+
 static void exact_match(void **state)
 {
 	tu_resp_t r;
@@ -404,11 +415,10 @@ static void big_answer_fits_with_a_big_buffer(void **state)
 {
 	pd_answer_conf_t big = conf;
 	tu_resp_t r;
-	uint8_t q[512], resp[PD_UDP_MAX];
+	uint8_t q[512];
 	big.udp_size = 4096;
 	size_t qlen = tu_query(q, "big.example.com", PD_TYPE_TXT, PD_CLASS_IN, 4096, 0);
-	size_t len = pd_answer(zs, &big, q, qlen, resp, sizeof(resp), NULL);
-	tu_parse(&r, resp, len);
+	answer_with(&r, zs, &big, q, qlen);
 	assert_false(r.flags & PD_FLAG_TC);
 	assert_int_equal(r.an, 8);
 	assert_int_equal(r.opt_size, 4096);
@@ -416,12 +426,11 @@ static void big_answer_fits_with_a_big_buffer(void **state)
 
 static void badvers_for_edns_version_1(void **state)
 {
-	uint8_t q[512], resp[PD_UDP_MAX];
+	uint8_t q[512];
 	tu_resp_t r;
 	size_t qlen = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0);
 	q[qlen - 5] = 1; /* OPT TTL: extended rcode, version, flags */
-	size_t len = pd_answer(zs, &conf, q, qlen, resp, sizeof(resp), NULL);
-	tu_parse(&r, resp, len);
+	answer_with(&r, zs, &conf, q, qlen);
 	assert_int_equal(r.rcode, PD_RCODE_BADVERS);
 	assert_int_equal(r.flags & 0xF, 0);
 	assert_int_equal(r.opt_ttl >> 24, 1);
@@ -556,32 +565,29 @@ static void chaos_identity_and_version(void **state)
 	/* An empty string hides the answer. */
 	pd_answer_conf_t hidden = conf;
 	hidden.version = "";
-	uint8_t q[512], resp[PD_UDP_MAX];
+	uint8_t q[512];
 	size_t qlen = tu_query(q, "version.server", PD_TYPE_TXT, PD_CLASS_CH, 0, 0);
-	size_t len = pd_answer(zs, &hidden, q, qlen, resp, sizeof(resp), NULL);
-	tu_parse(&r, resp, len);
+	answer_with(&r, zs, &hidden, q, qlen);
 	assert_int_equal(r.rcode, PD_RCODE_REFUSED);
 }
 
 static void flags_cd_cleared_rd_copied(void **state)
 {
-	uint8_t q[512], resp[PD_UDP_MAX];
+	uint8_t q[512];
 	tu_resp_t r;
 	size_t qlen = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 0, 0);
 	q[2] = 0x00;                               /* RD off */
 	q[3] = (uint8_t)(PD_FLAG_CD | PD_FLAG_AD); /* CD and AD on */
-	size_t len = pd_answer(zs, &conf, q, qlen, resp, sizeof(resp), NULL);
-	tu_parse(&r, resp, len);
+	answer_with(&r, zs, &conf, q, qlen);
 	assert_int_equal(r.flags & (PD_FLAG_RD | PD_FLAG_CD | PD_FLAG_AD | PD_FLAG_RA), 0);
 }
 
 static void no_zones_refuses(void **state)
 {
-	uint8_t q[512], resp[PD_UDP_MAX];
+	uint8_t q[512];
 	tu_resp_t r;
 	size_t qlen = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 0, 0);
-	size_t len = pd_answer(NULL, &conf, q, qlen, resp, sizeof(resp), NULL);
-	tu_parse(&r, resp, len);
+	answer_with(&r, NULL, &conf, q, qlen);
 	assert_int_equal(r.rcode, PD_RCODE_REFUSED);
 }
 

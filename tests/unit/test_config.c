@@ -68,7 +68,8 @@ static void file_sets_options(void **state)
 	                        "udp-payload-size: 4096\n"
 	                        "identity: \"ns1 # not a comment\"\n"
 	                        "zone: example.com example.com.zone\n"
-	                        "zones-dir: /var/lib/pindns\n");
+	                        "zones-dir: /var/lib/pindns\n"
+	                        "foreground: yes\n");
 	assert_int_equal(pd_config_load(&cfg, path, err, sizeof(err)), 0);
 	unlink(path);
 	assert_int_equal(cfg.nlisten, 2); /* the defaults were replaced, not added to */
@@ -80,6 +81,7 @@ static void file_sets_options(void **state)
 	assert_string_equal(cfg.zones[0].origin, "example.com");
 	assert_string_equal(cfg.zones[0].file, "/tmp/example.com.zone"); /* beside the file */
 	assert_string_equal(cfg.zones_dir, "/var/lib/pindns");
+	assert_true(cfg.foreground);
 	pd_config_free(&cfg);
 }
 
@@ -112,6 +114,7 @@ static void file_errors_name_file_and_line(void **state)
 	expect_load_error(
 	    "zone: example.com\n",
 	    "1: zone wants an origin and a file: 'zone: example.com example.com.zone'");
+	expect_load_error("foreground: maybe\n", "1: foreground must be yes or no, not 'maybe'");
 	expect_load_error("log-level: loud\n",
 	                  "1: log-level must be error, warning, info or debug, not 'loud'");
 }
