@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "pindns/answer.h"
+#include "pindns/cache.h"
 #include "pindns/dns.h"
 #include "pindns/log.h"
 #include "pindns/version.h"
@@ -28,6 +29,8 @@ const char pd_config_help[] =
     "  identity: TEXT           CH TXT id.server answer (default: host name; \"\" refuses)\n"
     "  version: TEXT            CH TXT version.server answer (\"\" refuses)\n"
     "  rcvbuf: BYTES            receive buffer per socket (default 4194304)\n"
+    "  cache-size: BYTES        response cache per worker thread, K/M/G suffixes\n"
+    "                           allowed (default 16M; 0 turns the cache off)\n"
     "  pid-file: FILE           write the daemon's PID here\n"
     "  foreground: yes|no       stay in the foreground (default no)\n"
     "  log-level: LEVEL         error, warning, info or debug (default info)\n";
@@ -44,6 +47,7 @@ void pd_config_init(pd_config_t *cfg)
 	/* A few MB absorb bursts at line rate; the kernel default (~208 KiB) overflows. */
 	cfg->rcvbuf = 4 * 1024 * 1024;
 	cfg->log_level = PD_LOG_INFO;
+	cfg->cache_size = PD_CACHE_DEFAULT_SIZE;
 }
 
 void pd_config_free(pd_config_t *cfg)
@@ -184,6 +188,30 @@ int pd_config_set(pd_config_t *cfg, const char *key, const char *value, char *er
 			return -EINVAL;
 		}
 		cfg->rcvbuf = (int)n;
+		return 0;
+	}
+	if (strcmp(key, "cache-size") == 0) {
+		char *end;
+		errno = 0;
+		unsigned long long bytes = strtoull(value, &end, 10);
+		unsigned long long mult = 1;
+		if (*end == 'K' || *end == 'k')
+			mult = 1ull << 10;
+		else if (*end == 'M' || *end == 'm')
+			mult = 1ull << 20;
+		else if (*end == 'G' || *end == 'g')
+			mult = 1ull << 30;
+		if (mult > 1)
+			end++;
+		if (errno || *end || end == value || value[0] == '-' ||
+		    bytes > (64ull << 30) / mult) {
+			snprintf(err, cap,
+			         "cache-size must be bytes with an optional K, M or G, up "
+			         "to 64G, not '%s'",
+			         value);
+			return -EINVAL;
+		}
+		cfg->cache_size = (size_t)(bytes * mult);
 		return 0;
 	}
 	if (strcmp(key, "log-level") == 0) {

@@ -7,6 +7,8 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,8 @@
 #include <urcu-qsbr.h>
 
 #include "pindns/log.h"
+
+#define PD_ENGINE_WAKE_SIGNAL SIGUSR1
 
 typedef struct pd__worker {
 	pd_engine_t *engine;
@@ -49,6 +53,7 @@ struct pd_engine {
 	pd_engine_handler_fn handler;
 	void *handler_arg;
 	void *data; /* published with rcu_assign_pointer, read with rcu_dereference */
+	atomic_bool stopping;
 	bool running;
 };
 
@@ -204,13 +209,10 @@ int pd_engine_threads(const pd_engine_t *e)
 	return e->nthreads;
 }
 
-/* Answers one batch read from fd; returns the number of datagrams read. */
-static int pd__worker_batch(pd__worker_t *wk, int slot)
+/* Reads up to a batch from the worker's socket in slot; returns the count, or -errno. */
+static int pd__worker_recv(pd__worker_t *wk, int slot, int flags)
 {
-	pd_engine_t *e = wk->engine;
-	int fd = wk->fds[slot];
-	bool pktinfo = e->wildcard[slot];
-
+	bool pktinfo = wk->engine->wildcard[slot];
 	for (int i = 0; i < PD_BATCH; i++) {
 		struct msghdr *h = &wk->rx[i].msg_hdr;
 		wk->rx_iov[i].iov_base = wk->rx_buf[i];
@@ -223,56 +225,66 @@ static int pd__worker_batch(pd__worker_t *wk, int slot)
 		h->msg_controllen = pktinfo ? sizeof(wk->rx_ctl[i].buf) : 0;
 		h->msg_flags = 0;
 	}
-	int got = recvmmsg(fd, wk->rx, PD_BATCH, MSG_DONTWAIT, NULL);
-	if (got <= 0)
-		return 0;
+	int got = recvmmsg(wk->fds[slot], wk->rx, PD_BATCH, flags, NULL);
+	return got < 0 ? -errno : got;
+}
 
+/* Copies the query's destination address into the reply, so it leaves from there. */
+static void pd__reply_source(pd__worker_t *wk, struct msghdr *rh, struct msghdr *th, int out)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(rh); c; c = CMSG_NXTHDR(rh, c)) {
+		struct cmsghdr *o = (struct cmsghdr *)wk->tx_ctl[out].buf;
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			pi.ipi_spec_dst = pi.ipi_addr;
+			pi.ipi_ifindex = 0;
+			o->cmsg_level = IPPROTO_IP;
+			o->cmsg_type = IP_PKTINFO;
+			o->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(o), &pi, sizeof(pi));
+			th->msg_control = o;
+			th->msg_controllen = CMSG_SPACE(sizeof(pi));
+		} else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+			o->cmsg_level = IPPROTO_IPV6;
+			o->cmsg_type = IPV6_PKTINFO;
+			o->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
+			memcpy(CMSG_DATA(o), CMSG_DATA(c), sizeof(struct in6_pktinfo));
+			th->msg_control = o;
+			th->msg_controllen = CMSG_SPACE(sizeof(struct in6_pktinfo));
+		}
+	}
+}
+
+/* Answers the got datagrams just read from slot and sends the replies in one batch. */
+static void pd__worker_answer(pd__worker_t *wk, int slot, int got)
+{
+	pd_engine_t *e = wk->engine;
+	int fd = wk->fds[slot];
+	bool pktinfo = e->wildcard[slot];
 	const void *data = rcu_dereference(e->data);
 	int nout = 0;
+
 	for (int i = 0; i < got; i++) {
 		struct msghdr *rh = &wk->rx[i].msg_hdr;
 		if (rh->msg_flags & MSG_TRUNC)
 			continue; /* larger than any real query: not worth answering */
-		size_t len = e->handler(e->handler_arg, data, wk->rx_buf[i], wk->rx[i].msg_len,
-		                        wk->tx_buf[nout], PD_PKT_MAX);
+		size_t len = e->handler(e->handler_arg, wk->index, data, wk->rx_buf[i],
+		                        wk->rx[i].msg_len, wk->tx_buf[nout], PD_PKT_MAX);
 		if (len == 0)
 			continue;
 		struct msghdr *th = &wk->tx[nout].msg_hdr;
-		memset(th, 0, sizeof(*th));
 		wk->tx_iov[nout].iov_base = wk->tx_buf[nout];
 		wk->tx_iov[nout].iov_len = len;
 		th->msg_iov = &wk->tx_iov[nout];
 		th->msg_iovlen = 1;
 		th->msg_name = rh->msg_name;
 		th->msg_namelen = rh->msg_namelen;
-		if (pktinfo) {
-			/* Answer from the address the query was sent to, on multi-homed hosts too.
-			 */
-			for (struct cmsghdr *c = CMSG_FIRSTHDR(rh); c; c = CMSG_NXTHDR(rh, c)) {
-				struct cmsghdr *o = (struct cmsghdr *)wk->tx_ctl[nout].buf;
-				if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
-					struct in_pktinfo pi;
-					memcpy(&pi, CMSG_DATA(c), sizeof(pi));
-					pi.ipi_spec_dst = pi.ipi_addr;
-					pi.ipi_ifindex = 0;
-					o->cmsg_level = IPPROTO_IP;
-					o->cmsg_type = IP_PKTINFO;
-					o->cmsg_len = CMSG_LEN(sizeof(pi));
-					memcpy(CMSG_DATA(o), &pi, sizeof(pi));
-					th->msg_control = o;
-					th->msg_controllen = CMSG_SPACE(sizeof(pi));
-				} else if (c->cmsg_level == IPPROTO_IPV6 &&
-				           c->cmsg_type == IPV6_PKTINFO) {
-					o->cmsg_level = IPPROTO_IPV6;
-					o->cmsg_type = IPV6_PKTINFO;
-					o->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
-					memcpy(CMSG_DATA(o), CMSG_DATA(c),
-					       sizeof(struct in6_pktinfo));
-					th->msg_control = o;
-					th->msg_controllen = CMSG_SPACE(sizeof(struct in6_pktinfo));
-				}
-			}
-		}
+		th->msg_control = NULL;
+		th->msg_controllen = 0;
+		th->msg_flags = 0;
+		if (pktinfo)
+			pd__reply_source(wk, rh, th, nout);
 		nout++;
 	}
 	for (int sent = 0; sent < nout;) {
@@ -286,14 +298,52 @@ static int pd__worker_batch(pd__worker_t *wk, int slot)
 		}
 		sent += n;
 	}
-	return got;
+}
+
+/*
+ * One address: one blocking recvmmsg per batch, the cheapest loop there is. The worker
+ * is offline for RCU only while blocked, and reports a quiescent state per batch.
+ */
+static void pd__worker_loop_single(pd__worker_t *wk)
+{
+	pd_engine_t *e = wk->engine;
+	while (!atomic_load_explicit(&e->stopping, memory_order_relaxed)) {
+		rcu_thread_offline();
+		int got = pd__worker_recv(wk, 0, MSG_WAITFORONE);
+		rcu_thread_online();
+		if (got > 0)
+			pd__worker_answer(wk, 0, got);
+		rcu_quiescent_state();
+	}
+}
+
+/* Several addresses: drain each socket without blocking, wait in epoll when all are idle. */
+static void pd__worker_loop_multi(pd__worker_t *wk)
+{
+	pd_engine_t *e = wk->engine;
+	struct epoll_event ev[PD_LISTEN_MAX + 1];
+	while (!atomic_load_explicit(&e->stopping, memory_order_relaxed)) {
+		int total = 0;
+		for (int slot = 0; slot < e->nlisten; slot++) {
+			int got = pd__worker_recv(wk, slot, MSG_DONTWAIT);
+			if (got > 0) {
+				pd__worker_answer(wk, slot, got);
+				total += got;
+			}
+		}
+		rcu_quiescent_state();
+		if (total > 0)
+			continue;
+		rcu_thread_offline();
+		epoll_wait(wk->epfd, ev, PD_LISTEN_MAX + 1, -1);
+		rcu_thread_online();
+	}
 }
 
 static void *pd__worker_main(void *arg)
 {
 	pd__worker_t *wk = arg;
 	pd_engine_t *e = wk->engine;
-	struct epoll_event ev[PD_LISTEN_MAX + 1];
 
 	if (wk->cpu >= 0) {
 		cpu_set_t set;
@@ -305,37 +355,28 @@ static void *pd__worker_main(void *arg)
 			       wk->cpu, strerror(rc));
 	}
 	rcu_register_thread();
-	for (;;) {
-		/* Offline while blocked, so a grace period never waits for an idle worker. */
-		rcu_thread_offline();
-		int n = epoll_wait(wk->epfd, ev, PD_LISTEN_MAX + 1, -1);
-		rcu_thread_online();
-		if (n < 0 && errno != EINTR)
-			break;
-		bool stop = false;
-		for (int i = 0; i < n; i++) {
-			int slot = (int)ev[i].data.u32;
-			if (slot < 0 || slot >= e->nlisten) {
-				stop = true;
-				continue;
-			}
-			/* Drain a busy socket a few batches at a time, then look at the others. */
-			for (int round = 0; round < 8; round++) {
-				int got = pd__worker_batch(wk, slot);
-				rcu_quiescent_state();
-				if (got < PD_BATCH)
-					break;
-			}
-		}
-		if (stop)
-			break;
-	}
+	if (e->nlisten == 1)
+		pd__worker_loop_single(wk);
+	else
+		pd__worker_loop_multi(wk);
 	rcu_unregister_thread();
 	return NULL;
 }
 
+/* Only interrupts a blocked recvmmsg (installed without SA_RESTART). */
+static void pd__wake_signal(int sig)
+{
+	(void)sig;
+}
+
 int pd_engine_start(pd_engine_t *e, pd_engine_handler_fn handler, void *arg, void *data)
 {
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = pd__wake_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(PD_ENGINE_WAKE_SIGNAL, &sa, NULL);
+	atomic_store(&e->stopping, false);
 	e->handler = handler;
 	e->handler_arg = arg;
 	rcu_assign_pointer(e->data, data);
@@ -386,14 +427,30 @@ void pd_engine_stop(pd_engine_t *e)
 	if (!e || !e->running)
 		return;
 	uint64_t one = 1;
+	atomic_store(&e->stopping, true);
 	/* Never read back: level-triggered, so every worker's epoll sees it. */
 	if (write(e->stop_fd, &one, sizeof(one)) < 0)
 		pd_log(PD_LOG_ERR, "cannot signal workers: %s", strerror(errno));
-	for (int w = 0; w < e->nthreads; w++)
-		if (e->workers[w].started) {
-			pthread_join(e->workers[w].thread, NULL);
-			e->workers[w].started = false;
+	for (int w = 0; w < e->nthreads; w++) {
+		pd__worker_t *wk = &e->workers[w];
+		if (!wk->started)
+			continue;
+		/* A worker blocked in recvmmsg wakes on the signal; repeat in case it was
+		 * between its check of the flag and the call when the first one came. */
+		for (;;) {
+			pthread_kill(wk->thread, PD_ENGINE_WAKE_SIGNAL);
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 20 * 1000 * 1000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			if (pthread_timedjoin_np(wk->thread, NULL, &ts) == 0)
+				break;
 		}
+		wk->started = false;
+	}
 	e->running = false;
 }
 

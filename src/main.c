@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "pindns/answer.h"
+#include "pindns/cache.h"
 #include "pindns/config.h"
 #include "pindns/engine.h"
 #include "pindns/log.h"
@@ -51,10 +52,20 @@ static void pd__usage(FILE *out)
 	        PD_DEFAULT_ZONES_DIR, pd_config_help);
 }
 
-static size_t pd__handle(void *arg, const void *data, const uint8_t *query, size_t qlen,
+/* What the workers share read-only, and what each owns: its cache. */
+typedef struct pd__server {
+	pd_answer_conf_t answer;
+	pd_cache_t **caches; /* one per worker, or NULL when the cache is off */
+} pd__server_t;
+
+static size_t pd__handle(void *arg, int worker, const void *data, const uint8_t *query, size_t qlen,
                          uint8_t *resp, size_t resp_cap)
 {
-	return pd_answer(data, arg, query, qlen, resp, resp_cap, NULL);
+	const pd__server_t *s = arg;
+	if (s->caches)
+		return pd_cache_answer(s->caches[worker], data, &s->answer, query, qlen, resp,
+		                       resp_cap);
+	return pd_answer(data, &s->answer, query, qlen, resp, resp_cap, NULL);
 }
 
 /* Makes zone paths absolute: reload happens after the daemon has left its directory. */
@@ -98,6 +109,8 @@ int main(int argc, char **argv)
 	int ready_pipe[2] = {-1, -1};
 	pd_engine_t *engine = NULL;
 	pd_zoneset_t *zones = NULL;
+	pd__server_t server = {0};
+	int nworkers = 0;
 
 	/* Options are read twice: the file first, then the command line on top of it. */
 	opterr = 0;
@@ -243,9 +256,22 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	pd_answer_conf_t answer_conf = {
-	    .udp_size = cfg.udp_size, .identity = cfg.identity, .version = cfg.version};
-	if (pd_engine_start(engine, pd__handle, &answer_conf, zones) < 0)
+	server.answer.udp_size = cfg.udp_size;
+	server.answer.identity = cfg.identity;
+	server.answer.version = cfg.version;
+	nworkers = pd_engine_threads(engine);
+	if (cfg.cache_size > 0) {
+		server.caches = calloc((size_t)nworkers, sizeof(*server.caches));
+		for (int i = 0; server.caches && i < nworkers; i++)
+			if (!(server.caches[i] = pd_cache_new(cfg.cache_size)))
+				break;
+		if (!server.caches || !server.caches[nworkers - 1]) {
+			pd_log(PD_LOG_ERR, "cannot allocate %d response caches of %zu bytes",
+			       nworkers, cfg.cache_size);
+			goto out;
+		}
+	}
+	if (pd_engine_start(engine, pd__handle, &server, zones) < 0)
 		goto out;
 	if (cfg.pid_file && pd__write_pid_file(cfg.pid_file) < 0)
 		goto stop;
@@ -255,8 +281,9 @@ int main(int argc, char **argv)
 			strcat(addrs, i ? " " : "");
 			strcat(addrs, cfg.listen[i].text);
 		}
-		pd_log(PD_LOG_INFO, "pindnsd %s serving %zu zone(s) on %s with %d worker(s)",
-		       PD_VERSION, zones->count, addrs, pd_engine_threads(engine));
+		pd_log(PD_LOG_INFO,
+		       "pindnsd %s serving %zu zone(s) on %s with %d worker(s), cache %zu KiB each",
+		       PD_VERSION, zones->count, addrs, nworkers, cfg.cache_size / 1024);
 	}
 	if (ready_pipe[1] >= 0) {
 		/* Start-up went to the terminal; from now on a detached daemon uses syslog, and
@@ -302,12 +329,21 @@ int main(int argc, char **argv)
 	status = 0;
 stop:
 	pd_engine_stop(engine);
+	for (int i = 0; server.caches && i < nworkers; i++) {
+		pd_cache_stats_t st = pd_cache_stats(server.caches[i]);
+		pd_log(PD_LOG_INFO, "worker %d: cache hits %llu, misses %llu, not cacheable %llu",
+		       i, (unsigned long long)st.hits, (unsigned long long)st.misses,
+		       (unsigned long long)st.uncacheable);
+	}
 	if (cfg.pid_file)
 		unlink(cfg.pid_file);
 out:
 	if (ready_pipe[1] >= 0)
 		close(ready_pipe[1]);
 	pd_engine_free(engine);
+	for (int i = 0; server.caches && i < nworkers; i++)
+		pd_cache_free(server.caches[i]);
+	free(server.caches);
 	pd_zoneset_free(zones);
 	pd_config_free(&cfg);
 	return status;

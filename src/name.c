@@ -116,7 +116,13 @@ uint32_t pd_name_hash(const uint8_t *lname, size_t len)
 		h ^= lname[i];
 		h *= 16777619u;
 	}
-	return h ^ (h >> 15);
+	/* Tables index by the low bits, which FNV mixes poorly: murmur3's fmix32. */
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h;
 }
 
 int pd_name_from_str(uint8_t *out, const char *str)

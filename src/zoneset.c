@@ -20,6 +20,8 @@ static const pd_zone_t *pd__zoneset_exact(const pd_zoneset_t *zs, const uint8_t 
 
 int pd_zoneset_new(pd_zoneset_t **out, pd_zone_t *const *zones, size_t count)
 {
+	/* Only the thread that builds zone sets counts, so no atomics are needed. */
+	static uint64_t generations;
 	pd_zoneset_t *zs = calloc(1, sizeof(*zs));
 	uint32_t cap = 8;
 
@@ -37,6 +39,7 @@ int pd_zoneset_new(pd_zoneset_t **out, pd_zone_t *const *zones, size_t count)
 		return -ENOMEM;
 	}
 	zs->table_mask = cap - 1;
+	zs->generation = ++generations;
 	for (size_t i = 0; i < count; i++) {
 		if (pd__zoneset_exact(zs, zones[i]->origin, zones[i]->origin_len)) {
 			free(zs->zones);

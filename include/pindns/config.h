@@ -34,7 +34,8 @@ typedef struct pd_config {
 	uint16_t udp_size;
 	char *identity;
 	char *version;
-	int rcvbuf; /* SO_RCVBUF per socket, bytes */
+	int rcvbuf;        /* SO_RCVBUF per socket, bytes */
+	size_t cache_size; /* response cache per worker, bytes; 0 turns it off */
 	char *pid_file;
 	bool foreground; /* stay attached to the terminal instead of detaching */
 	int log_level;

@@ -16,11 +16,13 @@
 #define PD_PKT_MAX 4096 /* largest datagram read or written; bigger queries are dropped */
 
 /**
- * Turns one datagram into a response. data is the pointer last published with
- * pd_engine_publish(), stable for the call. Returns the response length, 0 to drop.
+ * Turns one datagram into a response. worker is the calling worker's index (0 to
+ * threads - 1), for state that worker alone owns. data is the pointer last published
+ * with pd_engine_publish(), stable for the call. Returns the response length, 0 to drop.
  */
-typedef size_t (*pd_engine_handler_fn)(void *arg, const void *data, const uint8_t *query,
-                                       size_t qlen, uint8_t *resp, size_t resp_cap);
+typedef size_t (*pd_engine_handler_fn)(void *arg, int worker, const void *data,
+                                       const uint8_t *query, size_t qlen, uint8_t *resp,
+                                       size_t resp_cap);
 
 typedef struct pd_engine pd_engine_t;
 

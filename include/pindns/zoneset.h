@@ -7,6 +7,7 @@
 
 /** An immutable set of compiled zones, owned by the set. */
 typedef struct pd_zoneset {
+	uint64_t generation; /* unique per set, never 0: tells cached answers apart */
 	size_t count;
 	pd_zone_t **zones;
 	uint32_t *table; /* open addressing by origin hash: zone index + 1; 0 is empty */

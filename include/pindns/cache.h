@@ -1,0 +1,59 @@
+/* A response cache owned by one worker: encoded answers keyed by the question. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pindns/answer.h"
+#include "pindns/name.h"
+#include "pindns/zoneset.h"
+
+#define PD_CACHE_SLOT 1024 /* bytes per entry: key and response; larger answers are not kept */
+#define PD_CACHE_DEFAULT_SIZE (16u << 20)
+
+/** The cache key of a query, and what a hit needs to patch. */
+typedef struct pd_cache_key {
+	uint64_t hash;
+	uint32_t variant;                  /* DO bit, EDNS present, response size limit */
+	uint16_t qsection;                 /* bytes of the question section: name + type + class */
+	uint8_t question[PD_NAME_MAX + 4]; /* lower-cased name, then type and class */
+} pd_cache_key_t;
+
+/** Counters, written only by the owning worker. */
+typedef struct pd_cache_stats {
+	uint64_t hits;
+	uint64_t misses;
+	uint64_t uncacheable; /* queries not in the simple form the cache takes */
+	uint64_t inserts;
+} pd_cache_stats_t;
+
+typedef struct pd_cache pd_cache_t;
+
+/**
+ * Creates a cache of about bytes of memory (at least two slots). Returns NULL when out
+ * of memory. One cache belongs to one thread: no call here locks anything.
+ */
+pd_cache_t *pd_cache_new(size_t bytes);
+
+/** Frees a cache. */
+void pd_cache_free(pd_cache_t *c);
+
+/**
+ * Builds the key of a query if it has the one shape whose answer depends on nothing
+ * but the key, ID, RD and the letter case of the name: opcode QUERY, one question
+ * without compression, no answer or authority records, at most one OPT record of
+ * version 0, and nothing after it. Returns false for anything else.
+ */
+bool pd_cache_key(pd_cache_key_t *key, const uint8_t *query, size_t qlen, uint16_t udp_size);
+
+/**
+ * Answers a query from the cache, or with pd_answer() and stores the result. The
+ * response is byte for byte what pd_answer() would give. gen is the zone set's
+ * generation: entries of another generation are never served.
+ */
+size_t pd_cache_answer(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answer_conf_t *conf,
+                       const uint8_t *query, size_t qlen, uint8_t *resp, size_t resp_cap);
+
+/** The cache's counters. */
+pd_cache_stats_t pd_cache_stats(const pd_cache_t *c);

@@ -1,0 +1,172 @@
+/* Per-worker response cache: lock-free because nothing in it is ever shared. */
+#include "pindns/cache.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "pindns/dns.h"
+
+#define PD_CACHE_WAYS 2
+
+typedef struct pd__slot {
+	uint64_t hash;
+	uint64_t gen;
+	uint32_t variant;
+	uint16_t qsection;
+	uint16_t rlen;
+	uint8_t data[PD_CACHE_SLOT - 24]; /* question, then the response */
+} pd__slot_t;
+
+_Static_assert(sizeof(pd__slot_t) == PD_CACHE_SLOT, "slot size");
+
+struct pd_cache {
+	pd__slot_t *slots;
+	uint64_t set_mask; /* sets of PD_CACHE_WAYS slots */
+	pd_cache_stats_t stats;
+	uint8_t victim; /* which way to evict next: cheap round robin instead of LRU stamps */
+};
+
+pd_cache_t *pd_cache_new(size_t bytes)
+{
+	pd_cache_t *c = calloc(1, sizeof(*c));
+	size_t sets = 1;
+	if (!c)
+		return NULL;
+	while (sets * 2 * PD_CACHE_WAYS * PD_CACHE_SLOT <= bytes)
+		sets *= 2;
+	c->slots = aligned_alloc(64, sets * PD_CACHE_WAYS * PD_CACHE_SLOT);
+	if (!c->slots) {
+		free(c);
+		return NULL;
+	}
+	/* Generation 0 is never a zone set's, so zeroed slots never match. */
+	memset(c->slots, 0, sets * PD_CACHE_WAYS * PD_CACHE_SLOT);
+	c->set_mask = sets - 1;
+	return c;
+}
+
+void pd_cache_free(pd_cache_t *c)
+{
+	if (!c)
+		return;
+	free(c->slots);
+	free(c);
+}
+
+pd_cache_stats_t pd_cache_stats(const pd_cache_t *c)
+{
+	return c->stats;
+}
+
+bool pd_cache_key(pd_cache_key_t *key, const uint8_t *q, size_t qlen, uint16_t udp_size)
+{
+	/* Header: not a response, opcode QUERY, QD=1, AN=NS=0, AR 0 or 1. */
+	if (qlen < PD_HEADER_LEN + 5 || (q[2] & 0xF8) != 0 || q[4] != 0 || q[5] != 1 ||
+	    q[6] | q[7] | q[8] | q[9] | q[10] || q[11] > 1)
+		return false;
+	const uint8_t *p = q + PD_HEADER_LEN, *end = q + qlen;
+	uint8_t *out = key->question;
+	uint64_t h = 1469598103934665603ull;
+	size_t nlen = 0;
+	for (;;) {
+		if (p >= end)
+			return false;
+		uint8_t l = *p;
+		if (l > PD_LABEL_MAX || nlen + 1u + l > PD_NAME_MAX || p + 1 + l > end)
+			return false; /* compression, a bad label, or cut short */
+		out[nlen++] = l;
+		h = (h ^ l) * 1099511628211ull;
+		for (uint8_t i = 1; i <= l; i++) {
+			uint8_t ch = p[i];
+			ch = (ch >= 'A' && ch <= 'Z') ? (uint8_t)(ch + 32) : ch;
+			out[nlen++] = ch;
+			h = (h ^ ch) * 1099511628211ull;
+		}
+		p += 1u + l;
+		if (l == 0)
+			break;
+	}
+	if (p + 4 > end)
+		return false;
+	memcpy(out + nlen, p, 4);
+	h = (h ^ pd_get_u32(p)) * 1099511628211ull;
+	p += 4;
+	key->qsection = (uint16_t)(nlen + 4);
+
+	uint32_t variant = PD_UDP_MIN;
+	if (q[11] == 1) {
+		/* The OPT record: root owner, type 41, version 0, and nothing after it. */
+		if (end - p < 11 || p[0] != 0 || pd_get_u16(p + 1) != PD_TYPE_OPT || p[6] != 0 ||
+		    (size_t)(end - p) != 11u + pd_get_u16(p + 9))
+			return false;
+		uint16_t size = pd_get_u16(p + 3);
+		uint16_t ours = udp_size < PD_UDP_MIN ? PD_UDP_MIN : udp_size;
+		if (size < PD_UDP_MIN)
+			size = PD_UDP_MIN;
+		variant = (size < ours ? size : ours) | 1u << 30 | (p[7] & 0x80u) << 24;
+	} else if (p != end) {
+		return false;
+	}
+	key->variant = variant;
+	/* FNV's low bits mix poorly and they pick the set: finish with murmur3's fmix64. */
+	h ^= variant;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	key->hash = h;
+	return true;
+}
+
+static inline bool pd__slot_matches(const pd__slot_t *s, const pd_cache_key_t *key, uint64_t gen)
+{
+	return s->hash == key->hash && s->gen == gen && s->variant == key->variant &&
+	       s->qsection == key->qsection && memcmp(s->data, key->question, key->qsection) == 0;
+}
+
+size_t pd_cache_answer(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answer_conf_t *conf,
+                       const uint8_t *query, size_t qlen, uint8_t *resp, size_t resp_cap)
+{
+	pd_cache_key_t key;
+	if (!zs || !pd_cache_key(&key, query, qlen, conf->udp_size)) {
+		c->stats.uncacheable++;
+		return pd_answer(zs, conf, query, qlen, resp, resp_cap, NULL);
+	}
+	uint64_t gen = zs->generation;
+	pd__slot_t *set = &c->slots[(key.hash & c->set_mask) * PD_CACHE_WAYS];
+	for (int w = 0; w < PD_CACHE_WAYS; w++) {
+		const pd__slot_t *s = &set[w];
+		if (!pd__slot_matches(s, &key, gen) || s->rlen > resp_cap)
+			continue;
+		/* The stored answer, with this query's ID, RD bit and question (its case). */
+		memcpy(resp, s->data + s->qsection, s->rlen);
+		resp[0] = query[0];
+		resp[1] = query[1];
+		resp[2] = (uint8_t)((resp[2] & ~1u) | (query[2] & 1u));
+		memcpy(resp + PD_HEADER_LEN, query + PD_HEADER_LEN, key.qsection);
+		c->stats.hits++;
+		return s->rlen;
+	}
+	c->stats.misses++;
+	size_t len = pd_answer(zs, conf, query, qlen, resp, resp_cap, NULL);
+	if (len == 0 || key.qsection + len > sizeof(set->data))
+		return len;
+	/* Prefer a free or stale way; otherwise take turns. */
+	int way = c->victim++ % PD_CACHE_WAYS;
+	for (int w = 0; w < PD_CACHE_WAYS; w++)
+		if (set[w].gen != gen) {
+			way = w;
+			break;
+		}
+	pd__slot_t *s = &set[way];
+	s->hash = key.hash;
+	s->gen = gen;
+	s->variant = key.variant;
+	s->qsection = key.qsection;
+	s->rlen = (uint16_t)len;
+	memcpy(s->data, key.question, key.qsection);
+	memcpy(s->data + key.qsection, resp, len);
+	c->stats.inserts++;
+	return len;
+}
