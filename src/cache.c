@@ -3,10 +3,13 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "pindns/dns.h"
 
 #define PD_CACHE_WAYS 2
+#define PD_HUGE_PAGE (2u << 20)
+#define PD_CACHE_BATCH 32 /* keys computed and prefetched ahead of answering */
 
 typedef struct pd__slot {
 	uint64_t hash;
@@ -34,13 +37,19 @@ pd_cache_t *pd_cache_new(size_t bytes)
 		return NULL;
 	while (sets * 2 * PD_CACHE_WAYS * PD_CACHE_SLOT <= bytes)
 		sets *= 2;
-	c->slots = aligned_alloc(64, sets * PD_CACHE_WAYS * PD_CACHE_SLOT);
+	size_t size = sets * PD_CACHE_WAYS * PD_CACHE_SLOT;
+	/* Huge pages where the size allows: a lookup lands anywhere in the table, and with
+	 * 4 KiB pages nearly every hit would also miss the TLB. */
+	size_t align = size >= PD_HUGE_PAGE ? PD_HUGE_PAGE : 64;
+	c->slots = aligned_alloc(align, size);
 	if (!c->slots) {
 		free(c);
 		return NULL;
 	}
+	if (align == PD_HUGE_PAGE)
+		madvise(c->slots, size, MADV_HUGEPAGE); /* a hint: fine if the kernel says no */
 	/* Generation 0 is never a zone set's, so zeroed slots never match. */
-	memset(c->slots, 0, sets * PD_CACHE_WAYS * PD_CACHE_SLOT);
+	memset(c->slots, 0, size);
 	c->set_mask = sets - 1;
 	return c;
 }
@@ -119,38 +128,45 @@ bool pd_cache_key(pd_cache_key_t *key, const uint8_t *q, size_t qlen, uint16_t u
 	return true;
 }
 
+static inline pd__slot_t *pd__set(const pd_cache_t *c, const pd_cache_key_t *key)
+{
+	return &c->slots[(key->hash & c->set_mask) * PD_CACHE_WAYS];
+}
+
 static inline bool pd__slot_matches(const pd__slot_t *s, const pd_cache_key_t *key, uint64_t gen)
 {
 	return s->hash == key->hash && s->gen == gen && s->variant == key->variant &&
 	       s->qsection == key->qsection && memcmp(s->data, key->question, key->qsection) == 0;
 }
 
-size_t pd_cache_answer(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answer_conf_t *conf,
-                       const uint8_t *query, size_t qlen, uint8_t *resp, size_t resp_cap)
+/* Answers with a key already computed (key NULL: not cacheable). */
+static size_t pd__cache_answer_keyed(pd_cache_t *c, const pd_zoneset_t *zs,
+                                     const pd_answer_conf_t *conf, const pd_cache_key_t *key,
+                                     const uint8_t *query, size_t qlen, uint8_t *resp,
+                                     size_t resp_cap)
 {
-	pd_cache_key_t key;
-	if (!zs || !pd_cache_key(&key, query, qlen, conf->udp_size)) {
+	if (!key) {
 		c->stats.uncacheable++;
 		return pd_answer(zs, conf, query, qlen, resp, resp_cap, NULL);
 	}
 	uint64_t gen = zs->generation;
-	pd__slot_t *set = &c->slots[(key.hash & c->set_mask) * PD_CACHE_WAYS];
+	pd__slot_t *set = pd__set(c, key);
 	for (int w = 0; w < PD_CACHE_WAYS; w++) {
 		const pd__slot_t *s = &set[w];
-		if (!pd__slot_matches(s, &key, gen) || s->rlen > resp_cap)
+		if (!pd__slot_matches(s, key, gen) || s->rlen > resp_cap)
 			continue;
 		/* The stored answer, with this query's ID, RD bit and question (its case). */
 		memcpy(resp, s->data + s->qsection, s->rlen);
 		resp[0] = query[0];
 		resp[1] = query[1];
 		resp[2] = (uint8_t)((resp[2] & ~1u) | (query[2] & 1u));
-		memcpy(resp + PD_HEADER_LEN, query + PD_HEADER_LEN, key.qsection);
+		memcpy(resp + PD_HEADER_LEN, query + PD_HEADER_LEN, key->qsection);
 		c->stats.hits++;
 		return s->rlen;
 	}
 	c->stats.misses++;
 	size_t len = pd_answer(zs, conf, query, qlen, resp, resp_cap, NULL);
-	if (len == 0 || key.qsection + len > sizeof(set->data))
+	if (len == 0 || key->qsection + len > sizeof(set->data))
 		return len;
 	/* Prefer a free or stale way; otherwise take turns. */
 	int way = c->victim++ % PD_CACHE_WAYS;
@@ -160,13 +176,45 @@ size_t pd_cache_answer(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answer_co
 			break;
 		}
 	pd__slot_t *s = &set[way];
-	s->hash = key.hash;
+	s->hash = key->hash;
 	s->gen = gen;
-	s->variant = key.variant;
-	s->qsection = key.qsection;
+	s->variant = key->variant;
+	s->qsection = key->qsection;
 	s->rlen = (uint16_t)len;
-	memcpy(s->data, key.question, key.qsection);
-	memcpy(s->data + key.qsection, resp, len);
+	memcpy(s->data, key->question, key->qsection);
+	memcpy(s->data + key->qsection, resp, len);
 	c->stats.inserts++;
 	return len;
+}
+
+size_t pd_cache_answer(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answer_conf_t *conf,
+                       const uint8_t *query, size_t qlen, uint8_t *resp, size_t resp_cap)
+{
+	pd_cache_key_t key;
+	bool ok = zs && pd_cache_key(&key, query, qlen, conf->udp_size);
+	return pd__cache_answer_keyed(c, zs, conf, ok ? &key : NULL, query, qlen, resp, resp_cap);
+}
+
+void pd_cache_answer_batch(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answer_conf_t *conf,
+                           pd_dgram_t *batch, int n)
+{
+	pd_cache_key_t keys[PD_CACHE_BATCH];
+	bool ok[PD_CACHE_BATCH];
+	for (int start = 0; start < n; start += PD_CACHE_BATCH) {
+		int m = n - start < PD_CACHE_BATCH ? n - start : PD_CACHE_BATCH;
+		for (int i = 0; i < m; i++) {
+			const pd_dgram_t *d = &batch[start + i];
+			ok[i] = zs && pd_cache_key(&keys[i], d->in, d->in_len, conf->udp_size);
+			if (ok[i]) {
+				const pd__slot_t *set = pd__set(c, &keys[i]);
+				__builtin_prefetch(set);
+				__builtin_prefetch(&set[1]);
+			}
+		}
+		for (int i = 0; i < m; i++) {
+			pd_dgram_t *d = &batch[start + i];
+			d->out_len = pd__cache_answer_keyed(c, zs, conf, ok[i] ? &keys[i] : NULL,
+			                                    d->in, d->in_len, d->out, d->out_cap);
+		}
+	}
 }

@@ -33,6 +33,8 @@ const char pd_config_help[] =
     "                           allowed (default 16M; 0 turns the cache off)\n"
     "  pid-file: FILE           write the daemon's PID here\n"
     "  foreground: yes|no       stay in the foreground (default no)\n"
+    "  reuseport-cpu: yes|no    send each packet to the worker on the CPU that received\n"
+    "                           it (cBPF); helps with multi-queue NICs, not on loopback\n"
     "  log-level: LEVEL         error, warning, info or debug (default info)\n";
 
 void pd_config_init(pd_config_t *cfg)
@@ -225,12 +227,13 @@ int pd_config_set(pd_config_t *cfg, const char *key, const char *value, char *er
 		         value);
 		return -EINVAL;
 	}
-	if (strcmp(key, "foreground") == 0) {
+	if (strcmp(key, "foreground") == 0 || strcmp(key, "reuseport-cpu") == 0) {
+		bool *flag = key[0] == 'f' ? &cfg->foreground : &cfg->reuseport_cpu;
 		if (strcmp(value, "yes") == 0 || strcmp(value, "no") == 0) {
-			cfg->foreground = value[0] == 'y';
+			*flag = value[0] == 'y';
 			return 0;
 		}
-		snprintf(err, cap, "foreground must be yes or no, not '%s'", value);
+		snprintf(err, cap, "%s must be yes or no, not '%s'", key, value);
 		return -EINVAL;
 	}
 	if (strcmp(key, "zones-dir") == 0)

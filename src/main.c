@@ -58,14 +58,16 @@ typedef struct pd__server {
 	pd_cache_t **caches; /* one per worker, or NULL when the cache is off */
 } pd__server_t;
 
-static size_t pd__handle(void *arg, int worker, const void *data, const uint8_t *query, size_t qlen,
-                         uint8_t *resp, size_t resp_cap)
+static void pd__handle(void *arg, int worker, const void *data, pd_dgram_t *batch, int n)
 {
 	const pd__server_t *s = arg;
-	if (s->caches)
-		return pd_cache_answer(s->caches[worker], data, &s->answer, query, qlen, resp,
-		                       resp_cap);
-	return pd_answer(data, &s->answer, query, qlen, resp, resp_cap, NULL);
+	if (s->caches) {
+		pd_cache_answer_batch(s->caches[worker], data, &s->answer, batch, n);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		batch[i].out_len = pd_answer(data, &s->answer, batch[i].in, batch[i].in_len,
+		                             batch[i].out, batch[i].out_cap, NULL);
 }
 
 /* Makes zone paths absolute: reload happens after the daemon has left its directory. */

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "pindns/answer.h"
+#include "pindns/dgram.h"
 #include "pindns/name.h"
 #include "pindns/zoneset.h"
 
@@ -54,6 +55,14 @@ bool pd_cache_key(pd_cache_key_t *key, const uint8_t *query, size_t qlen, uint16
  */
 size_t pd_cache_answer(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answer_conf_t *conf,
                        const uint8_t *query, size_t qlen, uint8_t *resp, size_t resp_cap);
+
+/**
+ * Answers a batch of queries like pd_cache_answer(), first computing every key and
+ * prefetching every cache set, so the batch's memory misses overlap instead of
+ * following one another.
+ */
+void pd_cache_answer_batch(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answer_conf_t *conf,
+                           pd_dgram_t *batch, int n);
 
 /** The cache's counters. */
 pd_cache_stats_t pd_cache_stats(const pd_cache_t *c);

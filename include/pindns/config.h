@@ -34,8 +34,9 @@ typedef struct pd_config {
 	uint16_t udp_size;
 	char *identity;
 	char *version;
-	int rcvbuf;        /* SO_RCVBUF per socket, bytes */
-	size_t cache_size; /* response cache per worker, bytes; 0 turns it off */
+	int rcvbuf;         /* SO_RCVBUF per socket, bytes */
+	size_t cache_size;  /* response cache per worker, bytes; 0 turns it off */
+	bool reuseport_cpu; /* steer packets to the worker on the receiving CPU (cBPF) */
 	char *pid_file;
 	bool foreground; /* stay attached to the terminal instead of detaching */
 	int log_level;

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "pindns/config.h"
+#include "pindns/dgram.h"
 
 /*
  * Datagrams per recvmmsg/sendmmsg call. 32 amortises the system call over enough
@@ -16,13 +17,13 @@
 #define PD_PKT_MAX 4096 /* largest datagram read or written; bigger queries are dropped */
 
 /**
- * Turns one datagram into a response. worker is the calling worker's index (0 to
- * threads - 1), for state that worker alone owns. data is the pointer last published
- * with pd_engine_publish(), stable for the call. Returns the response length, 0 to drop.
+ * Answers a batch of datagrams: sets out_len of each (0 drops it). A whole batch at
+ * once lets the answering side overlap its memory accesses. worker is the calling
+ * worker's index (0 to threads - 1), for state that worker alone owns. data is the
+ * pointer last published with pd_engine_publish(), stable for the call.
  */
-typedef size_t (*pd_engine_handler_fn)(void *arg, int worker, const void *data,
-                                       const uint8_t *query, size_t qlen, uint8_t *resp,
-                                       size_t resp_cap);
+typedef void (*pd_engine_handler_fn)(void *arg, int worker, const void *data, pd_dgram_t *batch,
+                                     int n);
 
 typedef struct pd_engine pd_engine_t;
 
