@@ -542,5 +542,13 @@ int main(int argc, char **argv)
 				printf("rcode %-11s %llu\n", rc_names[i] ? rc_names[i] : "OTHER",
 				       (unsigned long long)st->rcodes[i]);
 	}
-	return st->answered ? 0 : 1;
+	int status = st->answered ? 0 : 1;
+	for (int i = 0; i < nsock; i++)
+		close(socks[i].fd);
+	free(socks);
+	free(st);
+	free(qoff);
+	free(queries);
+	free(arena);
+	return status;
 }

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -137,6 +138,14 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	/*
+	 * Zone loading makes and frees millions of small allocations (ldns, per record)
+	 * while large arrays grow at the top of the heap; with glibc's defaults the heap is
+	 * trimmed and regrown all the time (brk, page faults, TLB shootdowns): 26 s
+	 * instead of 2 s for a million records. Trim only after loading (malloc_trim).
+	 */
+	mallopt(M_TRIM_THRESHOLD, 512 << 20);
+	mallopt(M_TOP_PAD, 64 << 20);
 	pd_config_init(&cfg);
 	if (config_path && pd_config_load(&cfg, config_path, err, sizeof(err)) < 0) {
 		fprintf(stderr, "pindnsd: %s\n", err);
@@ -199,6 +208,7 @@ int main(int argc, char **argv)
 		pd_log(PD_LOG_ERR, "cannot build the zone set: out of memory");
 		goto out;
 	}
+	malloc_trim(0); /* hand back what the zone builders freed */
 	if (check_only) {
 		printf("pindnsd: configuration OK, %zu zone(s) loaded, %d failed\n", zones->count,
 		       failed);
@@ -320,6 +330,7 @@ int main(int argc, char **argv)
 			}
 			pd_zoneset_t *old = pd_engine_publish(engine, next);
 			pd_zoneset_release(old, next);
+			malloc_trim(0);
 			zones = next;
 			pd_log(PD_LOG_INFO, "reload done: %zu zone(s) serving, %d failed",
 			       zones->count, failed);

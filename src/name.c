@@ -172,28 +172,32 @@ int pd_name_from_str(uint8_t *out, const char *str)
 int pd_name_to_str(char *out, size_t cap, const uint8_t *name)
 {
 	size_t n = 0;
-	if (cap == 0)
+	if (cap < 2) {
+		if (cap)
+			out[0] = '\0';
 		return 0;
+	}
 	if (*name == 0) {
-		snprintf(out, cap, ".");
+		out[0] = '.';
+		out[1] = '\0';
 		return 1;
 	}
 	for (; *name; name += 1 + *name) {
 		for (uint8_t i = 1; i <= *name; i++) {
 			uint8_t c = name[i];
-			char tmp[5];
-			int k;
-			if (c == '.' || c == '\\' || c == '"' || c == '(' || c == ')' || c == ';' ||
-			    c == '@' || c == '$')
-				k = snprintf(tmp, sizeof(tmp), "\\%c", c);
-			else if (c <= 0x20 || c >= 0x7F)
-				k = snprintf(tmp, sizeof(tmp), "\\%03u", c);
-			else
-				k = snprintf(tmp, sizeof(tmp), "%c", c);
-			if (n + (size_t)k + 2 > cap)
+			/* Room for the longest form (\DDD), the label's dot and the NUL. */
+			if (n + 6 > cap)
 				goto out;
-			memcpy(out + n, tmp, (size_t)k);
-			n += (size_t)k;
+			if (c <= 0x20 || c >= 0x7F) {
+				out[n++] = '\\';
+				out[n++] = (char)('0' + c / 100);
+				out[n++] = (char)('0' + c / 10 % 10);
+				out[n++] = (char)('0' + c % 10);
+				continue;
+			}
+			if (strchr(".\\\"();@$", c))
+				out[n++] = '\\';
+			out[n++] = (char)c;
 		}
 		out[n++] = '.';
 	}

@@ -66,6 +66,15 @@ pd_zone_builder_t *pd_zone_builder_new(const uint8_t *origin)
 	return b;
 }
 
+int pd_zone_builder_reserve(pd_zone_builder_t *b, size_t records, size_t rdata_bytes)
+{
+	if (pd__grow((void **)&b->recs, &b->recs_cap, records, sizeof(*b->recs)) < 0 ||
+	    pd__grow((void **)&b->rdata, &b->rdata_cap, rdata_bytes, 1) < 0 ||
+	    pd__grow((void **)&b->names, &b->names_cap, records * 8, 1) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 void pd_zone_builder_free(pd_zone_builder_t *b)
 {
 	if (!b)
@@ -308,12 +317,14 @@ static int pd__check_node(pd_zone_builder_t *b, const pd_zone_t *z, const pd_nod
 	const pd_rrset_t *cname = NULL;
 	char name[PD_NAME_TXT_MAX], tbuf[16];
 
-	pd_name_to_str(name, sizeof(name), z->names + n->name_off);
 	for (uint32_t i = 0; i < n->rrset_count; i++) {
 		int line = first_line[n->rrset_first + i];
-		if ((rs[i].type == PD_TYPE_CNAME || rs[i].type == PD_TYPE_DNAME) && rs[i].count > 1)
+		if ((rs[i].type == PD_TYPE_CNAME || rs[i].type == PD_TYPE_DNAME) &&
+		    rs[i].count > 1) {
+			pd_name_to_str(name, sizeof(name), z->names + n->name_off);
 			return pd__builder_fail(b, line, "more than one %s record at %s",
 			                        pd__type_str(rs[i].type, tbuf, sizeof(tbuf)), name);
+		}
 		if (rs[i].type == PD_TYPE_CNAME)
 			cname = &rs[i];
 	}
@@ -325,6 +336,7 @@ static int pd__check_node(pd_zone_builder_t *b, const pd_zone_t *z, const pd_nod
 		if (t == PD_TYPE_CNAME || t == PD_TYPE_RRSIG || t == PD_TYPE_NSEC)
 			continue;
 		int line = first_line[cname - z->rrsets];
+		pd_name_to_str(name, sizeof(name), z->names + n->name_off);
 		return pd__builder_fail(b, line, "CNAME at %s beside other data (%s)", name,
 		                        pd__type_str(t, tbuf, sizeof(tbuf)));
 	}
@@ -348,13 +360,41 @@ int pd_zone_builder_finish(pd_zone_builder_t *b, pd_zone_t **out)
 	memcpy(z->origin, b->origin, b->origin_len);
 	z->origin_len = (uint8_t)b->origin_len;
 	z->origin_labels = (uint8_t)pd_name_labels(b->origin);
-	z->table = calloc(16, sizeof(*z->table));
-	if (!z->table)
-		goto fail;
-	z->table_mask = 15;
-
+	/*
+	 * Size everything for one node and RRset per record up front (empty non-terminals
+	 * may still add a few): growing arrays of a million entries copies them over and
+	 * over, and a growing hash table rehashes.
+	 */
 	if (b->nrecs)
 		qsort_r(b->recs, b->nrecs, sizeof(*b->recs), pd__rec_cmp, b);
+	/*
+	 * Size everything once, from the records: growing arrays of a million entries
+	 * copies them over and over. The hash table gets twice the distinct owners (it
+	 * still grows if empty non-terminals push it past half full); sized by records it
+	 * would be twice as large and miss the caches twice as often.
+	 */
+	{
+		size_t owners = 0, table_cap = 16;
+		for (size_t i = 0; i < b->nrecs; i++) {
+			const pd__rec_t *prev = &b->recs[i - (i > 0)], *r = &b->recs[i];
+			if (i == 0 || prev->owner_len != r->owner_len ||
+			    memcmp(b->names + prev->owner_off, b->names + r->owner_off,
+			           r->owner_len))
+				owners++;
+		}
+		while (table_cap < owners * 2 + 2)
+			table_cap *= 2;
+		z->table = calloc(table_cap, sizeof(*z->table));
+		if (!z->table)
+			goto fail;
+		z->table_mask = (uint32_t)(table_cap - 1);
+		if (pd__grow((void **)&z->nodes, &nodes_cap, owners + 1, sizeof(*z->nodes)) < 0 ||
+		    pd__grow((void **)&z->rrsets, &rrsets_cap, b->nrecs + 1, sizeof(*z->rrsets)) <
+		        0 ||
+		    pd__grow((void **)&z->names, &names_cap, b->names_len + 1, 1) < 0 ||
+		    pd__grow((void **)&z->data, &data_cap, b->rdata_len + 2 * b->nrecs + 1, 1) < 0)
+			goto fail;
+	}
 	first_line = malloc((b->nrecs + 1) * sizeof(*first_line));
 	if (!first_line)
 		goto fail;

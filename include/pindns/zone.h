@@ -79,6 +79,12 @@ int pd_zone_builder_add(pd_zone_builder_t *b, const uint8_t *owner, uint16_t typ
  */
 int pd_zone_builder_finish(pd_zone_builder_t *b, pd_zone_t **out);
 
+/**
+ * Makes room for about this many records and RDATA bytes up front, so that adding a
+ * large zone does not copy growing arrays again and again. A hint only.
+ */
+int pd_zone_builder_reserve(pd_zone_builder_t *b, size_t records, size_t rdata_bytes);
+
 /** Frees a builder. */
 void pd_zone_builder_free(pd_zone_builder_t *b);
 

@@ -31,6 +31,7 @@ import harness  # noqa: E402
 
 SERVER_CPU = "0"
 LOAD_CPU = "1"
+PIN = (os.cpu_count() or 1) >= 2  # one CPU each; on a single CPU pinning would fight
 
 
 def write_zone(path, origin, hosts, seed=1):
@@ -43,7 +44,7 @@ def write_zone(path, origin, hosts, seed=1):
         f.write("*.wild A 192.0.2.99\n")
         for i in range(hosts):
             f.write("h%d A 10.%d.%d.%d\n" % (i, (i >> 16) & 255, (i >> 8) & 255, i & 255))
-            f.write("h%d AAAA 2001:db8::%x\n" % (i, i))
+            f.write("h%d AAAA 2001:db8::%x:%x\n" % (i, i >> 16, i & 0xffff))
         for i in range(min(hosts // 10, 200)):
             f.write("c%d CNAME h%d\n" % (i, rnd.randrange(hosts)))
         for i in range(min(hosts // 40, 50)):
@@ -118,7 +119,7 @@ class Bench:
 
     # -- servers ---------------------------------------------------------------------
     def start(self, kind, zonedir, origin, port, threads=1, pin=True):
-        taskset = ["taskset", "-c", SERVER_CPU] if pin else []
+        taskset = ["taskset", "-c", SERVER_CPU] if pin and PIN else []
         log = os.path.join(self.work, "%s-%d.log" % (kind, port))
         if kind == "null":
             argv = taskset + [os.path.join(self.build, "pindns-null"), "127.0.0.1:%d" % port]
@@ -169,7 +170,7 @@ class Bench:
         argv = [os.path.join(self.build, "pindns-load"), "-s", "127.0.0.1:%d" % srv.port,
                 "-f", queries, "-d", str(duration), "-W", str(warmup), "-S", "8", "-w", "128",
                 "--json"]
-        if pin:
+        if pin and PIN:
             argv += ["-c", LOAD_CPU]
         for p in tree_pids(srv.proc.pid):
             argv += ["-p", str(p)]
@@ -339,8 +340,8 @@ def big_zone(b, kinds):
         f.write("$ORIGIN %s.\n$TTL 3600\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n"
                 "@ NS ns1\n@ NS ns2\nns1 A 192.0.2.53\nns2 A 192.0.2.54\n" % origin)
         for i in range(hosts):
-            f.write("h%d A 10.%d.%d.%d\nh%d AAAA 2001:db8::%x\n" % (
-                i, (i >> 16) & 255, (i >> 8) & 255, i & 255, i, i))
+            f.write("h%d A 10.%d.%d.%d\nh%d AAAA 2001:db8::%x:%x\n" % (
+                i, (i >> 16) & 255, (i >> 8) & 255, i & 255, i, i >> 16, i & 0xffff))
     queries = os.path.join(b.work, "bigqueries.txt")
     rnd = random.Random(3)
     with open(queries, "w") as f:

@@ -5,6 +5,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -129,6 +130,41 @@ class Answers(unittest.TestCase):
         finally:
             for s in socks:
                 s.close()
+
+
+class Options(unittest.TestCase):
+    def serve_with(self, conf_text):
+        with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+            f.write(conf_text)
+        self.addCleanup(os.unlink, f.name)
+        srv = harness.start_pindnsd(["--config", f.name])
+        self.addCleanup(srv.stop)
+        return srv
+
+    def test_cache_off_answers_the_same(self):
+        srv = self.serve_with("cache-size: 0\n")
+        for name, rtype in (("www.example.com", "A"), ("alias.example.com", "A"),
+                            ("nope.example.com", "MX")):
+            a = harness.dig(srv.port, name, rtype)
+            b = harness.dig(self.cached.port, name, rtype)
+            self.assertEqual((a.rcode, a.flags, a.answer, a.authority),
+                             (b.rcode, b.flags, b.answer, b.authority))
+        self.assertIn("cache 0 KiB each", srv.output())
+
+    def test_reuseport_cpu_steering_still_answers(self):
+        srv = self.serve_with("reuseport-cpu: yes\n")
+        for i in range(20):
+            r = harness.raw_query(srv.port, harness.make_query("www.example.com", qid=i))
+            self.assertIsNotNone(r)
+            self.assertEqual(r[3] & 0xF, 0)
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cached = harness.start_pindnsd()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cached.stop()
 
 
 if __name__ == "__main__":

@@ -115,8 +115,32 @@ static void file_errors_name_file_and_line(void **state)
 	    "zone: example.com\n",
 	    "1: zone wants an origin and a file: 'zone: example.com example.com.zone'");
 	expect_load_error("foreground: maybe\n", "1: foreground must be yes or no, not 'maybe'");
+	expect_load_error("reuseport-cpu: 1\n", "1: reuseport-cpu must be yes or no, not '1'");
+	expect_load_error("cache-size: 12X\n", "1: cache-size must be bytes with an optional K, "
+						"M or G, up to 64G, not '12X'");
+	expect_load_error("cache-size: -1\n", "1: cache-size must be bytes with an optional K, "
+					       "M or G, up to 64G, not '-1'");
 	expect_load_error("log-level: loud\n",
 	                  "1: log-level must be error, warning, info or debug, not 'loud'");
+}
+
+static void cache_size_units(void **state)
+{
+	pd_config_t cfg;
+	char err[256];
+	pd_config_init(&cfg);
+	assert_int_equal(cfg.cache_size, 16u << 20);
+	assert_int_equal(pd_config_set(&cfg, "cache-size", "0", err, sizeof(err)), 0);
+	assert_int_equal(cfg.cache_size, 0);
+	assert_int_equal(pd_config_set(&cfg, "cache-size", "64K", err, sizeof(err)), 0);
+	assert_int_equal(cfg.cache_size, 65536);
+	assert_int_equal(pd_config_set(&cfg, "cache-size", "2G", err, sizeof(err)), 0);
+	assert_int_equal(cfg.cache_size, 2ull << 30);
+	assert_int_equal(pd_config_set(&cfg, "cache-size", "65G", err, sizeof(err)), -EINVAL);
+	assert_false(cfg.reuseport_cpu);
+	assert_int_equal(pd_config_set(&cfg, "reuseport-cpu", "yes", err, sizeof(err)), 0);
+	assert_true(cfg.reuseport_cpu);
+	pd_config_free(&cfg);
 }
 
 static void missing_file(void **state)
@@ -135,6 +159,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(listen_forms),      cmocka_unit_test(defaults),
 	    cmocka_unit_test(file_sets_options), cmocka_unit_test(file_errors_name_file_and_line),
+	    cmocka_unit_test(cache_size_units),
 	    cmocka_unit_test(missing_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
