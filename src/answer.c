@@ -489,3 +489,97 @@ size_t pd_answer(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, const uin
 done:
 	return pd__finish(&c, resp, info);
 }
+
+#define PD_PREFETCH_BATCH 32
+
+/* What one query needs between prefetch stages. */
+typedef struct pd__pf {
+	const pd_zone_t *zone;
+	const uint64_t *slot;
+	const pd_node_t *node;
+	uint32_t hash;
+	uint16_t qtype;
+} pd__pf_t;
+
+void pd_answer_prefetch(const pd_zoneset_t *zs, const pd_dgram_t *batch, int n, const bool *skip)
+{
+	pd__pf_t pf[PD_PREFETCH_BATCH];
+	if (!zs)
+		return;
+	for (int start = 0; start < n; start += PD_PREFETCH_BATCH) {
+		int m = n - start < PD_PREFETCH_BATCH ? n - start : PD_PREFETCH_BATCH;
+		/* Stage 1: read the name, find the zone, prefetch the hash slot. */
+		for (int i = 0; i < m; i++) {
+			const pd_dgram_t *d = &batch[start + i];
+			pf[i].zone = NULL;
+			if ((skip && skip[start + i]) || d->in_len < PD_HEADER_LEN + 5 ||
+			    pd_get_u16(d->in + 4) != 1)
+				continue;
+			uint8_t lname[PD_NAME_MAX];
+			size_t len = 0;
+			const uint8_t *p = d->in + PD_HEADER_LEN, *end = d->in + d->in_len;
+			while (p < end && *p && *p <= PD_LABEL_MAX && len + 1u + *p < PD_NAME_MAX &&
+			       p + 1 + *p < end) {
+				lname[len++] = *p;
+				for (uint8_t k = 1; k <= *p; k++) {
+					uint8_t c = p[k];
+					lname[len++] =
+					    (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
+				}
+				p += 1u + *p;
+			}
+			if (p + 5 > end || *p != 0)
+				continue;
+			lname[len++] = 0;
+			const pd_zone_t *z = pd_zoneset_find(zs, lname);
+			if (!z)
+				continue;
+			pf[i].zone = z;
+			pf[i].qtype = pd_get_u16(p + 1);
+			pf[i].hash = pd_name_hash(lname, len);
+			pf[i].slot = &z->table[pf[i].hash & z->table_mask];
+			__builtin_prefetch(pf[i].slot);
+		}
+		/* Stage 2: the slot (probing on by hash alone), then prefetch the node. */
+		for (int i = 0; i < m; i++) {
+			pf[i].node = NULL;
+			if (!pf[i].zone)
+				continue;
+			const pd_zone_t *z = pf[i].zone;
+			for (uint32_t j = (uint32_t)(pf[i].slot - z->table);;
+			     j = (j + 1) & z->table_mask) {
+				uint64_t e = z->table[j];
+				if (!e)
+					break;
+				if ((uint32_t)(e >> 32) == pf[i].hash) {
+					pf[i].node = &z->nodes[(uint32_t)e - 1];
+					__builtin_prefetch(pf[i].node);
+					break;
+				}
+			}
+		}
+		/* Stage 3: the node's name and RRsets. */
+		for (int i = 0; i < m; i++) {
+			if (!pf[i].node)
+				continue;
+			__builtin_prefetch(pf[i].zone->names + pf[i].node->name_off);
+			__builtin_prefetch(pf[i].zone->rrsets + pf[i].node->rrset_first);
+		}
+		/* Stage 4: the RDATA of the RRset asked for. */
+		for (int i = 0; i < m; i++) {
+			if (!pf[i].node)
+				continue;
+			const pd_rrset_t *rs = pd_zone_rrset(pf[i].zone, pf[i].node, pf[i].qtype);
+			if (rs)
+				__builtin_prefetch(pd_zone_rrset_data(pf[i].zone, rs));
+		}
+	}
+}
+
+void pd_answer_batch(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, pd_dgram_t *batch, int n)
+{
+	pd_answer_prefetch(zs, batch, n, NULL);
+	for (int i = 0; i < n; i++)
+		batch[i].out_len = pd_answer(zs, conf, batch[i].in, batch[i].in_len, batch[i].out,
+		                             batch[i].out_cap, NULL);
+}

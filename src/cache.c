@@ -199,7 +199,7 @@ void pd_cache_answer_batch(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answe
                            pd_dgram_t *batch, int n)
 {
 	pd_cache_key_t keys[PD_CACHE_BATCH];
-	bool ok[PD_CACHE_BATCH];
+	bool ok[PD_CACHE_BATCH], hit[PD_CACHE_BATCH];
 	for (int start = 0; start < n; start += PD_CACHE_BATCH) {
 		int m = n - start < PD_CACHE_BATCH ? n - start : PD_CACHE_BATCH;
 		for (int i = 0; i < m; i++) {
@@ -211,6 +211,17 @@ void pd_cache_answer_batch(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answe
 				__builtin_prefetch(&set[1]);
 			}
 		}
+		/* The sets are on their way in: which queries will miss? Warm the zone for those.
+		 */
+		for (int i = 0; i < m; i++) {
+			hit[i] = false;
+			if (!ok[i])
+				continue;
+			const pd__slot_t *set = pd__set(c, &keys[i]);
+			for (int w = 0; w < PD_CACHE_WAYS && !hit[i]; w++)
+				hit[i] = pd__slot_matches(&set[w], &keys[i], zs->generation);
+		}
+		pd_answer_prefetch(zs, batch + start, m, hit);
 		for (int i = 0; i < m; i++) {
 			pd_dgram_t *d = &batch[start + i];
 			d->out_len = pd__cache_answer_keyed(c, zs, conf, ok[i] ? &keys[i] : NULL,

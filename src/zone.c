@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "pindns/dns.h"
 
@@ -280,6 +281,30 @@ const pd_rrset_t *pd_zone_rrset(const pd_zone_t *z, const pd_node_t *n, uint16_t
 	return NULL;
 }
 
+#define PD_HUGE_PAGE (2u << 20)
+
+/*
+ * Moves a finished array into memory of exactly its size, on huge pages when it is
+ * large: lookups land anywhere in a big zone, and with 4 KiB pages nearly each of a
+ * query's few memory accesses would also miss the TLB (a two-level page walk in a VM).
+ */
+static int pd__seal_array(void **p, size_t bytes)
+{
+	if (bytes == 0)
+		return 0;
+	size_t align = bytes >= PD_HUGE_PAGE ? PD_HUGE_PAGE : 64;
+	size_t size = (bytes + align - 1) / align * align;
+	void *n = aligned_alloc(align, size);
+	if (!n)
+		return -ENOMEM;
+	if (align == PD_HUGE_PAGE)
+		madvise(n, size, MADV_HUGEPAGE);
+	memcpy(n, *p, bytes);
+	free(*p);
+	*p = n;
+	return 0;
+}
+
 void pd_zone_free(pd_zone_t *z)
 {
 	if (!z)
@@ -553,6 +578,14 @@ int pd_zone_builder_finish(pd_zone_builder_t *b, pd_zone_t **out)
 		z->neg_ttl = soa->ttl < minimum ? soa->ttl : minimum;
 	}
 
+	ret = -ENOMEM;
+	if (pd__seal_array((void **)&z->nodes, z->node_count * sizeof(*z->nodes)) < 0 ||
+	    pd__seal_array((void **)&z->rrsets, z->rrset_count * sizeof(*z->rrsets)) < 0 ||
+	    pd__seal_array((void **)&z->table, ((size_t)z->table_mask + 1) * sizeof(*z->table)) <
+	        0 ||
+	    pd__seal_array((void **)&z->names, z->names_len) < 0 ||
+	    pd__seal_array((void **)&z->data, z->data_len) < 0)
+		goto fail;
 	free(order);
 	free(first_line);
 	*out = z;

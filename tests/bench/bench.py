@@ -311,7 +311,7 @@ def main():
                            two["qps"] / one["qps"]), ""]
 
         if args.big:
-            report += big_zone(b, kinds)
+            report += big_zone(b, kinds, rows)
     finally:
         b.cleanup()
 
@@ -329,7 +329,7 @@ def main():
     return 0 if ok else 1
 
 
-def big_zone(b, kinds):
+def big_zone(b, kinds, small_rows):
     """1,000,005 records: load time, peak RSS, and CPU per query against the small zone."""
     origin = "big.test"
     zdir = os.path.join(b.work, "bigzones")
@@ -359,7 +359,10 @@ def big_zone(b, kinds):
             rss = peak_rss_kib(tree_pids(srv.proc.pid)) / 1024
         finally:
             b.stop(srv)
-        lines.append("| %s | %.2f | %.0f | %.3f | |" % (k, t, rss, r["server_cpu_us_per_query"]))
+        small = small_rows.get(k, {}).get("server_cpu_us_per_query")
+        vs = "%.2f" % (r["server_cpu_us_per_query"] / small) if small else "-"
+        lines.append("| %s | %.2f | %.0f | %.3f | %s |" % (k, t, rss, r["server_cpu_us_per_query"],
+                                                          vs))
         print("big %-15s answering after %.2fs, %.0f MiB, %.3f us/q" % (
             k, t, rss, r["server_cpu_us_per_query"]), file=sys.stderr)
     return lines + [""]
