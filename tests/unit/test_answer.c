@@ -626,6 +626,39 @@ static void random_input_never_breaks(void **state)
 	}
 }
 
+/* A batch, prefetched stage by stage, answers exactly as one query at a time. */
+static void batch_answers_match_single(void **state)
+{
+	enum { N = 40 };
+	static const char *names[] = {
+	    "www.example.com",     "Mail.Example.com",  "nope.example.com",    "x.apps.example.com",
+	    "www.sub.example.com", "alias.example.com", "www.old.example.com", "www.example.net"};
+	uint8_t q[N][600], out[N][PD_UDP_MAX], want[PD_UDP_MAX];
+	pd_dgram_t batch[N];
+	srand(4242);
+	for (int round = 0; round < 200; round++) {
+		for (int i = 0; i < N; i++) {
+			size_t n =
+			    tu_query(q[i], names[rand() % 8], (uint16_t)(rand() % 3 ? 1 : 28),
+			             PD_CLASS_IN, (uint16_t)(rand() % 2 ? 1232 : 0), 0);
+			if (rand() % 4 == 0)
+				q[i][rand() % (int)n] = (uint8_t)rand();
+			if (rand() % 8 == 0)
+				n = (size_t)rand() % n;
+			q[i][2] &= 0x7F;
+			batch[i] = (pd_dgram_t){
+			    .in = q[i], .in_len = n, .out = out[i], .out_cap = sizeof(out[i])};
+		}
+		pd_answer_batch(zs, &conf, batch, N);
+		for (int i = 0; i < N; i++) {
+			size_t len = pd_answer(zs, &conf, batch[i].in, batch[i].in_len, want,
+			                       sizeof(want), NULL);
+			assert_int_equal(batch[i].out_len, len);
+			assert_memory_equal(batch[i].out, want, len);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -651,6 +684,7 @@ int main(void)
 	    cmocka_unit_test(flags_cd_cleared_rd_copied),
 	    cmocka_unit_test(no_zones_refuses),
 	    cmocka_unit_test(random_input_never_breaks),
+	    cmocka_unit_test(batch_answers_match_single),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -103,12 +103,12 @@ static void hits_match_pd_answer(void **state)
 {
 	/* About 300 distinct keys: 1 MiB (1024 slots) holds them all. */
 	pd_cache_t *c = pd_cache_new(1024 * 1024);
-	static const char *names[] = {"www.example.com", "WWW.EXAMPLE.COM", "wWw.eXaMpLe.CoM",
-				      "alias.example.com", "x.wild.example.com",
-				      "X.Wild.Example.Com", "nope.example.com", "example.com",
-				      "big.example.com", "www.example.net"};
+	static const char *names[] = {
+	    "www.example.com",    "WWW.EXAMPLE.COM",    "wWw.eXaMpLe.CoM",  "alias.example.com",
+	    "x.wild.example.com", "X.Wild.Example.Com", "nope.example.com", "example.com",
+	    "big.example.com",    "www.example.net"};
 	static const uint16_t types[] = {PD_TYPE_A, PD_TYPE_AAAA, PD_TYPE_MX, PD_TYPE_TXT,
-					 PD_TYPE_ANY};
+	                                 PD_TYPE_ANY};
 	static const uint16_t sizes[] = {0, 512, 1232, 4096};
 	uint8_t q[600];
 	assert_non_null(c);
@@ -117,15 +117,17 @@ static void hits_match_pd_answer(void **state)
 			for (size_t t = 0; t < sizeof(types) / sizeof(*types); t++)
 				for (size_t s = 0; s < sizeof(sizes) / sizeof(*sizes); s++)
 					for (int d = 0; d < 2; d++) {
-						size_t n = tu_query(q, names[i], types[t],
-								    PD_CLASS_IN, sizes[s],
-								    d ? PD_EDNS_DO : 0);
+						size_t n =
+						    tu_query(q, names[i], types[t], PD_CLASS_IN,
+						             sizes[s], d ? PD_EDNS_DO : 0);
 						q[0] = (uint8_t)(round * 7 + i);
 						q[2] = (uint8_t)(round ? 0 : 1); /* RD */
 						check_same(c, zs, q, n);
 					}
 	pd_cache_stats_t st = pd_cache_stats(c);
-	print_message("hits %lu misses %lu uncacheable %lu inserts %lu\n", (unsigned long)st.hits, (unsigned long)st.misses, (unsigned long)st.uncacheable, (unsigned long)st.inserts);
+	print_message("hits %lu misses %lu uncacheable %lu inserts %lu\n", (unsigned long)st.hits,
+	              (unsigned long)st.misses, (unsigned long)st.uncacheable,
+	              (unsigned long)st.inserts);
 	assert_true(st.hits > 0);
 	/* Different letter case of one name shares an entry. */
 	assert_true(st.hits > st.misses);

@@ -117,9 +117,9 @@ static void file_errors_name_file_and_line(void **state)
 	expect_load_error("foreground: maybe\n", "1: foreground must be yes or no, not 'maybe'");
 	expect_load_error("reuseport-cpu: 1\n", "1: reuseport-cpu must be yes or no, not '1'");
 	expect_load_error("cache-size: 12X\n", "1: cache-size must be bytes with an optional K, "
-						"M or G, up to 64G, not '12X'");
+	                                       "M or G, up to 64G, not '12X'");
 	expect_load_error("cache-size: -1\n", "1: cache-size must be bytes with an optional K, "
-					       "M or G, up to 64G, not '-1'");
+	                                      "M or G, up to 64G, not '-1'");
 	expect_load_error("log-level: loud\n",
 	                  "1: log-level must be error, warning, info or debug, not 'loud'");
 }
@@ -159,8 +159,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(listen_forms),      cmocka_unit_test(defaults),
 	    cmocka_unit_test(file_sets_options), cmocka_unit_test(file_errors_name_file_and_line),
-	    cmocka_unit_test(cache_size_units),
-	    cmocka_unit_test(missing_file),
+	    cmocka_unit_test(cache_size_units),  cmocka_unit_test(missing_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
