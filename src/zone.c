@@ -10,7 +10,8 @@
 #include "pindns/dns.h"
 
 typedef struct pd__rec {
-	uint32_t owner_off; /* into builder names, lower-cased */
+	uint32_t owner_hash; /* sorts owners together with integer compares */
+	uint32_t owner_off;  /* into builder names, lower-cased */
 	uint8_t owner_len;
 	uint16_t type;
 	uint16_t rdlen;
@@ -76,6 +77,33 @@ int pd_zone_builder_reserve(pd_zone_builder_t *b, size_t records, size_t rdata_b
 	return 0;
 }
 
+int pd_zone_builder_merge(pd_zone_builder_t *dst, pd_zone_builder_t *src)
+{
+	if (pd__grow((void **)&dst->recs, &dst->recs_cap, dst->nrecs + src->nrecs,
+	             sizeof(*dst->recs)) < 0 ||
+	    pd__grow((void **)&dst->names, &dst->names_cap, dst->names_len + src->names_len + 1,
+	             1) < 0 ||
+	    pd__grow((void **)&dst->rdata, &dst->rdata_cap, dst->rdata_len + src->rdata_len + 1,
+	             1) < 0)
+		return -ENOMEM;
+	if (src->names_len)
+		memcpy(dst->names + dst->names_len, src->names, src->names_len);
+	if (src->rdata_len)
+		memcpy(dst->rdata + dst->rdata_len, src->rdata, src->rdata_len);
+	for (size_t i = 0; i < src->nrecs; i++) {
+		pd__rec_t r = src->recs[i];
+		r.owner_off += (uint32_t)dst->names_len;
+		r.rd_off += (uint32_t)dst->rdata_len;
+		r.seq += (uint32_t)dst->nrecs;
+		dst->recs[dst->nrecs + i] = r;
+	}
+	dst->nrecs += src->nrecs;
+	dst->names_len += src->names_len;
+	dst->rdata_len += src->rdata_len;
+	src->nrecs = src->names_len = src->rdata_len = 0;
+	return 0;
+}
+
 void pd_zone_builder_free(pd_zone_builder_t *b)
 {
 	if (!b)
@@ -89,6 +117,11 @@ void pd_zone_builder_free(pd_zone_builder_t *b)
 const char *pd_zone_builder_error(const pd_zone_builder_t *b)
 {
 	return b->err;
+}
+
+const uint8_t *pd_zone_builder_origin(const pd_zone_builder_t *b)
+{
+	return b->origin;
 }
 
 int pd_zone_builder_error_loc(const pd_zone_builder_t *b)
@@ -191,11 +224,13 @@ int pd_zone_builder_add(pd_zone_builder_t *b, const uint8_t *owner, uint16_t typ
 	if (b->nrecs > 0 && b->recs[b->nrecs - 1].owner_len == olen &&
 	    memcmp(b->names + b->recs[b->nrecs - 1].owner_off, lowner, olen) == 0) {
 		r->owner_off = b->recs[b->nrecs - 1].owner_off;
+		r->owner_hash = b->recs[b->nrecs - 1].owner_hash;
 	} else {
 		if (pd__grow((void **)&b->names, &b->names_cap, b->names_len + olen, 1) < 0)
 			return -ENOMEM;
 		memcpy(b->names + b->names_len, lowner, olen);
 		r->owner_off = (uint32_t)b->names_len;
+		r->owner_hash = pd_name_hash(lowner, olen);
 		b->names_len += olen;
 	}
 	r->owner_len = (uint8_t)olen;
@@ -216,6 +251,9 @@ static int pd__rec_cmp(const void *pa, const void *pb, void *arg)
 {
 	const pd_zone_builder_t *b = arg;
 	const pd__rec_t *a = pa, *c = pb;
+	/* Any order that groups owners will do: the hash decides almost every comparison. */
+	if (a->owner_hash != c->owner_hash)
+		return a->owner_hash < c->owner_hash ? -1 : 1;
 	if (a->owner_len != c->owner_len)
 		return a->owner_len < c->owner_len ? -1 : 1;
 	int d = memcmp(b->names + a->owner_off, b->names + c->owner_off, a->owner_len);
@@ -224,6 +262,26 @@ static int pd__rec_cmp(const void *pa, const void *pb, void *arg)
 	if (a->type != c->type)
 		return a->type < c->type ? -1 : 1;
 	return a->seq < c->seq ? -1 : (a->seq > c->seq);
+}
+
+/* Sorts each run of one owner's records by type, keeping file order within a type. */
+static void pd__sort_runs(pd_zone_builder_t *b)
+{
+	for (size_t i = 0; i < b->nrecs;) {
+		size_t j = i + 1;
+		while (j < b->nrecs && b->recs[j].owner_off == b->recs[i].owner_off)
+			j++;
+		for (size_t k = i + 1; k < j; k++) {
+			pd__rec_t r = b->recs[k];
+			size_t m = k;
+			while (m > i && b->recs[m - 1].type > r.type) {
+				b->recs[m] = b->recs[m - 1];
+				m--;
+			}
+			b->recs[m] = r;
+		}
+		i = j;
+	}
 }
 
 /* Inserts node index idx (whose name is already in z->names) into the hash table. */
@@ -390,8 +448,13 @@ int pd_zone_builder_finish(pd_zone_builder_t *b, pd_zone_t **out)
 	 * may still add a few): growing arrays of a million entries copies them over and
 	 * over, and a growing hash table rehashes.
 	 */
-	if (b->nrecs)
-		qsort_r(b->recs, b->nrecs, sizeof(*b->recs), pd__rec_cmp, b);
+	/*
+	 * Zone files keep an owner's records together, so keep file order (memory is then
+	 * read in sequence) and only sort each run of one owner by type. Should an owner
+	 * come back later (the hash table below notices), sort everything and start over.
+	 */
+	bool sorted = false;
+	pd__sort_runs(b);
 	/*
 	 * Size everything once, from the records: growing arrays of a million entries
 	 * copies them over and over. The hash table gets twice the distinct owners (it
@@ -425,9 +488,19 @@ int pd_zone_builder_finish(pd_zone_builder_t *b, pd_zone_t **out)
 		goto fail;
 
 	/* Group records into nodes and RRsets, dropping duplicate RRs (RFC 2181 5). */
+regroup:
 	for (size_t i = 0; i < b->nrecs;) {
 		const pd__rec_t *r = &b->recs[i];
 		const uint8_t *owner = b->names + r->owner_off;
+		if (!sorted && pd_zone_find(z, owner, r->owner_len)) {
+			qsort_r(b->recs, b->nrecs, sizeof(*b->recs), pd__rec_cmp, b);
+			sorted = true;
+			z->node_count = z->rrset_count = 0;
+			z->data_len = z->names_len = z->record_count = 0;
+			used = 0;
+			memset(z->table, 0, ((size_t)z->table_mask + 1) * sizeof(*z->table));
+			goto regroup;
+		}
 		ret = pd__zone_add_node(z, &nodes_cap, &names_cap, owner, r->owner_len, &used);
 		if (ret < 0)
 			goto fail;

@@ -139,6 +139,72 @@ static void include_loops_are_caught(void **state)
 	assert_non_null(strstr(err, "loop.inc:1: $INCLUDE nested more than 8 deep"));
 }
 
+/* Large enough to be parsed on several threads (chunks of 2 MB or more). */
+static const char *write_large_zone(const char *name, long hosts, const char *tail)
+{
+	static char path[256];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(APEX, f);
+	for (long i = 0; i < hosts; i++) {
+		if (i == hosts / 3)
+			fputs("$ORIGIN sub.example.com.\n$TTL 600\n", f);
+		if (i == 2 * hosts / 3) {
+			fputs("$ORIGIN example.com.\n", f);
+			/* A record over three lines, a comment with a parenthesis, and a
+			 * line without an owner that belongs to the record before. */
+			fputs("multi TXT ( \"first\" ; not ) a close\n \"second\"\n )\n", f);
+			fputs("  AAAA 2001:db8::1\n", f);
+		}
+		fprintf(f, "h%ld A 10.%ld.%ld.%ld\n", i, (i >> 16) & 255, (i >> 8) & 255, i & 255);
+	}
+	fputs(tail, f);
+	fclose(f);
+	return path;
+}
+
+static void large_zone_parsed_in_parallel(void **state)
+{
+	pd_zone_t *z = NULL;
+	char err[1024];
+	const long hosts = 300000; /* about 6 MB */
+	const char *path = write_large_zone("large.zone", hosts, "last TXT \"end\"\n");
+	assert_int_equal(load(path, "example.com", &z, err, sizeof(err)), 0);
+	/* apex SOA + NS + ns1 A, the hosts, multi TXT + AAAA, last TXT. */
+	assert_int_equal(z->record_count, 3 + (size_t)hosts + 3);
+	const pd_node_t *n = find(z, "h1.example.com");
+	assert_int_equal(pd_zone_rrset(z, n, PD_TYPE_A)->ttl, 300);
+	n = find(z, "h100000.sub.example.com"); /* after $ORIGIN and $TTL, a third in */
+	assert_non_null(n);
+	assert_int_equal(pd_zone_rrset(z, n, PD_TYPE_A)->ttl, 600);
+	assert_null(find(z, "h100000.example.com"));
+	n = find(z, "h200000.example.com"); /* back at the apex origin, TTL still 600 */
+	assert_non_null(n);
+	assert_int_equal(pd_zone_rrset(z, n, PD_TYPE_A)->ttl, 600);
+	n = find(z, "multi.example.com");
+	assert_non_null(n);
+	assert_int_equal(pd_zone_rrset(z, n, PD_TYPE_TXT)->count, 1);
+	assert_non_null(pd_zone_rrset(z, n, PD_TYPE_AAAA));
+	assert_non_null(find(z, "h299999.example.com"));
+	assert_non_null(find(z, "last.example.com"));
+	pd_zone_free(z);
+}
+
+static void large_zone_error_line_is_exact(void **state)
+{
+	pd_zone_t *z = NULL;
+	char err[1024], want[600];
+	const long hosts = 300000;
+	const char *path = write_large_zone("largebad.zone", hosts, "bad A 300.1.1.1\n");
+	/* APEX 6 lines, the hosts, 2 + 5 lines put in between, then the bad one. */
+	long line = 6 + hosts + 2 + 5 + 1;
+	assert_true(load(path, "example.com", &z, err, sizeof(err)) < 0);
+	snprintf(want, sizeof(want), "%s:%ld: Syntax error, could not parse the RR's rdata", path,
+	         line);
+	assert_string_equal(err, want);
+}
+
 static void missing_file_is_reported(void **state)
 {
 	pd_zone_t *z = NULL;
@@ -154,6 +220,8 @@ int main(void)
 	    cmocka_unit_test(errors_have_file_and_line),
 	    cmocka_unit_test(include_loops_are_caught),
 	    cmocka_unit_test(missing_file_is_reported),
+	    cmocka_unit_test(large_zone_parsed_in_parallel),
+	    cmocka_unit_test(large_zone_error_line_is_exact),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

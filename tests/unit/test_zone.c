@@ -251,6 +251,34 @@ static void ent_insertion_that_moves_nodes(void **state)
 	pd_zone_free(z);
 }
 
+static void owner_coming_back_later(void **state)
+{
+	/* File order with the apex and www each split over two runs. */
+	pd_zone_builder_t *b = new_builder("example.com");
+	pd_zone_t *z = NULL;
+	uint8_t aaaa[16] = {0x20, 0x01, 0x0d, 0xb8};
+	tu_add_soa(b, "example.com", 3600, 42, 300);
+	tu_add_a(b, "www.example.com", 192, 0, 2, 1);
+	tu_add_name(b, "EXAMPLE.com", PD_TYPE_NS, "ns1.example.com");
+	tu_add_a(b, "ns1.example.com", 192, 0, 2, 2);
+	tu_add(b, "www.example.com", PD_TYPE_AAAA, 60, aaaa, 16);
+	tu_add_a(b, "www.example.com", 192, 0, 2, 3);
+	assert_int_equal(pd_zone_builder_finish(b, &z), 0);
+	pd_zone_builder_free(b);
+	assert_int_equal(z->node_count, 3);
+	const pd_node_t *apex = find(z, "example.com");
+	assert_non_null(pd_zone_rrset(z, apex, PD_TYPE_SOA));
+	assert_non_null(pd_zone_rrset(z, apex, PD_TYPE_NS));
+	const pd_node_t *www = find(z, "www.example.com");
+	assert_int_equal(www->rrset_count, 2);
+	assert_int_equal(pd_zone_rrset(z, www, PD_TYPE_A)->count, 2);
+	/* File order survives inside the RRset. */
+	const uint8_t *d = pd_zone_rrset_data(z, pd_zone_rrset(z, www, PD_TYPE_A));
+	assert_int_equal(d[5], 1);
+	assert_int_equal(d[11], 3);
+	pd_zone_free(z);
+}
+
 static pd_zone_t *small_zone(const char *origin)
 {
 	pd_zone_builder_t *b = new_builder(origin);
@@ -312,6 +340,7 @@ int main(void)
 	    cmocka_unit_test(rejects_cname_beside_data),
 	    cmocka_unit_test(large_zone_lookups),
 	    cmocka_unit_test(ent_insertion_that_moves_nodes),
+	    cmocka_unit_test(owner_coming_back_later),
 	    cmocka_unit_test(zoneset_most_specific_wins),
 	    cmocka_unit_test(zoneset_rejects_duplicate_origin),
 	};
