@@ -7,6 +7,7 @@
 #include <ldns/ldns.h>
 #include <libgen.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -338,7 +339,9 @@ out:
 static int pd__parse_segment_any(pd__loader_t *l, int file, char *text, size_t len, int first_line,
                                  ldns_rdf **origin, ldns_rdf **prev)
 {
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	/* The CPUs we may run on, not those the machine has: pinned to one, stay on one. */
+	cpu_set_t set;
+	long cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
 	int n = (int)(len / PD_LOADER_CHUNK_MIN);
 	if (n > cpus)
 		n = (int)cpus;
