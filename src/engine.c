@@ -386,15 +386,6 @@ static void *pd__worker_main(void *arg)
 	pd__worker_t *wk = arg;
 	pd_engine_t *e = wk->engine;
 
-	if (wk->cpu >= 0) {
-		cpu_set_t set;
-		CPU_ZERO(&set);
-		CPU_SET(wk->cpu, &set);
-		int rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-		if (rc != 0)
-			pd_log(PD_LOG_WARN, "worker %d: cannot pin to CPU %d: %s", wk->index,
-			       wk->cpu, strerror(rc));
-	}
 	rcu_register_thread();
 	if (e->nlisten == 1)
 		pd__worker_loop_single(wk);
@@ -445,7 +436,17 @@ int pd_engine_start(pd_engine_t *e, pd_engine_handler_fn handler, void *arg, voi
 		struct epoll_event sev = {.events = EPOLLIN, .data.u32 = UINT32_MAX};
 		if (epoll_ctl(wk->epfd, EPOLL_CTL_ADD, e->stop_fd, &sev) < 0)
 			goto fail;
-		int rc = pthread_create(&wk->thread, NULL, pd__worker_main, wk);
+		/* Pinned from its first instruction, not once it gets around to it. */
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		if (wk->cpu >= 0) {
+			cpu_set_t set;
+			CPU_ZERO(&set);
+			CPU_SET(wk->cpu, &set);
+			pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+		}
+		int rc = pthread_create(&wk->thread, &attr, pd__worker_main, wk);
+		pthread_attr_destroy(&attr);
 		if (rc != 0) {
 			errno = rc;
 			goto fail;

@@ -197,17 +197,20 @@ class Serving(unittest.TestCase):
     def test_threads_each_pinned(self):
         srv = harness.start_pindnsd(["--threads", "3"])
         try:
-            tids = os.listdir("/proc/%d/task" % srv.proc.pid)
-            self.assertEqual(len(tids), 4)  # main + 3 workers
-            cpus = set()
-            for tid in tids:
-                if int(tid) == srv.proc.pid:
-                    continue
-                with open("/proc/%d/task/%s/status" % (srv.proc.pid, tid)) as f:
-                    m = re.search(r"Cpus_allowed_list:\s*(\S+)", f.read())
-                cpus.add(m.group(1))
-            for c in cpus:
+            def worker_cpus():
+                out = []
+                for tid in os.listdir("/proc/%d/task" % srv.proc.pid):
+                    if int(tid) == srv.proc.pid:
+                        continue  # the main thread waits for signals, unpinned
+                    with open("/proc/%d/task/%s/status" % (srv.proc.pid, tid)) as f:
+                        m = re.search(r"Cpus_allowed_list:\s*(\S+)", f.read())
+                    out.append(m.group(1))
+                return out
+            wait_for(lambda: len(worker_cpus()) == 3, what="3 worker threads")
+            ncpu = len(os.sched_getaffinity(0))
+            for c in worker_cpus():
                 self.assertRegex(c, r"^\d+$", "worker not pinned to one CPU")
+            self.assertEqual(len(set(worker_cpus())), min(3, ncpu))
             self.assertIn("with 3 worker(s)", srv.output())
         finally:
             srv.stop()
