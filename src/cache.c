@@ -9,7 +9,9 @@
 
 #define PD_CACHE_WAYS 2
 #define PD_HUGE_PAGE (2u << 20)
-#define PD_CACHE_BATCH 32 /* keys computed and prefetched ahead of answering */
+#define PD_CACHE_BATCH 32    /* keys computed and prefetched ahead of answering */
+#define PD_CACHE_EPOCH 65536 /* lookups between decisions on whether to sample inserts */
+#define PD_CACHE_SAMPLE 8    /* below 1 hit in this many lookups, store 1 miss in this many */
 
 typedef struct pd__slot {
 	uint64_t hash;
@@ -27,6 +29,8 @@ struct pd_cache {
 	uint64_t set_mask; /* sets of PD_CACHE_WAYS slots */
 	pd_cache_stats_t stats;
 	uint8_t victim; /* which way to evict next: cheap round robin instead of LRU stamps */
+	bool sampling;  /* hit ratio too low to keep every miss: keep one in PD_CACHE_SAMPLE */
+	uint32_t epoch_lookups, epoch_hits;
 };
 
 pd_cache_t *pd_cache_new(size_t bytes)
@@ -151,6 +155,10 @@ static size_t pd__cache_answer_keyed(pd_cache_t *c, const pd_zoneset_t *zs,
 	}
 	uint64_t gen = zs->generation;
 	pd__slot_t *set = pd__set(c, key);
+	if (++c->epoch_lookups == PD_CACHE_EPOCH) {
+		c->sampling = c->epoch_hits * PD_CACHE_SAMPLE < c->epoch_lookups;
+		c->epoch_lookups = c->epoch_hits = 0;
+	}
 	for (int w = 0; w < PD_CACHE_WAYS; w++) {
 		const pd__slot_t *s = &set[w];
 		if (!pd__slot_matches(s, key, gen) || s->rlen > resp_cap)
@@ -162,11 +170,19 @@ static size_t pd__cache_answer_keyed(pd_cache_t *c, const pd_zoneset_t *zs,
 		resp[2] = (uint8_t)((resp[2] & ~1u) | (query[2] & 1u));
 		memcpy(resp + PD_HEADER_LEN, query + PD_HEADER_LEN, key->qsection);
 		c->stats.hits++;
+		c->epoch_hits++;
 		return s->rlen;
 	}
 	c->stats.misses++;
 	size_t len = pd_answer(zs, conf, query, qlen, resp, resp_cap, NULL);
 	if (len == 0 || key->qsection + len > sizeof(set->data))
+		return len;
+	/*
+	 * Names asked for at random from a large zone almost never repeat before being
+	 * evicted: storing each one is memory traffic for nothing. Keep a sample then, so
+	 * that names which do recur still make it in.
+	 */
+	if (c->sampling && c->stats.misses % PD_CACHE_SAMPLE != 0)
 		return len;
 	/* Prefer a free or stale way; otherwise take turns. */
 	int way = c->victim++ % PD_CACHE_WAYS;

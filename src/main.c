@@ -208,7 +208,6 @@ int main(int argc, char **argv)
 		pd_log(PD_LOG_ERR, "cannot build the zone set: out of memory");
 		goto out;
 	}
-	malloc_trim(0); /* hand back what the zone builders freed */
 	if (check_only) {
 		printf("pindnsd: configuration OK, %zu zone(s) loaded, %d failed\n", zones->count,
 		       failed);
@@ -287,6 +286,7 @@ int main(int argc, char **argv)
 		goto out;
 	if (cfg.pid_file && pd__write_pid_file(cfg.pid_file) < 0)
 		goto stop;
+	malloc_trim(0); /* hand back what the zone builders freed, now that we answer */
 	{
 		char addrs[PD_LISTEN_MAX * 81] = "";
 		for (int i = 0; i < cfg.nlisten; i++) {

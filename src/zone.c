@@ -49,6 +49,34 @@ static int pd__grow(void **buf, size_t *cap, size_t need, size_t elem)
 	return 0;
 }
 
+#define PD_HUGE_PAGE (2u << 20)
+
+/*
+ * Memory for a large array of a compiled zone: on huge pages when it is large, since
+ * lookups land anywhere in a big zone and with 4 KiB pages nearly each of a query's
+ * few memory accesses would also miss the TLB (a two-level page walk in a VM).
+ */
+static void *pd__alloc_big(size_t bytes)
+{
+	if (bytes < PD_HUGE_PAGE)
+		return malloc(bytes ? bytes : 1);
+	size_t size = (bytes + PD_HUGE_PAGE - 1) / PD_HUGE_PAGE * PD_HUGE_PAGE;
+	void *p = aligned_alloc(PD_HUGE_PAGE, size);
+	if (p)
+		madvise(p, size, MADV_HUGEPAGE); /* a hint: fine if the kernel says no */
+	return p;
+}
+
+/* Makes an array of `cap` elements the size of a presized array. */
+static int pd__alloc_array(void **p, size_t *cap, size_t n, size_t elem)
+{
+	*p = pd__alloc_big(n * elem);
+	if (!*p)
+		return -ENOMEM;
+	*cap = n;
+	return 0;
+}
+
 static int pd__builder_fail(pd_zone_builder_t *b, int loc, const char *fmt, ...)
 {
 	va_list ap;
@@ -339,24 +367,19 @@ const pd_rrset_t *pd_zone_rrset(const pd_zone_t *z, const pd_node_t *n, uint16_t
 	return NULL;
 }
 
-#define PD_HUGE_PAGE (2u << 20)
-
 /*
- * Moves a finished array into memory of exactly its size, on huge pages when it is
- * large: lookups land anywhere in a big zone, and with 4 KiB pages nearly each of a
- * query's few memory accesses would also miss the TLB (a two-level page walk in a VM).
+ * Leaves a finished array where it is when it is on huge pages and not much larger
+ * than needed; otherwise moves it into memory of its own size (huge pages if large).
+ * Arrays that had to grow after presizing land here, and so do oversized ones.
  */
-static int pd__seal_array(void **p, size_t bytes)
+static int pd__seal_array(void **p, size_t bytes, size_t cap_bytes)
 {
-	if (bytes == 0)
+	bool huge_ok = bytes < PD_HUGE_PAGE || (uintptr_t)*p % PD_HUGE_PAGE == 0;
+	if (bytes == 0 || (huge_ok && cap_bytes <= bytes + bytes / 4 + 4096))
 		return 0;
-	size_t align = bytes >= PD_HUGE_PAGE ? PD_HUGE_PAGE : 64;
-	size_t size = (bytes + align - 1) / align * align;
-	void *n = aligned_alloc(align, size);
+	void *n = pd__alloc_big(bytes);
 	if (!n)
 		return -ENOMEM;
-	if (align == PD_HUGE_PAGE)
-		madvise(n, size, MADV_HUGEPAGE);
 	memcpy(n, *p, bytes);
 	free(*p);
 	*p = n;
@@ -432,7 +455,7 @@ int pd_zone_builder_finish(pd_zone_builder_t *b, pd_zone_t **out)
 	pd_zone_t *z = calloc(1, sizeof(*z));
 	int *first_line = NULL;
 	uint32_t *order = NULL;
-	size_t nodes_cap = 0, names_cap = 0, rrsets_cap = 0, data_cap = 0;
+	size_t nodes_cap = 0, names_cap = 0, rrsets_cap = 0, data_cap = 0, table_bytes = 0;
 	uint32_t used = 0;
 	char origin_txt[PD_NAME_TXT_MAX];
 
@@ -472,15 +495,19 @@ int pd_zone_builder_finish(pd_zone_builder_t *b, pd_zone_t **out)
 		}
 		while (table_cap < owners * 2 + 2)
 			table_cap *= 2;
-		z->table = calloc(table_cap, sizeof(*z->table));
+		z->table = pd__alloc_big(table_cap * sizeof(*z->table));
 		if (!z->table)
 			goto fail;
+		memset(z->table, 0, table_cap * sizeof(*z->table));
 		z->table_mask = (uint32_t)(table_cap - 1);
-		if (pd__grow((void **)&z->nodes, &nodes_cap, owners + 1, sizeof(*z->nodes)) < 0 ||
-		    pd__grow((void **)&z->rrsets, &rrsets_cap, b->nrecs + 1, sizeof(*z->rrsets)) <
+		table_bytes = table_cap * sizeof(*z->table);
+		if (pd__alloc_array((void **)&z->nodes, &nodes_cap, owners + 1, sizeof(*z->nodes)) <
 		        0 ||
-		    pd__grow((void **)&z->names, &names_cap, b->names_len + 1, 1) < 0 ||
-		    pd__grow((void **)&z->data, &data_cap, b->rdata_len + 2 * b->nrecs + 1, 1) < 0)
+		    pd__alloc_array((void **)&z->rrsets, &rrsets_cap, b->nrecs + 1,
+		                    sizeof(*z->rrsets)) < 0 ||
+		    pd__alloc_array((void **)&z->names, &names_cap, b->names_len + 1, 1) < 0 ||
+		    pd__alloc_array((void **)&z->data, &data_cap, b->rdata_len + 2 * b->nrecs + 1,
+		                    1) < 0)
 			goto fail;
 	}
 	first_line = malloc((b->nrecs + 1) * sizeof(*first_line));
@@ -652,12 +679,14 @@ regroup:
 	}
 
 	ret = -ENOMEM;
-	if (pd__seal_array((void **)&z->nodes, z->node_count * sizeof(*z->nodes)) < 0 ||
-	    pd__seal_array((void **)&z->rrsets, z->rrset_count * sizeof(*z->rrsets)) < 0 ||
-	    pd__seal_array((void **)&z->table, ((size_t)z->table_mask + 1) * sizeof(*z->table)) <
-	        0 ||
-	    pd__seal_array((void **)&z->names, z->names_len) < 0 ||
-	    pd__seal_array((void **)&z->data, z->data_len) < 0)
+	if (pd__seal_array((void **)&z->nodes, z->node_count * sizeof(*z->nodes),
+	                   nodes_cap * sizeof(*z->nodes)) < 0 ||
+	    pd__seal_array((void **)&z->rrsets, z->rrset_count * sizeof(*z->rrsets),
+	                   rrsets_cap * sizeof(*z->rrsets)) < 0 ||
+	    pd__seal_array((void **)&z->table, ((size_t)z->table_mask + 1) * sizeof(*z->table),
+	                   table_bytes) < 0 ||
+	    pd__seal_array((void **)&z->names, z->names_len, names_cap) < 0 ||
+	    pd__seal_array((void **)&z->data, z->data_len, data_cap) < 0)
 		goto fail;
 	free(order);
 	free(first_line);

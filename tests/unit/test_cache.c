@@ -193,6 +193,32 @@ static void random_queries_match_pd_answer(void **state)
 	pd_cache_free(c);
 }
 
+/* A random workload turns on sampled inserts; a repeating one keeps storing every miss. */
+static void low_hit_ratio_samples_inserts(void **state)
+{
+	pd_cache_t *c = pd_cache_new(64 * 1024); /* 64 slots */
+	uint8_t q[600], resp[PD_UDP_MAX];
+	char name[64];
+	for (int i = 0; i < 3 * 65536; i++) {
+		snprintf(name, sizeof(name), "h%d.wild.example.com", i);
+		size_t n = tu_query(q, name, PD_TYPE_A, PD_CLASS_IN, 1232, 0);
+		pd_cache_answer(c, zs, &conf, q, n, resp, sizeof(resp));
+	}
+	pd_cache_stats_t st = pd_cache_stats(c);
+	assert_int_equal(st.hits, 0);
+	/* The first epoch stores everything, the later two about one in eight. */
+	assert_true(st.inserts < 65536 + 2 * 65536 / 8 + 16);
+	assert_true(st.inserts >= 65536 + 2 * 65536 / 8 - 16);
+	/* Back to a repeating workload: hits climb and every miss is stored again. */
+	for (int i = 0; i < 2 * 65536; i++) {
+		size_t n = tu_query(q, i % 2 ? "www.example.com" : "alias.example.com", PD_TYPE_A,
+		                    PD_CLASS_IN, 1232, 0);
+		check_same(c, zs, q, n);
+	}
+	assert_true(pd_cache_stats(c).hits > 65536);
+	pd_cache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -201,6 +227,7 @@ int main(void)
 	    cmocka_unit_test(a_new_zone_generation_is_never_served_stale),
 	    cmocka_unit_test(a_full_cache_keeps_answering_right),
 	    cmocka_unit_test(random_queries_match_pd_answer),
+	    cmocka_unit_test(low_hit_ratio_samples_inserts),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
