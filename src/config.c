@@ -32,6 +32,8 @@ const char pd_config_help[] =
     "  cache-size: BYTES        response cache per worker thread, K/M/G suffixes\n"
     "                           allowed (default 16M; 0 turns the cache off)\n"
     "  pid-file: FILE           write the daemon's PID here\n"
+    "  handoff-socket: PATH     Unix socket where a new pindnsd started with\n"
+    "                           --takeover PATH takes over the bound sockets\n"
     "  foreground: yes|no       stay in the foreground (default no)\n"
     "  reuseport-cpu: yes|no    send each packet to the worker on the CPU that received\n"
     "                           it (cBPF); helps with multi-queue NICs, not on loopback\n"
@@ -63,6 +65,7 @@ void pd_config_free(pd_config_t *cfg)
 	free(cfg->identity);
 	free(cfg->version);
 	free(cfg->pid_file);
+	free(cfg->handoff_socket);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -244,6 +247,8 @@ int pd_config_set(pd_config_t *cfg, const char *key, const char *value, char *er
 		return pd__set_str(&cfg->version, value);
 	if (strcmp(key, "pid-file") == 0)
 		return pd__set_str(&cfg->pid_file, value);
+	if (strcmp(key, "handoff-socket") == 0)
+		return pd__set_str(&cfg->handoff_socket, value);
 	if (strcmp(key, "zone") == 0) {
 		char origin[256], file[PATH_MAX];
 		if (sscanf(value, "%255s %4095s", origin, file) != 2) {

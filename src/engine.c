@@ -236,6 +236,60 @@ fail:
 	return ret;
 }
 
+int pd_engine_new_from_fds(pd_engine_t **out, int threads, int nlisten, const pd_listen_t *listen,
+                           const int *fds, char *err, size_t err_cap)
+{
+	pd_engine_t *e = calloc(1, sizeof(*e));
+	*out = NULL;
+	err[0] = '\0';
+	if (!e || threads < 1 || nlisten < 1 || nlisten > PD_LISTEN_MAX)
+		goto fail;
+	e->stop_fd = -1;
+	e->nthreads = threads;
+	e->workers = calloc((size_t)threads, sizeof(*e->workers));
+	if (!e->workers)
+		goto fail;
+	for (int w = 0; w < threads; w++) {
+		e->workers[w].epfd = -1;
+		e->workers[w].fds = malloc(PD_LISTEN_MAX * sizeof(int));
+		if (!e->workers[w].fds)
+			goto fail;
+		for (int i = 0; i < PD_LISTEN_MAX; i++)
+			e->workers[w].fds[i] = i < nlisten ? fds[i * threads + w] : -1;
+	}
+	for (int i = 0; i < nlisten; i++) {
+		e->listen[i] = listen[i];
+		e->wildcard[i] = pd__is_wildcard(&listen[i]);
+	}
+	e->nlisten = nlisten;
+	e->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (e->stop_fd < 0)
+		goto fail;
+	*out = e;
+	return 0;
+fail:
+	snprintf(err, err_cap, "cannot build the engine on handed-over sockets: %s",
+	         strerror(errno ? errno : ENOMEM));
+	pd_engine_free(e);
+	return -ENOMEM;
+}
+
+int pd_engine_listens(const pd_engine_t *e, pd_listen_t *out)
+{
+	for (int i = 0; i < e->nlisten; i++)
+		out[i] = e->listen[i];
+	return e->nlisten;
+}
+
+int pd_engine_fds(const pd_engine_t *e, int *fds, int cap)
+{
+	int n = 0;
+	for (int i = 0; i < e->nlisten; i++)
+		for (int w = 0; w < e->nthreads && n < cap; w++)
+			fds[n++] = e->workers[w].fds[i];
+	return n;
+}
+
 int pd_engine_threads(const pd_engine_t *e)
 {
 	return e->nthreads;

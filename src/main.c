@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +21,7 @@
 #include "pindns/cache.h"
 #include "pindns/config.h"
 #include "pindns/engine.h"
+#include "pindns/handoff.h"
 #include "pindns/log.h"
 #include "pindns/version.h"
 #include "pindns/zonesrc.h"
@@ -93,20 +97,25 @@ static int pd__write_pid_file(const char *path)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_CHECK = 256 };
-	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-	                                     {"listen", required_argument, NULL, 'l'},
-	                                     {"threads", required_argument, NULL, 't'},
-	                                     {"zones", required_argument, NULL, 'z'},
-	                                     {"foreground", no_argument, NULL, 'f'},
-	                                     {"pid-file", required_argument, NULL, 'p'},
-	                                     {"check-config", no_argument, NULL, OPT_CHECK},
-	                                     {"help", no_argument, NULL, 'h'},
-	                                     {"version", no_argument, NULL, 'V'},
-	                                     {NULL, 0, NULL, 0}};
+	enum { OPT_CHECK = 256, OPT_TAKEOVER, OPT_HANDOFF };
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"threads", required_argument, NULL, 't'},
+	    {"zones", required_argument, NULL, 'z'},
+	    {"foreground", no_argument, NULL, 'f'},
+	    {"pid-file", required_argument, NULL, 'p'},
+	    {"check-config", no_argument, NULL, OPT_CHECK},
+	    {"takeover", required_argument, NULL, OPT_TAKEOVER},
+	    {"handoff-socket", required_argument, NULL, OPT_HANDOFF},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0}};
 	pd_config_t cfg;
 	const char *config_path = NULL;
-	bool foreground = false, check_only = false;
+	bool foreground = false, check_only = false, handed_over = false;
+	const char *takeover = NULL;
+	int handoff_conn = -1, handoff_fd = -1, sig_fd = -1;
 	char err[1024];
 	int opt, status = 1;
 	int ready_pipe[2] = {-1, -1};
@@ -177,6 +186,12 @@ int main(int argc, char **argv)
 		case OPT_CHECK:
 			check_only = true;
 			break;
+		case OPT_TAKEOVER:
+			takeover = optarg;
+			break;
+		case OPT_HANDOFF:
+			key = "handoff-socket";
+			break;
 		}
 		if (key && pd_config_set(&cfg, key, optarg, err, sizeof(err)) < 0) {
 			fprintf(stderr, "pindnsd: %s: %s\n", argv[optind - 1], err);
@@ -217,7 +232,20 @@ int main(int argc, char **argv)
 	if (zones->count == 0)
 		pd_log(PD_LOG_WARN, "no zone loaded: every query will be REFUSED");
 
-	if (pd_engine_new(&engine, &cfg, err, sizeof(err)) < 0) {
+	if (takeover) {
+		/* Zones are loaded already: the old process serves until we are ready. */
+		handoff_conn = pd_handoff_take(takeover, &cfg, &engine, err, sizeof(err));
+		if (handoff_conn < 0) {
+			pd_log(PD_LOG_ERR, "%s", err);
+			goto out;
+		}
+		if (cfg.threads && cfg.threads != pd_engine_threads(engine))
+			pd_log(PD_LOG_WARN,
+			       "using the %d worker(s) of the sockets taken over, not %d: "
+			       "the socket set stays as it is",
+			       pd_engine_threads(engine), cfg.threads);
+		cfg.nlisten = pd_engine_listens(engine, cfg.listen);
+	} else if (pd_engine_new(&engine, &cfg, err, sizeof(err)) < 0) {
 		pd_log(PD_LOG_ERR, "%s", err);
 		goto out;
 	}
@@ -286,6 +314,22 @@ int main(int argc, char **argv)
 		goto out;
 	if (cfg.pid_file && pd__write_pid_file(cfg.pid_file) < 0)
 		goto stop;
+	if (handoff_conn >= 0) {
+		int rc = pd_handoff_go(handoff_conn);
+		handoff_conn = -1;
+		if (rc < 0)
+			pd_log(PD_LOG_WARN,
+			       "takeover: the old pindnsd did not confirm it stopped: %s",
+			       strerror(-rc));
+		else
+			pd_log(PD_LOG_INFO,
+			       "took over the sockets from %s; the old pindnsd stopped", takeover);
+	}
+	if (cfg.handoff_socket) {
+		handoff_fd = pd_handoff_listen(cfg.handoff_socket, err, sizeof(err));
+		if (handoff_fd < 0)
+			pd_log(PD_LOG_ERR, "%s; restart by takeover will not work", err);
+	}
 	malloc_trim(0); /* hand back what the zone builders freed, now that we answer */
 	{
 		char addrs[PD_LISTEN_MAX * 81] = "";
@@ -313,14 +357,45 @@ int main(int argc, char **argv)
 		ready_pipe[1] = -1;
 	}
 
+	sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	if (sig_fd < 0) {
+		pd_log(PD_LOG_ERR, "signalfd: %s", strerror(errno));
+		goto stop;
+	}
 	for (;;) {
-		int sig = sigwaitinfo(&sigs, NULL);
-		if (sig < 0) {
+		struct pollfd pfd[2] = {{.fd = sig_fd, .events = POLLIN},
+		                        {.fd = handoff_fd, .events = POLLIN}};
+		if (poll(pfd, handoff_fd >= 0 ? 2 : 1, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			pd_log(PD_LOG_ERR, "sigwaitinfo: %s", strerror(errno));
+			pd_log(PD_LOG_ERR, "poll: %s", strerror(errno));
 			break;
 		}
+		if (handoff_fd >= 0 && (pfd[1].revents & POLLIN)) {
+			int conn = accept4(handoff_fd, NULL, NULL, SOCK_CLOEXEC);
+			if (conn < 0)
+				continue;
+			pd_log(PD_LOG_INFO, "handoff: a successor asks for the sockets");
+			if (pd_handoff_give(conn, engine, err, sizeof(err)) < 0) {
+				pd_log(PD_LOG_ERR, "%s", err);
+				close(conn);
+				continue;
+			}
+			/* The successor reads the same sockets now: stop ours and leave. */
+			close(handoff_fd);
+			handoff_fd = -1;
+			pd_engine_stop(engine);
+			pd_handoff_done(conn);
+			pd_log(PD_LOG_INFO, "handed the sockets over; exiting");
+			handed_over = true;
+			break;
+		}
+		if (!(pfd[0].revents & POLLIN))
+			continue;
+		struct signalfd_siginfo si;
+		if (read(sig_fd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		int sig = (int)si.ssi_signo;
 		if (sig == SIGHUP) {
 			pd_zoneset_t *next = NULL;
 			pd_log(PD_LOG_INFO, "SIGHUP: reloading zones");
@@ -348,11 +423,20 @@ stop:
 		       i, (unsigned long long)st.hits, (unsigned long long)st.misses,
 		       (unsigned long long)st.uncacheable);
 	}
-	if (cfg.pid_file)
+	/* After a handoff the pid file is the successor's. */
+	if (cfg.pid_file && !handed_over)
 		unlink(cfg.pid_file);
+	if (handoff_fd >= 0) {
+		close(handoff_fd);
+		unlink(cfg.handoff_socket);
+	}
+	if (sig_fd >= 0)
+		close(sig_fd);
 out:
 	if (ready_pipe[1] >= 0)
 		close(ready_pipe[1]);
+	if (handoff_conn >= 0)
+		close(handoff_conn);
 	pd_engine_free(engine);
 	for (int i = 0; server.caches && i < nworkers; i++)
 		pd_cache_free(server.caches[i]);

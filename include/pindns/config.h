@@ -38,7 +38,8 @@ typedef struct pd_config {
 	size_t cache_size;  /* response cache per worker, bytes; 0 turns it off */
 	bool reuseport_cpu; /* steer packets to the worker on the receiving CPU (cBPF) */
 	char *pid_file;
-	bool foreground; /* stay attached to the terminal instead of detaching */
+	char *handoff_socket; /* Unix socket where a successor takes the sockets over */
+	bool foreground;      /* stay attached to the terminal instead of detaching */
 	int log_level;
 } pd_config_t;
 

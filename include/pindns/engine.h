@@ -34,6 +34,19 @@ typedef struct pd_engine pd_engine_t;
  */
 int pd_engine_new(pd_engine_t **out, const pd_config_t *cfg, char *err, size_t err_cap);
 
+/**
+ * Builds an engine on sockets bound by another process (handed over, or from systemd):
+ * fds[slot * threads + worker] for each of nlisten addresses. The engine owns the fds.
+ */
+int pd_engine_new_from_fds(pd_engine_t **out, int threads, int nlisten, const pd_listen_t *listen,
+                           const int *fds, char *err, size_t err_cap);
+
+/** Listen addresses in use; returns how many (at most PD_LISTEN_MAX). */
+int pd_engine_listens(const pd_engine_t *e, pd_listen_t *out);
+
+/** The bound sockets, fds[slot * threads + worker]; returns how many. */
+int pd_engine_fds(const pd_engine_t *e, int *fds, int cap);
+
 /** Worker threads the engine was built with. */
 int pd_engine_threads(const pd_engine_t *e);
 

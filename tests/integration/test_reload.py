@@ -1,0 +1,69 @@
+"""Integration: zone reloads under continuous load lose nothing and switch answers."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+LOAD = os.path.join(os.path.dirname(harness.PINDNSD), "pindns-load")
+
+
+class ReloadUnderLoad(unittest.TestCase):
+    def test_twenty_reloads_lose_nothing(self):
+        zones = tempfile.mkdtemp(prefix="pindns-reload-")
+        path = os.path.join(zones, "example.com.zone")
+        with open(os.path.join(harness.ZONES, "example.com.zone")) as f:
+            base = f.read()
+        versions = [base.replace("192.0.2.80", "192.0.2.%d" % (100 + v))
+                    .replace("2026112301", "20261123%02d" % (10 + v)) for v in range(2)]
+        with open(path, "w") as f:
+            f.write(versions[0])
+        srv = harness.start_pindnsd(zones=zones)
+        self.addCleanup(srv.stop)
+        queries = os.path.join(zones, "queries.txt")
+        with open(queries, "w") as f:
+            f.write("www.example.com A\nmail.example.com AAAA\nnope.example.com A\n"
+                    "alias.example.com A\nexample.com MX\n")
+        # A modest window: the point is that nothing is lost, not saturation.
+        load = subprocess.Popen([LOAD, "-s", "127.0.0.1:%d" % srv.port, "-f", queries,
+                                 "-d", "8", "-W", "0", "-S", "4", "-w", "16", "-t", "2000",
+                                 "--json"], stdout=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: load.poll() is None and load.kill())
+        time.sleep(0.5)
+        for i in range(20):
+            v = (i + 1) % 2
+            # Write to a new file and rename it into place, as editors and tools do.
+            tmp = path + ".new"
+            with open(tmp, "w") as f:
+                f.write(versions[v])
+            os.replace(tmp, path)
+            os.kill(srv.proc.pid, signal.SIGHUP)
+            want = "www.example.com. 3600 IN A 192.0.2.%d" % (100 + v)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                if harness.dig(srv.port, "www.example.com", "A").answer == [want]:
+                    break
+                time.sleep(0.02)
+            else:
+                self.fail("reload %d did not switch the answer to %s" % (i + 1, want))
+            time.sleep(0.2)
+        out, _ = load.communicate(timeout=30)
+        r = json.loads(out)
+        self.assertGreater(r["answered"], 1000)
+        self.assertEqual(r["lost"], 0, r)
+        self.assertEqual(r["rcodes"].get("SERVFAIL", 0), 0, r)
+        self.assertEqual(srv.output().count("reload done"), 20)
+        self.assertIsNone(srv.proc.poll())
+        shutil.rmtree(zones, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
