@@ -14,6 +14,7 @@
 #include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "pindns/dns.h"
 
@@ -31,6 +32,7 @@ typedef struct pd__loader {
 	char *err;
 	size_t err_cap;
 	uint32_t default_ttl;
+	pd_zone_files_t *sources; /* what was read, for reload checks; may be NULL */
 } pd__loader_t;
 
 static int pd__loc(int file, int line)
@@ -411,6 +413,18 @@ static int pd__load_file(pd__loader_t *l, const char *path, ldns_rdf *origin_in,
 	if (l->nfiles == PD_LOADER_FILES)
 		return pd__loader_fail(l, parent_loc, -EMFILE, "more than %d included files",
 		                       PD_LOADER_FILES);
+	if (l->sources && l->sources->count < PD_ZONE_FILES_MAX) {
+		struct stat st;
+		int k = l->sources->count;
+		if (stat(path, &st) == 0 && (l->sources->file[k].path = strdup(path))) {
+			l->sources->file[k].dev = st.st_dev;
+			l->sources->file[k].ino = st.st_ino;
+			l->sources->file[k].size = (unsigned long long)st.st_size;
+			l->sources->file[k].mtime_ns =
+			    (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+			l->sources->count++;
+		}
+	}
 	ret = pd__read_file(path, &text, &len);
 	if (ret < 0) {
 		if (depth == 0) {
@@ -470,6 +484,33 @@ out:
 int pd_zone_load(const char *path, const uint8_t *origin, pd_zone_t **out, char *err,
                  size_t err_cap)
 {
+	return pd_zone_load_files(path, origin, out, err, err_cap, NULL);
+}
+
+bool pd_zone_files_unchanged(const pd_zone_files_t *files)
+{
+	for (int i = 0; i < files->count; i++) {
+		struct stat st;
+		if (stat(files->file[i].path, &st) < 0 || st.st_dev != files->file[i].dev ||
+		    st.st_ino != files->file[i].ino ||
+		    (unsigned long long)st.st_size != files->file[i].size ||
+		    (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec !=
+		        files->file[i].mtime_ns)
+			return false;
+	}
+	return files->count > 0;
+}
+
+void pd_zone_files_clear(pd_zone_files_t *files)
+{
+	for (int i = 0; i < files->count; i++)
+		free(files->file[i].path);
+	files->count = 0;
+}
+
+int pd_zone_load_files(const char *path, const uint8_t *origin, pd_zone_t **out, char *err,
+                       size_t err_cap, pd_zone_files_t *files)
+{
 	pd__loader_t l;
 	int ret = -ENOMEM;
 	char otxt[PD_NAME_TXT_MAX];
@@ -479,6 +520,9 @@ int pd_zone_load(const char *path, const uint8_t *origin, pd_zone_t **out, char 
 	l.err = err;
 	l.err_cap = err_cap;
 	l.default_ttl = 3600; /* without $TTL or a TTL on the record, as NSD and BIND */
+	l.sources = files;
+	if (files)
+		files->count = 0;
 	err[0] = '\0';
 	pd_name_to_str(otxt, sizeof(otxt), origin);
 	ldns_rdf *o = ldns_dname_new_frm_str(otxt);

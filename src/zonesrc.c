@@ -3,6 +3,7 @@
 #include "pindns/zonesrc.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -69,6 +70,64 @@ static int pd__scan_dir(const char *dir, pd__source_t **src, size_t *n)
 	return ret;
 }
 
+/*
+ * The files each serving zone was loaded from, so a reload can skip zones whose files
+ * did not change. Only the thread that builds zone sets touches it.
+ */
+typedef struct pd__zone_files {
+	const pd_zone_t *zone;
+	char *source; /* the configured path */
+	pd_zone_files_t files;
+} pd__zone_files_t;
+
+static pd__zone_files_t *pd__registry;
+static size_t pd__registry_len;
+
+static pd__zone_files_t *pd__registry_find(const pd_zone_t *z)
+{
+	for (size_t i = 0; i < pd__registry_len; i++)
+		if (pd__registry[i].zone == z)
+			return &pd__registry[i];
+	return NULL;
+}
+
+/* Keeps the entries of zones in keep, frees the others. */
+static void pd__registry_prune(const pd_zone_t *const *keep, size_t nkeep)
+{
+	size_t out = 0;
+	for (size_t i = 0; i < pd__registry_len; i++) {
+		bool kept = false;
+		for (size_t j = 0; j < nkeep && !kept; j++)
+			kept = keep[j] == pd__registry[i].zone;
+		if (kept) {
+			pd__registry[out++] = pd__registry[i];
+		} else {
+			pd_zone_files_clear(&pd__registry[i].files);
+			free(pd__registry[i].source);
+		}
+	}
+	pd__registry_len = out;
+	if (out == 0) {
+		free(pd__registry);
+		pd__registry = NULL;
+	}
+}
+
+static void pd__registry_add(const pd_zone_t *z, const char *source, pd_zone_files_t *files)
+{
+	pd__zone_files_t *n = realloc(pd__registry, (pd__registry_len + 1) * sizeof(*n));
+	if (!n) {
+		pd_zone_files_clear(files);
+		return;
+	}
+	pd__registry = n;
+	n[pd__registry_len].zone = z;
+	n[pd__registry_len].source = strdup(source);
+	n[pd__registry_len].files = *files;
+	files->count = 0;
+	pd__registry_len++;
+}
+
 static const pd_zone_t *pd__old_zone(const pd_zoneset_t *old, const uint8_t *origin)
 {
 	for (size_t i = 0; old && i < old->count; i++)
@@ -128,9 +187,26 @@ int pd_zones_build(const pd_config_t *cfg, const pd_zoneset_t *old, pd_zoneset_t
 			(*failed)++;
 			continue;
 		}
+		/* Unchanged files: keep serving what was compiled from them. */
+		const pd_zone_t *prev = pd__old_zone(old, origin);
+		pd__zone_files_t *reg = prev ? pd__registry_find(prev) : NULL;
+		if (reg && reg->source && strcmp(reg->source, src[i].path) == 0 &&
+		    pd_zone_files_unchanged(&reg->files)) {
+			pd_log(PD_LOG_INFO, "zone %s: %s unchanged, serial %u kept", src[i].origin,
+			       src[i].path, prev->serial);
+			zones[nzones++] = (pd_zone_t *)prev;
+			continue;
+		}
+		pd_zone_files_t *files = calloc(1, sizeof(*files));
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		int rc = pd_zone_load(src[i].path, origin, &z, err, sizeof(err));
+		int rc = pd_zone_load_files(src[i].path, origin, &z, err, sizeof(err), files);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (rc == 0 && files) {
+			pd__registry_add(z, src[i].path, files);
+		} else if (files) {
+			pd_zone_files_clear(files);
+		}
+		free(files);
 		if (rc < 0) {
 			const pd_zone_t *keep = pd__old_zone(old, origin);
 			(*failed)++;
@@ -151,6 +227,7 @@ int pd_zones_build(const pd_config_t *cfg, const pd_zoneset_t *old, pd_zoneset_t
 		zones[nzones++] = z;
 	}
 	ret = pd_zoneset_new(out, zones, nzones);
+	pd__registry_prune((const pd_zone_t *const *)zones, ret == 0 ? nzones : 0);
 	if (ret < 0) {
 		for (size_t i = 0; i < nzones; i++)
 			if (!old || !pd__old_zone(old, zones[i]->origin) ||

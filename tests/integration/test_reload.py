@@ -65,5 +65,43 @@ class ReloadUnderLoad(unittest.TestCase):
         shutil.rmtree(zones, ignore_errors=True)
 
 
+class SkipUnchanged(unittest.TestCase):
+    def test_unchanged_files_are_not_parsed_again(self):
+        zones = tempfile.mkdtemp(prefix="pindns-skip-")
+        self.addCleanup(shutil.rmtree, zones, True)
+        for f in os.listdir(harness.ZONES):
+            shutil.copy(os.path.join(harness.ZONES, f), zones)
+        inc = os.path.join(zones, "extra.inc")
+        with open(inc, "w") as f:
+            f.write("extra A 192.0.2.77\n")
+        with open(os.path.join(zones, "example.com.zone"), "a") as f:
+            f.write("$INCLUDE extra.inc\n")
+        srv = harness.start_pindnsd(zones=zones)
+        self.addCleanup(srv.stop)
+
+        def hup(count):
+            os.kill(srv.proc.pid, signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            while srv.output().count("reload done") < count:
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.02)
+
+        hup(1)
+        log = srv.output()
+        self.assertIn("zone example.com: %s/example.com.zone unchanged, serial 2026112301 kept"
+                      % zones, log)
+        self.assertIn("zone example.org: %s/example.org.zone unchanged" % zones, log)
+        # A change in an included file counts as a change of the zone.
+        time.sleep(0.01)
+        with open(inc + ".new", "w") as f:
+            f.write("extra A 192.0.2.78\n")
+        os.replace(inc + ".new", inc)
+        hup(2)
+        self.assertEqual(harness.dig(srv.port, "extra.example.com", "A").answer,
+                         ["extra.example.com. 3600 IN A 192.0.2.78"])
+        self.assertEqual(srv.output().count("zone example.com loaded from"), 2)
+        self.assertEqual(srv.output().count("zone example.org loaded from"), 1)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
