@@ -274,6 +274,102 @@ fail:
 	return -ENOMEM;
 }
 
+int pd_engine_new_from_activation(pd_engine_t **out, const pd_config_t *cfg, const int *fds,
+                                  int nfds, char *err, size_t err_cap)
+{
+	pd_listen_t listen[PD_LISTEN_MAX];
+	int per[PD_LISTEN_MAX][PD_LISTEN_MAX], count[PD_LISTEN_MAX] = {0};
+	int nlisten = 0, threads = 1, ret = -EINVAL;
+	int *all = NULL;
+
+	*out = NULL;
+	err[0] = '\0';
+	for (int i = 0; i < nfds; i++) {
+		pd_listen_t l;
+		int type = 0;
+		socklen_t tl = sizeof(type);
+		memset(&l, 0, sizeof(l));
+		l.addr_len = sizeof(l.addr);
+		if (getsockname(fds[i], (struct sockaddr *)&l.addr, &l.addr_len) < 0 ||
+		    getsockopt(fds[i], SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_DGRAM ||
+		    (l.addr.ss_family != AF_INET && l.addr.ss_family != AF_INET6)) {
+			snprintf(err, err_cap, "socket activation: fd %d is not a UDP socket",
+			         fds[i]);
+			goto fail;
+		}
+		char host[INET6_ADDRSTRLEN];
+		uint16_t port;
+		if (l.addr.ss_family == AF_INET) {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&l.addr)->sin_addr, host,
+			          sizeof(host));
+			port = ntohs(((struct sockaddr_in *)&l.addr)->sin_port);
+			snprintf(l.text, sizeof(l.text), "%s:%u", host, port);
+		} else {
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&l.addr)->sin6_addr, host,
+			          sizeof(host));
+			port = ntohs(((struct sockaddr_in6 *)&l.addr)->sin6_port);
+			snprintf(l.text, sizeof(l.text), "[%s]:%u", host, port);
+		}
+		int slot = 0;
+		while (slot < nlisten && strcmp(listen[slot].text, l.text) != 0)
+			slot++;
+		if (slot == nlisten) {
+			if (nlisten == PD_LISTEN_MAX)
+				goto fail;
+			listen[nlisten++] = l;
+		}
+		if (count[slot] == PD_LISTEN_MAX)
+			goto fail;
+		per[slot][count[slot]++] = fds[i];
+		if (count[slot] > threads)
+			threads = count[slot];
+	}
+	if (cfg->threads > threads)
+		threads = cfg->threads;
+	if (threads > PD_LISTEN_MAX) {
+		snprintf(err, err_cap, "socket activation: at most %d workers", PD_LISTEN_MAX);
+		goto fail;
+	}
+	all = malloc((size_t)(nlisten * threads) * sizeof(*all));
+	if (!all) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	for (int slot = 0; slot < nlisten; slot++) {
+		for (int w = 0; w < threads; w++) {
+			if (w < count[slot]) {
+				all[slot * threads + w] = per[slot][w];
+				continue;
+			}
+			/* Joining the group needs SO_REUSEPORT on systemd's socket: ReusePort=yes.
+			 */
+			ret = pd__socket_open(&listen[slot], pd__is_wildcard(&listen[slot]),
+			                      cfg->rcvbuf, &all[slot * threads + w], err, err_cap);
+			if (ret < 0) {
+				size_t n = strlen(err);
+				snprintf(
+				    err + n, err_cap - n,
+				    " (for more workers than passed sockets, the socket unit needs "
+				    "ReusePort=yes)");
+				for (int k = count[slot]; k < w; k++)
+					close(all[slot * threads + k]);
+				for (int s2 = 0; s2 < slot; s2++)
+					for (int k = count[s2]; k < threads; k++)
+						close(all[s2 * threads + k]);
+				goto fail;
+			}
+		}
+	}
+	ret = pd_engine_new_from_fds(out, threads, nlisten, listen, all, err, err_cap);
+	free(all);
+	return ret;
+fail:
+	free(all);
+	if (!err[0])
+		snprintf(err, err_cap, "socket activation: too many sockets");
+	return ret;
+}
+
 int pd_engine_listens(const pd_engine_t *e, pd_listen_t *out)
 {
 	for (int i = 0; i < e->nlisten; i++)

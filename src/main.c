@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pindns/answer.h"
@@ -22,9 +23,12 @@
 #include "pindns/config.h"
 #include "pindns/engine.h"
 #include "pindns/handoff.h"
+#include "pindns/systemd.h"
 #include "pindns/log.h"
 #include "pindns/version.h"
 #include "pindns/zonesrc.h"
+
+#define PD_ACTIVATED_MAX 256 /* sockets taken from socket activation */
 
 #ifndef PD_DEFAULT_ZONES_DIR
 #define PD_DEFAULT_ZONES_DIR "zones"
@@ -115,6 +119,7 @@ int main(int argc, char **argv)
 	const char *config_path = NULL;
 	bool foreground = false, check_only = false, handed_over = false;
 	const char *takeover = NULL;
+	int activated[PD_ACTIVATED_MAX], nactivated = 0;
 	int handoff_conn = -1, handoff_fd = -1, sig_fd = -1;
 	char err[1024];
 	int opt, status = 1;
@@ -245,6 +250,14 @@ int main(int argc, char **argv)
 			       "the socket set stays as it is",
 			       pd_engine_threads(engine), cfg.threads);
 		cfg.nlisten = pd_engine_listens(engine, cfg.listen);
+	} else if ((nactivated = pd_systemd_listen_fds(activated, PD_ACTIVATED_MAX)) > 0) {
+		if (pd_engine_new_from_activation(&engine, &cfg, activated, nactivated, err,
+		                                  sizeof(err)) < 0) {
+			pd_log(PD_LOG_ERR, "%s", err);
+			goto out;
+		}
+		cfg.nlisten = pd_engine_listens(engine, cfg.listen);
+		pd_log(PD_LOG_INFO, "using %d socket(s) from socket activation", nactivated);
 	} else if (pd_engine_new(&engine, &cfg, err, sizeof(err)) < 0) {
 		pd_log(PD_LOG_ERR, "%s", err);
 		goto out;
@@ -357,6 +370,8 @@ int main(int argc, char **argv)
 		ready_pipe[1] = -1;
 	}
 
+	pd_systemd_notify("READY=1\nMAINPID=%ld\nSTATUS=serving %zu zone(s)", (long)getpid(),
+	                  zones->count);
 	sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
 	if (sig_fd < 0) {
 		pd_log(PD_LOG_ERR, "signalfd: %s", strerror(errno));
@@ -381,7 +396,12 @@ int main(int argc, char **argv)
 				close(conn);
 				continue;
 			}
-			/* The successor reads the same sockets now: stop ours and leave. */
+			/* The successor reads the same sockets now: stop ours and leave. Under
+			 * systemd it becomes the main process (its PID from the connection). */
+			struct ucred cred;
+			socklen_t cl = sizeof(cred);
+			if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0)
+				pd_systemd_notify("MAINPID=%ld", (long)cred.pid);
 			close(handoff_fd);
 			handoff_fd = -1;
 			pd_engine_stop(engine);
@@ -399,6 +419,10 @@ int main(int argc, char **argv)
 		if (sig == SIGHUP) {
 			pd_zoneset_t *next = NULL;
 			pd_log(PD_LOG_INFO, "SIGHUP: reloading zones");
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			pd_systemd_notify("RELOADING=1\nMONOTONIC_USEC=%lld",
+			                  (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000);
 			if (pd_zones_build(&cfg, zones, &next, &failed) < 0) {
 				pd_log(PD_LOG_ERR, "reload failed: out of memory; old zones kept");
 				continue;
@@ -409,9 +433,11 @@ int main(int argc, char **argv)
 			zones = next;
 			pd_log(PD_LOG_INFO, "reload done: %zu zone(s) serving, %d failed",
 			       zones->count, failed);
+			pd_systemd_notify("READY=1\nSTATUS=serving %zu zone(s)", zones->count);
 			continue;
 		}
 		pd_log(PD_LOG_INFO, "%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+		pd_systemd_notify("STOPPING=1");
 		break;
 	}
 	status = 0;

@@ -41,6 +41,14 @@ int pd_engine_new(pd_engine_t **out, const pd_config_t *cfg, char *err, size_t e
 int pd_engine_new_from_fds(pd_engine_t **out, int threads, int nlisten, const pd_listen_t *listen,
                            const int *fds, char *err, size_t err_cap);
 
+/**
+ * Builds an engine on sockets passed by socket activation: grouped by their local
+ * address, with more SO_REUSEPORT sockets bound beside them when cfg asks for more
+ * workers than were passed per address. The engine owns the fds.
+ */
+int pd_engine_new_from_activation(pd_engine_t **out, const pd_config_t *cfg, const int *fds,
+                                  int nfds, char *err, size_t err_cap);
+
 /** Listen addresses in use; returns how many (at most PD_LISTEN_MAX). */
 int pd_engine_listens(const pd_engine_t *e, pd_listen_t *out);
 

@@ -1,0 +1,97 @@
+"""Integration: systemd's protocols, spoken to a test double (no systemd needed):
+socket activation (LISTEN_FDS) and readiness notification (NOTIFY_SOCKET)."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+# systemd sets LISTEN_PID to the service's PID; sh can, since exec keeps it.
+EXEC_WITH_LISTEN_PID = 'LISTEN_PID=$$ exec "$0" "$@"'
+
+
+class Systemd(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="pindns-systemd-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify_path = os.path.join(self.dir, "notify")
+        self.notify.bind(self.notify_path)
+        self.notify.settimeout(20)
+        self.addCleanup(self.notify.close)
+        self.procs = []
+        self.addCleanup(self.stop_all)
+
+    def stop_all(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+    def expect(self, *parts):
+        msg = self.notify.recv(4096).decode()
+        for part in parts:
+            self.assertIn(part, msg)
+        return msg
+
+    def start(self, argv, pass_fds=(), extra_env=None):
+        env = dict(os.environ, NOTIFY_SOCKET=self.notify_path)
+        env.update(extra_env or {})
+        p = subprocess.Popen(argv, pass_fds=pass_fds, env=env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.procs.append(p)
+        return p
+
+    def test_socket_activation_and_notifications(self):
+        port = harness.free_port()
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # ReusePort=yes
+        s.bind(("127.0.0.1", port))
+        os.dup2(s.fileno(), 3, inheritable=True)
+        s.close()
+        try:
+            p = self.start(["sh", "-c", EXEC_WITH_LISTEN_PID, harness.PINDNSD, "--foreground",
+                            "--threads", "2", "--zones", harness.ZONES],
+                           pass_fds=(3,), extra_env={"LISTEN_FDS": "1"})
+        finally:
+            os.close(3)
+        self.expect("READY=1", "MAINPID=%d" % p.pid)
+        self.assertEqual(harness.dig(port, "www.example.com", "A").answer,
+                         ["www.example.com. 3600 IN A 192.0.2.80"])
+        p.send_signal(signal.SIGHUP)
+        self.expect("RELOADING=1", "MONOTONIC_USEC=")
+        self.expect("READY=1")
+        p.terminate()
+        self.expect("STOPPING=1")
+        self.assertEqual(p.wait(timeout=20), 0)
+        err = p.stderr.read()
+        self.assertIn("using 1 socket(s) from socket activation", err)
+        self.assertIn("with 2 worker(s)", err)
+
+    def test_handoff_names_the_new_main_pid(self):
+        port = harness.free_port()
+        sock = os.path.join(self.dir, "handoff.sock")
+        old = self.start([harness.PINDNSD, "--foreground", "--listen", "127.0.0.1:%d" % port,
+                          "--zones", harness.ZONES, "--handoff-socket", sock])
+        self.expect("READY=1", "MAINPID=%d" % old.pid)
+        new = self.start([harness.PINDNSD, "--foreground", "--zones", harness.ZONES,
+                          "--takeover", sock])
+        # The old main process hands systemd the successor before it leaves.
+        self.expect("MAINPID=%d" % new.pid)
+        self.assertEqual(old.wait(timeout=30), 0)
+        self.expect("READY=1", "MAINPID=%d" % new.pid)
+        self.assertEqual(harness.dig(port, "www.example.com", "A").rcode, "NOERROR")
+        new.terminate()
+        self.assertEqual(new.wait(timeout=20), 0)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
