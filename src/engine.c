@@ -58,6 +58,7 @@ struct pd_engine {
 	void *data; /* published with rcu_assign_pointer, read with rcu_dereference */
 	atomic_bool stopping;
 	bool running;
+	pd_stats_t *stats;
 };
 
 static bool pd__is_wildcard(const pd_listen_t *l)
@@ -478,6 +479,21 @@ static void pd__worker_answer(pd__worker_t *wk, int slot, int got)
 			pd__reply_source(wk, rh, th, nout);
 		nout++;
 	}
+	if (e->stats) {
+		pd_worker_stats_t *st = &e->stats->live[wk->index];
+		int fill = 0;
+		for (int v = got; v > 1 && fill < PD_STATS_FILL - 1; v >>= 1)
+			fill++;
+		st->batches++;
+		st->batch_fill[fill]++;
+		st->queries += (uint64_t)got;
+		st->responses += (uint64_t)nout;
+		st->dropped += (uint64_t)(got - nout);
+		for (int i = 0; i < got; i++)
+			st->bytes_in += wk->rx[i].msg_len;
+		for (int i = 0; i < nout; i++)
+			st->bytes_out += wk->tx_iov[i].iov_len;
+	}
 	for (int sent = 0; sent < nout;) {
 		int done = sendmmsg(fd, wk->tx + sent, (unsigned)(nout - sent), 0);
 		if (done < 0) {
@@ -549,6 +565,11 @@ static void *pd__worker_main(void *arg)
 static void pd__wake_signal(int sig)
 {
 	(void)sig;
+}
+
+void pd_engine_set_stats(pd_engine_t *e, pd_stats_t *stats)
+{
+	e->stats = stats;
 }
 
 int pd_engine_start(pd_engine_t *e, pd_engine_handler_fn handler, void *arg, void *data)

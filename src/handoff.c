@@ -15,8 +15,9 @@
 /*
  * The conversation, all on one stream connection:
  *   new -> old  "PINDNS-TAKEOVER 1\n"
- *   old -> new  "PINDNS-SOCKETS 1 <threads> <nlisten>\n" + one "<addr>\n" per address,
- *               with every bound socket attached (SCM_RIGHTS), fds[slot * threads + w]
+ *   old -> new  "PINDNS-SOCKETS 1 <threads> <nlisten> <stats>\n" + one "<addr>\n" per
+ *               address, with every bound socket attached (SCM_RIGHTS),
+ *               fds[slot * threads + w], and last, when <stats> is 1, the counter segment
  *   new -> old  "GO\n"   (its workers are reading the sockets now)
  *   old -> new  "BYE\n"  (the old workers have stopped)
  * One message carries every fd, so a group is at most SCM_MAX_FD (253) sockets.
@@ -106,7 +107,7 @@ fail:
 	return ret;
 }
 
-int pd_handoff_give(int conn, const pd_engine_t *e, char *err, size_t cap)
+int pd_handoff_give(int conn, const pd_engine_t *e, int stats_fd, char *err, size_t cap)
 {
 	char line[128];
 	int ret = pd__read_line(conn, line, sizeof(line), 5000);
@@ -119,16 +120,18 @@ int pd_handoff_give(int conn, const pd_engine_t *e, char *err, size_t cap)
 	pd_listen_t listen[PD_LISTEN_MAX];
 	int threads = pd_engine_threads(e);
 	int nlisten = pd_engine_listens(e, listen);
-	if (threads * nlisten > PD_HANDOFF_FDS_MAX) {
+	if (threads * nlisten + 1 > PD_HANDOFF_FDS_MAX) {
 		snprintf(err, cap, "handoff: %d sockets are more than one message can carry (%d)",
 		         threads * nlisten, PD_HANDOFF_FDS_MAX);
 		return -E2BIG;
 	}
 	int nfds = pd_engine_fds(e, fds, PD_HANDOFF_FDS_MAX);
+	if (stats_fd >= 0)
+		fds[nfds++] = stats_fd; /* the counters ride along, last */
 
 	char text[PD_LISTEN_MAX * 96 + 64];
-	size_t n =
-	    (size_t)snprintf(text, sizeof(text), "PINDNS-SOCKETS 1 %d %d\n", threads, nlisten);
+	size_t n = (size_t)snprintf(text, sizeof(text), "PINDNS-SOCKETS 1 %d %d %d\n", threads,
+	                            nlisten, stats_fd >= 0);
 	for (int i = 0; i < nlisten; i++)
 		n += (size_t)snprintf(text + n, sizeof(text) - n, "%s\n", listen[i].text);
 
@@ -165,8 +168,8 @@ void pd_handoff_done(int conn)
 	close(conn);
 }
 
-int pd_handoff_take(const char *path, const pd_config_t *cfg, pd_engine_t **out, char *err,
-                    size_t cap)
+int pd_handoff_take(const char *path, const pd_config_t *cfg, pd_engine_t **out, int *stats_fd,
+                    char *err, size_t cap)
 {
 	struct sockaddr_un sa;
 	int fd = -1, ret = pd__unix_addr(&sa, path);
@@ -174,6 +177,7 @@ int pd_handoff_take(const char *path, const pd_config_t *cfg, pd_engine_t **out,
 	(void)cfg;
 
 	*out = NULL;
+	*stats_fd = -1;
 	if (ret < 0)
 		goto fail;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -213,15 +217,19 @@ int pd_handoff_take(const char *path, const pd_config_t *cfg, pd_engine_t **out,
 			nfds = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
 			memcpy(fds, CMSG_DATA(c), sizeof(int) * (size_t)nfds);
 		}
-	int threads = 0, nlisten = 0, pos = 0;
+	int threads = 0, nlisten = 0, with_stats = 0, pos = 0;
 	pd_listen_t listen[PD_LISTEN_MAX];
-	if (sscanf(text, "PINDNS-SOCKETS 1 %d %d\n%n", &threads, &nlisten, &pos) != 2 ||
-	    threads < 1 || nlisten < 1 || nlisten > PD_LISTEN_MAX || threads * nlisten != nfds ||
+	if (sscanf(text, "PINDNS-SOCKETS 1 %d %d %d\n%n", &threads, &nlisten, &with_stats, &pos) !=
+	        3 ||
+	    threads < 1 || nlisten < 1 || nlisten > PD_LISTEN_MAX ||
+	    threads * nlisten + (with_stats ? 1 : 0) != nfds ||
 	    (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
 		snprintf(err, cap, "takeover: the running pindnsd sent something unexpected");
 		ret = -EPROTO;
 		goto out;
 	}
+	if (with_stats)
+		*stats_fd = fds[--nfds];
 	char *line = text + pos;
 	for (int i = 0; i < nlisten; i++) {
 		char *nl = strchr(line, '\n');

@@ -23,6 +23,7 @@
 #include "pindns/config.h"
 #include "pindns/engine.h"
 #include "pindns/handoff.h"
+#include "pindns/stats.h"
 #include "pindns/systemd.h"
 #include "pindns/log.h"
 #include "pindns/version.h"
@@ -65,18 +66,31 @@ static void pd__usage(FILE *out)
 typedef struct pd__server {
 	pd_answer_conf_t answer;
 	pd_cache_t **caches; /* one per worker, or NULL when the cache is off */
+	pd_stats_t *stats;   /* live[worker] is written by that worker only */
 } pd__server_t;
 
 static void pd__handle(void *arg, int worker, const void *data, pd_dgram_t *batch, int n)
 {
 	const pd__server_t *s = arg;
+	pd_worker_stats_t *st = &s->stats->live[worker];
 	if (s->caches) {
+		pd_cache_stats_t before = pd_cache_stats(s->caches[worker]);
 		pd_cache_answer_batch(s->caches[worker], data, &s->answer, batch, n);
-		return;
+		pd_cache_stats_t after = pd_cache_stats(s->caches[worker]);
+		st->cache_hits += after.hits - before.hits;
+		st->cache_misses += after.misses - before.misses;
+		st->cache_uncacheable += after.uncacheable - before.uncacheable;
+		st->cache_inserts += after.inserts - before.inserts;
+	} else {
+		pd_answer_batch(data, &s->answer, batch, n);
 	}
-	for (int i = 0; i < n; i++)
-		batch[i].out_len = pd_answer(data, &s->answer, batch[i].in, batch[i].in_len,
-		                             batch[i].out, batch[i].out_cap, NULL);
+	for (int i = 0; i < n; i++) {
+		if (batch[i].out_len < 12)
+			continue;
+		/* Header rcode only: the extended bits (BADVERS) are rare enough to skip. */
+		st->rcode[batch[i].out[3] & 0xF]++;
+		st->truncated += (batch[i].out[2] & 0x02) != 0;
+	}
 }
 
 /* Makes zone paths absolute: reload happens after the daemon has left its directory. */
@@ -120,6 +134,8 @@ int main(int argc, char **argv)
 	bool foreground = false, check_only = false, handed_over = false;
 	const char *takeover = NULL;
 	int activated[PD_ACTIVATED_MAX], nactivated = 0;
+	int stats_fd = -1, old_stats_fd = -1;
+	pd_stats_t *stats = NULL;
 	int handoff_conn = -1, handoff_fd = -1, sig_fd = -1;
 	char err[1024];
 	int opt, status = 1;
@@ -239,7 +255,8 @@ int main(int argc, char **argv)
 
 	if (takeover) {
 		/* Zones are loaded already: the old process serves until we are ready. */
-		handoff_conn = pd_handoff_take(takeover, &cfg, &engine, err, sizeof(err));
+		handoff_conn =
+		    pd_handoff_take(takeover, &cfg, &engine, &old_stats_fd, err, sizeof(err));
 		if (handoff_conn < 0) {
 			pd_log(PD_LOG_ERR, "%s", err);
 			goto out;
@@ -323,6 +340,13 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	stats = pd_stats_new(nworkers, &stats_fd);
+	if (!stats) {
+		pd_log(PD_LOG_ERR, "cannot create the counter segment: %s", strerror(errno));
+		goto out;
+	}
+	server.stats = stats;
+	pd_engine_set_stats(engine, stats);
 	if (pd_engine_start(engine, pd__handle, &server, zones) < 0)
 		goto out;
 	if (cfg.pid_file && pd__write_pid_file(cfg.pid_file) < 0)
@@ -337,6 +361,12 @@ int main(int argc, char **argv)
 		else
 			pd_log(PD_LOG_INFO,
 			       "took over the sockets from %s; the old pindnsd stopped", takeover);
+		/* Its workers have stopped: its totals are final, carry them on. */
+		pd_stats_t *old = old_stats_fd >= 0 ? pd_stats_map(old_stats_fd) : NULL;
+		if (old) {
+			pd_stats_carry(stats, old);
+			pd_stats_unmap(old);
+		}
 	}
 	if (cfg.handoff_socket) {
 		handoff_fd = pd_handoff_listen(cfg.handoff_socket, err, sizeof(err));
@@ -391,7 +421,7 @@ int main(int argc, char **argv)
 			if (conn < 0)
 				continue;
 			pd_log(PD_LOG_INFO, "handoff: a successor asks for the sockets");
-			if (pd_handoff_give(conn, engine, err, sizeof(err)) < 0) {
+			if (pd_handoff_give(conn, engine, stats_fd, err, sizeof(err)) < 0) {
 				pd_log(PD_LOG_ERR, "%s", err);
 				close(conn);
 				continue;
@@ -443,11 +473,20 @@ int main(int argc, char **argv)
 	status = 0;
 stop:
 	pd_engine_stop(engine);
-	for (int i = 0; server.caches && i < nworkers; i++) {
-		pd_cache_stats_t st = pd_cache_stats(server.caches[i]);
-		pd_log(PD_LOG_INFO, "worker %d: cache hits %llu, misses %llu, not cacheable %llu",
-		       i, (unsigned long long)st.hits, (unsigned long long)st.misses,
-		       (unsigned long long)st.uncacheable);
+	if (stats && !handed_over) {
+		pd_worker_stats_t t;
+		pd_stats_total(stats, &t);
+		pd_log(
+		    PD_LOG_INFO,
+		    "totals (carried over restarts): queries %llu, responses %llu, dropped %llu, "
+		    "truncated %llu, NOERROR %llu, NXDOMAIN %llu, REFUSED %llu, FORMERR %llu, "
+		    "cache hits %llu, misses %llu, not cacheable %llu",
+		    (unsigned long long)t.queries, (unsigned long long)t.responses,
+		    (unsigned long long)t.dropped, (unsigned long long)t.truncated,
+		    (unsigned long long)t.rcode[0], (unsigned long long)t.rcode[3],
+		    (unsigned long long)t.rcode[5], (unsigned long long)t.rcode[1],
+		    (unsigned long long)t.cache_hits, (unsigned long long)t.cache_misses,
+		    (unsigned long long)t.cache_uncacheable);
 	}
 	/* After a handoff the pid file is the successor's. */
 	if (cfg.pid_file && !handed_over)
@@ -467,6 +506,11 @@ out:
 	for (int i = 0; server.caches && i < nworkers; i++)
 		pd_cache_free(server.caches[i]);
 	free(server.caches);
+	pd_stats_unmap(stats);
+	if (stats_fd >= 0)
+		close(stats_fd);
+	if (old_stats_fd >= 0)
+		close(old_stats_fd);
 	pd_zoneset_free(zones);
 	pd_config_free(&cfg);
 	return status;

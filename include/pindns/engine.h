@@ -6,6 +6,7 @@
 
 #include "pindns/config.h"
 #include "pindns/dgram.h"
+#include "pindns/stats.h"
 
 /*
  * Datagrams per recvmmsg/sendmmsg call. 32 amortises the system call over enough
@@ -57,6 +58,12 @@ int pd_engine_fds(const pd_engine_t *e, int *fds, int cap);
 
 /** Worker threads the engine was built with. */
 int pd_engine_threads(const pd_engine_t *e);
+
+/**
+ * Counts each worker's traffic (queries, responses, drops, bytes, batches) into
+ * stats->live[worker]. Call before pd_engine_start(); stats must have a slot per worker.
+ */
+void pd_engine_set_stats(pd_engine_t *e, pd_stats_t *stats);
 
 /** Starts the workers with the given handler and first published data. */
 int pd_engine_start(pd_engine_t *e, pd_engine_handler_fn handler, void *arg, void *data);

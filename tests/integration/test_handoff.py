@@ -90,6 +90,17 @@ class Handoff(unittest.TestCase):
         self.assertEqual(r["sent"], r["answered"], r)
         self.assertEqual(r["rcodes"].get("SERVFAIL", 0), 0, r)
         self.assertIn("took over the sockets", srv.output())
+        # The counters went along: the last process's totals cover every query answered
+        # by all seven (plus this test's own dig probes).
+        os.kill(srv.proc.pid, signal.SIGTERM)
+        self.assertEqual(srv.proc.wait(timeout=20), 0)
+        import re
+        m = re.search(r"totals \(carried over restarts\): queries (\d+), responses (\d+)",
+                      srv.output())
+        self.assertIsNotNone(m, srv.output())
+        self.assertGreaterEqual(int(m.group(1)), r["answered"])
+        self.assertLess(int(m.group(1)), r["answered"] + 1000)
+        self.assertGreaterEqual(int(m.group(2)), r["answered"])
 
     def test_takeover_without_a_running_server_says_so(self):
         r = subprocess.run([harness.PINDNSD, "--foreground", "--zones", self.zones, "--takeover",
