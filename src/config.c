@@ -32,6 +32,9 @@ const char pd_config_help[] =
     "  cache-size: BYTES        response cache per worker thread, K/M/G suffixes\n"
     "                           allowed (default 16M; 0 turns the cache off)\n"
     "  pid-file: FILE           write the daemon's PID here\n"
+    "  control-socket: PATH     Unix socket for pindnsctl (mode 0600)\n"
+    "  metrics-listen: ADDR:PORT  serve Prometheus metrics over HTTP there (off by\n"
+    "                           default; keep it on loopback, e.g. 127.0.0.1:9153)\n"
     "  handoff-socket: PATH     Unix socket where a new pindnsd started with\n"
     "                           --takeover PATH takes over the bound sockets\n"
     "  foreground: yes|no       stay in the foreground (default no)\n"
@@ -66,6 +69,7 @@ void pd_config_free(pd_config_t *cfg)
 	free(cfg->version);
 	free(cfg->pid_file);
 	free(cfg->handoff_socket);
+	free(cfg->control_socket);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -249,6 +253,23 @@ int pd_config_set(pd_config_t *cfg, const char *key, const char *value, char *er
 		return pd__set_str(&cfg->pid_file, value);
 	if (strcmp(key, "handoff-socket") == 0)
 		return pd__set_str(&cfg->handoff_socket, value);
+	if (strcmp(key, "control-socket") == 0)
+		return pd__set_str(&cfg->control_socket, value);
+	if (strcmp(key, "metrics-listen") == 0) {
+		if (strcmp(value, "no") == 0 || strcmp(value, "off") == 0) {
+			cfg->metrics_on = false;
+			return 0;
+		}
+		if (pd_listen_parse(&cfg->metrics, value) < 0) {
+			snprintf(err, cap,
+			         "bad metrics-listen address '%s' (want ADDR:PORT, e.g. "
+			         "127.0.0.1:9153)",
+			         value);
+			return -EINVAL;
+		}
+		cfg->metrics_on = true;
+		return 0;
+	}
 	if (strcmp(key, "zone") == 0) {
 		char origin[256], file[PATH_MAX];
 		if (sscanf(value, "%255s %4095s", origin, file) != 2) {

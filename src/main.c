@@ -22,7 +22,9 @@
 #include "pindns/cache.h"
 #include "pindns/config.h"
 #include "pindns/engine.h"
+#include "pindns/control.h"
 #include "pindns/handoff.h"
+#include "pindns/metrics.h"
 #include "pindns/stats.h"
 #include "pindns/systemd.h"
 #include "pindns/log.h"
@@ -93,6 +95,46 @@ static void pd__handle(void *arg, int worker, const void *data, pd_dgram_t *batc
 	}
 }
 
+/* What a reload needs, for SIGHUP and pindnsctl alike. */
+typedef struct pd__reloader {
+	const pd_config_t *cfg;
+	pd_engine_t *engine;
+	pd_zoneset_t **zones;
+} pd__reloader_t;
+
+static int pd__reload(void *arg, const char *zone, char *msg, size_t cap)
+{
+	pd__reloader_t *r = arg;
+	pd_zoneset_t *next = NULL;
+	int failed = 0, found = 1, rc;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pd_systemd_notify("RELOADING=1\nMONOTONIC_USEC=%lld",
+	                  (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000);
+	if (zone)
+		rc = pd_zones_build_one(r->cfg, *r->zones, zone, &next, &failed, &found);
+	else
+		rc = pd_zones_build(r->cfg, *r->zones, &next, &failed);
+	if (rc < 0 || !found) {
+		pd_zoneset_release(next, *r->zones);
+		snprintf(msg, cap,
+		         rc == -EINVAL ? "'%s' is not a domain name"
+		         : !found      ? "no zone %s in the configuration"
+		                       : "reload failed: out of memory; old zones kept",
+		         zone ? zone : "");
+		pd_systemd_notify("READY=1");
+		return rc < 0 ? rc : -ENOENT;
+	}
+	pd_zoneset_t *old = pd_engine_publish(r->engine, next);
+	pd_zoneset_release(old, next);
+	malloc_trim(0);
+	*r->zones = next;
+	snprintf(msg, cap, "reload done: %zu zone(s) serving, %d failed", next->count, failed);
+	pd_log(failed ? PD_LOG_WARN : PD_LOG_INFO, "%s", msg);
+	pd_systemd_notify("READY=1\nSTATUS=serving %zu zone(s)", next->count);
+	return failed ? -EIO : 0;
+}
+
 /* Makes zone paths absolute: reload happens after the daemon has left its directory. */
 static void pd__absolute(char **path)
 {
@@ -115,7 +157,7 @@ static int pd__write_pid_file(const char *path)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_CHECK = 256, OPT_TAKEOVER, OPT_HANDOFF };
+	enum { OPT_CHECK = 256, OPT_TAKEOVER, OPT_HANDOFF, OPT_CONTROL };
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"listen", required_argument, NULL, 'l'},
@@ -126,6 +168,7 @@ int main(int argc, char **argv)
 	    {"check-config", no_argument, NULL, OPT_CHECK},
 	    {"takeover", required_argument, NULL, OPT_TAKEOVER},
 	    {"handoff-socket", required_argument, NULL, OPT_HANDOFF},
+	    {"control-socket", required_argument, NULL, OPT_CONTROL},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0}};
@@ -134,7 +177,9 @@ int main(int argc, char **argv)
 	bool foreground = false, check_only = false, handed_over = false;
 	const char *takeover = NULL;
 	int activated[PD_ACTIVATED_MAX], nactivated = 0;
-	int stats_fd = -1, old_stats_fd = -1;
+	int stats_fd = -1, old_stats_fd = -1, control_fd = -1, metrics_fd = -1;
+	pd__reloader_t reloader = {0};
+	pd_control_t control = {0};
 	pd_stats_t *stats = NULL;
 	int handoff_conn = -1, handoff_fd = -1, sig_fd = -1;
 	char err[1024];
@@ -212,6 +257,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_HANDOFF:
 			key = "handoff-socket";
+			break;
+		case OPT_CONTROL:
+			key = "control-socket";
 			break;
 		}
 		if (key && pd_config_set(&cfg, key, optarg, err, sizeof(err)) < 0) {
@@ -402,15 +450,37 @@ int main(int argc, char **argv)
 
 	pd_systemd_notify("READY=1\nMAINPID=%ld\nSTATUS=serving %zu zone(s)", (long)getpid(),
 	                  zones->count);
+	reloader.cfg = &cfg;
+	reloader.engine = engine;
+	reloader.zones = &zones;
+	control.cfg = &cfg;
+	control.zones = &zones;
+	control.stats = stats;
+	control.workers = nworkers;
+	control.started_unix = (int64_t)time(NULL);
+	control.reload = pd__reload;
+	control.arg = &reloader;
+	if (cfg.control_socket) {
+		control_fd = pd_control_listen(cfg.control_socket, err, sizeof(err));
+		if (control_fd < 0)
+			pd_log(PD_LOG_ERR, "%s; pindnsctl will not reach this daemon", err);
+	}
+	if (cfg.metrics_on) {
+		metrics_fd = pd_metrics_listen(&cfg.metrics, err, sizeof(err));
+		if (metrics_fd < 0)
+			pd_log(PD_LOG_ERR, "%s", err);
+	}
 	sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
 	if (sig_fd < 0) {
 		pd_log(PD_LOG_ERR, "signalfd: %s", strerror(errno));
 		goto stop;
 	}
 	for (;;) {
-		struct pollfd pfd[2] = {{.fd = sig_fd, .events = POLLIN},
-		                        {.fd = handoff_fd, .events = POLLIN}};
-		if (poll(pfd, handoff_fd >= 0 ? 2 : 1, -1) < 0) {
+		struct pollfd pfd[4] = {{.fd = sig_fd, .events = POLLIN},
+		                        {.fd = handoff_fd, .events = POLLIN},
+		                        {.fd = control_fd, .events = POLLIN},
+		                        {.fd = metrics_fd, .events = POLLIN}};
+		if (poll(pfd, 4, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			pd_log(PD_LOG_ERR, "poll: %s", strerror(errno));
@@ -440,6 +510,21 @@ int main(int argc, char **argv)
 			handed_over = true;
 			break;
 		}
+		if (control_fd >= 0 && (pfd[2].revents & POLLIN)) {
+			int conn = accept4(control_fd, NULL, NULL, SOCK_CLOEXEC);
+			if (conn >= 0)
+				pd_control_serve(conn, &control);
+			if (control.stop) {
+				pd_log(PD_LOG_INFO, "pindnsctl stop: stopping");
+				pd_systemd_notify("STOPPING=1");
+				break;
+			}
+		}
+		if (metrics_fd >= 0 && (pfd[3].revents & POLLIN)) {
+			int conn = accept4(metrics_fd, NULL, NULL, SOCK_CLOEXEC);
+			if (conn >= 0)
+				pd_metrics_serve(conn, stats, zones);
+		}
 		if (!(pfd[0].revents & POLLIN))
 			continue;
 		struct signalfd_siginfo si;
@@ -447,23 +532,9 @@ int main(int argc, char **argv)
 			continue;
 		int sig = (int)si.ssi_signo;
 		if (sig == SIGHUP) {
-			pd_zoneset_t *next = NULL;
+			char msg[300];
 			pd_log(PD_LOG_INFO, "SIGHUP: reloading zones");
-			struct timespec now;
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			pd_systemd_notify("RELOADING=1\nMONOTONIC_USEC=%lld",
-			                  (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000);
-			if (pd_zones_build(&cfg, zones, &next, &failed) < 0) {
-				pd_log(PD_LOG_ERR, "reload failed: out of memory; old zones kept");
-				continue;
-			}
-			pd_zoneset_t *old = pd_engine_publish(engine, next);
-			pd_zoneset_release(old, next);
-			malloc_trim(0);
-			zones = next;
-			pd_log(PD_LOG_INFO, "reload done: %zu zone(s) serving, %d failed",
-			       zones->count, failed);
-			pd_systemd_notify("READY=1\nSTATUS=serving %zu zone(s)", zones->count);
+			pd__reload(&reloader, NULL, msg, sizeof(msg));
 			continue;
 		}
 		pd_log(PD_LOG_INFO, "%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -497,6 +568,13 @@ stop:
 	}
 	if (sig_fd >= 0)
 		close(sig_fd);
+	if (control_fd >= 0) {
+		close(control_fd);
+		if (!handed_over) /* the path is the successor's socket now */
+			unlink(cfg.control_socket);
+	}
+	if (metrics_fd >= 0)
+		close(metrics_fd);
 out:
 	if (ready_pipe[1] >= 0)
 		close(ready_pipe[1]);

@@ -136,7 +136,23 @@ static const pd_zone_t *pd__old_zone(const pd_zoneset_t *old, const uint8_t *ori
 	return NULL;
 }
 
+static int pd__zones_build(const pd_config_t *cfg, const pd_zoneset_t *old, const char *only,
+                           pd_zoneset_t **out, int *failed, int *found);
+
 int pd_zones_build(const pd_config_t *cfg, const pd_zoneset_t *old, pd_zoneset_t **out, int *failed)
+{
+	int found;
+	return pd__zones_build(cfg, old, NULL, out, failed, &found);
+}
+
+int pd_zones_build_one(const pd_config_t *cfg, const pd_zoneset_t *old, const char *only,
+                       pd_zoneset_t **out, int *failed, int *found)
+{
+	return pd__zones_build(cfg, old, only, out, failed, found);
+}
+
+static int pd__zones_build(const pd_config_t *cfg, const pd_zoneset_t *old, const char *only,
+                           pd_zoneset_t **out, int *failed, int *found)
 {
 	pd__source_t *src = NULL;
 	size_t nsrc = 0;
@@ -146,6 +162,13 @@ int pd_zones_build(const pd_config_t *cfg, const pd_zoneset_t *old, pd_zoneset_t
 
 	*out = NULL;
 	*failed = 0;
+	*found = 0;
+	uint8_t only_wire[PD_NAME_MAX];
+	if (only && pd_name_from_str(only_wire, only) < 0) {
+		*found = -1;
+		only = NULL;
+		return -EINVAL;
+	}
 	for (size_t i = 0; i < cfg->nzones; i++) {
 		pd__source_t *ns = realloc(src, (nsrc + 1) * sizeof(*ns));
 		if (!ns) {
@@ -190,7 +213,14 @@ int pd_zones_build(const pd_config_t *cfg, const pd_zoneset_t *old, pd_zoneset_t
 		/* Unchanged files: keep serving what was compiled from them. */
 		const pd_zone_t *prev = pd__old_zone(old, origin);
 		pd__zone_files_t *reg = prev ? pd__registry_find(prev) : NULL;
-		if (reg && reg->source && strcmp(reg->source, src[i].path) == 0 &&
+		bool wanted = only && pd_name_equal(origin, only_wire);
+		if (wanted)
+			*found = 1;
+		if (prev && only && !wanted) {
+			zones[nzones++] = (pd_zone_t *)prev; /* not the one asked for */
+			continue;
+		}
+		if (!wanted && reg && reg->source && strcmp(reg->source, src[i].path) == 0 &&
 		    pd_zone_files_unchanged(&reg->files)) {
 			pd_log(PD_LOG_INFO, "zone %s: %s unchanged, serial %u kept", src[i].origin,
 			       src[i].path, prev->serial);
@@ -222,6 +252,7 @@ int pd_zones_build(const pd_config_t *cfg, const pd_zoneset_t *old, pd_zoneset_t
 		}
 		double ms =
 		    (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+		z->loaded_unix = (int64_t)time(NULL);
 		pd_log(PD_LOG_INFO, "zone %s loaded from %s: %zu records, serial %u, %.1f ms",
 		       src[i].origin, src[i].path, z->record_count, z->serial, ms);
 		zones[nzones++] = z;

@@ -39,7 +39,10 @@ typedef struct pd_config {
 	bool reuseport_cpu; /* steer packets to the worker on the receiving CPU (cBPF) */
 	char *pid_file;
 	char *handoff_socket; /* Unix socket where a successor takes the sockets over */
-	bool foreground;      /* stay attached to the terminal instead of detaching */
+	char *control_socket; /* Unix socket for pindnsctl */
+	pd_listen_t metrics;  /* Prometheus endpoint; metrics_on says whether to serve it */
+	bool metrics_on;
+	bool foreground; /* stay attached to the terminal instead of detaching */
 	int log_level;
 } pd_config_t;
 

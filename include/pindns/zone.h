@@ -43,6 +43,7 @@ typedef struct pd_zone {
 	uint32_t neg_ttl; /* min(SOA TTL, SOA MINIMUM): the TTL of negative answers (RFC 2308) */
 	uint32_t apex;    /* node index of the origin */
 	size_t record_count;
+	int64_t loaded_unix; /* when it was compiled (set by whoever loads it) */
 	pd_node_t *nodes;
 	uint32_t node_count;
 	pd_rrset_t *rrsets;

@@ -13,3 +13,11 @@
  */
 int pd_zones_build(const pd_config_t *cfg, const pd_zoneset_t *old, pd_zoneset_t **out,
                    int *failed);
+
+/**
+ * Like pd_zones_build(), but only the zone named only (presentation form) is read
+ * again, whatever its files look like; every other zone of old is kept as it is.
+ * *found tells whether the configuration names that zone at all.
+ */
+int pd_zones_build_one(const pd_config_t *cfg, const pd_zoneset_t *old, const char *only,
+                       pd_zoneset_t **out, int *failed, int *found);

@@ -1,0 +1,241 @@
+/* Control socket commands: status, reload, stats, zone-list, stop. */
+#define _GNU_SOURCE
+#include "pindns/control.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pindns/version.h"
+
+#define PD_CONTROL_REPLY_MAX (256 * 1024)
+
+int pd_control_listen(const char *path, char *err, size_t cap)
+{
+	struct sockaddr_un sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(err, cap, "control socket %s: path too long", path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	unlink(path);
+	mode_t old = umask(0177);
+	int b = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (b < 0 || listen(fd, 8) < 0)
+		goto fail;
+	return fd;
+fail:;
+	int e = errno;
+	snprintf(err, cap, "control socket %s: %s", path, strerror(e));
+	if (fd >= 0)
+		close(fd);
+	return -e;
+}
+
+static const char *const pd__rcode_names[16] = {
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
+    "NXRRSET", "NOTAUTH", "NOTZONE",  "RCODE11",  "RCODE12", "RCODE13", "RCODE14",  "RCODE15"};
+
+/* Appends to buf, never past cap. */
+static void pd__cat(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void pd__cat(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+{
+	if (*n >= cap)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	int k = vsnprintf(buf + *n, cap - *n, fmt, ap);
+	va_end(ap);
+	if (k > 0)
+		*n = *n + (size_t)k < cap ? *n + (size_t)k : cap - 1;
+}
+
+static void pd__worker_total(const pd_stats_t *s, uint32_t w, pd_worker_stats_t *out)
+{
+	const uint64_t *a = (const uint64_t *)&s->live[w];
+	const uint64_t *b = (const uint64_t *)&s->live[s->workers + w];
+	uint64_t *o = (uint64_t *)out;
+	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+		o[i] = a[i] + b[i];
+}
+
+size_t pd_control_stats(const pd_stats_t *s, bool json, char *buf, size_t cap)
+{
+	size_t n = 0;
+	uint64_t min = UINT64_MAX, max = 0;
+	pd_worker_stats_t t;
+	pd_stats_total(s, &t);
+	if (json)
+		pd__cat(buf, cap, &n, "{\"workers\": [");
+	for (uint32_t w = 0; w < s->workers; w++) {
+		pd_worker_stats_t ws;
+		pd__worker_total(s, w, &ws);
+		min = ws.queries < min ? ws.queries : min;
+		max = ws.queries > max ? ws.queries : max;
+		double mean = ws.batches ? (double)ws.queries / (double)ws.batches : 0;
+		if (json)
+			pd__cat(buf, cap, &n,
+			        "%s{\"worker\": %u, \"queries\": %llu, \"responses\": %llu, "
+			        "\"dropped\": %llu, \"truncated\": %llu, \"cache_hits\": %llu, "
+			        "\"cache_misses\": %llu, \"batches\": %llu, \"mean_batch\": %.2f}",
+			        w ? ", " : "", w, (unsigned long long)ws.queries,
+			        (unsigned long long)ws.responses, (unsigned long long)ws.dropped,
+			        (unsigned long long)ws.truncated, (unsigned long long)ws.cache_hits,
+			        (unsigned long long)ws.cache_misses, (unsigned long long)ws.batches,
+			        mean);
+		else
+			pd__cat(
+			    buf, cap, &n,
+			    "worker %u: queries %llu responses %llu dropped %llu truncated %llu "
+			    "cache-hits %llu cache-misses %llu batches %llu mean-batch %.2f\n",
+			    w, (unsigned long long)ws.queries, (unsigned long long)ws.responses,
+			    (unsigned long long)ws.dropped, (unsigned long long)ws.truncated,
+			    (unsigned long long)ws.cache_hits, (unsigned long long)ws.cache_misses,
+			    (unsigned long long)ws.batches, mean);
+	}
+	/* How evenly SO_REUSEPORT spread the load: least busy over busiest worker. */
+	double spread = max ? (double)min / (double)max : 1.0;
+	static const char *const fill[PD_STATS_FILL] = {"1",     "2-3",   "4-7", "8-15",
+	                                                "16-31", "32-63", "64+"};
+	if (json) {
+		pd__cat(buf, cap, &n,
+		        "], \"total\": {\"queries\": %llu, \"responses\": %llu, \"dropped\": %llu, "
+		        "\"truncated\": %llu, \"bytes_in\": %llu, \"bytes_out\": %llu, "
+		        "\"cache_hits\": %llu, \"cache_misses\": %llu, \"rcodes\": {",
+		        (unsigned long long)t.queries, (unsigned long long)t.responses,
+		        (unsigned long long)t.dropped, (unsigned long long)t.truncated,
+		        (unsigned long long)t.bytes_in, (unsigned long long)t.bytes_out,
+		        (unsigned long long)t.cache_hits, (unsigned long long)t.cache_misses);
+		bool first = true;
+		for (int r = 0; r < 16; r++)
+			if (t.rcode[r]) {
+				pd__cat(buf, cap, &n, "%s\"%s\": %llu", first ? "" : ", ",
+				        pd__rcode_names[r], (unsigned long long)t.rcode[r]);
+				first = false;
+			}
+		pd__cat(buf, cap, &n, "}, \"batch_fill\": {");
+		for (int f = 0; f < PD_STATS_FILL; f++)
+			pd__cat(buf, cap, &n, "%s\"%s\": %llu", f ? ", " : "", fill[f],
+			        (unsigned long long)t.batch_fill[f]);
+		pd__cat(buf, cap, &n, "}}, \"spread\": %.3f, \"since_unix\": %llu}\n", spread,
+		        (unsigned long long)s->started_unix);
+		return n;
+	}
+	pd__cat(buf, cap, &n,
+	        "total: queries %llu responses %llu dropped %llu truncated %llu bytes-in %llu "
+	        "bytes-out %llu cache-hits %llu cache-misses %llu\n",
+	        (unsigned long long)t.queries, (unsigned long long)t.responses,
+	        (unsigned long long)t.dropped, (unsigned long long)t.truncated,
+	        (unsigned long long)t.bytes_in, (unsigned long long)t.bytes_out,
+	        (unsigned long long)t.cache_hits, (unsigned long long)t.cache_misses);
+	pd__cat(buf, cap, &n, "rcodes:");
+	for (int r = 0; r < 16; r++)
+		if (t.rcode[r])
+			pd__cat(buf, cap, &n, " %s %llu", pd__rcode_names[r],
+			        (unsigned long long)t.rcode[r]);
+	pd__cat(buf, cap, &n, "\nbatch-fill:");
+	for (int f = 0; f < PD_STATS_FILL; f++)
+		pd__cat(buf, cap, &n, " %s:%llu", fill[f], (unsigned long long)t.batch_fill[f]);
+	pd__cat(buf, cap, &n, "\nspread (least/most busy worker): %.3f\n", spread);
+	return n;
+}
+
+static void pd__send_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t k = send(fd, buf, len, MSG_NOSIGNAL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return;
+		buf += k;
+		len -= (size_t)k;
+	}
+}
+
+void pd_control_serve(int conn, pd_control_t *ctl)
+{
+	char line[512];
+	size_t n = 0;
+	char *reply = malloc(PD_CONTROL_REPLY_MAX);
+	size_t r = 0;
+	if (!reply)
+		goto out;
+	/* One line, within a second: a stuck client must not hold up the daemon. */
+	while (n + 1 < sizeof(line)) {
+		struct pollfd p = {.fd = conn, .events = POLLIN};
+		if (poll(&p, 1, 1000) <= 0)
+			goto out;
+		ssize_t k = read(conn, line + n, 1);
+		if (k <= 0)
+			goto out;
+		if (line[n] == '\n')
+			break;
+		n++;
+	}
+	line[n] = '\0';
+	char *arg = strchr(line, ' ');
+	if (arg)
+		*arg++ = '\0';
+	const pd_zoneset_t *zs = *ctl->zones;
+	if (strcmp(line, "status") == 0) {
+		pd__cat(reply, PD_CONTROL_REPLY_MAX, &r,
+		        "running: pid %ld, version %s, %d worker(s), %zu zone(s), up %lld s\n",
+		        (long)getpid(), PD_VERSION, ctl->workers, zs ? zs->count : 0,
+		        (long long)(time(NULL) - ctl->started_unix));
+		pd__cat(reply, PD_CONTROL_REPLY_MAX, &r, "OK\n");
+	} else if (strcmp(line, "reload") == 0) {
+		char msg[300];
+		if (ctl->reload(ctl->arg, arg && *arg ? arg : NULL, msg, sizeof(msg)) == 0)
+			pd__cat(reply, PD_CONTROL_REPLY_MAX, &r, "%s\nOK\n", msg);
+		else
+			pd__cat(reply, PD_CONTROL_REPLY_MAX, &r, "ERROR %s\n", msg);
+	} else if (strcmp(line, "stats") == 0) {
+		r = pd_control_stats(ctl->stats, arg && strcmp(arg, "json") == 0, reply,
+		                     PD_CONTROL_REPLY_MAX - 8);
+		pd__cat(reply, PD_CONTROL_REPLY_MAX, &r, "OK\n");
+	} else if (strcmp(line, "zone-list") == 0) {
+		for (size_t i = 0; zs && i < zs->count; i++) {
+			char origin[PD_NAME_TXT_MAX], when[32];
+			const pd_zone_t *z = zs->zones[i];
+			time_t t = (time_t)z->loaded_unix;
+			struct tm tm;
+			gmtime_r(&t, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+			pd_name_to_str(origin, sizeof(origin), z->origin);
+			pd__cat(reply, PD_CONTROL_REPLY_MAX, &r,
+			        "%s serial %u records %zu loaded %s\n", origin, z->serial,
+			        z->record_count, when);
+		}
+		pd__cat(reply, PD_CONTROL_REPLY_MAX, &r, "OK\n");
+	} else if (strcmp(line, "stop") == 0) {
+		ctl->stop = true;
+		pd__cat(reply, PD_CONTROL_REPLY_MAX, &r, "stopping\nOK\n");
+	} else {
+		pd__cat(
+		    reply, PD_CONTROL_REPLY_MAX, &r,
+		    "ERROR unknown command '%s' (status, reload [ZONE], stats [json], zone-list, "
+		    "stop)\n",
+		    line);
+	}
+	pd__send_all(conn, reply, r);
+out:
+	free(reply);
+	close(conn);
+}

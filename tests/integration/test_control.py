@@ -1,0 +1,114 @@
+"""Integration: pindnsctl against a running pindnsd, and the Prometheus endpoint."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+CTL = os.path.join(os.path.dirname(harness.PINDNSD), "pindnsctl")
+
+
+def ctl(*args):
+    return subprocess.run([CTL] + list(args), capture_output=True, text=True, timeout=30)
+
+
+class Control(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="pindns-ctl-")
+        cls.sock = os.path.join(cls.dir, "control.sock")
+        cls.metrics_port = harness.free_port()
+        conf = os.path.join(cls.dir, "pindns.conf")
+        with open(conf, "w") as f:
+            f.write("control-socket: %s\nmetrics-listen: 127.0.0.1:%d\n" % (
+                cls.sock, cls.metrics_port))
+        cls.srv = harness.start_pindnsd(["--config", conf])
+        for i in range(30):
+            harness.raw_query(cls.srv.port, harness.make_query("www.example.com", qid=i))
+        harness.raw_query(cls.srv.port, harness.make_query("nope.example.com"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def test_status_and_zone_list(self):
+        r = ctl("-s", self.sock, "status")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"^running: pid %d, version \d+\.\d+\.\d+, 2 worker\(s\), 2 "
+                                   r"zone\(s\), up \d+ s\n$" % self.srv.proc.pid)
+        r = ctl("-s", self.sock, "zone-list")
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"example\.com\. serial 2026112301 records 44 loaded "
+                                   r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n")
+
+    def test_stats_count_what_was_sent(self):
+        r = ctl("-s", self.sock, "stats", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        st = json.loads(r.stdout)
+        self.assertEqual(len(st["workers"]), 2)
+        self.assertGreaterEqual(st["total"]["queries"], 31)
+        self.assertGreaterEqual(st["total"]["rcodes"]["NXDOMAIN"], 1)
+        self.assertEqual(sum(w["queries"] for w in st["workers"]), st["total"]["queries"])
+        self.assertTrue(0 <= st["spread"] <= 1)
+        r = ctl("-s", self.sock, "stats")
+        self.assertIn("spread (least/most busy worker):", r.stdout)
+
+    def test_reload(self):
+        r = ctl("-s", self.sock, "reload")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("reload done: 2 zone(s) serving, 0 failed", r.stdout)
+        r = ctl("-s", self.sock, "reload", "example.org")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = ctl("-s", self.sock, "reload", "nothere.test")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no zone nothere.test in the configuration", r.stderr)
+
+    def test_prometheus_exposition(self):
+        body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.metrics_port,
+                                      timeout=10).read().decode()
+        for name in ("pindns_queries_total", "pindns_responses_total",
+                     "pindns_responses_by_rcode_total", "pindns_cache_hits_total"):
+            self.assertIn("# TYPE %s counter" % name, body)
+        self.assertRegex(body, r'pindns_queries_total\{worker="0"\} \d+\n')
+        self.assertRegex(body, r'pindns_responses_by_rcode_total\{worker="\d",rcode="NXDOMAIN"\} '
+                               r'[1-9]\d*\n')
+        # Every sample line follows the exposition format.
+        for line in body.splitlines():
+            if not line.startswith("#"):
+                self.assertRegex(line, r'^[a-z_]+(\{[a-z]+="[^"]*"(,[a-z]+="[^"]*")*\})? \d+$')
+
+    def test_offline_checks_and_exit_codes(self):
+        r = ctl("zone-check", os.path.join(harness.ZONES, "example.com.zone"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("zone example.com OK, 44 records", r.stdout)
+        bad = os.path.join(self.dir, "bad.test.zone")
+        with open(bad, "w") as f:
+            f.write("$ORIGIN bad.test.\n@ 300 SOA ns h 1 2 3 4 5\n@ 300 NS ns\nx 300 A 1.2.3\n")
+        r = ctl("zone-check", bad)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("bad.test.zone:4:", r.stderr)
+        r = ctl("-s", os.path.join(self.dir, "nothing.sock"), "status")
+        self.assertEqual(r.returncode, 3)
+        self.assertIn("pindnsd is not running", r.stderr)
+        self.assertEqual(ctl("frobnicate").returncode, 2)
+
+    def test_zz_stop(self):
+        srv = harness.start_pindnsd(["--control-socket", os.path.join(self.dir, "c2.sock")])
+        r = ctl("-s", os.path.join(self.dir, "c2.sock"), "stop")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(srv.proc.wait(timeout=20), 0)
+        srv.stop()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
