@@ -11,13 +11,25 @@ test) need="$need libcmocka-dev python3 dnsutils knot-dnsutils nsd clang libclan
 *) echo "usage: $0 run|test" >&2; exit 2 ;;
 esac
 
+# pindnsd started as root runs as the system user pindns once its sockets are bound.
+ensure_user() {
+	if [ "$(id -u)" -eq 0 ] && ! getent passwd pindns >/dev/null; then
+		useradd --system --no-create-home --home-dir /nonexistent \
+			--shell /usr/sbin/nologin pindns
+		echo "pindns: created the system user pindns"
+	fi
+}
+
 missing=""
 for p in $need; do
 	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed"; then
 		missing="$missing $p"
 	fi
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+	ensure_user
+	exit 0
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "pindns: these Debian packages are missing:$missing" >&2
@@ -49,3 +61,4 @@ case "$missing" in
 	fi
 	;;
 esac
+ensure_user

@@ -32,6 +32,9 @@ const char pd_config_help[] =
     "  cache-size: BYTES        response cache per worker thread, K/M/G suffixes\n"
     "                           allowed (default 16M; 0 turns the cache off)\n"
     "  pid-file: FILE           write the daemon's PID here\n"
+    "  user: NAME               started as root, run as NAME once the sockets are\n"
+    "                           bound (default pindns; 'root' to stay root)\n"
+    "  group: NAME              the group to run as (default: the user's)\n"
     "  control-socket: PATH     Unix socket for pindnsctl (mode 0600)\n"
     "  metrics-listen: ADDR:PORT  serve Prometheus metrics over HTTP there (off by\n"
     "                           default; keep it on loopback, e.g. 127.0.0.1:9153)\n"
@@ -55,6 +58,7 @@ void pd_config_init(pd_config_t *cfg)
 	cfg->rcvbuf = 4 * 1024 * 1024;
 	cfg->log_level = PD_LOG_INFO;
 	cfg->cache_size = PD_CACHE_DEFAULT_SIZE;
+	cfg->user = strdup("pindns");
 }
 
 void pd_config_free(pd_config_t *cfg)
@@ -70,6 +74,8 @@ void pd_config_free(pd_config_t *cfg)
 	free(cfg->pid_file);
 	free(cfg->handoff_socket);
 	free(cfg->control_socket);
+	free(cfg->user);
+	free(cfg->group);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -255,6 +261,10 @@ int pd_config_set(pd_config_t *cfg, const char *key, const char *value, char *er
 		return pd__set_str(&cfg->handoff_socket, value);
 	if (strcmp(key, "control-socket") == 0)
 		return pd__set_str(&cfg->control_socket, value);
+	if (strcmp(key, "user") == 0)
+		return pd__set_str(&cfg->user, value);
+	if (strcmp(key, "group") == 0)
+		return pd__set_str(&cfg->group, value);
 	if (strcmp(key, "metrics-listen") == 0) {
 		if (strcmp(value, "no") == 0 || strcmp(value, "off") == 0) {
 			cfg->metrics_on = false;

@@ -25,6 +25,7 @@
 #include "pindns/control.h"
 #include "pindns/handoff.h"
 #include "pindns/metrics.h"
+#include "pindns/privs.h"
 #include "pindns/stats.h"
 #include "pindns/systemd.h"
 #include "pindns/log.h"
@@ -157,7 +158,7 @@ static int pd__write_pid_file(const char *path)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_CHECK = 256, OPT_TAKEOVER, OPT_HANDOFF, OPT_CONTROL };
+	enum { OPT_CHECK = 256, OPT_TAKEOVER, OPT_HANDOFF, OPT_CONTROL, OPT_USER };
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"listen", required_argument, NULL, 'l'},
@@ -169,6 +170,7 @@ int main(int argc, char **argv)
 	    {"takeover", required_argument, NULL, OPT_TAKEOVER},
 	    {"handoff-socket", required_argument, NULL, OPT_HANDOFF},
 	    {"control-socket", required_argument, NULL, OPT_CONTROL},
+	    {"user", required_argument, NULL, OPT_USER},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0}};
@@ -260,6 +262,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_CONTROL:
 			key = "control-socket";
+			break;
+		case OPT_USER:
+			key = "user";
 			break;
 		}
 		if (key && pd_config_set(&cfg, key, optarg, err, sizeof(err)) < 0) {
@@ -364,6 +369,51 @@ int main(int argc, char **argv)
 			pd_log(PD_LOG_WARN, "chdir /: %s", strerror(errno));
 	}
 
+	/* All that needs root happens here: files and sockets, then root goes. */
+	if (cfg.pid_file && pd__write_pid_file(cfg.pid_file) < 0)
+		goto out;
+	if (cfg.handoff_socket) {
+		handoff_fd = pd_handoff_listen(cfg.handoff_socket, err, sizeof(err));
+		if (handoff_fd < 0)
+			pd_log(PD_LOG_ERR, "%s; restart by takeover will not work", err);
+	}
+	if (cfg.control_socket) {
+		control_fd = pd_control_listen(cfg.control_socket, err, sizeof(err));
+		if (control_fd < 0)
+			pd_log(PD_LOG_ERR, "%s; pindnsctl will not reach this daemon", err);
+	}
+	if (cfg.metrics_on) {
+		metrics_fd = pd_metrics_listen(&cfg.metrics, err, sizeof(err));
+		if (metrics_fd < 0)
+			pd_log(PD_LOG_ERR, "%s", err);
+	}
+	{
+		uid_t uid;
+		gid_t gid;
+		int due = pd_privileges_lookup(cfg.user, cfg.group, &uid, &gid, err, sizeof(err));
+		if (due < 0) {
+			pd_log(PD_LOG_ERR, "%s", err);
+			goto out;
+		}
+		if (due == 0 && geteuid() == 0)
+			pd_log(PD_LOG_WARN, "running as root, as configured (user: root)");
+		if (due > 0) {
+			/* Its sockets stay the service's: pindnsctl and successors run as it. */
+			if (handoff_fd >= 0 && chown(cfg.handoff_socket, uid, gid) < 0)
+				pd_log(PD_LOG_WARN, "chown %s: %s", cfg.handoff_socket,
+				       strerror(errno));
+			if (control_fd >= 0 && chown(cfg.control_socket, uid, gid) < 0)
+				pd_log(PD_LOG_WARN, "chown %s: %s", cfg.control_socket,
+				       strerror(errno));
+			if (pd_privileges_drop(uid, gid, err, sizeof(err)) < 0) {
+				pd_log(PD_LOG_ERR, "%s", err);
+				goto out;
+			}
+			pd_log(PD_LOG_INFO, "running as %s (uid %u), without capabilities",
+			       cfg.user, (unsigned)uid);
+		}
+	}
+
 	sigset_t sigs;
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
@@ -397,8 +447,6 @@ int main(int argc, char **argv)
 	pd_engine_set_stats(engine, stats);
 	if (pd_engine_start(engine, pd__handle, &server, zones) < 0)
 		goto out;
-	if (cfg.pid_file && pd__write_pid_file(cfg.pid_file) < 0)
-		goto stop;
 	if (handoff_conn >= 0) {
 		int rc = pd_handoff_go(handoff_conn);
 		handoff_conn = -1;
@@ -415,11 +463,6 @@ int main(int argc, char **argv)
 			pd_stats_carry(stats, old);
 			pd_stats_unmap(old);
 		}
-	}
-	if (cfg.handoff_socket) {
-		handoff_fd = pd_handoff_listen(cfg.handoff_socket, err, sizeof(err));
-		if (handoff_fd < 0)
-			pd_log(PD_LOG_ERR, "%s; restart by takeover will not work", err);
 	}
 	malloc_trim(0); /* hand back what the zone builders freed, now that we answer */
 	{
@@ -460,16 +503,6 @@ int main(int argc, char **argv)
 	control.started_unix = (int64_t)time(NULL);
 	control.reload = pd__reload;
 	control.arg = &reloader;
-	if (cfg.control_socket) {
-		control_fd = pd_control_listen(cfg.control_socket, err, sizeof(err));
-		if (control_fd < 0)
-			pd_log(PD_LOG_ERR, "%s; pindnsctl will not reach this daemon", err);
-	}
-	if (cfg.metrics_on) {
-		metrics_fd = pd_metrics_listen(&cfg.metrics, err, sizeof(err));
-		if (metrics_fd < 0)
-			pd_log(PD_LOG_ERR, "%s", err);
-	}
 	sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
 	if (sig_fd < 0) {
 		pd_log(PD_LOG_ERR, "signalfd: %s", strerror(errno));

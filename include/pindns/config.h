@@ -40,6 +40,8 @@ typedef struct pd_config {
 	char *pid_file;
 	char *handoff_socket; /* Unix socket where a successor takes the sockets over */
 	char *control_socket; /* Unix socket for pindnsctl */
+	char *user;           /* who to run as after binding, when started as root */
+	char *group;          /* NULL: the user's own group */
 	pd_listen_t metrics;  /* Prometheus endpoint; metrics_on says whether to serve it */
 	bool metrics_on;
 	bool foreground; /* stay attached to the terminal instead of detaching */

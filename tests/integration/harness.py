@@ -15,6 +15,17 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _readable_mkdtemp(*args, _mkdtemp=tempfile.mkdtemp, **kwargs):
+    """mkdtemp, but 0755: started as root, pindnsd drops to its service user and reads
+    zone files (on reload) as that user, as it would in /var/lib/pindns."""
+    d = _mkdtemp(*args, **kwargs)
+    os.chmod(d, 0o755)
+    return d
+
+
+tempfile.mkdtemp = _readable_mkdtemp
 ZONES = os.path.join(ROOT, "zones")
 PINDNSD = os.environ.get("PINDNSD", os.path.join(ROOT, "build", "pindnsd"))
 

@@ -154,7 +154,9 @@ class Serving(unittest.TestCase):
 
     def test_background_mode_with_pid_file(self):
         port = harness.free_port()
-        pidfile = os.path.join(tempfile.mkdtemp(), "pindnsd.pid")
+        piddir = tempfile.mkdtemp()
+        os.chmod(piddir, 0o777)  # removing the file at stop is up to the service user
+        pidfile = os.path.join(piddir, "pindnsd.pid")
         r = run("--listen", "127.0.0.1:%d" % port, "--zones", harness.ZONES,
                 "--pid-file", pidfile, "--threads", "1")
         with open(pidfile) as f:
@@ -193,6 +195,48 @@ class Serving(unittest.TestCase):
         self.assertIn("cannot listen on 127.0.0.1:53: Permission denied", r.stderr)
         self.assertIn("CAP_NET_BIND_SERVICE", r.stderr)
         self.assertIn("--listen 127.0.0.1:5300", r.stderr)
+
+    @unittest.skipUnless(os.geteuid() == 0, "privileges are dropped only when started as root")
+    def test_root_is_dropped_after_binding(self):
+        import pwd
+        try:
+            pw = pwd.getpwnam("pindns")
+        except KeyError:
+            self.skipTest("no pindns user (packaging/deps.sh creates it when run as root)")
+        srv = harness.start_pindnsd()
+        try:
+            with open("/proc/%d/status" % srv.proc.pid) as f:
+                status = f.read()
+            uids = re.search(r"^Uid:\s+(.*)$", status, re.M).group(1).split()
+            gids = re.search(r"^Gid:\s+(.*)$", status, re.M).group(1).split()
+            self.assertEqual(uids, [str(pw.pw_uid)] * 4)
+            self.assertEqual(gids, [str(pw.pw_gid)] * 4)
+            self.assertEqual(re.search(r"^Groups:\s*(.*)$", status, re.M).group(1).split(),
+                             [str(pw.pw_gid)])
+            for cap in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+                self.assertEqual(re.search(r"^%s:\s+(\w+)$" % cap, status, re.M).group(1),
+                                 "0000000000000000", cap)
+            self.assertRegex(status, r"NoNewPrivs:\s+1")
+            self.assertIn("running as pindns (uid %d), without capabilities" % pw.pw_uid,
+                          srv.output())
+            # It still answers, and reloads (reading zones as pindns).
+            self.assertEqual(harness.dig(srv.port, "www.example.com", "A").rcode, "NOERROR")
+            os.kill(srv.proc.pid, signal.SIGHUP)
+            wait_for(lambda: "reload done" in srv.output(), what="reload as pindns")
+        finally:
+            srv.stop()
+
+    @unittest.skipUnless(os.geteuid() == 0, "privileges are dropped only when started as root")
+    def test_staying_root_must_be_asked_for(self):
+        r = run("--foreground", "--listen", "127.0.0.1:%d" % harness.free_port(), "--zones",
+                harness.ZONES, "--user", "no-such-user-here")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("user 'no-such-user-here' does not exist", r.stderr)
+        srv = harness.start_pindnsd(["--user", "root"])
+        try:
+            self.assertIn("running as root, as configured (user: root)", srv.output())
+        finally:
+            srv.stop()
 
     def test_threads_each_pinned(self):
         srv = harness.start_pindnsd(["--threads", "3"])

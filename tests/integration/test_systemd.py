@@ -25,6 +25,7 @@ class Systemd(unittest.TestCase):
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify_path = os.path.join(self.dir, "notify")
         self.notify.bind(self.notify_path)
+        os.chmod(self.notify_path, 0o777)  # as systemd's: pindnsd may have dropped root
         self.notify.settimeout(20)
         self.addCleanup(self.notify.close)
         self.procs = []
