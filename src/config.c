@@ -43,7 +43,11 @@ const char pd_config_help[] =
     "  foreground: yes|no       stay in the foreground (default no)\n"
     "  reuseport-cpu: yes|no    send each packet to the worker on the CPU that received\n"
     "                           it (cBPF); helps with multi-queue NICs, not on loopback\n"
-    "  log-level: LEVEL         error, warning, info or debug (default info)\n";
+    "  log-level: LEVEL         error, warning, info or debug (default info)\n"
+    "  log: stderr|syslog       where log lines go (default stderr; a daemon that\n"
+    "                           detached uses syslog)\n"
+    "  query-log: N             log one query in N per worker: client, name, type,\n"
+    "                           rcode (default 0: off)\n";
 
 void pd_config_init(pd_config_t *cfg)
 {
@@ -227,6 +231,24 @@ int pd_config_set(pd_config_t *cfg, const char *key, const char *value, char *er
 			return -EINVAL;
 		}
 		cfg->cache_size = (size_t)(bytes * mult);
+		return 0;
+	}
+	if (strcmp(key, "log") == 0) {
+		if (strcmp(value, "stderr") == 0 || strcmp(value, "syslog") == 0) {
+			cfg->log_syslog = value[1] == 'y';
+			return 0;
+		}
+		snprintf(err, cap, "log must be stderr or syslog, not '%s'", value);
+		return -EINVAL;
+	}
+	if (strcmp(key, "query-log") == 0) {
+		if (pd__parse_int(value, 0, 1000000000, &n) < 0) {
+			snprintf(err, cap,
+			         "query-log must be N (log 1 query in N) or 0 for off, not '%s'",
+			         value);
+			return -EINVAL;
+		}
+		cfg->query_log = (unsigned)n;
 		return 0;
 	}
 	if (strcmp(key, "log-level") == 0) {

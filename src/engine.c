@@ -452,6 +452,8 @@ static void pd__worker_answer(pd__worker_t *wk, int slot, int got)
 		if (wk->rx[i].msg_hdr.msg_flags & MSG_TRUNC)
 			continue; /* larger than any real query: not worth answering */
 		pd_dgram_t *d = &wk->dgrams[n];
+		d->peer = wk->rx[i].msg_hdr.msg_name;
+		d->peer_len = wk->rx[i].msg_hdr.msg_namelen;
 		d->in = wk->rx_buf[i];
 		d->in_len = wk->rx[i].msg_len;
 		d->out = wk->tx_buf[n];

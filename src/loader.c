@@ -7,6 +7,8 @@
 #include <ldns/ldns.h>
 #include <libgen.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <unistd.h>
@@ -33,7 +35,30 @@ typedef struct pd__loader {
 	size_t err_cap;
 	uint32_t default_ttl;
 	pd_zone_files_t *sources; /* what was read, for reload checks; may be NULL */
+	/* Progress on a terminal: records parsed by every chunk, and who prints it. */
+	_Atomic size_t *parsed;
+	bool prints;
+	const char *zone_path;
+	struct timespec started, printed;
 } pd__loader_t;
+
+#define PD_PROGRESS_STEP 4096 /* records between updates of the shared count */
+
+/* After a second of loading, shows on a terminal how far it got, twice a second. */
+static void pd__progress(pd__loader_t *l)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	double since = (double)(now.tv_sec - l->started.tv_sec) +
+	               (double)(now.tv_nsec - l->started.tv_nsec) / 1e9;
+	double last = (double)(now.tv_sec - l->printed.tv_sec) +
+	              (double)(now.tv_nsec - l->printed.tv_nsec) / 1e9;
+	if (since < 1.0 || last < 0.5)
+		return;
+	l->printed = now;
+	fprintf(stderr, "\rpindnsd: loading %s: %zu records so far", l->zone_path,
+	        atomic_load(l->parsed));
+}
 
 static int pd__loc(int file, int line)
 {
@@ -133,6 +158,7 @@ static int pd__parse_segment(pd__loader_t *l, int file, char *text, size_t len, 
 
 	if (!f)
 		return pd__loader_fail(l, pd__loc(file, first_line), -errno, "%s", strerror(errno));
+	size_t counted = 0;
 	/* ldns reads a character at a time; the stream is ours alone, so skip its lock. */
 	__fsetlocking(f, FSETLOCKING_BYCALLER);
 	for (;;) {
@@ -145,6 +171,12 @@ static int pd__parse_segment(pd__loader_t *l, int file, char *text, size_t len, 
 			ldns_rr_free(rr);
 			if (ret < 0)
 				break;
+			if (l->parsed && ++counted == PD_PROGRESS_STEP) {
+				atomic_fetch_add(l->parsed, counted);
+				counted = 0;
+				if (l->prints)
+					pd__progress(l);
+			}
 		} else if (s != LDNS_STATUS_SYNTAX_EMPTY && s != LDNS_STATUS_SYNTAX_ORIGIN &&
 		           s != LDNS_STATUS_SYNTAX_TTL) {
 			ldns_rr_free(rr);
@@ -275,6 +307,7 @@ static int pd__parse_segment_parallel(pd__loader_t *l, int file, char *text, siz
 	cut[ncut] = len;
 	for (int k = 0; k < ncut; k++) {
 		c[k].l = *l;
+		c[k].l.prints = k == 0 && l->prints; /* one voice is enough */
 		c[k].l.err = c[k].err;
 		c[k].l.err_cap = sizeof(c[k].err);
 		c[k].l.builder = pd_zone_builder_new(pd_zone_builder_origin(l->builder));
@@ -523,6 +556,12 @@ int pd_zone_load_files(const char *path, const uint8_t *origin, pd_zone_t **out,
 	l.sources = files;
 	if (files)
 		files->count = 0;
+	_Atomic size_t parsed = 0;
+	l.parsed = &parsed;
+	l.prints = isatty(STDERR_FILENO);
+	l.zone_path = path;
+	clock_gettime(CLOCK_MONOTONIC, &l.started);
+	l.printed = l.started;
 	err[0] = '\0';
 	pd_name_to_str(otxt, sizeof(otxt), origin);
 	ldns_rdf *o = ldns_dname_new_frm_str(otxt);
@@ -533,6 +572,9 @@ int pd_zone_load_files(const char *path, const uint8_t *origin, pd_zone_t **out,
 		goto out;
 	}
 	ret = pd__load_file(&l, path, o, 0, 0);
+	if (l.prints &&
+	    (l.printed.tv_sec != l.started.tv_sec || l.printed.tv_nsec != l.started.tv_nsec))
+		fprintf(stderr, "\r\033[K"); /* the progress line goes; the log line follows */
 	if (ret < 0)
 		goto out;
 	ret = pd_zone_builder_finish(l.builder, out);

@@ -14,6 +14,8 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +31,7 @@
 #include "pindns/stats.h"
 #include "pindns/systemd.h"
 #include "pindns/log.h"
+#include "pindns/name.h"
 #include "pindns/version.h"
 #include "pindns/zonesrc.h"
 
@@ -70,7 +73,40 @@ typedef struct pd__server {
 	pd_answer_conf_t answer;
 	pd_cache_t **caches; /* one per worker, or NULL when the cache is off */
 	pd_stats_t *stats;   /* live[worker] is written by that worker only */
+	unsigned query_log;  /* 1 in this many queries is logged; 0: none */
+	struct {
+		_Alignas(64) uint64_t seen; /* a worker's own, on its own cache line */
+	} * qlog;
 } pd__server_t;
+
+/* One query-log line: client, name, type, class, rcode. Only sampled queries get here. */
+static void pd__log_query(const pd_dgram_t *d)
+{
+	char client[INET6_ADDRSTRLEN + 8] = "?", name[PD_NAME_TXT_MAX] = "?";
+	const struct sockaddr *sa = d->peer;
+	if (sa && sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+		inet_ntop(AF_INET, &s4->sin_addr, client, sizeof(client));
+		snprintf(client + strlen(client), 8, "#%u", ntohs(s4->sin_port));
+	} else if (sa && sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+		inet_ntop(AF_INET6, &s6->sin6_addr, client, sizeof(client));
+		snprintf(client + strlen(client), 8, "#%u", ntohs(s6->sin6_port));
+	}
+	pd_wire_t w;
+	uint8_t wire[PD_NAME_MAX];
+	pd_wire_init(&w, d->in, d->in_len);
+	pd_wire_skip(&w, 12);
+	if (pd_name_parse(&w, wire))
+		pd_name_to_str(name, sizeof(name), wire);
+	unsigned qtype = pd_wire_u16(&w), qclass = pd_wire_u16(&w);
+	if (d->out_len >= 12)
+		pd_log(PD_LOG_INFO, "query %s %s type %u class %u rcode %u%s", client, name, qtype,
+		       qclass, d->out[3] & 0xF, (d->out[2] & 0x02) ? " TC" : "");
+	else
+		pd_log(PD_LOG_INFO, "query %s %s type %u class %u dropped", client, name, qtype,
+		       qclass);
+}
 
 static void pd__handle(void *arg, int worker, const void *data, pd_dgram_t *batch, int n)
 {
@@ -86,6 +122,12 @@ static void pd__handle(void *arg, int worker, const void *data, pd_dgram_t *batc
 		st->cache_inserts += after.inserts - before.inserts;
 	} else {
 		pd_answer_batch(data, &s->answer, batch, n);
+	}
+	if (s->query_log) {
+		uint64_t *seen = &s->qlog[worker].seen;
+		for (int i = 0; i < n; i++)
+			if ((*seen)++ % s->query_log == 0)
+				pd__log_query(&batch[i]);
 	}
 	for (int i = 0; i < n; i++) {
 		if (batch[i].out_len < 12)
@@ -288,6 +330,8 @@ int main(int argc, char **argv)
 	}
 	foreground = foreground || cfg.foreground;
 	pd_log_set_level(cfg.log_level);
+	if (cfg.log_syslog && !check_only)
+		pd_log_to_syslog();
 	pd__absolute(&cfg.zones_dir);
 	for (size_t i = 0; i < cfg.nzones; i++)
 		pd__absolute(&cfg.zones[i].file);
@@ -444,6 +488,13 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	server.stats = stats;
+	server.query_log = cfg.query_log;
+	if (cfg.query_log) {
+		server.qlog = aligned_alloc(64, 64 * (size_t)nworkers);
+		if (!server.qlog)
+			goto out;
+		memset(server.qlog, 0, 64 * (size_t)nworkers);
+	}
 	pd_engine_set_stats(engine, stats);
 	if (pd_engine_start(engine, pd__handle, &server, zones) < 0)
 		goto out;
@@ -617,6 +668,7 @@ out:
 	for (int i = 0; server.caches && i < nworkers; i++)
 		pd_cache_free(server.caches[i]);
 	free(server.caches);
+	free(server.qlog);
 	pd_stats_unmap(stats);
 	if (stats_fd >= 0)
 		close(stats_fd);

@@ -46,6 +46,8 @@ typedef struct pd_config {
 	bool metrics_on;
 	bool foreground; /* stay attached to the terminal instead of detaching */
 	int log_level;
+	bool log_syslog;    /* log: syslog */
+	unsigned query_log; /* log 1 in this many queries per worker; 0: off */
 } pd_config_t;
 
 /** Fills cfg with the embedded defaults. */

@@ -6,6 +6,8 @@
 
 /** One received datagram and room for its reply; out_len 0 means no reply. */
 typedef struct pd_dgram {
+	const void *peer; /* the sender's struct sockaddr, peer_len bytes */
+	unsigned peer_len;
 	const uint8_t *in;
 	size_t in_len;
 	uint8_t *out;

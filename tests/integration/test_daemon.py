@@ -238,6 +238,56 @@ class Serving(unittest.TestCase):
         finally:
             srv.stop()
 
+    def test_query_log_samples_and_syslog_quiets_stderr(self):
+        d = tempfile.mkdtemp()
+        conf = os.path.join(d, "q.conf")
+        with open(conf, "w") as f:
+            f.write("query-log: 2\n")
+        srv = harness.start_pindnsd(["--config", conf, "--threads", "1"])
+        try:
+            for i in range(10):
+                harness.raw_query(srv.port, harness.make_query("www.example.com", qid=i))
+            wait_for(lambda: srv.output().count("pindnsd: info: query ") >= 6, what="query log")
+            lines = [l for l in srv.output().splitlines() if "pindnsd: info: query " in l]
+            # The readiness probe and the 10 queries: 11, of which 1 in 2 is logged.
+            self.assertEqual(len(lines), 6, lines)
+            self.assertRegex(lines[1], r"query 127\.0\.0\.1#\d+ www\.example\.com\. type 1 "
+                                       r"class 1 rcode 0$")
+            for _ in range(2):
+                harness.raw_query(srv.port, harness.make_query("nope.example.com", qtype=28))
+            wait_for(lambda: "nope.example.com. type 28 class 1 rcode 3" in srv.output(),
+                     what="the NXDOMAIN in the query log")
+        finally:
+            srv.stop()
+        with open(conf, "w") as f:
+            f.write("log: syslog\n")
+        srv = harness.start_pindnsd(["--config", conf])
+        try:
+            self.assertNotIn("serving", srv.output())
+        finally:
+            srv.stop()
+
+    def test_long_zone_load_shows_progress_on_a_terminal(self):
+        script = shutil.which("script")
+        if not script:
+            self.skipTest("script (util-linux) not installed")
+        d = tempfile.mkdtemp()
+        with open(os.path.join(d, "slow.test.zone"), "w") as f:
+            f.write("$ORIGIN slow.test.\n$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\n")
+            for i in range(300000):
+                f.write("h%d A 10.%d.%d.%d\n" % (i, i >> 16 & 255, i >> 8 & 255, i & 255))
+        r = subprocess.run([script, "-qec", "taskset -c 0 %s --check-config --zones %s" % (
+            PINDNSD, d), "/dev/null"], capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        ms = float(re.search(r"300002 records, serial 1, ([\d.]+) ms", r.stdout).group(1))
+        # Progress starts after a second of loading: present when it took longer than that
+        # by a margin, absent when it was clearly quicker.
+        if ms > 1500:
+            self.assertRegex(r.stdout, r"pindnsd: loading %s/slow\.test\.zone: \d+ records "
+                                       r"so far" % re.escape(d))
+        elif ms < 900:
+            self.assertNotIn("records so far", r.stdout)
+
     def test_threads_each_pinned(self):
         srv = harness.start_pindnsd(["--threads", "3"])
         try:
