@@ -7,7 +7,7 @@ mode=${1:-run}
 need="cmake make gcc pkg-config libldns-dev liburcu-dev"
 case "$mode" in
 run) ;;
-test) need="$need libcmocka-dev python3 dnsutils knot-dnsutils nsd clang libclang-rt-14-dev" ;;
+test) need="$need libcmocka-dev python3 dnsutils knot-dnsutils nsd clang libclang-rt-14-dev curl" ;;
 *) echo "usage: $0 run|test" >&2; exit 2 ;;
 esac
 

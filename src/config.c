@@ -37,7 +37,7 @@ const char pd_config_help[] =
     "  group: NAME              the group to run as (default: the user's)\n"
     "  control-socket: PATH     Unix socket for pindnsctl (mode 0600)\n"
     "  metrics-listen: ADDR:PORT  serve Prometheus metrics over HTTP there (off by\n"
-    "                           default; keep it on loopback, e.g. 127.0.0.1:9153)\n"
+    "                           default; 'on' means 127.0.0.1:9153)\n"
     "  handoff-socket: PATH     Unix socket where a new pindnsd started with\n"
     "                           --takeover PATH takes over the bound sockets\n"
     "  foreground: yes|no       stay in the foreground (default no)\n"
@@ -292,6 +292,8 @@ int pd_config_set(pd_config_t *cfg, const char *key, const char *value, char *er
 			cfg->metrics_on = false;
 			return 0;
 		}
+		if (strcmp(value, "yes") == 0 || strcmp(value, "on") == 0)
+			value = "127.0.0.1:9153"; /* loopback unless told otherwise */
 		if (pd_listen_parse(&cfg->metrics, value) < 0) {
 			snprintf(err, cap,
 			         "bad metrics-listen address '%s' (want ADDR:PORT, e.g. "

@@ -137,6 +137,10 @@ static void cache_size_units(void **state)
 	assert_int_equal(pd_config_set(&cfg, "cache-size", "2G", err, sizeof(err)), 0);
 	assert_int_equal(cfg.cache_size, 2ull << 30);
 	assert_int_equal(pd_config_set(&cfg, "cache-size", "65G", err, sizeof(err)), -EINVAL);
+	assert_false(cfg.metrics_on);
+	assert_int_equal(pd_config_set(&cfg, "metrics-listen", "on", err, sizeof(err)), 0);
+	assert_true(cfg.metrics_on);
+	assert_string_equal(cfg.metrics.text, "127.0.0.1:9153");
 	assert_false(cfg.reuseport_cpu);
 	assert_int_equal(pd_config_set(&cfg, "reuseport-cpu", "yes", err, sizeof(err)), 0);
 	assert_true(cfg.reuseport_cpu);
