@@ -14,57 +14,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pindns/util.h"
 #include "pindns/version.h"
 
 #define PD_CONTROL_REPLY_MAX (256 * 1024)
 
 int pd_control_listen(const char *path, char *err, size_t cap)
 {
-	struct sockaddr_un sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		snprintf(err, cap, "control socket %s: path too long", path);
-		return -ENAMETOOLONG;
-	}
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto fail;
-	unlink(path);
-	mode_t old = umask(0177);
-	int b = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (b < 0 || listen(fd, 8) < 0)
-		goto fail;
-	return fd;
-fail:;
-	int e = errno;
-	snprintf(err, cap, "control socket %s: %s", path, strerror(e));
-	if (fd >= 0)
-		close(fd);
-	return -e;
+	return pd_unix_listen("control socket", path, 8, err, cap);
 }
 
 static const char *const pd__rcode_names[16] = {
     "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
     "NXRRSET", "NOTAUTH", "NOTZONE",  "RCODE11",  "RCODE12", "RCODE13", "RCODE14",  "RCODE15"};
-
-/* Appends to buf, never past cap. */
-static void pd__cat(char *buf, size_t cap, size_t *n, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void pd__cat(char *buf, size_t cap, size_t *n, const char *fmt, ...)
-{
-	if (*n >= cap)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	int k = vsnprintf(buf + *n, cap - *n, fmt, ap);
-	va_end(ap);
-	if (k > 0)
-		*n = *n + (size_t)k < cap ? *n + (size_t)k : cap - 1;
-}
 
 static void pd__worker_total(const pd_stats_t *s, uint32_t w, pd_worker_stats_t *out)
 {
@@ -82,7 +44,7 @@ size_t pd_control_stats(const pd_stats_t *s, bool json, char *buf, size_t cap)
 	pd_worker_stats_t t;
 	pd_stats_total(s, &t);
 	if (json)
-		pd__cat(buf, cap, &n, "{\"workers\": [");
+		pd_buf_printf(buf, cap, &n, "{\"workers\": [");
 	for (uint32_t w = 0; w < s->workers; w++) {
 		pd_worker_stats_t ws;
 		pd__worker_total(s, w, &ws);
@@ -90,17 +52,18 @@ size_t pd_control_stats(const pd_stats_t *s, bool json, char *buf, size_t cap)
 		max = ws.queries > max ? ws.queries : max;
 		double mean = ws.batches ? (double)ws.queries / (double)ws.batches : 0;
 		if (json)
-			pd__cat(buf, cap, &n,
-			        "%s{\"worker\": %u, \"queries\": %llu, \"responses\": %llu, "
-			        "\"dropped\": %llu, \"truncated\": %llu, \"cache_hits\": %llu, "
-			        "\"cache_misses\": %llu, \"batches\": %llu, \"mean_batch\": %.2f}",
-			        w ? ", " : "", w, (unsigned long long)ws.queries,
-			        (unsigned long long)ws.responses, (unsigned long long)ws.dropped,
-			        (unsigned long long)ws.truncated, (unsigned long long)ws.cache_hits,
-			        (unsigned long long)ws.cache_misses, (unsigned long long)ws.batches,
-			        mean);
+			pd_buf_printf(
+			    buf, cap, &n,
+			    "%s{\"worker\": %u, \"queries\": %llu, \"responses\": %llu, "
+			    "\"dropped\": %llu, \"truncated\": %llu, \"cache_hits\": %llu, "
+			    "\"cache_misses\": %llu, \"batches\": %llu, \"mean_batch\": %.2f}",
+			    w ? ", " : "", w, (unsigned long long)ws.queries,
+			    (unsigned long long)ws.responses, (unsigned long long)ws.dropped,
+			    (unsigned long long)ws.truncated, (unsigned long long)ws.cache_hits,
+			    (unsigned long long)ws.cache_misses, (unsigned long long)ws.batches,
+			    mean);
 		else
-			pd__cat(
+			pd_buf_printf(
 			    buf, cap, &n,
 			    "worker %u: queries %llu responses %llu dropped %llu truncated %llu "
 			    "cache-hits %llu cache-misses %llu batches %llu mean-batch %.2f\n",
@@ -114,45 +77,48 @@ size_t pd_control_stats(const pd_stats_t *s, bool json, char *buf, size_t cap)
 	static const char *const fill[PD_STATS_FILL] = {"1",     "2-3",   "4-7", "8-15",
 	                                                "16-31", "32-63", "64+"};
 	if (json) {
-		pd__cat(buf, cap, &n,
-		        "], \"total\": {\"queries\": %llu, \"responses\": %llu, \"dropped\": %llu, "
-		        "\"truncated\": %llu, \"bytes_in\": %llu, \"bytes_out\": %llu, "
-		        "\"cache_hits\": %llu, \"cache_misses\": %llu, \"rcodes\": {",
-		        (unsigned long long)t.queries, (unsigned long long)t.responses,
-		        (unsigned long long)t.dropped, (unsigned long long)t.truncated,
-		        (unsigned long long)t.bytes_in, (unsigned long long)t.bytes_out,
-		        (unsigned long long)t.cache_hits, (unsigned long long)t.cache_misses);
+		pd_buf_printf(
+		    buf, cap, &n,
+		    "], \"total\": {\"queries\": %llu, \"responses\": %llu, \"dropped\": %llu, "
+		    "\"truncated\": %llu, \"bytes_in\": %llu, \"bytes_out\": %llu, "
+		    "\"cache_hits\": %llu, \"cache_misses\": %llu, \"rcodes\": {",
+		    (unsigned long long)t.queries, (unsigned long long)t.responses,
+		    (unsigned long long)t.dropped, (unsigned long long)t.truncated,
+		    (unsigned long long)t.bytes_in, (unsigned long long)t.bytes_out,
+		    (unsigned long long)t.cache_hits, (unsigned long long)t.cache_misses);
 		bool first = true;
 		for (int r = 0; r < 16; r++)
 			if (t.rcode[r]) {
-				pd__cat(buf, cap, &n, "%s\"%s\": %llu", first ? "" : ", ",
-				        pd__rcode_names[r], (unsigned long long)t.rcode[r]);
+				pd_buf_printf(buf, cap, &n, "%s\"%s\": %llu", first ? "" : ", ",
+				              pd__rcode_names[r], (unsigned long long)t.rcode[r]);
 				first = false;
 			}
-		pd__cat(buf, cap, &n, "}, \"batch_fill\": {");
+		pd_buf_printf(buf, cap, &n, "}, \"batch_fill\": {");
 		for (int f = 0; f < PD_STATS_FILL; f++)
-			pd__cat(buf, cap, &n, "%s\"%s\": %llu", f ? ", " : "", fill[f],
-			        (unsigned long long)t.batch_fill[f]);
-		pd__cat(buf, cap, &n, "}}, \"spread\": %.3f, \"since_unix\": %llu}\n", spread,
-		        (unsigned long long)s->started_unix);
+			pd_buf_printf(buf, cap, &n, "%s\"%s\": %llu", f ? ", " : "", fill[f],
+			              (unsigned long long)t.batch_fill[f]);
+		pd_buf_printf(buf, cap, &n, "}}, \"spread\": %.3f, \"since_unix\": %llu}\n", spread,
+		              (unsigned long long)s->started_unix);
 		return n;
 	}
-	pd__cat(buf, cap, &n,
-	        "total: queries %llu responses %llu dropped %llu truncated %llu bytes-in %llu "
-	        "bytes-out %llu cache-hits %llu cache-misses %llu\n",
-	        (unsigned long long)t.queries, (unsigned long long)t.responses,
-	        (unsigned long long)t.dropped, (unsigned long long)t.truncated,
-	        (unsigned long long)t.bytes_in, (unsigned long long)t.bytes_out,
-	        (unsigned long long)t.cache_hits, (unsigned long long)t.cache_misses);
-	pd__cat(buf, cap, &n, "rcodes:");
+	pd_buf_printf(
+	    buf, cap, &n,
+	    "total: queries %llu responses %llu dropped %llu truncated %llu bytes-in %llu "
+	    "bytes-out %llu cache-hits %llu cache-misses %llu\n",
+	    (unsigned long long)t.queries, (unsigned long long)t.responses,
+	    (unsigned long long)t.dropped, (unsigned long long)t.truncated,
+	    (unsigned long long)t.bytes_in, (unsigned long long)t.bytes_out,
+	    (unsigned long long)t.cache_hits, (unsigned long long)t.cache_misses);
+	pd_buf_printf(buf, cap, &n, "rcodes:");
 	for (int r = 0; r < 16; r++)
 		if (t.rcode[r])
-			pd__cat(buf, cap, &n, " %s %llu", pd__rcode_names[r],
-			        (unsigned long long)t.rcode[r]);
-	pd__cat(buf, cap, &n, "\nbatch-fill:");
+			pd_buf_printf(buf, cap, &n, " %s %llu", pd__rcode_names[r],
+			              (unsigned long long)t.rcode[r]);
+	pd_buf_printf(buf, cap, &n, "\nbatch-fill:");
 	for (int f = 0; f < PD_STATS_FILL; f++)
-		pd__cat(buf, cap, &n, " %s:%llu", fill[f], (unsigned long long)t.batch_fill[f]);
-	pd__cat(buf, cap, &n, "\nspread (least/most busy worker): %.3f\n", spread);
+		pd_buf_printf(buf, cap, &n, " %s:%llu", fill[f],
+		              (unsigned long long)t.batch_fill[f]);
+	pd_buf_printf(buf, cap, &n, "\nspread (least/most busy worker): %.3f\n", spread);
 	return n;
 }
 
@@ -195,21 +161,22 @@ void pd_control_serve(int conn, pd_control_t *ctl)
 		*arg++ = '\0';
 	const pd_zoneset_t *zs = *ctl->zones;
 	if (strcmp(line, "status") == 0) {
-		pd__cat(reply, PD_CONTROL_REPLY_MAX, &r,
-		        "running: pid %ld, version %s, %d worker(s), %zu zone(s), up %lld s\n",
-		        (long)getpid(), PD_VERSION, ctl->workers, zs ? zs->count : 0,
-		        (long long)(time(NULL) - ctl->started_unix));
-		pd__cat(reply, PD_CONTROL_REPLY_MAX, &r, "OK\n");
+		pd_buf_printf(
+		    reply, PD_CONTROL_REPLY_MAX, &r,
+		    "running: pid %ld, version %s, %d worker(s), %zu zone(s), up %lld s\n",
+		    (long)getpid(), PD_VERSION, ctl->workers, zs ? zs->count : 0,
+		    (long long)(time(NULL) - ctl->started_unix));
+		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, &r, "OK\n");
 	} else if (strcmp(line, "reload") == 0) {
 		char msg[300];
 		if (ctl->reload(ctl->arg, arg && *arg ? arg : NULL, msg, sizeof(msg)) == 0)
-			pd__cat(reply, PD_CONTROL_REPLY_MAX, &r, "%s\nOK\n", msg);
+			pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, &r, "%s\nOK\n", msg);
 		else
-			pd__cat(reply, PD_CONTROL_REPLY_MAX, &r, "ERROR %s\n", msg);
+			pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, &r, "ERROR %s\n", msg);
 	} else if (strcmp(line, "stats") == 0) {
 		r = pd_control_stats(ctl->stats, arg && strcmp(arg, "json") == 0, reply,
 		                     PD_CONTROL_REPLY_MAX - 8);
-		pd__cat(reply, PD_CONTROL_REPLY_MAX, &r, "OK\n");
+		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, &r, "OK\n");
 	} else if (strcmp(line, "zone-list") == 0) {
 		for (size_t i = 0; zs && i < zs->count; i++) {
 			char origin[PD_NAME_TXT_MAX], when[32];
@@ -219,16 +186,16 @@ void pd_control_serve(int conn, pd_control_t *ctl)
 			gmtime_r(&t, &tm);
 			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 			pd_name_to_str(origin, sizeof(origin), z->origin);
-			pd__cat(reply, PD_CONTROL_REPLY_MAX, &r,
-			        "%s serial %u records %zu loaded %s\n", origin, z->serial,
-			        z->record_count, when);
+			pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, &r,
+			              "%s serial %u records %zu loaded %s\n", origin, z->serial,
+			              z->record_count, when);
 		}
-		pd__cat(reply, PD_CONTROL_REPLY_MAX, &r, "OK\n");
+		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, &r, "OK\n");
 	} else if (strcmp(line, "stop") == 0) {
 		ctl->stop = true;
-		pd__cat(reply, PD_CONTROL_REPLY_MAX, &r, "stopping\nOK\n");
+		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, &r, "stopping\nOK\n");
 	} else {
-		pd__cat(
+		pd_buf_printf(
 		    reply, PD_CONTROL_REPLY_MAX, &r,
 		    "ERROR unknown command '%s' (status, reload [ZONE], stats [json], zone-list, "
 		    "stop)\n",

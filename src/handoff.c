@@ -12,6 +12,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "pindns/util.h"
+
 /*
  * The conversation, all on one stream connection:
  *   new -> old  "PINDNS-TAKEOVER 1\n"
@@ -83,28 +85,7 @@ static int pd__write_all(int fd, const char *s)
 
 int pd_handoff_listen(const char *path, char *err, size_t cap)
 {
-	struct sockaddr_un sa;
-	int fd = -1, ret = pd__unix_addr(&sa, path);
-	if (ret < 0)
-		goto fail;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto fail_errno;
-	/* A file left by a crashed predecessor would make bind fail: replace it. */
-	unlink(path);
-	mode_t old = umask(0177);
-	int b = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (b < 0 || listen(fd, 4) < 0)
-		goto fail_errno;
-	return fd;
-fail_errno:
-	ret = -errno;
-fail:
-	snprintf(err, cap, "handoff socket %s: %s", path, strerror(-ret));
-	if (fd >= 0)
-		close(fd);
-	return ret;
+	return pd_unix_listen("handoff socket", path, 4, err, cap);
 }
 
 int pd_handoff_give(int conn, const pd_engine_t *e, int stats_fd, char *err, size_t cap)

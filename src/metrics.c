@@ -12,6 +12,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "pindns/util.h"
+
 #define PD_METRICS_MAX (512 * 1024)
 
 int pd_metrics_listen(const pd_listen_t *addr, char *err, size_t cap)
@@ -30,30 +32,16 @@ int pd_metrics_listen(const pd_listen_t *addr, char *err, size_t cap)
 	return fd;
 }
 
-static void pd__out(char *buf, size_t cap, size_t *n, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void pd__out(char *buf, size_t cap, size_t *n, const char *fmt, ...)
-{
-	if (*n >= cap)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	int k = vsnprintf(buf + *n, cap - *n, fmt, ap);
-	va_end(ap);
-	if (k > 0)
-		*n = *n + (size_t)k < cap ? *n + (size_t)k : cap - 1;
-}
-
 /* One counter family, per worker, live plus carried over restarts. */
 static void pd__family(char *buf, size_t cap, size_t *n, const pd_stats_t *s, const char *name,
                        const char *help, size_t offset)
 {
-	pd__out(buf, cap, n, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	pd_buf_printf(buf, cap, n, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
 	for (uint32_t w = 0; w < s->workers; w++) {
 		uint64_t v = *(const uint64_t *)((const char *)&s->live[w] + offset) +
 		             *(const uint64_t *)((const char *)&s->live[s->workers + w] + offset);
-		pd__out(buf, cap, n, "%s{worker=\"%u\"} %llu\n", name, w, (unsigned long long)v);
+		pd_buf_printf(buf, cap, n, "%s{worker=\"%u\"} %llu\n", name, w,
+		              (unsigned long long)v);
 	}
 }
 
@@ -76,24 +64,26 @@ size_t pd_metrics_render(const pd_stats_t *s, const pd_zoneset_t *zones, char *b
 	PD_FAMILY("pindns_cache_hits_total", "Answers from the response cache.", cache_hits);
 	PD_FAMILY("pindns_cache_misses_total", "Cacheable queries not in the cache.", cache_misses);
 #undef PD_FAMILY
-	pd__out(buf, cap, &n,
-	        "# HELP pindns_responses_by_rcode_total Responses by rcode.\n"
-	        "# TYPE pindns_responses_by_rcode_total counter\n");
+	pd_buf_printf(buf, cap, &n,
+	              "# HELP pindns_responses_by_rcode_total Responses by rcode.\n"
+	              "# TYPE pindns_responses_by_rcode_total counter\n");
 	for (uint32_t w = 0; w < s->workers; w++)
 		for (int r = 0; r < 16; r++) {
 			uint64_t v = s->live[w].rcode[r] + s->live[s->workers + w].rcode[r];
 			if (v || r == 0 || r == 3 || r == 5)
-				pd__out(buf, cap, &n,
-				        "pindns_responses_by_rcode_total{worker=\"%u\",rcode=\"%"
-				        "s\"} %llu\n",
-				        w, rcodes[r], (unsigned long long)v);
+				pd_buf_printf(
+				    buf, cap, &n,
+				    "pindns_responses_by_rcode_total{worker=\"%u\",rcode=\"%"
+				    "s\"} %llu\n",
+				    w, rcodes[r], (unsigned long long)v);
 		}
-	pd__out(buf, cap, &n,
-	        "# HELP pindns_zones Zones being served.\n# TYPE pindns_zones gauge\n"
-	        "pindns_zones %zu\n"
-	        "# HELP pindns_start_time_seconds When counting began (kept across restarts).\n"
-	        "# TYPE pindns_start_time_seconds gauge\npindns_start_time_seconds %llu\n",
-	        zones ? zones->count : 0, (unsigned long long)s->started_unix);
+	pd_buf_printf(
+	    buf, cap, &n,
+	    "# HELP pindns_zones Zones being served.\n# TYPE pindns_zones gauge\n"
+	    "pindns_zones %zu\n"
+	    "# HELP pindns_start_time_seconds When counting began (kept across restarts).\n"
+	    "# TYPE pindns_start_time_seconds gauge\npindns_start_time_seconds %llu\n",
+	    zones ? zones->count : 0, (unsigned long long)s->started_unix);
 	return n;
 }
 
