@@ -57,14 +57,21 @@ static void pd__usage(FILE *out)
 	        "                        detach once serving, then log to syslog)\n"
 	        "  -p, --pid-file FILE   write the daemon's PID to FILE\n"
 	        "      --check-config    load the configuration and zones, report, and exit\n"
+	        "      --user NAME       started as root, become NAME once bound (default pindns;\n"
+	        "                        root to stay root)\n"
+	        "      --control-socket PATH  answer pindnsctl on this Unix socket\n"
+	        "      --handoff-socket PATH  let a successor take the bound sockets over here\n"
+	        "      --takeover PATH   take the sockets of the pindnsd whose handoff socket is\n"
+	        "                        PATH, start serving, then stop it: a restart or binary\n"
+	        "                        upgrade that loses no query\n"
 	        "  -h, --help            show this help and exit\n"
 	        "  -V, --version         show the version and exit\n"
 	        "\n"
 	        "Configuration file options (\"key: value\" lines, # comments; the command\n"
 	        "line wins over the file):\n%s"
 	        "\n"
-	        "Signals: SIGHUP reloads the zones (a zone that fails to load keeps serving its\n"
-	        "old data); SIGINT and SIGTERM stop the server.\n",
+	        "Signals: SIGHUP reloads the zones (unchanged files are skipped; a zone that\n"
+	        "fails to load keeps serving its old data); SIGINT and SIGTERM stop the server.\n",
 	        PD_DEFAULT_ZONES_DIR, pd_config_help);
 }
 

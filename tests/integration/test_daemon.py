@@ -46,7 +46,9 @@ class Options(unittest.TestCase):
         r = run("--help")
         self.assertEqual(r.returncode, 0)
         for word in ("--listen", "--threads", "--zones", "--config", "--foreground",
-                     "zones-dir:", "udp-payload-size:", "SIGHUP"):
+                     "--user", "--control-socket", "--handoff-socket", "--takeover",
+                     "zones-dir:", "udp-payload-size:", "cache-size:", "metrics-listen:",
+                     "query-log:", "user:", "SIGHUP"):
             self.assertIn(word, r.stdout)
 
     def test_bad_options(self):
