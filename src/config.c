@@ -89,6 +89,13 @@ void pd_config_clear_listen(pd_config_t *cfg)
 	cfg->listen_is_default = false;
 }
 
+/* The address as the operator would write it: "192.0.2.1:53", "[2001:db8::1]:53". */
+static void pd__listen_text(pd_listen_t *l, const char *host, unsigned port)
+{
+	snprintf(l->text, sizeof(l->text), l->addr.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+	         host, port);
+}
+
 int pd_listen_parse(pd_listen_t *l, const char *text)
 {
 	char host[64];
@@ -128,15 +135,37 @@ int pd_listen_parse(pd_listen_t *l, const char *text)
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons((uint16_t)port);
 		l->addr_len = sizeof(*s4);
-		snprintf(l->text, sizeof(l->text), "%s:%ld", host, port);
 	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
 		s6->sin6_family = AF_INET6;
 		s6->sin6_port = htons((uint16_t)port);
 		l->addr_len = sizeof(*s6);
-		snprintf(l->text, sizeof(l->text), "[%s]:%ld", host, port);
 	} else {
 		return -EINVAL;
 	}
+	pd__listen_text(l, host, (unsigned)port);
+	return 0;
+}
+
+int pd_listen_from_sockaddr(pd_listen_t *l, const struct sockaddr *sa, socklen_t len)
+{
+	char host[INET6_ADDRSTRLEN];
+	unsigned port;
+	memset(l, 0, sizeof(*l));
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		port = ntohs(s4->sin_port);
+		l->addr_len = sizeof(*s4);
+	} else if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		port = ntohs(s6->sin6_port);
+		l->addr_len = sizeof(*s6);
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	memcpy(&l->addr, sa, l->addr_len);
+	pd__listen_text(l, host, port);
 	return 0;
 }
 

@@ -159,31 +159,47 @@ static int pd__cpu_for(int index, int *ncpu_out)
 	return n ? cpus[index % n] : -1;
 }
 
-int pd_engine_new(pd_engine_t **out, const pd_config_t *cfg, char *err, size_t err_cap)
+/*
+ * An engine of threads workers with no sockets yet (every fd slot -1) and its stop
+ * eventfd: what every way of building one starts from. NULL when out of resources.
+ */
+static pd_engine_t *pd__engine_alloc(int threads)
 {
-	int ret = -ENOMEM;
 	pd_engine_t *e = calloc(1, sizeof(*e));
-
-	*out = NULL;
-	err[0] = '\0';
 	if (!e)
+		return NULL;
+	e->nthreads = threads;
+	e->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	e->workers = calloc((size_t)threads, sizeof(*e->workers));
+	if (e->stop_fd < 0 || !e->workers)
 		goto fail;
-	e->stop_fd = -1;
-	int ncpu;
-	pd__cpu_for(0, &ncpu);
-	e->nthreads = cfg->threads > 0 ? cfg->threads : ncpu;
-	e->workers = calloc((size_t)e->nthreads, sizeof(*e->workers));
-	if (!e->workers)
-		goto fail;
-	for (int w = 0; w < e->nthreads; w++) {
+	/* All first: pd_engine_free must not take calloc's zeroes for fd 0. */
+	for (int w = 0; w < threads; w++)
+		e->workers[w].epfd = -1;
+	for (int w = 0; w < threads; w++) {
 		pd__worker_t *wk = &e->workers[w];
-		wk->epfd = -1;
 		wk->fds = malloc(PD_LISTEN_MAX * sizeof(int));
 		if (!wk->fds)
 			goto fail;
 		for (int i = 0; i < PD_LISTEN_MAX; i++)
 			wk->fds[i] = -1;
 	}
+	return e;
+fail:
+	pd_engine_free(e);
+	return NULL;
+}
+
+int pd_engine_new(pd_engine_t **out, const pd_config_t *cfg, char *err, size_t err_cap)
+{
+	int ret = -ENOMEM, ncpu;
+	pd__cpu_for(0, &ncpu);
+	pd_engine_t *e = pd__engine_alloc(cfg->threads > 0 ? cfg->threads : ncpu);
+
+	*out = NULL;
+	err[0] = '\0';
+	if (!e)
+		goto fail;
 	for (int i = 0; i < cfg->nlisten; i++) {
 		const pd_listen_t *l = &cfg->listen[i];
 		bool wildcard = pd__is_wildcard(l);
@@ -222,12 +238,6 @@ int pd_engine_new(pd_engine_t **out, const pd_config_t *cfg, char *err, size_t e
 		e->wildcard[slot] = wildcard;
 		e->nlisten++;
 	}
-	ret = -errno;
-	e->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (e->stop_fd < 0) {
-		snprintf(err, err_cap, "eventfd: %s", strerror(errno));
-		goto fail;
-	}
 	*out = e;
 	return 0;
 fail:
@@ -240,39 +250,26 @@ fail:
 int pd_engine_new_from_fds(pd_engine_t **out, int threads, int nlisten, const pd_listen_t *listen,
                            const int *fds, char *err, size_t err_cap)
 {
-	pd_engine_t *e = calloc(1, sizeof(*e));
+	pd_engine_t *e = NULL;
 	*out = NULL;
 	err[0] = '\0';
-	if (!e || threads < 1 || nlisten < 1 || nlisten > PD_LISTEN_MAX)
-		goto fail;
-	e->stop_fd = -1;
-	e->nthreads = threads;
-	e->workers = calloc((size_t)threads, sizeof(*e->workers));
-	if (!e->workers)
-		goto fail;
-	for (int w = 0; w < threads; w++) {
-		e->workers[w].epfd = -1;
-		e->workers[w].fds = malloc(PD_LISTEN_MAX * sizeof(int));
-		if (!e->workers[w].fds)
-			goto fail;
-		for (int i = 0; i < PD_LISTEN_MAX; i++)
-			e->workers[w].fds[i] = i < nlisten ? fds[i * threads + w] : -1;
+	if (threads < 1 || nlisten < 1 || nlisten > PD_LISTEN_MAX ||
+	    !(e = pd__engine_alloc(threads))) {
+		snprintf(err, err_cap, "cannot build the engine on handed-over sockets: %s",
+		         strerror(errno ? errno : ENOMEM));
+		for (int i = 0; i < threads * nlisten; i++)
+			close(fds[i]); /* ours, also on failure */
+		return -ENOMEM;
 	}
 	for (int i = 0; i < nlisten; i++) {
+		for (int w = 0; w < threads; w++)
+			e->workers[w].fds[i] = fds[i * threads + w];
 		e->listen[i] = listen[i];
 		e->wildcard[i] = pd__is_wildcard(&listen[i]);
 	}
 	e->nlisten = nlisten;
-	e->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (e->stop_fd < 0)
-		goto fail;
 	*out = e;
 	return 0;
-fail:
-	snprintf(err, err_cap, "cannot build the engine on handed-over sockets: %s",
-	         strerror(errno ? errno : ENOMEM));
-	pd_engine_free(e);
-	return -ENOMEM;
 }
 
 int pd_engine_new_from_activation(pd_engine_t **out, const pd_config_t *cfg, const int *fds,
@@ -286,30 +283,17 @@ int pd_engine_new_from_activation(pd_engine_t **out, const pd_config_t *cfg, con
 	*out = NULL;
 	err[0] = '\0';
 	for (int i = 0; i < nfds; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
 		pd_listen_t l;
 		int type = 0;
 		socklen_t tl = sizeof(type);
-		memset(&l, 0, sizeof(l));
-		l.addr_len = sizeof(l.addr);
-		if (getsockname(fds[i], (struct sockaddr *)&l.addr, &l.addr_len) < 0 ||
+		if (getsockname(fds[i], (struct sockaddr *)&ss, &sl) < 0 ||
 		    getsockopt(fds[i], SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_DGRAM ||
-		    (l.addr.ss_family != AF_INET && l.addr.ss_family != AF_INET6)) {
+		    pd_listen_from_sockaddr(&l, (struct sockaddr *)&ss, sl) < 0) {
 			snprintf(err, err_cap, "socket activation: fd %d is not a UDP socket",
 			         fds[i]);
 			goto fail;
-		}
-		char host[INET6_ADDRSTRLEN];
-		uint16_t port;
-		if (l.addr.ss_family == AF_INET) {
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&l.addr)->sin_addr, host,
-			          sizeof(host));
-			port = ntohs(((struct sockaddr_in *)&l.addr)->sin_port);
-			snprintf(l.text, sizeof(l.text), "%s:%u", host, port);
-		} else {
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&l.addr)->sin6_addr, host,
-			          sizeof(host));
-			port = ntohs(((struct sockaddr_in6 *)&l.addr)->sin6_port);
-			snprintf(l.text, sizeof(l.text), "[%s]:%u", host, port);
 		}
 		int slot = 0;
 		while (slot < nlisten && strcmp(listen[slot].text, l.text) != 0)

@@ -75,6 +75,9 @@ int pd_config_load(pd_config_t *cfg, const char *path, char *err, size_t cap);
  */
 int pd_listen_parse(pd_listen_t *l, const char *text);
 
+/** Fills l from a socket address (IPv4 or IPv6). Returns 0 or -EAFNOSUPPORT. */
+int pd_listen_from_sockaddr(pd_listen_t *l, const struct sockaddr *sa, socklen_t len);
+
 /** Drops the configured listen set, so the next "listen" starts a new one. */
 void pd_config_clear_listen(pd_config_t *cfg);
 
