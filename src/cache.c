@@ -26,8 +26,9 @@ _Static_assert(sizeof(pd__slot_t) == PD_CACHE_SLOT, "slot size");
 
 struct pd_cache {
 	pd__slot_t *slots;
-	uint64_t set_mask; /* sets of PD_CACHE_WAYS slots */
-	pd_cache_stats_t stats;
+	uint64_t set_mask;       /* sets of PD_CACHE_WAYS slots */
+	pd_cache_stats_t *stats; /* &own, or counters the owner keeps elsewhere */
+	pd_cache_stats_t own;
 	uint8_t victim; /* which way to evict next: cheap round robin instead of LRU stamps */
 	bool sampling;  /* hit ratio too low to keep every miss: keep one in PD_CACHE_SAMPLE */
 	uint32_t epoch_lookups, epoch_hits;
@@ -55,6 +56,7 @@ pd_cache_t *pd_cache_new(size_t bytes)
 	/* Generation 0 is never a zone set's, so zeroed slots never match. */
 	memset(c->slots, 0, size);
 	c->set_mask = sets - 1;
+	c->stats = &c->own;
 	return c;
 }
 
@@ -68,7 +70,13 @@ void pd_cache_free(pd_cache_t *c)
 
 pd_cache_stats_t pd_cache_stats(const pd_cache_t *c)
 {
-	return c->stats;
+	return *c->stats;
+}
+
+void pd_cache_count_into(pd_cache_t *c, pd_cache_stats_t *counters)
+{
+	*counters = *c->stats;
+	c->stats = counters;
 }
 
 bool pd_cache_key(pd_cache_key_t *key, const uint8_t *q, size_t qlen, uint16_t udp_size)
@@ -150,7 +158,7 @@ static size_t pd__cache_answer_keyed(pd_cache_t *c, const pd_zoneset_t *zs,
                                      size_t resp_cap)
 {
 	if (!key) {
-		c->stats.uncacheable++;
+		c->stats->uncacheable++;
 		return pd_answer(zs, conf, query, qlen, resp, resp_cap, NULL);
 	}
 	uint64_t gen = zs->generation;
@@ -169,11 +177,11 @@ static size_t pd__cache_answer_keyed(pd_cache_t *c, const pd_zoneset_t *zs,
 		resp[1] = query[1];
 		resp[2] = (uint8_t)((resp[2] & ~1u) | (query[2] & 1u));
 		memcpy(resp + PD_HEADER_LEN, query + PD_HEADER_LEN, key->qsection);
-		c->stats.hits++;
+		c->stats->hits++;
 		c->epoch_hits++;
 		return s->rlen;
 	}
-	c->stats.misses++;
+	c->stats->misses++;
 	size_t len = pd_answer(zs, conf, query, qlen, resp, resp_cap, NULL);
 	if (len == 0 || key->qsection + len > sizeof(set->data))
 		return len;
@@ -182,7 +190,7 @@ static size_t pd__cache_answer_keyed(pd_cache_t *c, const pd_zoneset_t *zs,
 	 * evicted: storing each one is memory traffic for nothing. Keep a sample then, so
 	 * that names which do recur still make it in.
 	 */
-	if (c->sampling && c->stats.misses % PD_CACHE_SAMPLE != 0)
+	if (c->sampling && c->stats->misses % PD_CACHE_SAMPLE != 0)
 		return len;
 	/* Prefer a free or stale way; otherwise take turns. */
 	int way = c->victim++ % PD_CACHE_WAYS;
@@ -199,7 +207,7 @@ static size_t pd__cache_answer_keyed(pd_cache_t *c, const pd_zoneset_t *zs,
 	s->rlen = (uint16_t)len;
 	memcpy(s->data, key->question, key->qsection);
 	memcpy(s->data + key->qsection, resp, len);
-	c->stats.inserts++;
+	c->stats->inserts++;
 	return len;
 }
 

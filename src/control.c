@@ -59,8 +59,8 @@ size_t pd_control_stats(const pd_stats_t *s, bool json, char *buf, size_t cap)
 			    "\"cache_misses\": %llu, \"batches\": %llu, \"mean_batch\": %.2f}",
 			    w ? ", " : "", w, (unsigned long long)ws.queries,
 			    (unsigned long long)ws.responses, (unsigned long long)ws.dropped,
-			    (unsigned long long)ws.truncated, (unsigned long long)ws.cache_hits,
-			    (unsigned long long)ws.cache_misses, (unsigned long long)ws.batches,
+			    (unsigned long long)ws.truncated, (unsigned long long)ws.cache.hits,
+			    (unsigned long long)ws.cache.misses, (unsigned long long)ws.batches,
 			    mean);
 		else
 			pd_buf_printf(
@@ -69,7 +69,7 @@ size_t pd_control_stats(const pd_stats_t *s, bool json, char *buf, size_t cap)
 			    "cache-hits %llu cache-misses %llu batches %llu mean-batch %.2f\n",
 			    w, (unsigned long long)ws.queries, (unsigned long long)ws.responses,
 			    (unsigned long long)ws.dropped, (unsigned long long)ws.truncated,
-			    (unsigned long long)ws.cache_hits, (unsigned long long)ws.cache_misses,
+			    (unsigned long long)ws.cache.hits, (unsigned long long)ws.cache.misses,
 			    (unsigned long long)ws.batches, mean);
 	}
 	/* How evenly SO_REUSEPORT spread the load: least busy over busiest worker. */
@@ -85,7 +85,7 @@ size_t pd_control_stats(const pd_stats_t *s, bool json, char *buf, size_t cap)
 		    (unsigned long long)t.queries, (unsigned long long)t.responses,
 		    (unsigned long long)t.dropped, (unsigned long long)t.truncated,
 		    (unsigned long long)t.bytes_in, (unsigned long long)t.bytes_out,
-		    (unsigned long long)t.cache_hits, (unsigned long long)t.cache_misses);
+		    (unsigned long long)t.cache.hits, (unsigned long long)t.cache.misses);
 		bool first = true;
 		for (int r = 0; r < 16; r++)
 			if (t.rcode[r]) {
@@ -108,7 +108,7 @@ size_t pd_control_stats(const pd_stats_t *s, bool json, char *buf, size_t cap)
 	    (unsigned long long)t.queries, (unsigned long long)t.responses,
 	    (unsigned long long)t.dropped, (unsigned long long)t.truncated,
 	    (unsigned long long)t.bytes_in, (unsigned long long)t.bytes_out,
-	    (unsigned long long)t.cache_hits, (unsigned long long)t.cache_misses);
+	    (unsigned long long)t.cache.hits, (unsigned long long)t.cache.misses);
 	pd_buf_printf(buf, cap, &n, "rcodes:");
 	for (int r = 0; r < 16; r++)
 		if (t.rcode[r])

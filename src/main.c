@@ -119,17 +119,10 @@ static void pd__handle(void *arg, int worker, const void *data, pd_dgram_t *batc
 {
 	const pd__server_t *s = arg;
 	pd_worker_stats_t *st = &s->stats->live[worker];
-	if (s->caches) {
-		pd_cache_stats_t before = pd_cache_stats(s->caches[worker]);
+	if (s->caches)
 		pd_cache_answer_batch(s->caches[worker], data, &s->answer, batch, n);
-		pd_cache_stats_t after = pd_cache_stats(s->caches[worker]);
-		st->cache_hits += after.hits - before.hits;
-		st->cache_misses += after.misses - before.misses;
-		st->cache_uncacheable += after.uncacheable - before.uncacheable;
-		st->cache_inserts += after.inserts - before.inserts;
-	} else {
+	else
 		pd_answer_batch(data, &s->answer, batch, n);
-	}
 	if (s->query_log) {
 		uint64_t *seen = &s->qlog[worker].seen;
 		for (int i = 0; i < n; i++)
@@ -495,6 +488,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	server.stats = stats;
+	for (int i = 0; server.caches && i < nworkers; i++)
+		pd_cache_count_into(server.caches[i], &stats->live[i].cache);
 	server.query_log = cfg.query_log;
 	if (cfg.query_log) {
 		server.qlog = aligned_alloc(64, 64 * (size_t)nworkers);
@@ -647,8 +642,8 @@ stop:
 		    (unsigned long long)t.dropped, (unsigned long long)t.truncated,
 		    (unsigned long long)t.rcode[0], (unsigned long long)t.rcode[3],
 		    (unsigned long long)t.rcode[5], (unsigned long long)t.rcode[1],
-		    (unsigned long long)t.cache_hits, (unsigned long long)t.cache_misses,
-		    (unsigned long long)t.cache_uncacheable);
+		    (unsigned long long)t.cache.hits, (unsigned long long)t.cache.misses,
+		    (unsigned long long)t.cache.uncacheable);
 	}
 	/* After a handoff the pid file is the successor's. */
 	if (cfg.pid_file && !handed_over)

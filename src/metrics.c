@@ -61,8 +61,8 @@ size_t pd_metrics_render(const pd_stats_t *s, const pd_zoneset_t *zones, char *b
 	PD_FAMILY("pindns_received_bytes_total", "Bytes received.", bytes_in);
 	PD_FAMILY("pindns_sent_bytes_total", "Bytes sent.", bytes_out);
 	PD_FAMILY("pindns_batches_total", "recvmmsg calls that returned datagrams.", batches);
-	PD_FAMILY("pindns_cache_hits_total", "Answers from the response cache.", cache_hits);
-	PD_FAMILY("pindns_cache_misses_total", "Cacheable queries not in the cache.", cache_misses);
+	PD_FAMILY("pindns_cache_hits_total", "Answers from the response cache.", cache.hits);
+	PD_FAMILY("pindns_cache_misses_total", "Cacheable queries not in the cache.", cache.misses);
 #undef PD_FAMILY
 	pd_buf_printf(buf, cap, &n,
 	              "# HELP pindns_responses_by_rcode_total Responses by rcode.\n"

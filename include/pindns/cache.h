@@ -64,5 +64,11 @@ size_t pd_cache_answer(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answer_co
 void pd_cache_answer_batch(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answer_conf_t *conf,
                            pd_dgram_t *batch, int n);
 
+/**
+ * Counts from now on into counters (carrying over what was counted so far), which must
+ * outlive the cache and be written by no one else: a worker's shared statistics.
+ */
+void pd_cache_count_into(pd_cache_t *c, pd_cache_stats_t *counters);
+
 /** The cache's counters. */
 pd_cache_stats_t pd_cache_stats(const pd_cache_t *c);

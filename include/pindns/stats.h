@@ -3,6 +3,8 @@
 
 #include <stdint.h>
 
+#include "pindns/cache.h"
+
 #define PD_STATS_RCODES 32 /* rcodes with the extended bits: BADVERS is 16 */
 #define PD_STATS_FILL 7    /* batch fill histogram: 1, 2-3, 4-7, 8-15, 16-31, 32-63, 64+ */
 
@@ -15,7 +17,7 @@ typedef struct pd_worker_stats {
 	uint64_t bytes_in, bytes_out;
 	uint64_t batches; /* recvmmsg calls that returned datagrams */
 	uint64_t batch_fill[PD_STATS_FILL];
-	uint64_t cache_hits, cache_misses, cache_uncacheable, cache_inserts;
+	pd_cache_stats_t cache; /* counted there by the worker's cache itself */
 	uint64_t rcode[PD_STATS_RCODES];
 } pd_worker_stats_t;
 
