@@ -56,7 +56,6 @@ static void pd__skip_rr(pd_wire_t *w, uint16_t *type, uint16_t *cls, uint32_t *t
 static int pd__parse(pd__query_t *q, const uint8_t *query, size_t qlen, bool *question_ok)
 {
 	pd_wire_t w;
-	uint8_t name[PD_NAME_MAX];
 
 	*question_ok = false;
 	pd_wire_init(&w, query, qlen);
@@ -71,14 +70,12 @@ static int pd__parse(pd__query_t *q, const uint8_t *query, size_t qlen, bool *qu
 	if (qdcount != 1)
 		return PD_RCODE_FORMERR;
 
-	const uint8_t *start = w.pos;
-	size_t len = pd_name_parse(&w, name);
+	/* The question is the first name: a pointer in it could only point at the header. */
+	q->qname_len = pd_name_read_lower(&w, q->qname);
 	q->qtype = pd_wire_u16(&w);
 	q->qclass = pd_wire_u16(&w);
-	/* The question is the first name: a pointer in it can only point at the header. */
-	if (w.err || (size_t)(w.pos - start) != len + 4)
+	if (w.err)
 		return PD_RCODE_FORMERR;
-	q->qname_len = pd_name_lower(q->qname, name);
 	q->question_end = pd_wire_offset(&w);
 	*question_ok = true;
 
@@ -516,26 +513,18 @@ void pd_answer_prefetch(const pd_zoneset_t *zs, const pd_dgram_t *batch, int n, 
 			    pd_get_u16(d->in + 4) != 1)
 				continue;
 			uint8_t lname[PD_NAME_MAX];
-			size_t len = 0;
-			const uint8_t *p = d->in + PD_HEADER_LEN, *end = d->in + d->in_len;
-			while (p < end && *p && *p <= PD_LABEL_MAX && len + 1u + *p < PD_NAME_MAX &&
-			       p + 1 + *p < end) {
-				lname[len++] = *p;
-				for (uint8_t k = 1; k <= *p; k++) {
-					uint8_t c = p[k];
-					lname[len++] =
-					    (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
-				}
-				p += 1u + *p;
-			}
-			if (p + 5 > end || *p != 0)
+			pd_wire_t w;
+			pd_wire_init(&w, d->in, d->in_len);
+			pd_wire_skip(&w, PD_HEADER_LEN);
+			size_t len = pd_name_read_lower(&w, lname);
+			uint16_t qtype = pd_wire_u16(&w);
+			if (w.err)
 				continue;
-			lname[len++] = 0;
 			const pd_zone_t *z = pd_zoneset_find(zs, lname);
 			if (!z)
 				continue;
 			pf[i].zone = z;
-			pf[i].qtype = pd_get_u16(p + 1);
+			pf[i].qtype = qtype;
 			pf[i].hash = pd_name_hash(lname, len);
 			pf[i].slot = &z->table[pf[i].hash & z->table_mask];
 			__builtin_prefetch(pf[i].slot);

@@ -85,34 +85,20 @@ bool pd_cache_key(pd_cache_key_t *key, const uint8_t *q, size_t qlen, uint16_t u
 	if (qlen < PD_HEADER_LEN + 5 || (q[2] & 0xF8) != 0 || q[4] != 0 || q[5] != 1 ||
 	    q[6] | q[7] | q[8] | q[9] | q[10] || q[11] > 1)
 		return false;
-	const uint8_t *p = q + PD_HEADER_LEN, *end = q + qlen;
+	pd_wire_t w;
 	uint8_t *out = key->question;
-	uint64_t h = 1469598103934665603ull;
-	size_t nlen = 0;
-	for (;;) {
-		if (p >= end)
-			return false;
-		uint8_t l = *p;
-		if (l > PD_LABEL_MAX || nlen + 1u + l > PD_NAME_MAX || p + 1 + l > end)
-			return false; /* compression, a bad label, or cut short */
-		out[nlen++] = l;
-		h = (h ^ l) * 1099511628211ull;
-		for (uint8_t i = 1; i <= l; i++) {
-			uint8_t ch = p[i];
-			ch = (ch >= 'A' && ch <= 'Z') ? (uint8_t)(ch + 32) : ch;
-			out[nlen++] = ch;
-			h = (h ^ ch) * 1099511628211ull;
-		}
-		p += 1u + l;
-		if (l == 0)
-			break;
-	}
-	if (p + 4 > end)
+	pd_wire_init(&w, q, qlen);
+	pd_wire_skip(&w, PD_HEADER_LEN);
+	size_t nlen = pd_name_read_lower(&w, out); /* compression is not cached */
+	pd_wire_read(&w, out + nlen, 4);           /* type and class */
+	if (w.err)
 		return false;
-	memcpy(out + nlen, p, 4);
-	h = (h ^ pd_get_u32(p)) * 1099511628211ull;
-	p += 4;
+	const uint8_t *p = w.pos, *end = q + qlen;
 	key->qsection = (uint16_t)(nlen + 4);
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < nlen; i++)
+		h = (h ^ out[i]) * 1099511628211ull;
+	h = (h ^ pd_get_u32(out + nlen)) * 1099511628211ull;
 
 	uint32_t variant = PD_UDP_MIN;
 	if (q[11] == 1) {

@@ -54,6 +54,33 @@ fail:
 	return 0;
 }
 
+size_t pd_name_read_lower(pd_wire_t *w, uint8_t *out)
+{
+	const uint8_t *p = w->pos;
+	size_t len = 0;
+	if (w->err)
+		return 0;
+	for (;;) {
+		if (p >= w->end)
+			goto fail;
+		uint8_t l = *p;
+		/* Above 63 is a pointer (0xC0) or a reserved label type (0x40, 0x80). */
+		if (l > PD_LABEL_MAX || len + 1u + l > PD_NAME_MAX || (size_t)(w->end - p) < 1u + l)
+			goto fail;
+		out[len++] = l;
+		for (uint8_t i = 1; i <= l; i++)
+			out[len++] = pd__lower(p[i]);
+		p += 1u + l;
+		if (l == 0)
+			break;
+	}
+	w->pos = p;
+	return len;
+fail:
+	pd_wire_fail(w, -EBADMSG);
+	return 0;
+}
+
 size_t pd_name_len(const uint8_t *name)
 {
 	const uint8_t *p = name;

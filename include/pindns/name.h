@@ -20,6 +20,14 @@
  */
 size_t pd_name_parse(pd_wire_t *w, uint8_t *out);
 
+/**
+ * Reads an uncompressed name at the cursor into out, ASCII letters lower-cased: the
+ * question of a query, where no compression pointer can be. A pointer, a reserved
+ * label type, a name over 255 bytes or one cut short sets w->err to -EBADMSG.
+ * Returns the length written, or 0 on error.
+ */
+size_t pd_name_read_lower(pd_wire_t *w, uint8_t *out);
+
 /** Length of a valid uncompressed wire name, root label included. */
 size_t pd_name_len(const uint8_t *name);
 

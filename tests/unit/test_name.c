@@ -130,6 +130,41 @@ static void parse_rejects_long_names_built_by_pointers(void **state)
 	assert_int_equal(w.err, -EBADMSG);
 }
 
+static void read_lower_takes_only_uncompressed_names(void **state)
+{
+	uint8_t out[PD_NAME_MAX];
+	pd_wire_t w;
+	const uint8_t ok[] = {3, 'W', 'w', 'W', 2, 'N', 'l', 0, 0xAA};
+	pd_wire_init(&w, ok, sizeof(ok));
+	assert_int_equal(pd_name_read_lower(&w, out), 8);
+	assert_memory_equal(out, "\3www\2nl\0", 8);
+	assert_int_equal(pd_wire_u8(&w), 0xAA); /* the cursor is right after the name */
+	/* A pointer, reserved label types, a cut label, a missing root label. */
+	const uint8_t *bad[] = {(const uint8_t *)"\1a\xC0\x00",
+	                        (const uint8_t *)"\x41"
+	                                         "a\0",
+	                        (const uint8_t *)"\x81"
+	                                         "a\0",
+	                        (const uint8_t *)"\5ab", (const uint8_t *)"\1a"};
+	const size_t len[] = {4, 3, 3, 3, 2};
+	for (int i = 0; i < 5; i++) {
+		pd_wire_init(&w, bad[i], len[i]);
+		assert_int_equal(pd_name_read_lower(&w, out), 0);
+		assert_int_equal(w.err, -EBADMSG);
+	}
+	/* 4 labels of 63 make 257 bytes: too long. */
+	uint8_t big[300];
+	size_t n = 0;
+	for (int i = 0; i < 4; i++) {
+		big[n++] = 63;
+		memset(big + n, 'x', 63);
+		n += 63;
+	}
+	big[n++] = 0;
+	pd_wire_init(&w, big, n);
+	assert_int_equal(pd_name_read_lower(&w, out), 0);
+}
+
 static void case_folding_and_comparison(void **state)
 {
 	uint8_t a[PD_NAME_MAX], b[PD_NAME_MAX], l[PD_NAME_MAX];
@@ -181,6 +216,7 @@ int main(void)
 	    cmocka_unit_test(parse_plain_and_compressed),
 	    cmocka_unit_test(parse_rejects_bad_pointers),
 	    cmocka_unit_test(parse_rejects_long_names_built_by_pointers),
+	    cmocka_unit_test(read_lower_takes_only_uncompressed_names),
 	    cmocka_unit_test(case_folding_and_comparison),
 	    cmocka_unit_test(subdomains),
 	};
