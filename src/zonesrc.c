@@ -180,9 +180,10 @@ static int pd__zones_build(const pd_config_t *cfg, const pd_zoneset_t *old, cons
 		snprintf(src[nsrc].path, sizeof(src[nsrc].path), "%s", cfg->zones[i].file);
 		nsrc++;
 	}
-	if (cfg->zones_dir && pd__scan_dir(cfg->zones_dir, &src, &nsrc) < 0)
+	bool dir_unreadable = cfg->zones_dir && pd__scan_dir(cfg->zones_dir, &src, &nsrc) < 0;
+	if (dir_unreadable)
 		(*failed)++;
-	zones = calloc(nsrc ? nsrc : 1, sizeof(*zones));
+	zones = calloc(nsrc + (old ? old->count : 0) + 1, sizeof(*zones));
 	if (!zones) {
 		ret = -ENOMEM;
 		goto out;
@@ -256,6 +257,22 @@ static int pd__zones_build(const pd_config_t *cfg, const pd_zoneset_t *old, cons
 		pd_log(PD_LOG_INFO, "zone %s loaded from %s: %zu records, serial %u, %.1f ms",
 		       src[i].origin, src[i].path, z->record_count, z->serial, ms);
 		zones[nzones++] = z;
+	}
+	/*
+	 * A zones-dir that cannot be read now (gone, or not readable by the user we run as)
+	 * says nothing about its zones: keep serving the old ones, as for a zone that fails.
+	 */
+	for (size_t i = 0; dir_unreadable && old && i < old->count; i++) {
+		bool listed = false;
+		for (size_t j = 0; j < nzones && !listed; j++)
+			listed = pd_name_equal(zones[j]->origin, old->zones[i]->origin);
+		if (!listed) {
+			char o[PD_NAME_TXT_MAX];
+			pd_name_to_str(o, sizeof(o), old->zones[i]->origin);
+			pd_log(PD_LOG_ERR, "zone %s: still serving serial %u", o,
+			       old->zones[i]->serial);
+			zones[nzones++] = old->zones[i];
+		}
 	}
 	ret = pd_zoneset_new(out, zones, nzones);
 	pd__registry_prune((const pd_zone_t *const *)zones, ret == 0 ? nzones : 0);

@@ -65,6 +65,27 @@ class ReloadUnderLoad(unittest.TestCase):
         shutil.rmtree(zones, ignore_errors=True)
 
 
+class UnreadableZonesDir(unittest.TestCase):
+    def test_zones_kept_when_the_folder_cannot_be_read(self):
+        base = tempfile.mkdtemp(prefix="pindns-gone-")
+        self.addCleanup(shutil.rmtree, base, True)
+        zones = os.path.join(base, "zones")
+        shutil.copytree(harness.ZONES, zones)
+        os.chmod(zones, 0o755)
+        srv = harness.start_pindnsd(zones=zones)
+        self.addCleanup(srv.stop)
+        os.rename(zones, zones + ".moved")
+        os.kill(srv.proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "reload done" not in srv.output():
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.02)
+        self.assertIn("cannot read zones-dir %s" % zones, srv.output())
+        self.assertIn("reload done: 2 zone(s) serving", srv.output())
+        self.assertEqual(harness.dig(srv.port, "www.example.com", "A").rcode, "NOERROR")
+        self.assertEqual(harness.dig(srv.port, "www.example.org", "A").rcode, "NOERROR")
+
+
 class SkipUnchanged(unittest.TestCase):
     def test_unchanged_files_are_not_parsed_again(self):
         zones = tempfile.mkdtemp(prefix="pindns-skip-")
