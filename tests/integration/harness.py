@@ -26,6 +26,22 @@ def _readable_mkdtemp(*args, _mkdtemp=tempfile.mkdtemp, **kwargs):
 
 
 tempfile.mkdtemp = _readable_mkdtemp
+
+_served_zones = None
+
+
+def served_zones():
+    """A copy of zones/ that pindnsd can read again (reload) after dropping root: the
+    source tree may sit in a folder only its owner can enter. One copy per process."""
+    global _served_zones
+    if _served_zones is None:
+        import atexit
+        base = tempfile.mkdtemp(prefix="pindns-zones-")
+        atexit.register(shutil.rmtree, base, True)
+        _served_zones = os.path.join(base, "zones")
+        shutil.copytree(ZONES, _served_zones)
+        os.chmod(_served_zones, 0o755)
+    return _served_zones
 ZONES = os.path.join(ROOT, "zones")
 PINDNSD = os.environ.get("PINDNSD", os.path.join(ROOT, "build", "pindnsd"))
 
@@ -116,8 +132,9 @@ class Server:
             return f.read()
 
 
-def start_pindnsd(args=(), port=None, zones=ZONES, workdir=None, wait=True):
+def start_pindnsd(args=(), port=None, zones=None, workdir=None, wait=True):
     port = port or free_port()
+    zones = zones or served_zones()
     workdir = workdir or tempfile.mkdtemp(prefix="pindns-test-")
     argv = [PINDNSD, "--foreground", "--listen", "127.0.0.1:%d" % port, "--threads", "2"]
     if zones:

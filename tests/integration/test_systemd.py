@@ -60,7 +60,7 @@ class Systemd(unittest.TestCase):
         s.close()
         try:
             p = self.start(["sh", "-c", EXEC_WITH_LISTEN_PID, harness.PINDNSD, "--foreground",
-                            "--threads", "2", "--zones", harness.ZONES],
+                            "--threads", "2", "--zones", harness.served_zones()],
                            pass_fds=(3,), extra_env={"LISTEN_FDS": "1"})
         finally:
             os.close(3)
@@ -81,9 +81,9 @@ class Systemd(unittest.TestCase):
         port = harness.free_port()
         sock = os.path.join(self.dir, "handoff.sock")
         old = self.start([harness.PINDNSD, "--foreground", "--listen", "127.0.0.1:%d" % port,
-                          "--zones", harness.ZONES, "--handoff-socket", sock])
+                          "--zones", harness.served_zones(), "--handoff-socket", sock])
         self.expect("READY=1", "MAINPID=%d" % old.pid)
-        new = self.start([harness.PINDNSD, "--foreground", "--zones", harness.ZONES,
+        new = self.start([harness.PINDNSD, "--foreground", "--zones", harness.served_zones(),
                           "--takeover", sock])
         # The old main process hands systemd the successor before it leaves.
         self.expect("MAINPID=%d" % new.pid)
