@@ -95,10 +95,17 @@ bool pd_cache_key(pd_cache_key_t *key, const uint8_t *q, size_t qlen, uint16_t u
 		return false;
 	const uint8_t *p = w.pos, *end = q + qlen;
 	key->qsection = (uint16_t)(nlen + 4);
+	/* Eight bytes a step over the lower-cased question; fmix64 below mixes it well. */
 	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < nlen; i++)
-		h = (h ^ out[i]) * 1099511628211ull;
-	h = (h ^ pd_get_u32(out + nlen)) * 1099511628211ull;
+	size_t i = 0;
+	for (; i + 8 <= key->qsection; i += 8) {
+		uint64_t v;
+		memcpy(&v, out + i, 8);
+		h = (h ^ v) * 1099511628211ull;
+	}
+	uint64_t tail = 0;
+	memcpy(&tail, out + i, key->qsection - i);
+	h = (h ^ tail ^ key->qsection) * 1099511628211ull;
 
 	uint32_t variant = PD_UDP_MIN;
 	if (q[11] == 1) {
