@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -45,6 +46,14 @@ typedef struct pd__stats {
 	uint64_t rcodes[16];
 	uint64_t lat[PD_LAT_BUCKETS];
 } pd__stats_t;
+
+/* Set by SIGINT or SIGTERM: stop sending, wait for what is in flight, report. */
+static volatile sig_atomic_t pd__stop;
+
+static void pd__on_stop(int sig)
+{
+	pd__stop = 1;
+}
 
 static uint64_t pd__now_ns(void)
 {
@@ -223,8 +232,11 @@ static void pd__usage(FILE *out)
 	    "  -e, --edns SIZE          EDNS buffer size in queries, 0 for none (default 1232)\n"
 	    "  -c, --cpu N              pin the load generator to CPU N\n"
 	    "  -p, --pid PID            server process to charge CPU to; repeat for a tree\n"
-	    "      --json               one JSON line instead of the table\n"
-	    "  -h, --help               this help\n",
+	    "      --json               one JSON line instead of the table, with the\n"
+	    "                           CLOCK_MONOTONIC times of the first and last query sent\n"
+	    "  -h, --help               this help\n"
+	    "SIGINT or SIGTERM ends the run early: sending stops, answers still in flight are\n"
+	    "awaited (up to the timeout), and the report covers what was sent.\n",
 	    PD_LOAD_SECONDS_MAX);
 }
 
@@ -373,6 +385,10 @@ int main(int argc, char **argv)
 		rx[i].msg_hdr.msg_iovlen = 1;
 	}
 
+	struct sigaction sa = {.sa_handler = pd__on_stop};
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
 	uint64_t t_start = pd__now_ns();
 	uint64_t t_measure = t_start + (uint64_t)(warmup * 1e9);
 	uint64_t t_end = t_measure + (uint64_t)(duration * 1e9);
@@ -384,6 +400,7 @@ int main(int argc, char **argv)
 	uint64_t t_measured_start = measuring ? t_start : 0, t_measured_end = 0;
 	size_t qnext = 0;
 	uint64_t measured_sent = 0;
+	uint64_t t_first_sent = 0, t_last_sent = 0;
 
 	for (;;) {
 		uint64_t now = pd__now_ns();
@@ -395,7 +412,14 @@ int main(int argc, char **argv)
 			getrusage(RUSAGE_SELF, &ru0);
 			t_measured_start = now;
 		}
-		if (sending && measuring && (now >= t_end || (count && measured_sent >= count))) {
+		if (pd__stop && !measuring) {
+			/* Stopped during the warm-up: report what was sent, CPU not measured. */
+			measuring = true;
+			t_measured_start = t_start;
+			cpu0 = -1;
+		}
+		if (sending && measuring &&
+		    (now >= t_end || (count && measured_sent >= count) || pd__stop)) {
 			sending = false;
 			t_measured_end = now;
 			cpu1 = pd__cpu_ticks(pids, npids);
@@ -471,6 +495,11 @@ int main(int argc, char **argv)
 				}
 				k->inflight += (uint32_t)sent;
 				st->sent += (uint64_t)sent;
+				if (sent > 0) {
+					t_last_sent = now;
+					if (!t_first_sent)
+						t_first_sent = now;
+				}
 				if (measuring)
 					measured_sent += (uint64_t)sent;
 				room -= nb;
@@ -508,11 +537,13 @@ int main(int argc, char **argv)
 		printf("{\"sent\": %llu, \"answered\": %llu, \"lost\": %llu, \"unexpected\": %llu, "
 		       "\"seconds\": %.3f, \"qps\": %.0f, \"p50_us\": %.0f, \"p90_us\": %.0f, "
 		       "\"p99_us\": %.0f, \"p999_us\": %.0f, \"server_cpu_s\": %.3f, "
-		       "\"server_cpu_us_per_query\": %.4f, \"loadgen_cpu_s\": %.3f, \"rcodes\": {",
+		       "\"server_cpu_us_per_query\": %.4f, \"loadgen_cpu_s\": %.3f, "
+		       "\"first_sent_mono\": %.6f, \"last_sent_mono\": %.6f, \"rcodes\": {",
 		       (unsigned long long)st->sent, (unsigned long long)st->answered,
 		       (unsigned long long)st->lost, (unsigned long long)st->unexpected, secs, qps,
 		       pd__percentile(st, 50), pd__percentile(st, 90), pd__percentile(st, 99),
-		       pd__percentile(st, 99.9), server_cpu_s, us_per_q, own_cpu_s);
+		       pd__percentile(st, 99.9), server_cpu_s, us_per_q, own_cpu_s,
+		       (double)t_first_sent / 1e9, (double)t_last_sent / 1e9);
 		bool first = true;
 		for (int i = 0; i < 16; i++)
 			if (st->rcodes[i]) {
