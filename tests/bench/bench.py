@@ -146,7 +146,8 @@ class Bench:
             argv = taskset + ["nsd", "-d", "-c", conf]
         else:
             raise ValueError(kind)
-        srv = harness.Server(argv, port, log)
+        # A pindnsd must stop cleanly (exit 0, no sanitizer report): stop() checks it.
+        srv = harness.Server(argv, port, log, ours=kind.startswith("pindns"))
         self.servers.append(srv)
         return srv
 

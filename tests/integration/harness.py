@@ -4,28 +4,87 @@ Every server started here is in its own process group and is killed with it, so 
 failing test leaves nothing running. Only loopback addresses are ever queried.
 """
 
+import atexit
+import json
 import os
+import random
 import re
 import shutil
 import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
+import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ZONES = os.path.join(ROOT, "zones")
+PINDNSD = os.environ.get("PINDNSD", os.path.join(ROOT, "build", "pindnsd"))
+CI = os.environ.get("CI") == "true"
+
+# ctest's SKIP_RETURN_CODE: a test file that skipped something shows as skipped.
+SKIPPED = 77
+
+# Every temporary folder of this test process lives under one base folder, removed at
+# exit. It is 0755: started as root, pindnsd drops to its service user and reads zone
+# files (on reload) as that user, as it would in /var/lib/pindns.
+BASE = tempfile.mkdtemp(prefix="pindns-test-")
+os.chmod(BASE, 0o755)
+tempfile.tempdir = BASE
+atexit.register(shutil.rmtree, BASE, True)
 
 
 def _readable_mkdtemp(*args, _mkdtemp=tempfile.mkdtemp, **kwargs):
-    """mkdtemp, but 0755: started as root, pindnsd drops to its service user and reads
-    zone files (on reload) as that user, as it would in /var/lib/pindns."""
     d = _mkdtemp(*args, **kwargs)
     os.chmod(d, 0o755)
     return d
 
 
 tempfile.mkdtemp = _readable_mkdtemp
+
+# Sanitizer reports of every process started from here (detached daemons and
+# successors included) land in SANITIZER_DIR as files, whoever they run as; the
+# checks below fail a test when any is there.
+SANITIZER_DIR = os.path.join(BASE, "sanitizer")
+os.mkdir(SANITIZER_DIR)
+os.chmod(SANITIZER_DIR, 0o1777)
+for _var, _prefix in (("ASAN_OPTIONS", "asan"), ("UBSAN_OPTIONS", "ubsan"),
+                      ("TSAN_OPTIONS", "tsan")):
+    _opts = [o for o in os.environ.get(_var, "").split(":") if o and
+             not o.startswith("log_path=")]
+    os.environ[_var] = ":".join(_opts + ["log_path=" + os.path.join(SANITIZER_DIR, _prefix)])
+
+SANITIZER_LINE = re.compile(r"AddressSanitizer|LeakSanitizer|ThreadSanitizer|"
+                            r"UndefinedBehaviorSanitizer|runtime error:")
+
+
+def sanitizer_reports(pid=None):
+    """The sanitizer reports written so far (by pid, or by anyone), as text."""
+    out = []
+    for f in sorted(os.listdir(SANITIZER_DIR)):
+        if pid is None or f.endswith(".%d" % pid):
+            with open(os.path.join(SANITIZER_DIR, f), errors="replace") as fh:
+                out.append("--- %s\n%s" % (f, fh.read()))
+    return "\n".join(out)
+
+
+def assert_no_sanitizer_report(text, what):
+    """Fails when text (a log, or stderr) holds a sanitizer report line."""
+    lines = [l for l in text.splitlines() if SANITIZER_LINE.search(l)]
+    if lines:
+        raise AssertionError("sanitizer report in %s:\n%s" % (what, text))
+
+
+def run_pindnsd(args, timeout=20, **kw):
+    """Runs pindnsd to completion (checks, failing starts, a detaching start) and
+    fails on any sanitizer report it made."""
+    r = subprocess.run([PINDNSD] + list(args), capture_output=True, text=True,
+                       timeout=timeout, stdin=subprocess.DEVNULL, **kw)
+    assert_no_sanitizer_report(r.stdout + r.stderr, "pindnsd %s" % " ".join(args))
+    return r
+
 
 _served_zones = None
 
@@ -35,22 +94,39 @@ def served_zones():
     source tree may sit in a folder only its owner can enter. One copy per process."""
     global _served_zones
     if _served_zones is None:
-        import atexit
-        base = tempfile.mkdtemp(prefix="pindns-zones-")
-        atexit.register(shutil.rmtree, base, True)
-        _served_zones = os.path.join(base, "zones")
+        _served_zones = os.path.join(tempfile.mkdtemp(prefix="pindns-zones-"), "zones")
         shutil.copytree(ZONES, _served_zones)
         os.chmod(_served_zones, 0o755)
     return _served_zones
-ZONES = os.path.join(ROOT, "zones")
-PINDNSD = os.environ.get("PINDNSD", os.path.join(ROOT, "build", "pindnsd"))
+
+
+# Ports for test servers come from below the kernel's ephemeral range, so a client
+# socket (dig's, the load generator's) never holds one a server is about to bind.
+def _port_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except OSError:
+        low = 32768
+    return (10000, low - 1) if low > 12000 else (low // 2, low - 1)
+
+
+_rng = random.SystemRandom()
 
 
 def free_port():
-    """A UDP port on 127.0.0.1 that nothing is bound to right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port on 127.0.0.1 that nothing is bound to right now, for UDP and TCP alike.
+    Another test may take it before we do: start_pindnsd() retries on another."""
+    low, high = _port_range()
+    while True:
+        port = _rng.randint(low, high)
+        try:
+            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                with socket.socket(socket.AF_INET, kind) as s:
+                    s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
 
 
 def raw_query(port, payload, host="127.0.0.1", timeout=1.0):
@@ -96,59 +172,207 @@ def wait_for_udp(port, host="127.0.0.1", timeout=10.0, proc=None):
     raise RuntimeError("nothing answered on %s port %d" % (host, port))
 
 
-class Server:
-    """A process in its own group; stop() ends the group, also on test failure."""
+def _socket_inodes_of_group(pgid):
+    """Inodes of the sockets held by any process of the process group."""
+    inodes = set()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                stat = f.read()
+            if int(stat[stat.rindex(")") + 2:].split()[2]) != pgid:
+                continue
+            for fd in os.listdir("/proc/%s/fd" % pid):
+                link = os.readlink("/proc/%s/fd/%s" % (pid, fd))
+                if link.startswith("socket:["):
+                    inodes.add(int(link[8:-1]))
+        except (OSError, ValueError):
+            continue
+    return inodes
 
-    def __init__(self, argv, port, logpath, cwd=None, env=None):
+
+def _bound_inodes(port):
+    """Inodes of every UDP and TCP socket on this host bound to the port."""
+    inodes = set()
+    for table in ("udp", "udp6", "tcp", "tcp6"):
+        try:
+            with open("/proc/net/" + table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(int(fields[9]))
+    return inodes
+
+
+def foreign_sockets(srv):
+    """Sockets on srv's port that srv's process group does not hold: another server
+    in the same SO_REUSEPORT group would get part of the queries meant for srv."""
+    return _bound_inodes(srv.port) - _socket_inodes_of_group(srv.proc.pid)
+
+
+class Server:
+    """A process in its own group; stop() ends the group, also on test failure.
+
+    With ours=True it is a pindnsd: stop() then fails unless it exited 0 (on SIGTERM,
+    or by itself, as after a handoff) and neither its log nor a sanitizer report file
+    of its pid holds a sanitizer report."""
+
+    def __init__(self, argv, port, logpath, cwd=None, env=None, ours=False, pass_fds=()):
         self.port = port
         self.logpath = logpath
+        self.ours = ours
+        self.argv = list(argv)
         self.log = open(logpath, "w")
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True,
-                                     cwd=cwd, env=env)
+                                     cwd=cwd, env=env, pass_fds=pass_fds)
+        self.stopped = False
 
     def stop(self):
+        if self.stopped:
+            return
+        self.stopped = True
+        signalled = False
         if self.proc.poll() is None:
+            signalled = True
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
             try:
-                self.proc.wait(timeout=5)
+                self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
-        else:
-            # The main process exited; children (NSD forks) may still hold the group.
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        # The main process exited; children (NSD forks) may still hold the group.
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.log.close()
+        if self.ours:
+            self.check(signalled)
+
+    def check(self, signalled=True):
+        """Fails unless the pindnsd exited 0 and left no sanitizer report."""
+        out = self.output()
+        how = "on SIGTERM" if signalled else "by itself"
+        if self.proc.returncode != 0:
+            raise AssertionError("%s exited with %s %s (0 expected); its log:\n%s" % (
+                os.path.basename(self.argv[0]), self.proc.returncode, how, out))
+        assert_no_sanitizer_report(out, self.logpath)
+        reports = sanitizer_reports(self.proc.pid)
+        if reports:
+            raise AssertionError("sanitizer report of pid %d:\n%s" % (self.proc.pid, reports))
 
     def output(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.logpath) as f:
             return f.read()
 
 
-def start_pindnsd(args=(), port=None, zones=None, workdir=None, wait=True):
-    port = port or free_port()
-    zones = zones or served_zones()
+def _started(srv, retry):
+    """Waits for srv to answer on its own port. False when it should be tried again on
+    another port (it could not bind, or shares its port with another server)."""
+    try:
+        wait_for_udp(srv.port, proc=srv.proc)
+    except RuntimeError:
+        ours, srv.ours = srv.ours, False  # a failed start is reported here, not by stop()
+        srv.stop()
+        out = srv.output()
+        if ours:
+            assert_no_sanitizer_report(out, srv.logpath)
+        if retry and "Address already in use" in out:
+            return False
+        raise RuntimeError("%s did not start:\n%s" % (os.path.basename(srv.argv[0]), out))
+    if retry and foreign_sockets(srv):
+        srv.stop()
+        return False
+    return True
+
+
+def start_pindnsd(args=(), port=None, zones=None, workdir=None, wait=True, tries=5):
+    """Starts pindnsd on 127.0.0.1 and waits until it answers; zones "" means no
+    --zones (the built-in default), None a copy of zones/. "{port}" in args is
+    replaced by the port. Without an explicit port, a port another test took first
+    (the bind fails, or another server shares the reuseport group) means another try
+    on another port."""
+    zones = served_zones() if zones is None else zones
     workdir = workdir or tempfile.mkdtemp(prefix="pindns-test-")
-    argv = [PINDNSD, "--foreground", "--listen", "127.0.0.1:%d" % port, "--threads", "2"]
-    if zones:
-        argv += ["--zones", zones]
-    argv += list(args)
-    srv = Server(argv, port, os.path.join(workdir, "pindnsd.log"))
-    if wait:
-        try:
-            wait_for_udp(port, proc=srv.proc)
-        except Exception:
-            out = srv.output()
-            srv.stop()
-            raise RuntimeError("pindnsd did not start:\n" + out)
-    return srv
+    for attempt in range(1 if port else tries):
+        p = port or free_port()
+        argv = [PINDNSD, "--foreground", "--listen", "127.0.0.1:%d" % p, "--threads", "2"]
+        if zones:
+            argv += ["--zones", zones]
+        argv += [a.replace("{port}", str(p)) for a in args]
+        srv = Server(argv, p, os.path.join(workdir, "pindnsd-%d.log" % attempt), ours=True)
+        if not wait:
+            return srv
+        if _started(srv, retry=not port and attempt + 1 < tries):
+            return srv
+    raise RuntimeError("pindnsd: no free port after %d tries" % tries)
+
+
+LOAD = os.path.join(os.path.dirname(PINDNSD), "pindns-load")
+
+
+class Load:
+    """pindns-load sending to a loopback port until finish(), at most max_seconds."""
+
+    def __init__(self, port, queries, sockets=4, window=16, timeout_ms=2000, max_seconds=120):
+        self.proc = subprocess.Popen(
+            [LOAD, "-s", "127.0.0.1:%d" % port, "-f", queries, "-d", str(max_seconds), "-W",
+             "0", "-S", str(sockets), "-w", str(window), "-t", str(timeout_ms), "--json"],
+            stdout=subprocess.PIPE, text=True)
+        atexit.register(lambda: self.proc.poll() is None and self.proc.kill())
+
+    def finish(self, test, changed_until):
+        """Stops the load (SIGINT: it stops sending and waits for what is in flight) and
+        checks its report: still sending after changed_until (a time.monotonic() value,
+        the end of the last change under test), every query sent answered, none lost
+        and no SERVFAIL. Returns the report."""
+        self.proc.send_signal(signal.SIGINT)
+        out, _ = self.proc.communicate(timeout=60)
+        r = json.loads(out)
+        test.assertGreater(r["last_sent_mono"], changed_until,
+                           "the load had stopped before the last change was done: %s" % r)
+        test.assertEqual(r["lost"], 0, r)
+        test.assertEqual(r["sent"], r["answered"], r)
+        test.assertEqual(r["rcodes"].get("SERVFAIL", 0), 0, r)
+        print("load: sent %d, answered %d, lost %d, sending until %.3f s after the last "
+              "change" % (r["sent"], r["answered"], r["lost"],
+                          r["last_sent_mono"] - changed_until))
+        return r
+
+
+def main(verbosity=2):
+    """unittest.main, but a skip shows: the exit status is SKIPPED (77) when a test was
+    skipped, and under CI=true a skip fails, unless its reason starts with "host:"
+    (a fact of the machine no install script can change). Any sanitizer report left by
+    a process of this test also fails it."""
+    prog = unittest.main(exit=False, verbosity=verbosity)
+    result = prog.result
+    reports = sanitizer_reports()
+    if reports:
+        print("FAIL: sanitizer reports:\n" + reports)
+        sys.exit(1)
+    if not result.wasSuccessful():
+        sys.exit(1)
+    if result.skipped:
+        must_run = [(t, why) for t, why in result.skipped if not why.startswith("host:")]
+        for t, why in result.skipped:
+            print("SKIPPED %s: %s" % (t.id(), why))
+        if CI and must_run:
+            print("FAIL: CI=true, and these must run in CI: %s" %
+                  ", ".join(t.id() for t, _ in must_run))
+            sys.exit(1)
+        sys.exit(SKIPPED)
+    sys.exit(0)
 
 
 NSD_CONF = """server:
@@ -174,29 +398,29 @@ remote-control:
 """
 
 
-def start_nsd(zones=ZONES, port=None):
+def start_nsd(zones=ZONES, tries=5):
     """NSD on a loopback port serving every *.zone in zones, as pindnsd would."""
     nsd = shutil.which("nsd") or "/usr/sbin/nsd"
-    port = port or free_port()
-    workdir = tempfile.mkdtemp(prefix="pindns-nsd-")
-    conf = NSD_CONF.format(port=port, zones=zones, dir=workdir)
-    for f in sorted(os.listdir(zones)):
-        if f.endswith(".zone"):
-            conf += "zone:\n  name: %s\n  zonefile: %s\n" % (f[:-5], f)
-    path = os.path.join(workdir, "nsd.conf")
-    with open(path, "w") as f:
-        f.write(conf)
-    srv = Server([nsd, "-d", "-c", path], port, os.path.join(workdir, "nsd.out"))
-    try:
-        wait_for_udp(port, proc=srv.proc)
-    except Exception:
-        srv.stop()
-        raise
-    return srv
+    for attempt in range(tries):
+        port = free_port()
+        workdir = tempfile.mkdtemp(prefix="pindns-nsd-")
+        conf = NSD_CONF.format(port=port, zones=zones, dir=workdir)
+        for f in sorted(os.listdir(zones)):
+            if f.endswith(".zone"):
+                conf += "zone:\n  name: %s\n  zonefile: %s\n" % (f[:-5], f)
+        path = os.path.join(workdir, "nsd.conf")
+        with open(path, "w") as f:
+            f.write(conf)
+        srv = Server([nsd, "-d", "-c", path], port, os.path.join(workdir, "nsd.out"))
+        if _started(srv, retry=attempt + 1 < tries):
+            return srv
+    raise RuntimeError("nsd: no free port after %d tries" % tries)
 
 
 class Reply:
-    """What dig printed, parsed: rcode, flags, EDNS, and the three sections."""
+    """What dig printed, parsed: rcode, flags, EDNS (version, flags, size and every
+    option line), and the three sections, each as records normalised by normalise_rr
+    (names lower-cased) and as sent (blanks folded, letter case kept)."""
 
     def __init__(self, text):
         self.text = text
@@ -205,6 +429,7 @@ class Reply:
         self.edns = None
         self.ede = None
         self.sections = {"ANSWER": [], "AUTHORITY": [], "ADDITIONAL": []}
+        self.as_sent = {"ANSWER": [], "AUTHORITY": [], "ADDITIONAL": []}
         self.counts = {}
         section = None
         for line in text.splitlines():
@@ -219,10 +444,17 @@ class Reply:
             m = re.match(r"; EDNS: version: (\d+), flags:([^;]*); udp: (\d+)", line)
             if m:
                 self.edns = {"version": int(m.group(1)), "flags": m.group(2).split(),
-                             "udp": int(m.group(3))}
-            m = re.match(r"; EDE: (\d+)", line)
-            if m:
-                self.ede = int(m.group(1))
+                             "udp": int(m.group(3)), "options": []}
+                section = "OPT"
+                continue
+            if section == "OPT":
+                if line.startswith("; "):
+                    self.edns["options"].append(line[2:].strip())
+                    m = re.match(r"; EDE: (\d+)", line)
+                    if m:
+                        self.ede = int(m.group(1))
+                    continue
+                section = None
             m = re.match(r";; (ANSWER|AUTHORITY|ADDITIONAL) SECTION:", line)
             if m:
                 section = m.group(1)
@@ -233,6 +465,7 @@ class Reply:
                 continue
             if section:
                 self.sections[section].append(normalise_rr(line))
+                self.as_sent[section].append(" ".join(line.split()))
 
     @property
     def answer(self):

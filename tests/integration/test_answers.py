@@ -25,10 +25,9 @@ class Answers(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.v6 = have_ipv6_loopback()
-        port = harness.free_port()
-        args = ["--listen", "[::1]:%d" % port] if cls.v6 else []
-        cls.srv = harness.start_pindnsd(args, port=port)
-        cls.port = port
+        args = ["--listen", "[::1]:{port}"] if cls.v6 else []
+        cls.srv = harness.start_pindnsd(args)
+        cls.port = cls.srv.port
 
     @classmethod
     def tearDownClass(cls):
@@ -168,4 +167,4 @@ class Options(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    harness.main()

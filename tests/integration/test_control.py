@@ -18,7 +18,9 @@ CTL = os.path.join(os.path.dirname(harness.PINDNSD), "pindnsctl")
 
 
 def ctl(*args):
-    return subprocess.run([CTL] + list(args), capture_output=True, text=True, timeout=30)
+    r = subprocess.run([CTL] + list(args), capture_output=True, text=True, timeout=30)
+    harness.assert_no_sanitizer_report(r.stdout + r.stderr, "pindnsctl")
+    return r
 
 
 class Control(unittest.TestCase):
@@ -117,4 +119,4 @@ class Control(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    harness.main()

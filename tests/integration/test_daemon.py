@@ -18,8 +18,7 @@ PINDNSD = harness.PINDNSD
 
 
 def run(*args, timeout=20, **kw):
-    return subprocess.run([PINDNSD] + list(args), capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL, **kw)
+    return harness.run_pindnsd(args, timeout=timeout, **kw)
 
 
 def wait_for(predicate, timeout=10.0, what="condition"):
@@ -88,12 +87,10 @@ class Options(unittest.TestCase):
 class Serving(unittest.TestCase):
     def test_default_zones_dir_is_served(self):
         """With no --zones or config, the built-in default (the source zones/) is used."""
-        port = harness.free_port()
-        srv = harness.Server([PINDNSD, "--foreground", "--listen", "127.0.0.1:%d" % port],
-                             port, os.path.join(tempfile.mkdtemp(), "log"))
+        srv = harness.start_pindnsd(zones="")
         try:
-            harness.wait_for_udp(port, proc=srv.proc)
-            r = harness.dig(port, "www.example.com", "A")
+            self.assertNotIn("--zones", srv.argv)
+            r = harness.dig(srv.port, "www.example.com", "A")
             self.assertEqual(r.answer, ["www.example.com. 3600 IN A 192.0.2.80"])
         finally:
             srv.stop()
@@ -183,7 +180,7 @@ class Serving(unittest.TestCase):
     def test_port_53_without_privilege_says_how_to_pick_another(self):
         with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as f:
             if int(f.read()) <= 53:
-                self.skipTest("unprivileged users may bind port 53 on this host")
+                self.skipTest("host: unprivileged users may bind port 53 on this host")
         argv = [PINDNSD, "--foreground", "--listen", "127.0.0.1:53", "--zones", harness.ZONES]
         if os.geteuid() == 0:
             setpriv = shutil.which("setpriv")
@@ -193,6 +190,7 @@ class Serving(unittest.TestCase):
                     "--inh-caps=-all", "--bounding-set=-all"] + argv
         r = subprocess.run(argv, capture_output=True, text=True, timeout=20,
                            stdin=subprocess.DEVNULL)
+        harness.assert_no_sanitizer_report(r.stderr, "pindnsd on port 53")
         self.assertEqual(r.returncode, 1)
         self.assertIn("cannot listen on 127.0.0.1:53: Permission denied", r.stderr)
         self.assertIn("CAP_NET_BIND_SERVICE", r.stderr)
@@ -280,6 +278,7 @@ class Serving(unittest.TestCase):
                 f.write("h%d A 10.%d.%d.%d\n" % (i, i >> 16 & 255, i >> 8 & 255, i & 255))
         r = subprocess.run([script, "-qec", "taskset -c 0 %s --check-config --zones %s" % (
             PINDNSD, d), "/dev/null"], capture_output=True, text=True, timeout=120)
+        harness.assert_no_sanitizer_report(r.stdout, "pindnsd --check-config on a terminal")
         self.assertEqual(r.returncode, 0, r.stdout)
         ms = float(re.search(r"300002 records, serial 1, ([\d.]+) ms", r.stdout).group(1))
         # Progress starts after a second of loading: present when it took longer than that
@@ -313,4 +312,4 @@ class Serving(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    harness.main()

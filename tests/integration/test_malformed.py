@@ -18,8 +18,8 @@ class Malformed(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         # Bound to the wildcard address, so replies must name their source (IP_PKTINFO).
-        cls.port = harness.free_port()
-        cls.srv = harness.start_pindnsd(["--listen", "0.0.0.0:%d" % cls.port], port=cls.port)
+        cls.srv = harness.start_pindnsd(["--listen", "0.0.0.0:{port}"])
+        cls.port = cls.srv.port
 
     @classmethod
     def tearDownClass(cls):
@@ -97,4 +97,4 @@ class Malformed(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    harness.main()

@@ -1,10 +1,8 @@
 """Integration: zone reloads under continuous load lose nothing and switch answers."""
 
-import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -12,9 +10,6 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-
-LOAD = os.path.join(os.path.dirname(harness.PINDNSD), "pindns-load")
-
 
 class ReloadUnderLoad(unittest.TestCase):
     def test_twenty_reloads_lose_nothing(self):
@@ -33,10 +28,7 @@ class ReloadUnderLoad(unittest.TestCase):
             f.write("www.example.com A\nmail.example.com AAAA\nnope.example.com A\n"
                     "alias.example.com A\nexample.com MX\n")
         # A modest window: the point is that nothing is lost, not saturation.
-        load = subprocess.Popen([LOAD, "-s", "127.0.0.1:%d" % srv.port, "-f", queries,
-                                 "-d", "8", "-W", "0", "-S", "4", "-w", "16", "-t", "2000",
-                                 "--json"], stdout=subprocess.PIPE, text=True)
-        self.addCleanup(lambda: load.poll() is None and load.kill())
+        load = harness.Load(srv.port, queries)
         time.sleep(0.5)
         for i in range(20):
             v = (i + 1) % 2
@@ -50,19 +42,16 @@ class ReloadUnderLoad(unittest.TestCase):
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline:
                 if harness.dig(srv.port, "www.example.com", "A").answer == [want]:
+                    done = time.monotonic()
                     break
                 time.sleep(0.02)
             else:
                 self.fail("reload %d did not switch the answer to %s" % (i + 1, want))
             time.sleep(0.2)
-        out, _ = load.communicate(timeout=30)
-        r = json.loads(out)
+        r = load.finish(self, done)
         self.assertGreater(r["answered"], 1000)
-        self.assertEqual(r["lost"], 0, r)
-        self.assertEqual(r["rcodes"].get("SERVFAIL", 0), 0, r)
         self.assertEqual(srv.output().count("reload done"), 20)
         self.assertIsNone(srv.proc.poll())
-        shutil.rmtree(zones, ignore_errors=True)
 
 
 class UnreadableZonesDir(unittest.TestCase):
@@ -125,4 +114,4 @@ class SkipUnchanged(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    harness.main()

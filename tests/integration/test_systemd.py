@@ -14,8 +14,9 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
-# systemd sets LISTEN_PID to the service's PID; sh can, since exec keeps it.
-EXEC_WITH_LISTEN_PID = 'LISTEN_PID=$$ exec "$0" "$@"'
+# systemd passes sockets from fd 3 on and sets LISTEN_PID to the service's PID; sh can
+# do both (exec keeps the PID), moving the inherited socket FD to 3.
+EXEC_WITH_LISTEN_FD = 'exec 3<&%d %d<&-; LISTEN_PID=$$ exec "$0" "$@"'
 
 
 class Systemd(unittest.TestCase):
@@ -32,10 +33,25 @@ class Systemd(unittest.TestCase):
         self.addCleanup(self.stop_all)
 
     def stop_all(self):
+        """SIGTERM to whatever still runs; every pindnsd must have exited 0, its stderr
+        free of sanitizer reports."""
         for p in self.procs:
+            if p.stderr.closed:
+                continue  # checked already
             if p.poll() is None:
-                p.kill()
-                p.wait()
+                p.terminate()
+                try:
+                    p.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+            err = p.stderr.read()
+            p.stderr.close()
+            harness.assert_no_sanitizer_report(err, "pindnsd pid %d" % p.pid)
+            harness.assert_no_sanitizer_report(harness.sanitizer_reports(p.pid),
+                                               "sanitizer log of pid %d" % p.pid)
+            self.assertEqual(p.returncode, 0, "pindnsd pid %d:\n%s" % (p.pid, err))
+            p.err = err
 
     def expect(self, *parts):
         msg = self.notify.recv(4096).decode()
@@ -56,14 +72,11 @@ class Systemd(unittest.TestCase):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # ReusePort=yes
         s.bind(("127.0.0.1", port))
-        os.dup2(s.fileno(), 3, inheritable=True)
-        s.close()
-        try:
-            p = self.start(["sh", "-c", EXEC_WITH_LISTEN_PID, harness.PINDNSD, "--foreground",
-                            "--threads", "2", "--zones", harness.served_zones()],
-                           pass_fds=(3,), extra_env={"LISTEN_FDS": "1"})
-        finally:
-            os.close(3)
+        with s:
+            fd = s.fileno()
+            p = self.start(["sh", "-c", EXEC_WITH_LISTEN_FD % (fd, fd), harness.PINDNSD,
+                            "--foreground", "--threads", "2", "--zones", harness.served_zones()],
+                           pass_fds=(fd,), extra_env={"LISTEN_FDS": "1"})
         self.expect("READY=1", "MAINPID=%d" % p.pid)
         self.assertEqual(harness.dig(port, "www.example.com", "A").answer,
                          ["www.example.com. 3600 IN A 192.0.2.80"])
@@ -73,7 +86,8 @@ class Systemd(unittest.TestCase):
         p.terminate()
         self.expect("STOPPING=1")
         self.assertEqual(p.wait(timeout=20), 0)
-        err = p.stderr.read()
+        self.stop_all()
+        err = p.err
         self.assertIn("using 1 socket(s) from socket activation", err)
         self.assertIn("with 2 worker(s)", err)
 
@@ -92,7 +106,8 @@ class Systemd(unittest.TestCase):
         self.assertEqual(harness.dig(port, "www.example.com", "A").rcode, "NOERROR")
         new.terminate()
         self.assertEqual(new.wait(timeout=20), 0)
+        self.stop_all()
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    harness.main()
