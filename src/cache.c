@@ -68,14 +68,25 @@ void pd_cache_free(pd_cache_t *c)
 	free(c);
 }
 
+/* Field by field: a struct copy would read the counters without atomic loads. */
+static void pd__stats_copy(pd_cache_stats_t *to, const pd_cache_stats_t *from)
+{
+	pd_counter_set(&to->hits, pd_counter_get(&from->hits));
+	pd_counter_set(&to->misses, pd_counter_get(&from->misses));
+	pd_counter_set(&to->uncacheable, pd_counter_get(&from->uncacheable));
+	pd_counter_set(&to->inserts, pd_counter_get(&from->inserts));
+}
+
 pd_cache_stats_t pd_cache_stats(const pd_cache_t *c)
 {
-	return *c->stats;
+	pd_cache_stats_t st;
+	pd__stats_copy(&st, c->stats);
+	return st;
 }
 
 void pd_cache_count_into(pd_cache_t *c, pd_cache_stats_t *counters)
 {
-	*counters = *c->stats;
+	pd__stats_copy(counters, c->stats);
 	c->stats = counters;
 }
 
@@ -151,7 +162,7 @@ static size_t pd__cache_answer_keyed(pd_cache_t *c, const pd_zoneset_t *zs,
                                      size_t resp_cap)
 {
 	if (!key) {
-		c->stats->uncacheable++;
+		pd_counter_add(&c->stats->uncacheable, 1);
 		return pd_answer(zs, conf, query, qlen, resp, resp_cap, NULL);
 	}
 	uint64_t gen = zs->generation;
@@ -170,11 +181,11 @@ static size_t pd__cache_answer_keyed(pd_cache_t *c, const pd_zoneset_t *zs,
 		resp[1] = query[1];
 		resp[2] = (uint8_t)((resp[2] & ~1u) | (query[2] & 1u));
 		memcpy(resp + PD_HEADER_LEN, query + PD_HEADER_LEN, key->qsection);
-		c->stats->hits++;
+		pd_counter_add(&c->stats->hits, 1);
 		c->epoch_hits++;
 		return s->rlen;
 	}
-	c->stats->misses++;
+	pd_counter_add(&c->stats->misses, 1);
 	size_t len = pd_answer(zs, conf, query, qlen, resp, resp_cap, NULL);
 	if (len == 0 || key->qsection + len > sizeof(set->data))
 		return len;
@@ -183,7 +194,7 @@ static size_t pd__cache_answer_keyed(pd_cache_t *c, const pd_zoneset_t *zs,
 	 * evicted: storing each one is memory traffic for nothing. Keep a sample then, so
 	 * that names which do recur still make it in.
 	 */
-	if (c->sampling && c->stats->misses % PD_CACHE_SAMPLE != 0)
+	if (c->sampling && pd_counter_get(&c->stats->misses) % PD_CACHE_SAMPLE != 0)
 		return len;
 	/* Prefer a free or stale way; otherwise take turns. */
 	int way = c->victim++ % PD_CACHE_WAYS;
@@ -200,7 +211,7 @@ static size_t pd__cache_answer_keyed(pd_cache_t *c, const pd_zoneset_t *zs,
 	s->rlen = (uint16_t)len;
 	memcpy(s->data, key->question, key->qsection);
 	memcpy(s->data + key->qsection, resp, len);
-	c->stats->inserts++;
+	pd_counter_add(&c->stats->inserts, 1);
 	return len;
 }
 

@@ -28,15 +28,6 @@ static const char *const pd__rcode_names[16] = {
     "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
     "NXRRSET", "NOTAUTH", "NOTZONE",  "RCODE11",  "RCODE12", "RCODE13", "RCODE14",  "RCODE15"};
 
-static void pd__worker_total(const pd_stats_t *s, uint32_t w, pd_worker_stats_t *out)
-{
-	const uint64_t *a = (const uint64_t *)&s->live[w];
-	const uint64_t *b = (const uint64_t *)&s->live[s->workers + w];
-	uint64_t *o = (uint64_t *)out;
-	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
-		o[i] = a[i] + b[i];
-}
-
 size_t pd_control_stats(const pd_stats_t *s, bool json, char *buf, size_t cap)
 {
 	size_t n = 0;
@@ -47,7 +38,7 @@ size_t pd_control_stats(const pd_stats_t *s, bool json, char *buf, size_t cap)
 		pd_buf_printf(buf, cap, &n, "{\"workers\": [");
 	for (uint32_t w = 0; w < s->workers; w++) {
 		pd_worker_stats_t ws;
-		pd__worker_total(s, w, &ws);
+		pd_stats_worker(s, w, &ws);
 		min = ws.queries < min ? ws.queries : min;
 		max = ws.queries > max ? ws.queries : max;
 		double mean = ws.batches ? (double)ws.queries / (double)ws.batches : 0;

@@ -24,6 +24,32 @@
 
 #define PD_ENGINE_WAKE_SIGNAL SIGUSR1
 
+/*
+ * ThreadSanitizer sees none of the ordering liburcu provides: the pointer exchange and
+ * the grace period happen in the library, which is not instrumented. Without being told,
+ * it reports each zone set a reload publishes (written by the main thread, then read by
+ * a worker) and frees (read by a worker, then freed) as a data race. These say what RCU
+ * guarantees and no more: a worker that picks up a published pointer sees what was
+ * written before it was published, and what a worker did before a quiescent state, or
+ * before going offline, happens before the grace period that waits for it ends. So a
+ * worker still using a zone set past its quiescent state is still reported.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define PD__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PD__TSAN 1
+#endif
+#endif
+#ifdef PD__TSAN
+#include <sanitizer/tsan_interface.h>
+#define PD__HAPPENS_BEFORE(addr) __tsan_release((void *)(addr))
+#define PD__HAPPENS_AFTER(addr) __tsan_acquire((void *)(addr))
+#else
+#define PD__HAPPENS_BEFORE(addr) ((void)0)
+#define PD__HAPPENS_AFTER(addr) ((void)0)
+#endif
+
 typedef struct pd__worker {
 	pd_engine_t *engine;
 	int index;
@@ -56,6 +82,7 @@ struct pd_engine {
 	pd_engine_handler_fn handler;
 	void *handler_arg;
 	void *data; /* published with rcu_assign_pointer, read with rcu_dereference */
+	char grace; /* its address names RCU grace periods to ThreadSanitizer (PD__TSAN) */
 	atomic_bool stopping;
 	bool running;
 	pd_stats_t *stats;
@@ -423,6 +450,30 @@ static void pd__reply_source(pd__worker_t *wk, struct msghdr *rh, struct msghdr 
 	}
 }
 
+/*
+ * Counts a batch of got datagrams of which nout were answered. Sums are made here and
+ * added once: each add is an atomic store (for readers on other threads), which the
+ * compiler would not merge across a loop.
+ */
+static void pd__worker_count(pd_worker_stats_t *st, const pd__worker_t *wk, int got, int nout)
+{
+	int fill = 0;
+	uint64_t in = 0, out = 0;
+	for (int v = got; v > 1 && fill < PD_STATS_FILL - 1; v >>= 1)
+		fill++;
+	for (int i = 0; i < got; i++)
+		in += wk->rx[i].msg_len;
+	for (int i = 0; i < nout; i++)
+		out += wk->tx_iov[i].iov_len;
+	pd_counter_add(&st->batches, 1);
+	pd_counter_add(&st->batch_fill[fill], 1);
+	pd_counter_add(&st->queries, (uint64_t)got);
+	pd_counter_add(&st->responses, (uint64_t)nout);
+	pd_counter_add(&st->dropped, (uint64_t)(got - nout));
+	pd_counter_add(&st->bytes_in, in);
+	pd_counter_add(&st->bytes_out, out);
+}
+
 /* Answers the got datagrams just read from slot and sends the replies in one batch. */
 static void pd__worker_answer(pd__worker_t *wk, int slot, int got)
 {
@@ -430,6 +481,7 @@ static void pd__worker_answer(pd__worker_t *wk, int slot, int got)
 	int fd = wk->fds[slot];
 	bool pktinfo = e->wildcard[slot];
 	const void *data = rcu_dereference(e->data);
+	PD__HAPPENS_AFTER(&e->data);
 	int n = 0, nout = 0;
 
 	for (int i = 0; i < got; i++) {
@@ -465,21 +517,8 @@ static void pd__worker_answer(pd__worker_t *wk, int slot, int got)
 			pd__reply_source(wk, rh, th, nout);
 		nout++;
 	}
-	if (e->stats) {
-		pd_worker_stats_t *st = &e->stats->live[wk->index];
-		int fill = 0;
-		for (int v = got; v > 1 && fill < PD_STATS_FILL - 1; v >>= 1)
-			fill++;
-		st->batches++;
-		st->batch_fill[fill]++;
-		st->queries += (uint64_t)got;
-		st->responses += (uint64_t)nout;
-		st->dropped += (uint64_t)(got - nout);
-		for (int i = 0; i < got; i++)
-			st->bytes_in += wk->rx[i].msg_len;
-		for (int i = 0; i < nout; i++)
-			st->bytes_out += wk->tx_iov[i].iov_len;
-	}
+	if (e->stats)
+		pd__worker_count(&e->stats->live[wk->index], wk, got, nout);
 	for (int sent = 0; sent < nout;) {
 		int done = sendmmsg(fd, wk->tx + sent, (unsigned)(nout - sent), 0);
 		if (done < 0) {
@@ -493,6 +532,20 @@ static void pd__worker_answer(pd__worker_t *wk, int slot, int got)
 	}
 }
 
+/* rcu_quiescent_state(), and what it means told to ThreadSanitizer (PD__TSAN). */
+static inline void pd__quiescent(pd_engine_t *e)
+{
+	PD__HAPPENS_BEFORE(&e->grace);
+	rcu_quiescent_state();
+}
+
+/* rcu_thread_offline(), and what it means told to ThreadSanitizer (PD__TSAN). */
+static inline void pd__offline(pd_engine_t *e)
+{
+	PD__HAPPENS_BEFORE(&e->grace);
+	rcu_thread_offline();
+}
+
 /*
  * One address: one blocking recvmmsg per batch, the cheapest loop there is. The worker
  * is offline for RCU only while blocked, and reports a quiescent state per batch.
@@ -501,12 +554,12 @@ static void pd__worker_loop_single(pd__worker_t *wk)
 {
 	pd_engine_t *e = wk->engine;
 	while (!atomic_load_explicit(&e->stopping, memory_order_relaxed)) {
-		rcu_thread_offline();
+		pd__offline(e);
 		int got = pd__worker_recv(wk, 0, MSG_WAITFORONE);
 		rcu_thread_online();
 		if (got > 0)
 			pd__worker_answer(wk, 0, got);
-		rcu_quiescent_state();
+		pd__quiescent(e);
 	}
 }
 
@@ -524,10 +577,10 @@ static void pd__worker_loop_multi(pd__worker_t *wk)
 				total += got;
 			}
 		}
-		rcu_quiescent_state();
+		pd__quiescent(e);
 		if (total > 0)
 			continue;
-		rcu_thread_offline();
+		pd__offline(e);
 		epoll_wait(wk->epfd, ev, PD_LISTEN_MAX + 1, -1);
 		rcu_thread_online();
 	}
@@ -622,8 +675,10 @@ fail:;
 
 void *pd_engine_publish(pd_engine_t *e, void *data)
 {
+	PD__HAPPENS_BEFORE(&e->data);
 	void *old = rcu_xchg_pointer(&e->data, data);
 	synchronize_rcu();
+	PD__HAPPENS_AFTER(&e->grace);
 	return old;
 }
 

@@ -129,13 +129,15 @@ static void pd__handle(void *arg, int worker, const void *data, pd_dgram_t *batc
 			if ((*seen)++ % s->query_log == 0)
 				pd__log_query(&batch[i]);
 	}
+	uint64_t truncated = 0;
 	for (int i = 0; i < n; i++) {
 		if (batch[i].out_len < 12)
 			continue;
 		/* Header rcode only: the extended bits (BADVERS) are rare enough to skip. */
-		st->rcode[batch[i].out[3] & 0xF]++;
-		st->truncated += (batch[i].out[2] & 0x02) != 0;
+		pd_counter_add(&st->rcode[batch[i].out[3] & 0xF], 1);
+		truncated += (batch[i].out[2] & 0x02) != 0;
 	}
+	pd_counter_add(&st->truncated, truncated); /* once: each add is an atomic store */
 }
 
 /* What a reload needs, for SIGHUP and pindnsctl alike. */

@@ -32,14 +32,20 @@ int pd_metrics_listen(const pd_listen_t *addr, char *err, size_t cap)
 	return fd;
 }
 
+/* The counter at offset in st; the worker may be bumping it meanwhile. */
+static uint64_t pd__counter_at(const pd_worker_stats_t *st, size_t offset)
+{
+	return pd_counter_get((const pd_counter_t *)((const char *)st + offset));
+}
+
 /* One counter family, per worker, live plus carried over restarts. */
 static void pd__family(char *buf, size_t cap, size_t *n, const pd_stats_t *s, const char *name,
                        const char *help, size_t offset)
 {
 	pd_buf_printf(buf, cap, n, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
 	for (uint32_t w = 0; w < s->workers; w++) {
-		uint64_t v = *(const uint64_t *)((const char *)&s->live[w] + offset) +
-		             *(const uint64_t *)((const char *)&s->live[s->workers + w] + offset);
+		uint64_t v = pd__counter_at(&s->live[w], offset) +
+		             pd__counter_at(&s->live[s->workers + w], offset);
 		pd_buf_printf(buf, cap, n, "%s{worker=\"%u\"} %llu\n", name, w,
 		              (unsigned long long)v);
 	}
@@ -69,7 +75,8 @@ size_t pd_metrics_render(const pd_stats_t *s, const pd_zoneset_t *zones, char *b
 	              "# TYPE pindns_responses_by_rcode_total counter\n");
 	for (uint32_t w = 0; w < s->workers; w++)
 		for (int r = 0; r < 16; r++) {
-			uint64_t v = s->live[w].rcode[r] + s->live[s->workers + w].rcode[r];
+			uint64_t v = pd_counter_get(&s->live[w].rcode[r]) +
+			             pd_counter_get(&s->live[s->workers + w].rcode[r]);
 			if (v || r == 0 || r == 3 || r == 5)
 				pd_buf_printf(
 				    buf, cap, &n,

@@ -61,13 +61,16 @@ void pd_stats_unmap(pd_stats_t *s)
 		munmap(s, pd__stats_size(s->workers));
 }
 
+/* The struct is nothing but counters (and trailing alignment padding, kept zero). */
+#define PD__COUNTERS (sizeof(pd_worker_stats_t) / sizeof(pd_counter_t))
+
+/* Adds from to to; to must be written by this thread alone (carried totals, a copy). */
 static void pd__add(pd_worker_stats_t *to, const pd_worker_stats_t *from)
 {
-	/* The struct is nothing but uint64_t counters (and alignment padding of zeroes). */
-	uint64_t *t = (uint64_t *)to;
-	const uint64_t *f = (const uint64_t *)from;
-	for (size_t i = 0; i < sizeof(*to) / sizeof(uint64_t); i++)
-		t[i] += f[i];
+	pd_counter_t *t = (pd_counter_t *)to;
+	const pd_counter_t *f = (const pd_counter_t *)from;
+	for (size_t i = 0; i < PD__COUNTERS; i++)
+		pd_counter_add(&t[i], pd_counter_get(&f[i]));
 }
 
 void pd_stats_carry(pd_stats_t *s, const pd_stats_t *from)
@@ -80,6 +83,13 @@ void pd_stats_carry(pd_stats_t *s, const pd_stats_t *from)
 	}
 	if (from->started_unix && from->started_unix < s->started_unix)
 		s->started_unix = from->started_unix;
+}
+
+void pd_stats_worker(const pd_stats_t *s, uint32_t w, pd_worker_stats_t *out)
+{
+	memset(out, 0, sizeof(*out));
+	pd__add(out, &s->live[w]);
+	pd__add(out, &s->live[s->workers + w]);
 }
 
 void pd_stats_total(const pd_stats_t *s, pd_worker_stats_t *out)

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "pindns/answer.h"
+#include "pindns/counter.h"
 #include "pindns/dgram.h"
 #include "pindns/name.h"
 #include "pindns/zoneset.h"
@@ -21,12 +22,12 @@ typedef struct pd_cache_key {
 	uint8_t question[PD_NAME_MAX + 4]; /* lower-cased name, then type and class */
 } pd_cache_key_t;
 
-/** Counters, written only by the owning worker. */
+/** Counters, written only by the owning worker; any thread may read them (pd_counter_get). */
 typedef struct pd_cache_stats {
-	uint64_t hits;
-	uint64_t misses;
-	uint64_t uncacheable; /* queries not in the simple form the cache takes */
-	uint64_t inserts;
+	pd_counter_t hits;
+	pd_counter_t misses;
+	pd_counter_t uncacheable; /* queries not in the simple form the cache takes */
+	pd_counter_t inserts;
 } pd_cache_stats_t;
 
 typedef struct pd_cache pd_cache_t;
@@ -70,5 +71,5 @@ void pd_cache_answer_batch(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answe
  */
 void pd_cache_count_into(pd_cache_t *c, pd_cache_stats_t *counters);
 
-/** The cache's counters. */
+/** A copy of the cache's counters. */
 pd_cache_stats_t pd_cache_stats(const pd_cache_t *c);

@@ -1,24 +1,29 @@
 /* Per-worker counters in shared memory, so their totals outlive a restart by handoff. */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "pindns/cache.h"
+#include "pindns/counter.h"
 
 #define PD_STATS_RCODES 32 /* rcodes with the extended bits: BADVERS is 16 */
 #define PD_STATS_FILL 7    /* batch fill histogram: 1, 2-3, 4-7, 8-15, 16-31, 32-63, 64+ */
 
-/** One worker's counters: written by that worker alone, on cache lines of their own. */
+/**
+ * One worker's counters: written by that worker alone (pd_counter_add), on cache lines of
+ * their own, and read by the control and metrics code while it runs (pd_counter_get).
+ */
 typedef struct pd_worker_stats {
-	_Alignas(64) uint64_t queries; /* datagrams received */
-	uint64_t responses;            /* datagrams sent */
-	uint64_t dropped;              /* received and not answered */
-	uint64_t truncated;            /* answered with TC */
-	uint64_t bytes_in, bytes_out;
-	uint64_t batches; /* recvmmsg calls that returned datagrams */
-	uint64_t batch_fill[PD_STATS_FILL];
+	_Alignas(64) pd_counter_t queries; /* datagrams received */
+	pd_counter_t responses;            /* datagrams sent */
+	pd_counter_t dropped;              /* received and not answered */
+	pd_counter_t truncated;            /* answered with TC */
+	pd_counter_t bytes_in, bytes_out;
+	pd_counter_t batches; /* recvmmsg calls that returned datagrams */
+	pd_counter_t batch_fill[PD_STATS_FILL];
 	pd_cache_stats_t cache; /* counted there by the worker's cache itself */
-	uint64_t rcode[PD_STATS_RCODES];
+	pd_counter_t rcode[PD_STATS_RCODES];
 } pd_worker_stats_t;
 
 /** The shared segment: live counters, and the totals carried over from predecessors. */
@@ -28,6 +33,17 @@ typedef struct pd_stats {
 	_Alignas(64) uint64_t started_unix;
 	pd_worker_stats_t live[]; /* workers entries, then as many carried */
 } pd_stats_t;
+
+/* A successor maps its predecessor's segment: a layout change needs a new
+ * PD_STATS_VERSION (stats.c), or the two would read each other's counters wrong. */
+_Static_assert(sizeof(pd_worker_stats_t) == 448 && _Alignof(pd_worker_stats_t) == 64,
+               "pd_worker_stats_t layout changed: bump PD_STATS_VERSION");
+_Static_assert(offsetof(pd_worker_stats_t, batch_fill) == 56 &&
+                   offsetof(pd_worker_stats_t, cache) == 112 &&
+                   offsetof(pd_worker_stats_t, rcode) == 144,
+               "pd_worker_stats_t layout changed: bump PD_STATS_VERSION");
+_Static_assert(offsetof(pd_stats_t, started_unix) == 64 && offsetof(pd_stats_t, live) == 128,
+               "pd_stats_t layout changed: bump PD_STATS_VERSION");
 
 /** The carried-over totals of worker w (same layout as live). */
 static inline pd_worker_stats_t *pd_stats_carried(pd_stats_t *s, int w)
@@ -50,5 +66,11 @@ void pd_stats_unmap(pd_stats_t *s);
  */
 void pd_stats_carry(pd_stats_t *s, const pd_stats_t *from);
 
-/** Sums live and carried counters over all workers into out. */
+/**
+ * Sums worker w's live and carried counters into out, a private copy: its fields may be
+ * read directly. Any thread may call this while the workers run.
+ */
+void pd_stats_worker(const pd_stats_t *s, uint32_t w, pd_worker_stats_t *out);
+
+/** Sums live and carried counters over all workers into out, like pd_stats_worker(). */
 void pd_stats_total(const pd_stats_t *s, pd_worker_stats_t *out);
