@@ -41,15 +41,27 @@ echo "pindns: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
 # The nsd package starts NSD on port 53 where init scripts run. The tests start their
 # own NSD on a loopback high port, so keep the packaged one from starting.
-policy=/usr/sbin/policy-rc.d
+# A policy-rc.d already there (Debian container images ship one) is the site's: leave it.
+# PINDNS_POLICY_RC_D is for tests/packaging/test_deps.sh only, which points it at a
+# scratch file so that the test never touches the real one.
+policy=${PINDNS_POLICY_RC_D:-/usr/sbin/policy-rc.d}
 made_policy=""
+# An if, not "[ ] && rm": the trap's last status would become the script's exit status.
+cleanup() {
+	if [ -n "$made_policy" ]; then
+		rm -f "$policy"
+	fi
+}
+# Traps first, so that a signal cannot leave our policy-rc.d behind. exit in the INT and
+# TERM traps runs the EXIT trap and stops the script, which would otherwise go on.
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 if [ ! -e "$policy" ]; then
+	made_policy=1
 	printf '#!/bin/sh\nexit 101\n' >"$policy"
 	chmod 755 "$policy"
-	made_policy=1
 fi
-cleanup() { [ -n "$made_policy" ] && rm -f "$policy"; }
-trap cleanup EXIT INT TERM
 
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends $missing </dev/null

@@ -30,6 +30,7 @@
 #include "pindns/privs.h"
 #include "pindns/stats.h"
 #include "pindns/systemd.h"
+#include "pindns/util.h"
 #include "pindns/log.h"
 #include "pindns/name.h"
 #include "pindns/version.h"
@@ -416,15 +417,37 @@ int main(int argc, char **argv)
 	}
 
 	/* All that needs root happens here: files and sockets, then root goes. */
-	if (cfg.pid_file && pd__write_pid_file(cfg.pid_file) < 0)
+	uid_t uid = (uid_t)-1, owner;
+	gid_t gid = (gid_t)-1;
+	int due = pd_privileges_lookup(cfg.user, cfg.group, &uid, &gid, err, sizeof(err));
+	if (due < 0) {
+		pd_log(PD_LOG_ERR, "%s", err);
 		goto out;
+	}
+	if (due == 0 && geteuid() == 0)
+		pd_log(PD_LOG_WARN, "running as root, as configured (user: root)");
+	/* Without systemd's tmpfiles nothing makes /run/pindns: make what is missing, given
+	 * to the service user, who removes its files there at stop. */
+	owner = due > 0 ? uid : (uid_t)-1;
+	if (cfg.pid_file) {
+		if (pd_make_file_dir("pid file", cfg.pid_file, owner, gid, err, sizeof(err)) < 0) {
+			pd_log(PD_LOG_ERR, "%s", err);
+			goto out;
+		}
+		if (pd__write_pid_file(cfg.pid_file) < 0)
+			goto out;
+	}
 	if (cfg.handoff_socket) {
-		handoff_fd = pd_handoff_listen(cfg.handoff_socket, err, sizeof(err));
+		if (pd_make_file_dir("handoff socket", cfg.handoff_socket, owner, gid, err,
+		                     sizeof(err)) == 0)
+			handoff_fd = pd_handoff_listen(cfg.handoff_socket, err, sizeof(err));
 		if (handoff_fd < 0)
 			pd_log(PD_LOG_ERR, "%s; restart by takeover will not work", err);
 	}
 	if (cfg.control_socket) {
-		control_fd = pd_control_listen(cfg.control_socket, err, sizeof(err));
+		if (pd_make_file_dir("control socket", cfg.control_socket, owner, gid, err,
+		                     sizeof(err)) == 0)
+			control_fd = pd_control_listen(cfg.control_socket, err, sizeof(err));
 		if (control_fd < 0)
 			pd_log(PD_LOG_ERR, "%s; pindnsctl will not reach this daemon", err);
 	}
@@ -433,31 +456,18 @@ int main(int argc, char **argv)
 		if (metrics_fd < 0)
 			pd_log(PD_LOG_ERR, "%s", err);
 	}
-	{
-		uid_t uid;
-		gid_t gid;
-		int due = pd_privileges_lookup(cfg.user, cfg.group, &uid, &gid, err, sizeof(err));
-		if (due < 0) {
+	if (due > 0) {
+		/* Its sockets stay the service's: pindnsctl and successors run as it. */
+		if (handoff_fd >= 0 && chown(cfg.handoff_socket, uid, gid) < 0)
+			pd_log(PD_LOG_WARN, "chown %s: %s", cfg.handoff_socket, strerror(errno));
+		if (control_fd >= 0 && chown(cfg.control_socket, uid, gid) < 0)
+			pd_log(PD_LOG_WARN, "chown %s: %s", cfg.control_socket, strerror(errno));
+		if (pd_privileges_drop(uid, gid, err, sizeof(err)) < 0) {
 			pd_log(PD_LOG_ERR, "%s", err);
 			goto out;
 		}
-		if (due == 0 && geteuid() == 0)
-			pd_log(PD_LOG_WARN, "running as root, as configured (user: root)");
-		if (due > 0) {
-			/* Its sockets stay the service's: pindnsctl and successors run as it. */
-			if (handoff_fd >= 0 && chown(cfg.handoff_socket, uid, gid) < 0)
-				pd_log(PD_LOG_WARN, "chown %s: %s", cfg.handoff_socket,
-				       strerror(errno));
-			if (control_fd >= 0 && chown(cfg.control_socket, uid, gid) < 0)
-				pd_log(PD_LOG_WARN, "chown %s: %s", cfg.control_socket,
-				       strerror(errno));
-			if (pd_privileges_drop(uid, gid, err, sizeof(err)) < 0) {
-				pd_log(PD_LOG_ERR, "%s", err);
-				goto out;
-			}
-			pd_log(PD_LOG_INFO, "running as %s (uid %u), without capabilities",
-			       cfg.user, (unsigned)uid);
-		}
+		pd_log(PD_LOG_INFO, "running as %s (uid %u), without capabilities", cfg.user,
+		       (unsigned)uid);
 	}
 
 	sigset_t sigs;

@@ -1,7 +1,9 @@
-/* Small helpers the server shell shares: bounded text building, Unix socket listeners. */
+/* Small helpers the server shell shares: bounded text building, Unix socket listeners,
+ * the folders of runtime files. */
 #pragma once
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /**
  * Appends printf-style text at buf + *n, never writing past cap (the text is cut
@@ -15,3 +17,14 @@ void pd_buf_printf(char *buf, size_t cap, size_t *n, const char *fmt, ...)
  * previous process. Returns the fd, or -errno with "what: path: why" in err.
  */
 int pd_unix_listen(const char *what, const char *path, int backlog, char *err, size_t cap);
+
+/**
+ * Makes the folder that is to hold file (a socket or the pid file) when it is missing:
+ * without systemd's tmpfiles nothing makes /run/pindns. The folder is made mode 0755 and,
+ * unless uid is (uid_t)-1, given to uid:gid, so that the service user can remove its own
+ * files at stop; missing folders above it are made 0755 and stay ours. An existing folder
+ * is left as it is. Returns 0, or -errno with "cannot create DIR for the what file: why"
+ * in err.
+ */
+int pd_make_file_dir(const char *what, const char *file, uid_t uid, gid_t gid, char *err,
+                     size_t cap);

@@ -1,22 +1,35 @@
 #!/bin/sh
-# Builds the .deb in a build folder of its own, unpacks it into a throwaway root with
-# dpkg -x, and checks what is in it and that the installed programs run.
+# Builds the .deb with packaging/deb.sh, unpacks it into a throwaway root with dpkg -x, and
+# checks what is in it and that the installed programs run; and that cpack refuses a
+# build folder configured for /usr/local.
 set -eu
 
 src=$1
 work=$2
 rm -rf "$work"
 mkdir -p "$work"
-cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPINDNS_TESTS=OFF \
-	-DCMAKE_INSTALL_PREFIX=/usr -DPINDNS_ZONES_DIR=/var/lib/pindns/zones >/dev/null
-cmake --build "$work/build" -j 2 >/dev/null
-(cd "$work/build" && cpack -G DEB >/dev/null)
 
 fail() {
 	echo "FAIL: $*"
 	exit 1
 }
-deb=$(ls "$work"/build/pindns_*_*.deb)
+
+# cpack refuses before it builds anything, so a configured folder is enough.
+cmake -S "$src" -B "$work/local" -DPINDNS_TESTS=OFF >"$work/local.log" 2>&1 ||
+	{ cat "$work/local.log"; fail "configuring a /usr/local build folder"; }
+rc=0
+(cd "$work/local" && cpack -G DEB) >"$work/cpack.log" 2>&1 || rc=$?
+said=$(tr -s ' \n' '  ' <"$work/cpack.log")
+[ "$rc" -ne 0 ] || fail "cpack made a package in a /usr/local build folder"
+case "$said" in
+*"installs under /usr/local, not /usr;"*"build the package with packaging/deb.sh"*) ;;
+*) cat "$work/cpack.log"; fail "cpack in a /usr/local build folder did not name packaging/deb.sh" ;;
+esac
+! ls "$work"/local/pindns_*.deb >/dev/null 2>&1 || fail "cpack left a package behind"
+
+deb=$("$src/packaging/deb.sh" "$work/build" 2>"$work/deb.log") ||
+	{ cat "$work/deb.log"; fail "packaging/deb.sh"; }
+[ "$deb" = "$(ls "$work"/build/pindns_*_*.deb)" ] || fail "deb.sh printed '$deb', not the package"
 case "$(basename "$deb")" in
 pindns_0.1.0_*.deb) ;;
 *) fail "package name $(basename "$deb")" ;;
@@ -39,6 +52,9 @@ done
 grep -q '^Type=notify$' "$work/root/usr/lib/systemd/system/pindns.service" || fail "unit type"
 grep -q '^NoNewPrivileges=yes$' "$work/root/usr/lib/systemd/system/pindns.service" ||
 	fail "unit hardening"
+# What cpack of a /usr/local folder got wrong: the unit must start the packaged binary.
+exec_start=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$work/root/usr/lib/systemd/system/pindns.service")
+[ -x "$work/root$exec_start" ] || fail "the unit starts $exec_start, which the package lacks"
 
 root="$work/root"
 [ "$("$root/usr/sbin/pindnsd" --version)" = "pindnsd 0.1.0" ] || fail "pindnsd --version"

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Builds the Debian package in its own build folder ($1, default build-deb) and prints its path.
+# Everything but that path goes to stderr, so that deb=$(packaging/deb.sh) works.
+set -eu
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build-deb}
+"$root/packaging/deps.sh" run >&2
+mkdir -p "$build"
+build=$(cd "$build" && pwd)
+# What the package's files assume (packaging/cpack-check.cmake refuses anything else);
+# the options are given every time, so that a folder used before is set right again.
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPINDNS_TESTS=OFF \
+	-DPINDNS_SANITIZE=OFF -DPINDNS_FUZZ=OFF \
+	-DCMAKE_INSTALL_PREFIX=/usr -DPINDNS_ZONES_DIR=/var/lib/pindns/zones >&2
+cmake --build "$build" -j "$(nproc)" >&2
+rm -f "$build"/pindns_*.deb
+(cd "$build" && cpack -G DEB) >&2
+deb=$(ls "$build"/pindns_*.deb)
+echo "$deb"

@@ -1,0 +1,205 @@
+#!/bin/sh
+# Runs the packaged pindnsd as on a host without systemd (no /run/pindns) and checks
+# pindnsctl and a takeover. Usage: test_install.sh DEB-OR-FOLDER-WITH-ONE
+set -eu
+
+skip() {
+	if [ "${CI-}" = true ]; then
+		echo "FAIL: $* (under CI=true this test must run)"
+		exit 1
+	fi
+	echo "SKIP: $*"
+	exit 77
+}
+fail() {
+	echo "FAIL: $*"
+	for log in "${tmp:-/nonexistent}"/*.log; do
+		if [ -f "$log" ]; then
+			sed "s|^|  $(basename "$log"): |" "$log"
+		fi
+	done
+	exit 1
+}
+
+deb=${1:?usage: test_install.sh DEB-OR-FOLDER}
+[ -d "$deb" ] && deb=$(ls "$deb"/pindns_*.deb)
+[ -f "$deb" ] || { echo "FAIL: no package at $deb"; exit 1; }
+
+# Run as the package runs: root, then the pindns user; in a mount namespace of our own,
+# so that the tmpfs put over /run below hides the host's /run from this test only.
+if [ -z "${PINDNS_TEST_IN_NS-}" ]; then
+	[ "$(id -u)" -eq 0 ] || skip "needs root, to start pindnsd as the package does"
+	getent passwd pindns >/dev/null ||
+		skip "no user pindns: packaging/deps.sh, run as root, creates it"
+	for tool in dig unshare dpkg-deb ps python3 timeout; do
+		command -v "$tool" >/dev/null 2>&1 ||
+			skip "$tool is missing (packaging/deps.sh test installs what the tests use)"
+	done
+	unshare --mount --propagation private true 2>/dev/null ||
+		skip "cannot make a mount namespace (unshare --mount)"
+	PINDNS_TEST_IN_NS=1
+	export PINDNS_TEST_IN_NS
+	exec unshare --mount --propagation private sh "$0" "$deb"
+fi
+
+tmp=$(mktemp -d /tmp/pindns-install-XXXXXX)
+chmod 755 "$tmp" # the service user reads its zones from here, as from /var/lib/pindns
+servers=""
+cleanup() {
+	# Each pindnsd runs under timeout(1), which passes TERM on and kills it after 5 s more.
+	for p in $servers; do
+		kill -s TERM "$p" 2>/dev/null || true
+	done
+	for p in $servers; do
+		wait "$p" 2>/dev/null || true
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Without systemd nothing makes /run/pindns: a /run of our own that lacks it.
+# -n: no entry in /run/mount/utab, which libmount would make in the host's /run first.
+mount -n -t tmpfs -o mode=0755,size=8m pindns-test-run /run
+[ ! -e /run/pindns ] || fail "/run/pindns exists in the fresh /run"
+
+root=$tmp/root
+dpkg-deb -x "$deb" "$root"
+dpkg-deb -e "$deb" "$tmp/control"
+conf=$root/etc/pindns/pindns.conf
+# The shipped configuration is used as it is; the test only must serve its own zones
+# folder on a loopback high port, and stay in the foreground (as the unit runs it).
+grep -qx 'control-socket: /run/pindns/control.sock' "$conf" || fail "shipped control-socket"
+grep -qx 'handoff-socket: /run/pindns/handoff.sock' "$conf" || fail "shipped handoff-socket"
+grep -qx 'user: pindns' "$conf" || fail "shipped user"
+
+# The postinst, with stubs first on PATH that only log: on a host without systemd it must
+# only look the user up (it exists), and create it with useradd when it is missing.
+mkdir "$tmp/stubs"
+for tool in useradd systemctl systemd-sysusers; do
+	printf '#!/bin/sh\necho "%s $*" >>"%s"\n' "$tool" "$tmp/stubs.calls" >"$tmp/stubs/$tool"
+done
+printf '#!/bin/sh\nexit 2\n' >"$tmp/no-user-getent"
+chmod 755 "$tmp/stubs"/* "$tmp/no-user-getent"
+: >"$tmp/stubs.calls"
+PATH="$tmp/stubs:$PATH" sh "$tmp/control/postinst" configure ||
+	fail "postinst configure exited $?"
+[ ! -s "$tmp/stubs.calls" ] || fail "postinst ran $(cat "$tmp/stubs.calls") though pindns exists"
+mkdir "$tmp/stubs-no-user"
+cp "$tmp/stubs"/* "$tmp/stubs-no-user/"
+cp "$tmp/no-user-getent" "$tmp/stubs-no-user/getent"
+PATH="$tmp/stubs-no-user:$PATH" sh "$tmp/control/postinst" configure ||
+	fail "postinst configure (no user) exited $?"
+[ "$(cat "$tmp/stubs.calls")" = "useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin pindns" ] ||
+	fail "postinst without the user ran: $(cat "$tmp/stubs.calls")"
+[ ! -e /run/pindns ] || fail "postinst made /run/pindns"
+
+# A port below the ephemeral range (dig's source ports are there) that is free now.
+port=$(python3 -c '
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+while True:
+    p = random.randint(10000, low - 1)
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM).bind(("127.0.0.1", p))
+        print(p)
+        break
+    except OSError:
+        pass')
+
+# start NAME [ARGS]: pindnsd with the shipped configuration; sets $server (timeout's pid).
+start() {
+	name=$1
+	shift
+	env -u NOTIFY_SOCKET -u LISTEN_FDS -u LISTEN_PID -u LISTEN_FDNAMES \
+		timeout -k 5 120 "$root/usr/sbin/pindnsd" --foreground --config "$conf" \
+		--zones "$root/var/lib/pindns/zones" --listen "127.0.0.1:$port" "$@" \
+		>"$tmp/$name.log" 2>&1 &
+	server=$!
+	servers="$servers $server"
+}
+# gone PID: the process has exited (a zombie counts: it is ours to wait for).
+gone() {
+	state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 0
+	[ -z "$state" ] || [ "$state" = Z ]
+}
+# pindnsd_of PID: the pindnsd that timeout PID runs.
+pindnsd_of() {
+	ps -o pid= --ppid "$1" | tr -d ' '
+}
+# wait_exit PID SECONDS: waits for it to end and sets $code to its exit status.
+wait_exit() {
+	i=0
+	while ! gone "$1"; do
+		i=$((i + 1))
+		[ "$i" -le $(($2 * 10)) ] || fail "pid $1 still runs after $2 s"
+		sleep 0.1
+	done
+	code=0
+	wait "$1" || code=$?
+	servers=$(echo " $servers " | sed "s/ $1 / /") # waited for: its pid may be reused
+}
+answer() {
+	dig @127.0.0.1 -p "$port" +time=1 +tries=1 +norec +noall +answer www.example.com A 2>&1 || true
+}
+# serving WHO: www.example.com is answered within 10 s while WHO still runs.
+serving() {
+	i=0
+	until answer | grep -q '^www\.example\.com\..*IN[[:space:]]*A[[:space:]]*192\.0\.2\.80$'; do
+		! gone "$1" || fail "pindnsd exited before it served"
+		i=$((i + 1))
+		[ "$i" -le 20 ] || fail "no answer to www.example.com on port $port"
+		sleep 0.5
+	done
+}
+ctl() {
+	timeout 10 "$root/usr/bin/pindnsctl" "$@"
+}
+
+start first
+first=$server
+serving "$first"
+first_pid=$(pindnsd_of "$first")
+[ -n "$first_pid" ] || fail "no pindnsd under timeout $first"
+# pindnsd made the folder as root and gave it to the service user.
+group=$(id -gn pindns)
+[ -d /run/pindns ] || fail "pindnsd did not make /run/pindns"
+[ "$(stat -c '%U %G %a' /run/pindns)" = "pindns $group 755" ] ||
+	fail "/run/pindns is $(stat -c '%U %G %a' /run/pindns), not pindns $group 755"
+for s in control handoff; do
+	[ -S "/run/pindns/$s.sock" ] || fail "no /run/pindns/$s.sock"
+	[ "$(stat -c '%U %a' "/run/pindns/$s.sock")" = "pindns 600" ] ||
+		fail "/run/pindns/$s.sock is $(stat -c '%U %a' "/run/pindns/$s.sock")"
+done
+! grep -q 'will not' "$tmp/first.log" || fail "pindnsd could not make its sockets"
+grep -q 'running as pindns' "$tmp/first.log" || fail "pindnsd did not become pindns"
+out=$(ctl status) || fail "pindnsctl status exited $?: $out"
+case "$out" in
+"running: pid $first_pid,"*) ;;
+*) fail "pindnsctl status said '$out', not pid $first_pid" ;;
+esac
+
+# A takeover through the shipped handoff socket, as an upgrade does it.
+start second --takeover /run/pindns/handoff.sock
+second=$server
+wait_exit "$first" 20
+[ "$code" -eq 0 ] || fail "the first pindnsd exited $code after the takeover"
+serving "$second"
+second_pid=$(pindnsd_of "$second")
+grep -q 'took over the sockets' "$tmp/second.log" || fail "no takeover in the log"
+out=$(ctl status) || fail "pindnsctl status after the takeover exited $?: $out"
+case "$out" in
+"running: pid $second_pid,"*) ;;
+*) fail "pindnsctl status after the takeover said '$out', not pid $second_pid" ;;
+esac
+[ "$(stat -c '%U %a' /run/pindns)" = "pindns 755" ] || fail "the takeover changed /run/pindns"
+
+out=$(ctl stop) || fail "pindnsctl stop exited $?: $out"
+wait_exit "$second" 20
+[ "$code" -eq 0 ] || fail "the second pindnsd exited $code after pindnsctl stop"
+# The folder is the service user's, so the daemon, no longer root, removed its sockets.
+if [ -e /run/pindns/control.sock ] || [ -e /run/pindns/handoff.sock ]; then
+	fail "the sockets are left in /run/pindns: $(ls /run/pindns)"
+fi
+echo "install checks: 1 passed, 0 failed"
