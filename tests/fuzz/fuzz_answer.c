@@ -1,10 +1,13 @@
 /* libFuzzer target: arbitrary datagrams through pd_answer() against a fixed zone set. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pindns/answer.h"
 #include "pindns/dns.h"
+#include "pindns/name.h"
+#include "pindns/wire.h"
 #include "pindns/zoneset.h"
 
 static pd_zoneset_t *zs;
@@ -39,7 +42,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	add_name(b, "example.com", PD_TYPE_NS, "ns.example.com");
 	add_name(b, "example.com", PD_TYPE_MX, "ns.example.com");
 	add(b, "ns.example.com", PD_TYPE_A, "\x01\x02\x03\x04", 4);
-	add(b, "*.w.example.com", PD_TYPE_A, "\x01\x02\x03\x05", 4);
+	/* Answers near the limits: 48 A (about 800 bytes) fit 1232 and not 512; 64 AAAA
+	 * (about 1800 bytes) fit no client of ours (1232), so they catch a lost cap. */
+	for (uint8_t i = 0; i < 64; i++) {
+		uint8_t a[4] = {192, 0, 2, i};
+		uint8_t aaaa[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = i};
+		if (i < 48)
+			add(b, "*.w.example.com", PD_TYPE_A, a, 4);
+		add(b, "*.w.example.com", PD_TYPE_AAAA, aaaa, 16);
+	}
 	add_name(b, "c.example.com", PD_TYPE_CNAME, "a.w.example.com");
 	add_name(b, "l.example.com", PD_TYPE_CNAME, "l.example.com");
 	add_name(b, "d.example.com", PD_TYPE_DNAME, "w.example.com");
@@ -53,6 +64,44 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/*
+ * The most bytes a response to this query may have, by the rule of src/answer.c: 512,
+ * or the client's EDNS size (512 at least) capped by ours when the parser saw its OPT
+ * record. The parser reads the question, then the records in order, and stops at the
+ * first malformed one: an OPT after that point, in the answer or authority section, not
+ * owned by the root, or a second OPT (FORMERR, no OPT in the response) leaves 512.
+ */
+static size_t exact_limit(const uint8_t *q, size_t len, uint16_t ours)
+{
+	uint8_t name[PD_NAME_MAX];
+	int edns = -1; /* the client's size once its OPT is seen */
+	pd_wire_t w;
+	pd_wire_init(&w, q, len);
+	pd_wire_skip(&w, 4);
+	uint16_t qd = pd_wire_u16(&w), an = pd_wire_u16(&w), ns = pd_wire_u16(&w);
+	unsigned total = (unsigned)an + ns + pd_wire_u16(&w);
+	if (qd != 1)
+		return PD_UDP_MIN;
+	pd_name_read_lower(&w, name);
+	pd_wire_skip(&w, 4);
+	for (unsigned i = 0; i < total && !w.err; i++) {
+		bool root = pd_name_parse(&w, name) == 1;
+		uint16_t type = pd_wire_u16(&w), size = pd_wire_u16(&w);
+		pd_wire_skip(&w, 4);
+		pd_wire_skip(&w, pd_wire_u16(&w));
+		if (w.err || type != PD_TYPE_OPT)
+			continue;
+		if (edns >= 0 || i < (unsigned)an + ns || !root)
+			return PD_UDP_MIN;
+		edns = size;
+	}
+	if (edns < 0)
+		return PD_UDP_MIN;
+	size_t asked = edns < PD_UDP_MIN ? PD_UDP_MIN : (size_t)edns;
+	size_t cap = ours < PD_UDP_MIN ? PD_UDP_MIN : ours;
+	return asked < cap ? asked : cap;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t resp[PD_UDP_MAX];
@@ -60,8 +109,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pd_dgram_t d = {.in = data, .in_len = size, .out = resp, .out_cap = sizeof(resp)};
 	pd_answer_prefetch(zs, &d, 1, NULL);
 	size_t len = pd_answer(zs, &conf, data, size, resp, sizeof(resp), NULL);
-	/* Never larger than the client may take: 512 without EDNS, ours (1232) with it. */
-	if (len > 1232)
+	/* Never larger than the client may take. */
+	if (len > exact_limit(data, size, conf.udp_size))
 		abort();
 	return 0;
 }

@@ -49,6 +49,13 @@ static pd_zone_t *build_example_com(void)
 	uint8_t srv[6 + PD_NAME_MAX] = {0, 10, 0, 60, 0x13, 0xC4};
 	tu_add(b, "_sip._udp.example.com", PD_TYPE_SRV, 3600, srv,
 	       6 + tu_name(srv + 6, "mail.example.com"));
+	/* 4 x 200-byte TXT: about 0.9 KB, more than 512 but less than 1232. */
+	for (int i = 0; i < 4; i++) {
+		char t[201];
+		memset(t, 'm' + i, 200);
+		t[200] = '\0';
+		tu_add_txt(b, "mid.example.com", t);
+	}
 	/* 8 x 200-byte TXT: about 1.6 KB, more than 1232 and far more than 512. */
 	for (int i = 0; i < 8; i++) {
 		char t[201];
@@ -591,13 +598,53 @@ static void no_zones_refuses(void **state)
 	assert_int_equal(r.rcode, PD_RCODE_REFUSED);
 }
 
+/*
+ * The most bytes a response to this query may have, by the rule of src/answer.c: 512,
+ * or the client's EDNS size (512 at least) capped by ours when the parser saw its OPT
+ * record. The parser reads the question, then the records in order, and stops at the
+ * first malformed one: an OPT after that point, in the answer or authority section, not
+ * owned by the root, or a second OPT (FORMERR, no OPT in the response) leaves 512.
+ */
+static size_t exact_limit(const uint8_t *q, size_t len, uint16_t ours)
+{
+	uint8_t name[PD_NAME_MAX];
+	int edns = -1; /* the client's size once its OPT is seen */
+	pd_wire_t w;
+	pd_wire_init(&w, q, len);
+	pd_wire_skip(&w, 4);
+	uint16_t qd = pd_wire_u16(&w), an = pd_wire_u16(&w), ns = pd_wire_u16(&w);
+	unsigned total = (unsigned)an + ns + pd_wire_u16(&w);
+	if (qd != 1)
+		return PD_UDP_MIN;
+	pd_name_read_lower(&w, name);
+	pd_wire_skip(&w, 4);
+	for (unsigned i = 0; i < total && !w.err; i++) {
+		bool root = pd_name_parse(&w, name) == 1;
+		uint16_t type = pd_wire_u16(&w), size = pd_wire_u16(&w);
+		pd_wire_skip(&w, 4);
+		pd_wire_skip(&w, pd_wire_u16(&w));
+		if (w.err || type != PD_TYPE_OPT)
+			continue;
+		if (edns >= 0 || i < (unsigned)an + ns || !root)
+			return PD_UDP_MIN;
+		edns = size;
+	}
+	if (edns < 0)
+		return PD_UDP_MIN;
+	size_t asked = edns < PD_UDP_MIN ? PD_UDP_MIN : (size_t)edns;
+	size_t cap = ours < PD_UDP_MIN ? PD_UDP_MIN : ours;
+	return asked < cap ? asked : cap;
+}
+
 /* Random and mutated packets: any answer must parse and fit; ASan watches the reads. */
 static void random_input_never_breaks(void **state)
 {
-	uint8_t q[600], resp[PD_UDP_MAX];
+	uint8_t q[2][600], resp[PD_UDP_MAX];
 	tu_resp_t r;
 	srand(12345);
-	size_t base = tu_query(q, "a.b.apps.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0);
+	/* A small answer, and one that fits with EDNS only: mutations move it across. */
+	size_t bases[2] = {tu_query(q[0], "a.b.apps.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0),
+	                   tu_query(q[1], "mid.example.com", PD_TYPE_TXT, PD_CLASS_IN, 1232, 0)};
 	for (int i = 0; i < 200000; i++) {
 		uint8_t m[600];
 		size_t len;
@@ -606,7 +653,8 @@ static void random_input_never_breaks(void **state)
 			for (size_t k = 0; k < len; k++)
 				m[k] = (uint8_t)rand();
 		} else {
-			memcpy(m, q, base);
+			size_t base = bases[i / 2 % 2];
+			memcpy(m, q[i / 2 % 2], base);
 			len = base;
 			for (int k = 0; k < 3; k++)
 				m[rand() % (int)base] = (uint8_t)rand();
@@ -618,10 +666,67 @@ static void random_input_never_breaks(void **state)
 		uint8_t *heap = malloc(len ? len : 1);
 		memcpy(heap, m, len);
 		size_t out = pd_answer(zs, &conf, heap, len, resp, sizeof(resp), NULL);
+		size_t limit = exact_limit(heap, len, conf.udp_size);
 		free(heap);
 		if (out) {
-			assert_true(out <= 1232 + 17);
+			assert_true(out <= limit);
 			tu_parse(&r, resp, out);
+		}
+	}
+}
+
+#define OPT_LEN 11 /* an OPT record without options */
+#define EDE_LEN 6  /* an EDE option with its INFO-CODE */
+
+/* The length of the sections of an answer given all the room it wants: no OPT record. */
+static size_t whole_sections(const char *name, uint16_t qtype)
+{
+	pd_answer_conf_t roomy = conf;
+	tu_resp_t r;
+	uint8_t q[512];
+	roomy.udp_size = PD_UDP_MAX;
+	size_t qlen = tu_query(q, name, qtype, PD_CLASS_IN, PD_UDP_MAX, 0);
+	size_t len = answer_with(&r, zs, &roomy, q, qlen);
+	assert_false(r.flags & PD_FLAG_TC);
+	return len - OPT_LEN - r.opt_rdlen;
+}
+
+/*
+ * Every client size against several of ours: a response never exceeds the exact limit,
+ * and one whose sections fit with room for the OPT record and its EDE option (set aside
+ * even when unused) is sent whole.
+ */
+static void responses_fit_the_exact_limit(void **state)
+{
+	static const struct {
+		const char *name;
+		uint16_t qtype;
+	} qs[] = {{"mid.example.com", PD_TYPE_TXT}, {"big.example.com", PD_TYPE_TXT},
+	          {"example.com", PD_TYPE_MX},      {"www.sub.example.com", PD_TYPE_A},
+	          {"www.example.net", PD_TYPE_A},   {"www.example.com", PD_TYPE_A}};
+	static const uint16_t ours[] = {0, 512, 1000, 1232, PD_UDP_MAX};
+	uint8_t q[512], resp[PD_UDP_MAX];
+	tu_resp_t r;
+	for (size_t k = 0; k < sizeof(qs) / sizeof(*qs); k++) {
+		size_t whole = whole_sections(qs[k].name, qs[k].qtype);
+		for (size_t o = 0; o < sizeof(ours) / sizeof(*ours); o++) {
+			pd_answer_conf_t c = conf;
+			c.udp_size = ours[o];
+			/* 0 is no EDNS; then every size to past the largest answer, and 65535. */
+			for (unsigned i = 0; i <= 2101; i++) {
+				uint16_t size = i <= 2100 ? (uint16_t)i : 65535;
+				size_t qlen =
+				    tu_query(q, qs[k].name, qs[k].qtype, PD_CLASS_IN, size, 0);
+				size_t limit = exact_limit(q, qlen, c.udp_size);
+				size_t len = pd_answer(zs, &c, q, qlen, resp, sizeof(resp), NULL);
+				assert_true(len <= limit);
+				tu_parse(&r, resp, len);
+				if (whole + (size ? OPT_LEN + EDE_LEN : 0) <= limit) {
+					assert_false(r.flags & PD_FLAG_TC);
+					assert_int_equal(
+					    len, whole + (size ? OPT_LEN + r.opt_rdlen : 0));
+				}
+			}
 		}
 	}
 }
@@ -683,6 +788,7 @@ int main(void)
 	    cmocka_unit_test(chaos_identity_and_version),
 	    cmocka_unit_test(flags_cd_cleared_rd_copied),
 	    cmocka_unit_test(no_zones_refuses),
+	    cmocka_unit_test(responses_fit_the_exact_limit),
 	    cmocka_unit_test(random_input_never_breaks),
 	    cmocka_unit_test(batch_answers_match_single),
 	};

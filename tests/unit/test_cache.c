@@ -21,7 +21,19 @@ static pd_zoneset_t *make_set(uint8_t last_octet)
 	tu_add_a(b, "ns1.example.com", 192, 0, 2, 1);
 	tu_add_a(b, "www.example.com", 192, 0, 2, last_octet);
 	tu_add_name(b, "alias.example.com", PD_TYPE_CNAME, "www.example.com");
+	tu_add_name(b, "chain.example.com", PD_TYPE_CNAME, "alias.example.com");
 	tu_add_a(b, "*.wild.example.com", 192, 0, 2, 9);
+	tu_add_name(b, "old.example.com", PD_TYPE_DNAME, "new.example.com");
+	tu_add_a(b, "www.new.example.com", 192, 0, 2, 42);
+	tu_add_name(b, "sub.example.com", PD_TYPE_NS, "ns.sub.example.com");
+	tu_add_a(b, "ns.sub.example.com", 192, 0, 2, 153);
+	/* About 0.9 KB: fits 1232 and a cache slot, not 512. */
+	for (int i = 0; i < 4; i++) {
+		char t[201];
+		memset(t, 'm' + i, 200);
+		t[200] = '\0';
+		tu_add_txt(b, "mid.example.com", t);
+	}
 	for (int i = 0; i < 8; i++) {
 		char t[201];
 		memset(t, 'a' + i, 200);
@@ -44,6 +56,13 @@ static int teardown(void **state)
 {
 	pd_zoneset_free(zs);
 	return 0;
+}
+
+/* Read through an lvalue: the counters may be atomic, and a returned struct is none. */
+static uint64_t hits_of(const pd_cache_t *c)
+{
+	pd_cache_stats_t st = pd_cache_stats(c);
+	return st.hits;
 }
 
 /* The cache must give exactly what pd_answer gives, on a miss and on a hit. */
@@ -143,13 +162,13 @@ static void a_new_zone_generation_is_never_served_stale(void **state)
 	size_t n = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0);
 	size_t len = pd_cache_answer(c, zs, &conf, q, n, resp, sizeof(resp));
 	len = pd_cache_answer(c, zs, &conf, q, n, resp, sizeof(resp));
-	assert_int_equal(pd_cache_stats(c).hits, 1);
+	assert_int_equal(hits_of(c), 1);
 	tu_parse(&r, resp, len);
 	assert_int_equal(r.rr[0].rdata[3], 80);
 	len = pd_cache_answer(c, next, &conf, q, n, resp, sizeof(resp));
 	tu_parse(&r, resp, len);
 	assert_int_equal(r.rr[0].rdata[3], 81);
-	assert_int_equal(pd_cache_stats(c).hits, 1);
+	assert_int_equal(hits_of(c), 1);
 	pd_zoneset_free(next);
 	pd_cache_free(c);
 }
@@ -215,7 +234,224 @@ static void low_hit_ratio_samples_inserts(void **state)
 		                    PD_CLASS_IN, 1232, 0);
 		check_same(c, zs, q, n);
 	}
-	assert_true(pd_cache_stats(c).hits > 65536);
+	assert_true(hits_of(c) > 65536);
+	pd_cache_free(c);
+}
+
+/* One query for each answer rule, and what pd_answer() must make of it. */
+typedef struct rule_case {
+	const char *name; /* odd letter case on purpose in some */
+	uint16_t qtype, qclass;
+	uint16_t edns; /* 0: no OPT record */
+	bool dnssec_ok;
+	int rcode;
+	uint16_t an, ns; /* records in the answer and authority sections */
+	bool aa, tc;
+} rule_case_t;
+
+/* clang-format off */
+static const rule_case_t rules[] = {
+	/* name, qtype, qclass, EDNS size, DO; expected rcode, AN, NS, AA, TC */
+	/* Positive, with and without EDNS and DO, odd case, ours capping 4096. */
+	{"www.example.com",      PD_TYPE_A,    PD_CLASS_IN, 0,    0, PD_RCODE_NOERROR,  1, 0, 1, 0},
+	{"www.example.com",      PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  1, 0, 1, 0},
+	{"www.example.com",      PD_TYPE_A,    PD_CLASS_IN, 1232, 1, PD_RCODE_NOERROR,  1, 0, 1, 0},
+	{"wWw.ExAmPlE.cOm",      PD_TYPE_A,    PD_CLASS_IN, 700,  0, PD_RCODE_NOERROR,  1, 0, 1, 0},
+	{"example.com",          PD_TYPE_MX,   PD_CLASS_IN, 4096, 0, PD_RCODE_NOERROR,  1, 0, 1, 0},
+	/* NODATA and NXDOMAIN: the SOA. */
+	{"www.example.com",      PD_TYPE_AAAA, PD_CLASS_IN, 0,    0, PD_RCODE_NOERROR,  0, 1, 1, 0},
+	{"WWW.example.COM",      PD_TYPE_AAAA, PD_CLASS_IN, 1232, 1, PD_RCODE_NOERROR,  0, 1, 1, 0},
+	{"nope.example.com",     PD_TYPE_A,    PD_CLASS_IN, 0,    0, PD_RCODE_NXDOMAIN, 0, 1, 1, 0},
+	{"Nope.Example.Com",     PD_TYPE_A,    PD_CLASS_IN, 1232, 1, PD_RCODE_NXDOMAIN, 0, 1, 1, 0},
+	/* A CNAME chain: chain, alias, www. */
+	{"chain.example.com",    PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  3, 0, 1, 0},
+	{"CHAIN.example.com",    PD_TYPE_A,    PD_CLASS_IN, 0,    0, PD_RCODE_NOERROR,  3, 0, 1, 0},
+	/* Wildcard answers, deeper names too, and wildcard NODATA. */
+	{"x.wild.example.com",   PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  1, 0, 1, 0},
+	{"A.B.WILD.example.com", PD_TYPE_A,    PD_CLASS_IN, 0,    0, PD_RCODE_NOERROR,  1, 0, 1, 0},
+	{"x.wild.example.com",   PD_TYPE_MX,   PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  0, 1, 1, 0},
+	/* DNAME: the DNAME, a CNAME made from it, the A. */
+	{"www.old.example.com",  PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  3, 0, 1, 0},
+	{"WwW.OlD.example.com",  PD_TYPE_A,    PD_CLASS_IN, 0,    0, PD_RCODE_NOERROR,  3, 0, 1, 0},
+	/* A referral with glue. */
+	{"www.sub.example.com",  PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  0, 1, 0, 0},
+	{"Www.Sub.Example.Com",  PD_TYPE_A,    PD_CLASS_IN, 1232, 1, PD_RCODE_NOERROR,  0, 1, 0, 0},
+	/* 0.9 KB: TC in 512 bytes (a client asking for 100 gets 512) or 600, fits 1232. */
+	{"mid.example.com",      PD_TYPE_TXT,  PD_CLASS_IN, 0,    0, PD_RCODE_NOERROR,  0, 0, 1, 1},
+	{"mid.example.com",      PD_TYPE_TXT,  PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  4, 0, 1, 0},
+	{"mid.example.com",      PD_TYPE_TXT,  PD_CLASS_IN, 600,  0, PD_RCODE_NOERROR,  0, 0, 1, 1},
+	{"mid.example.com",      PD_TYPE_TXT,  PD_CLASS_IN, 100,  0, PD_RCODE_NOERROR,  0, 0, 1, 1},
+	{"big.example.com",      PD_TYPE_TXT,  PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  0, 0, 1, 1},
+	/* Not ours: REFUSED with EDE 20; and CHAOS identity. */
+	{"www.example.net",      PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_REFUSED,  0, 0, 0, 0},
+	{"id.server",            PD_TYPE_TXT,  PD_CLASS_CH, 0,    0, PD_RCODE_NOERROR,  1, 0, 0, 0},
+};
+/* clang-format on */
+#define NRULES (sizeof(rules) / sizeof(*rules))
+
+/* Builds the query of a rule with this ID and RD bit. */
+static size_t rule_query(uint8_t *q, const rule_case_t *rc, uint16_t id, bool rd)
+{
+	size_t n =
+	    tu_query(q, rc->name, rc->qtype, rc->qclass, rc->edns, rc->dnssec_ok ? PD_EDNS_DO : 0);
+	pd_put_u16(q, id);
+	q[2] = rd ? 1 : 0;
+	return n;
+}
+
+/* Swaps the letter case of the question name, which changes nothing but the case. */
+static void flip_case(uint8_t *q)
+{
+	for (uint8_t *p = q + PD_HEADER_LEN; *p; p += 1 + *p)
+		for (uint8_t i = 1; i <= *p; i++)
+			if ((p[i] | 0x20) >= 'a' && (p[i] | 0x20) <= 'z')
+				p[i] ^= 0x20;
+}
+
+/* Answers one query through a batch of one: always pd_answer()'s response, to the byte. */
+static size_t ask_batch(pd_cache_t *c, const uint8_t *q, size_t qlen, uint8_t *out)
+{
+	uint8_t want[PD_UDP_MAX];
+	pd_dgram_t d = {.in = q, .in_len = qlen, .out = out, .out_cap = PD_UDP_MAX};
+	size_t wlen = pd_answer(zs, &conf, q, qlen, want, sizeof(want), NULL);
+	pd_cache_answer_batch(c, zs, &conf, &d, 1);
+	assert_int_equal(d.out_len, wlen);
+	assert_memory_equal(out, want, wlen);
+	return d.out_len;
+}
+
+static void assert_counts(const pd_cache_t *c, uint64_t hits, uint64_t misses, uint64_t inserts)
+{
+	pd_cache_stats_t st = pd_cache_stats(c);
+	assert_int_equal(st.hits, hits);
+	assert_int_equal(st.misses, misses);
+	assert_int_equal(st.inserts, inserts);
+	assert_int_equal(st.uncacheable, 0);
+}
+
+/*
+ * Each rule asked three times on a fresh cache: a miss that stores; the same query
+ * with another ID, a hit; then with another ID, RD the other way and the name's letter
+ * case swapped, a hit again. Each answer is pd_answer()'s, and the counters prove that
+ * the last two came from the cache. Both RD values go first once.
+ */
+static void every_rule_is_cached_exactly(void **state)
+{
+	uint8_t q[600], first[PD_UDP_MAX], out[PD_UDP_MAX];
+	tu_resp_t r;
+	for (size_t k = 0; k < NRULES; k++)
+		for (int rd = 0; rd < 2; rd++) {
+			const rule_case_t *rc = &rules[k];
+			pd_cache_t *c = pd_cache_new(64 * 1024);
+			assert_non_null(c);
+			size_t n = rule_query(q, rc, (uint16_t)(0x1000 + k), rd);
+			size_t len = ask_batch(c, q, n, first);
+			assert_counts(c, 0, 1, 1);
+			/* The rule did what it is here for. */
+			tu_parse(&r, first, len);
+			assert_int_equal(r.rcode, rc->rcode);
+			assert_int_equal(r.an, rc->an);
+			assert_int_equal(r.ns, rc->ns);
+			assert_int_equal(!!(r.flags & PD_FLAG_AA), rc->aa);
+			assert_int_equal(!!(r.flags & PD_FLAG_TC), rc->tc);
+			assert_int_equal(!!(r.flags & PD_FLAG_RD), rd);
+			assert_int_equal(r.has_opt, rc->edns != 0);
+			assert_int_equal(!!(r.opt_ttl & PD_EDNS_DO), rc->dnssec_ok);
+
+			pd_put_u16(q, (uint16_t)(0x2000 + k));
+			assert_int_equal(ask_batch(c, q, n, out), len);
+			assert_counts(c, 1, 1, 1);
+			assert_int_equal(pd_get_u16(out), 0x2000 + k);
+			assert_memory_equal(out + 2, first + 2, len - 2);
+
+			pd_put_u16(q, (uint16_t)(0x3000 + k));
+			q[2] ^= 1;
+			flip_case(q);
+			assert_int_equal(ask_batch(c, q, n, out), len);
+			assert_counts(c, 2, 1, 1);
+			pd_cache_free(c);
+		}
+}
+
+/* Queries the cache leaves to pd_answer(), in q[0..]: returns how many. */
+static size_t uncacheable_queries(uint8_t q[][600], size_t *len)
+{
+	for (int i = 0; i < 6; i++)
+		len[i] = tu_query(q[i], "www.example.com", PD_TYPE_A, PD_CLASS_IN, 0, 0);
+	len[0] = tu_query(q[0], "www.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0);
+	q[0][len[0] - 5] = 1; /* EDNS version 1: BADVERS */
+	q[1][12] = 0xC0;      /* a compressed question: FORMERR */
+	q[1][13] = 0x04;
+	len[1] = 14 + 4;
+	len[2] -= 2;        /* cut short: FORMERR */
+	q[3][2] |= 0x80;    /* a response: dropped */
+	q[4][2] |= 4 << 3;  /* NOTIFY: NOTIMP */
+	q[5][len[5]++] = 0; /* a byte after the question */
+	return 6;
+}
+
+/*
+ * Every rule in one batch, with the RD-off, case-swapped twin of each and queries the
+ * cache does not take, shuffled: more than 32 datagrams, so the batch is keyed and
+ * prefetched in two chunks. In the first pass one of each pair hits what the other stored earlier
+ * in the same batch; a second pass with new IDs and a new order hits on every cacheable query.
+ */
+static void a_mixed_batch_matches_pd_answer(void **state)
+{
+	enum { MAX = 2 * NRULES + 8 };
+	uint8_t q[MAX][600], out[MAX][PD_UDP_MAX], want[PD_UDP_MAX];
+	size_t len[MAX];
+	int order[MAX];
+	pd_dgram_t batch[MAX];
+	pd_cache_key_t keys[NRULES];
+	pd_cache_t *c = pd_cache_new(PD_CACHE_DEFAULT_SIZE); /* no two keys in one set */
+	assert_non_null(c);
+	size_t n = 0;
+	for (size_t k = 0; k < NRULES; k++) {
+		len[n] = rule_query(q[n], &rules[k], 0, true);
+		/* Distinct keys, or the counts below would not add up. */
+		assert_true(pd_cache_key(&keys[k], q[n], len[n], conf.udp_size));
+		for (size_t j = 0; j < k; j++)
+			assert_false(keys[j].variant == keys[k].variant &&
+			             keys[j].qsection == keys[k].qsection &&
+			             !memcmp(keys[j].question, keys[k].question, keys[k].qsection));
+		n++;
+		len[n] = rule_query(q[n], &rules[k], 0, false);
+		flip_case(q[n++]);
+	}
+	size_t nunc = uncacheable_queries(q + n, len + n);
+	n += nunc;
+	assert_true(n > 32 && n <= MAX);
+	srand(7);
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < n; i++)
+			order[i] = (int)i;
+		/* Whichever of a rule and its twin comes first stores, the other hits. */
+		for (size_t i = n - 1; i > 0; i--) {
+			size_t j = (size_t)rand() % (i + 1);
+			int t = order[i];
+			order[i] = order[j];
+			order[j] = t;
+		}
+		for (size_t i = 0; i < n; i++) {
+			int k = order[i];
+			pd_put_u16(q[k], (uint16_t)(pass << 12 | k));
+			batch[i] = (pd_dgram_t){
+			    .in = q[k], .in_len = len[k], .out = out[i], .out_cap = PD_UDP_MAX};
+		}
+		pd_cache_answer_batch(c, zs, &conf, batch, (int)n);
+		for (size_t i = 0; i < n; i++) {
+			size_t wlen = pd_answer(zs, &conf, batch[i].in, batch[i].in_len, want,
+			                        sizeof(want), NULL);
+			assert_int_equal(batch[i].out_len, wlen);
+			assert_memory_equal(batch[i].out, want, wlen);
+		}
+		pd_cache_stats_t st = pd_cache_stats(c);
+		assert_int_equal(st.misses, NRULES);
+		assert_int_equal(st.inserts, NRULES);
+		assert_int_equal(st.hits, NRULES + pass * 2 * NRULES);
+		assert_int_equal(st.uncacheable, (pass + 1) * nunc);
+	}
 	pd_cache_free(c);
 }
 
@@ -228,6 +464,8 @@ int main(void)
 	    cmocka_unit_test(a_full_cache_keeps_answering_right),
 	    cmocka_unit_test(random_queries_match_pd_answer),
 	    cmocka_unit_test(low_hit_ratio_samples_inserts),
+	    cmocka_unit_test(every_rule_is_cached_exactly),
+	    cmocka_unit_test(a_mixed_batch_matches_pd_answer),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,157 @@
+/* libFuzzer target: batches through the response cache must answer as pd_answer() does. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pindns/answer.h"
+#include "pindns/cache.h"
+#include "pindns/dns.h"
+#include "pindns/zoneset.h"
+
+#define PD_FUZZ_PACKETS 40 /* with their twins 80 datagrams: more than one chunk of 32 */
+
+/*
+ * Two zone sets with the same names and different data: the input picks one, so the
+ * cache sees a new generation again and again and must never serve the other's entry.
+ */
+static pd_zoneset_t *sets[2];
+/* Kept across inputs, so that a packet meets entries an earlier input stored; small,
+ * so that entries are evicted too. */
+static pd_cache_t *cache;
+static const pd_answer_conf_t conf = {.udp_size = 1232, .identity = "fuzz", .version = "v"};
+
+static void add(pd_zone_builder_t *b, const char *owner, uint16_t type, const void *rd, size_t len)
+{
+	uint8_t o[PD_NAME_MAX];
+	pd_name_from_str(o, owner);
+	if (pd_zone_builder_add(b, o, type, 300, rd, (uint16_t)len, 0) < 0)
+		abort();
+}
+
+static void add_name(pd_zone_builder_t *b, const char *owner, uint16_t type, const char *target)
+{
+	uint8_t rd[PD_NAME_MAX + 2] = {0, 10};
+	size_t off = type == PD_TYPE_MX ? 2 : 0;
+	int n = pd_name_from_str(rd + off, target);
+	add(b, owner, type, rd, off + (size_t)n);
+}
+
+/* count TXT strings of 200 bytes: 4 fit 1232 and a cache slot but not 512, 8 fit neither. */
+static void add_txt(pd_zone_builder_t *b, const char *owner, int count, uint8_t fill)
+{
+	uint8_t rd[201];
+	rd[0] = 200;
+	for (int i = 0; i < count; i++) {
+		memset(rd + 1, fill + i, 200);
+		add(b, owner, PD_TYPE_TXT, rd, sizeof(rd));
+	}
+}
+
+static pd_zoneset_t *make_set(uint8_t v)
+{
+	uint8_t o[PD_NAME_MAX], soa[64], a[4] = {192, 0, 2, v};
+	pd_zone_t *z = NULL;
+	pd_zoneset_t *set = NULL;
+	pd_name_from_str(o, "example.com");
+	pd_zone_builder_t *b = pd_zone_builder_new(o);
+	int n = pd_name_from_str(soa, "ns.example.com");
+	n += pd_name_from_str(soa + n, "h.example.com");
+	memset(soa + n, v, 20);
+	add(b, "example.com", PD_TYPE_SOA, soa, (size_t)n + 20);
+	add_name(b, "example.com", PD_TYPE_NS, "ns.example.com");
+	add_name(b, "example.com", PD_TYPE_MX, "ns.example.com");
+	add(b, "ns.example.com", PD_TYPE_A, a, 4);
+	add(b, "www.example.com", PD_TYPE_A, a, 4);
+	add(b, "*.w.example.com", PD_TYPE_A, a, 4);
+	add_name(b, "c.example.com", PD_TYPE_CNAME, "a.w.example.com");
+	add_name(b, "cc.example.com", PD_TYPE_CNAME, "c.example.com");
+	add_name(b, "l.example.com", PD_TYPE_CNAME, "l.example.com");
+	add_name(b, "d.example.com", PD_TYPE_DNAME, "w.example.com");
+	add_name(b, "s.example.com", PD_TYPE_NS, "ns.s.example.com");
+	add(b, "ns.s.example.com", PD_TYPE_A, a, 4);
+	add_txt(b, "mid.example.com", 4, (uint8_t)('a' + v % 8));
+	add_txt(b, "big.example.com", 8, (uint8_t)('a' + v % 8));
+	if (pd_zone_builder_finish(b, &z) < 0)
+		abort();
+	pd_zone_builder_free(b);
+	if (pd_zoneset_new(&set, &z, 1) < 0)
+		abort();
+	return set;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	sets[0] = make_set(1);
+	sets[1] = make_set(2);
+	cache = pd_cache_new(64 * 1024);
+	if (!cache)
+		abort();
+	return 0;
+}
+
+/* A heap copy of exactly len bytes, so ASan sees any read past the packet. */
+static uint8_t *copy(const uint8_t *p, size_t len)
+{
+	uint8_t *c = malloc(len ? len : 1);
+	if (!c)
+		abort();
+	memcpy(c, p, len);
+	return c;
+}
+
+/* The same question in other clothes: another ID, RD the other way, letter case swapped. */
+static void make_twin(uint8_t *q, size_t len)
+{
+	if (len < PD_HEADER_LEN)
+		return;
+	q[0] ^= 0x5A;
+	q[1] ^= 0xA5;
+	q[2] ^= 1;
+	for (size_t p = PD_HEADER_LEN; p < len && q[p] && q[p] < 0x40; p += 1u + q[p])
+		for (size_t i = p + 1; i <= p + q[p] && i < len; i++)
+			if ((q[i] | 0x20) >= 'a' && (q[i] | 0x20) <= 'z')
+				q[i] ^= 0x20;
+}
+
+/*
+ * Input: one byte whose low bit picks the zone set, then packets, each a 16-bit
+ * big-endian length and that many bytes (fewer if the input ends). The packets and then
+ * a twin of each go through pd_cache_answer_batch() as one batch.
+ */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static uint8_t out[2 * PD_FUZZ_PACKETS][PD_UDP_MAX];
+	uint8_t want[PD_UDP_MAX];
+	pd_dgram_t batch[2 * PD_FUZZ_PACKETS];
+	int n = 0;
+	if (size < 1)
+		return 0;
+	const pd_zoneset_t *zs = sets[data[0] & 1];
+	for (size_t off = 1; off + 2 <= size && n < PD_FUZZ_PACKETS; n++) {
+		size_t len = pd_get_u16(data + off);
+		off += 2;
+		if (len > size - off)
+			len = size - off;
+		batch[n] = (pd_dgram_t){.in = copy(data + off, len), .in_len = len};
+		off += len;
+	}
+	for (int i = 0; i < n; i++) {
+		uint8_t *twin = copy(batch[i].in, batch[i].in_len);
+		make_twin(twin, batch[i].in_len);
+		batch[n + i] = (pd_dgram_t){.in = twin, .in_len = batch[i].in_len};
+	}
+	for (int i = 0; i < 2 * n; i++) {
+		batch[i].out = out[i];
+		batch[i].out_cap = sizeof(out[i]);
+	}
+	pd_cache_answer_batch(cache, zs, &conf, batch, 2 * n);
+	for (int i = 0; i < 2 * n; i++) {
+		size_t len =
+		    pd_answer(zs, &conf, batch[i].in, batch[i].in_len, want, sizeof(want), NULL);
+		if (batch[i].out_len != len || memcmp(batch[i].out, want, len) != 0)
+			abort();
+		free((void *)batch[i].in);
+	}
+	return 0;
+}
