@@ -35,11 +35,21 @@ if [ -z "${PINDNS_TEST_IN_NS-}" ]; then
 		command -v "$tool" >/dev/null 2>&1 ||
 			skip "$tool is missing (packaging/deps.sh test installs what the tests use)"
 	done
-	unshare --mount --propagation private true 2>/dev/null ||
-		skip "cannot make a mount namespace (unshare --mount)"
-	PINDNS_TEST_IN_NS=1
+	# In a chroot (as in ../shared/fresh-check.sh) / is no mount point and unshare cannot
+	# make it private; there the mounts are checked below not to propagate anywhere.
+	propagation=private
+	if ! unshare --mount --propagation private true 2>/dev/null; then
+		propagation=unchanged
+		unshare --mount --propagation unchanged true 2>/dev/null ||
+			skip "cannot make a mount namespace (unshare --mount)"
+	fi
+	PINDNS_TEST_IN_NS=$propagation
 	export PINDNS_TEST_IN_NS
-	exec unshare --mount --propagation private sh "$0" "$deb"
+	exec unshare --mount --propagation "$propagation" sh "$0" "$deb"
+fi
+# A mount under a shared mount would show on the host too: never make one there.
+if [ "$PINDNS_TEST_IN_NS" = unchanged ] && grep -q ' shared:' /proc/self/mountinfo; then
+	fail "in a chroot with shared mounts: a tmpfs on /run here would reach the host"
 fi
 
 tmp=$(mktemp -d /tmp/pindns-install-XXXXXX)
