@@ -60,11 +60,13 @@ SANITIZER_LINE = re.compile(r"AddressSanitizer|LeakSanitizer|ThreadSanitizer|"
                             r"UndefinedBehaviorSanitizer|runtime error:")
 
 
-def sanitizer_reports(pid=None):
-    """The sanitizer reports written so far (by pid, or by anyone), as text."""
+def sanitizer_reports(which=None):
+    """The sanitizer reports written so far, as text: all of them, those of a pid (an
+    int), or one report file (its name)."""
     out = []
     for f in sorted(os.listdir(SANITIZER_DIR)):
-        if pid is None or f.endswith(".%d" % pid):
+        if which is None or (f == which if isinstance(which, str) else
+                             f.endswith(".%d" % which)):
             with open(os.path.join(SANITIZER_DIR, f), errors="replace") as fh:
                 out.append("--- %s\n%s" % (f, fh.read()))
     return "\n".join(out)
@@ -77,13 +79,22 @@ def assert_no_sanitizer_report(text, what):
         raise AssertionError("sanitizer report in %s:\n%s" % (what, text))
 
 
-def run_pindnsd(args, timeout=20, **kw):
-    """Runs pindnsd to completion (checks, failing starts, a detaching start) and
-    fails on any sanitizer report it made."""
-    r = subprocess.run([PINDNSD] + list(args), capture_output=True, text=True,
-                       timeout=timeout, stdin=subprocess.DEVNULL, **kw)
-    assert_no_sanitizer_report(r.stdout + r.stderr, "pindnsd %s" % " ".join(args))
+def run(argv, timeout=20, **kw):
+    """subprocess.run with output captured and no stdin, failing on any sanitizer
+    report made meanwhile (by the program or anything it started)."""
+    before = set(os.listdir(SANITIZER_DIR))
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                       stdin=subprocess.DEVNULL, **kw)
+    new = sorted(set(os.listdir(SANITIZER_DIR)) - before)
+    if new:
+        raise AssertionError("sanitizer report while running %s:\n%s" % (
+            " ".join(argv), "\n".join(sanitizer_reports(f) for f in new)))
     return r
+
+
+def run_pindnsd(args, timeout=20, **kw):
+    """Runs pindnsd to completion (checks, failing starts, a detaching start)."""
+    return run([PINDNSD] + list(args), timeout=timeout, **kw)
 
 
 _served_zones = None
@@ -172,22 +183,32 @@ def wait_for_udp(port, host="127.0.0.1", timeout=10.0, proc=None):
     raise RuntimeError("nothing answered on %s port %d" % (host, port))
 
 
-def _socket_inodes_of_group(pgid):
-    """Inodes of the sockets held by any process of the process group."""
-    inodes = set()
+def _group_pids(pgid):
+    """The processes of a process group."""
+    pids = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
             with open("/proc/%s/stat" % pid) as f:
                 stat = f.read()
-            if int(stat[stat.rindex(")") + 2:].split()[2]) != pgid:
-                continue
+        except OSError:
+            continue
+        if int(stat[stat.rindex(")") + 2:].split()[2]) == pgid:
+            pids.append(pid)
+    return pids
+
+
+def _socket_inodes_of_group(pgid):
+    """Inodes of the sockets held by any process of the process group."""
+    inodes = set()
+    for pid in _group_pids(pgid):
+        try:
             for fd in os.listdir("/proc/%s/fd" % pid):
                 link = os.readlink("/proc/%s/fd/%s" % (pid, fd))
                 if link.startswith("socket:["):
                     inodes.add(int(link[8:-1]))
-        except (OSError, ValueError):
+        except OSError:
             continue
     return inodes
 
@@ -232,27 +253,42 @@ class Server:
                                      cwd=cwd, env=env, pass_fds=pass_fds)
         self.stopped = False
 
+    def _exited(self, timeout=0.0):
+        """Waits up to timeout for the leader to exit, without reaping it: while it is
+        a zombie its pid, which is the group's id, cannot be given to anyone else."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if os.waitid(os.P_PID, self.proc.pid,
+                             os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                    return True
+            except ChildProcessError:
+                return True  # reaped already
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+
+    def _signal_group(self, sig):
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
     def stop(self):
         if self.stopped:
             return
         self.stopped = True
-        signalled = False
-        if self.proc.poll() is None:
-            signalled = True
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        # The main process exited; children (NSD forks) may still hold the group.
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        signalled = not self._exited()
+        if signalled:
+            self._signal_group(signal.SIGTERM)
+            if not self._exited(20):
+                self._signal_group(signal.SIGKILL)
+                self._exited(20)
+        # The leader is gone; children (NSD forks) may still hold the group. Once the
+        # leader was reaped the group id is safe to use only while the group has members.
+        if self.proc.returncode is None or _group_pids(self.proc.pid):
+            self._signal_group(signal.SIGKILL)
+        self.proc.wait()
         self.log.close()
         if self.ours:
             self.check(signalled)
@@ -286,17 +322,20 @@ def _started(srv, retry):
         srv.stop()
         out = srv.output()
         if ours:
-            assert_no_sanitizer_report(out, srv.logpath)
+            assert_no_sanitizer_report(out + sanitizer_reports(srv.proc.pid), srv.logpath)
         if retry and "Address already in use" in out:
             return False
         raise RuntimeError("%s did not start:\n%s" % (os.path.basename(srv.argv[0]), out))
-    if retry and foreign_sockets(srv):
+    if foreign_sockets(srv):
         srv.stop()
-        return False
+        if retry:
+            return False
+        raise RuntimeError("another process shares port %d with %s" % (
+            srv.port, os.path.basename(srv.argv[0])))
     return True
 
 
-def start_pindnsd(args=(), port=None, zones=None, workdir=None, wait=True, tries=5):
+def start_pindnsd(args=(), port=None, zones=None, workdir=None, tries=5):
     """Starts pindnsd on 127.0.0.1 and waits until it answers; zones "" means no
     --zones (the built-in default), None a copy of zones/. "{port}" in args is
     replaced by the port. Without an explicit port, a port another test took first
@@ -311,8 +350,6 @@ def start_pindnsd(args=(), port=None, zones=None, workdir=None, wait=True, tries
             argv += ["--zones", zones]
         argv += [a.replace("{port}", str(p)) for a in args]
         srv = Server(argv, p, os.path.join(workdir, "pindnsd-%d.log" % attempt), ours=True)
-        if not wait:
-            return srv
         if _started(srv, retry=not port and attempt + 1 < tries):
             return srv
     raise RuntimeError("pindnsd: no free port after %d tries" % tries)
@@ -338,6 +375,7 @@ class Load:
         and no SERVFAIL. Returns the report."""
         self.proc.send_signal(signal.SIGINT)
         out, _ = self.proc.communicate(timeout=60)
+        test.assertEqual(self.proc.returncode, 0, "pindns-load failed: %s" % out)
         r = json.loads(out)
         test.assertGreater(r["last_sent_mono"], changed_until,
                            "the load had stopped before the last change was done: %s" % r)

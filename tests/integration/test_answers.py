@@ -109,7 +109,7 @@ class Answers(unittest.TestCase):
 
     def test_ipv6_listener(self):
         if not self.v6:
-            self.skipTest("no IPv6 on loopback")
+            self.skipTest("host: no IPv6 on loopback")
         r = harness.dig(self.port, "www.example.com", "AAAA", host="::1")
         self.assertEqual(r.answer, ["www.example.com. 3600 IN AAAA 2001:db8::80"])
 

@@ -2,7 +2,8 @@
 
 rcode, header flags, answer and authority sections must be identical (records sorted,
 owner names and data as sent: a lost letter case of the query name shows), and so must
-the OPT record (version, DO and the other flags, payload size, every option). Deliberate differences, each explained where it is allowed:
+the OPT record (version, DO and the other flags, payload size, every option).
+Deliberate differences, each explained where it is allowed:
 - Additional section: NSD runs with minimal-responses (its default adds the apex NS
   RRset to every answer). It then adds nothing but glue; pindns also adds the in-zone
   addresses of NS, MX and SRV targets (as Knot does, and as the issue asks). So NSD's

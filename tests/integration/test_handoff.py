@@ -12,6 +12,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
+
 class Handoff(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="pindns-handoff-")
@@ -21,20 +22,18 @@ class Handoff(unittest.TestCase):
         for f in os.listdir(harness.ZONES):
             shutil.copy(os.path.join(harness.ZONES, f), self.zones)
         self.sock = os.path.join(self.dir, "handoff.sock")
-        self.servers = []
-        self.addCleanup(lambda: [s.stop() for s in self.servers])
 
     def successor(self, binary, port, n):
         """Starts `binary` taking over from the running server; returns it once serving."""
         srv = harness.Server([binary, "--foreground", "--zones", self.zones, "--takeover",
                               self.sock, "--handoff-socket", self.sock],
                              port, os.path.join(self.dir, "successor-%d.log" % n), ours=True)
-        self.servers.append(srv)
+        self.addCleanup(srv.stop)  # one cleanup each: one that fails stops no other
         return srv
 
     def test_reloads_upgrades_and_restarts_lose_nothing(self):
         srv = harness.start_pindnsd(["--handoff-socket", self.sock], zones=self.zones)
-        self.servers.append(srv)
+        self.addCleanup(srv.stop)
         port = srv.port
         queries = os.path.join(self.dir, "queries.txt")
         with open(queries, "w") as f:

@@ -85,6 +85,15 @@ class StopChecks(unittest.TestCase):
         finally:
             os.unlink(path)  # or this test file's own main() would fail, rightly
 
+    def test_a_report_made_during_run_fails_it(self):
+        """A report goes to a file (log_path), not to the output run() captures."""
+        script = ("import os, sys; open(os.path.join(%r, 'asan.%%d' %% os.getpid()), 'w')"
+                  ".write('ERROR: AddressSanitizer: SEGV')" % harness.SANITIZER_DIR)
+        with self.assertRaisesRegex(AssertionError, "sanitizer report while running"):
+            harness.run([sys.executable, "-c", script])
+        for f in os.listdir(harness.SANITIZER_DIR):
+            os.unlink(os.path.join(harness.SANITIZER_DIR, f))
+
     def test_sanitizer_options_point_at_the_report_folder(self):
         for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS"):
             self.assertIn("log_path=" + harness.SANITIZER_DIR, os.environ[var])
@@ -183,6 +192,14 @@ class Ports(unittest.TestCase):
             self.addCleanup(srv.stop)
             self.assertNotEqual(srv.port, port)
             self.assertEqual(harness.foreign_sockets(srv), set())
+
+    def test_a_shared_port_on_the_last_try_fails(self):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
+            other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            other.bind(("127.0.0.1", harness.free_port()))
+            self.with_ports([other.getsockname()[1]])
+            with self.assertRaisesRegex(RuntimeError, "another process shares port"):
+                harness.start_pindnsd(tries=1)
 
     def test_ports_are_below_the_ephemeral_range(self):
         low, high = harness._port_range()

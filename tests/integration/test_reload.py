@@ -11,6 +11,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
+
 class ReloadUnderLoad(unittest.TestCase):
     def test_twenty_reloads_lose_nothing(self):
         zones = tempfile.mkdtemp(prefix="pindns-reload-")
