@@ -21,6 +21,7 @@
 #include <urcu-qsbr.h>
 
 #include "pindns/log.h"
+#include "pindns/sanitizer.h"
 
 #define PD_ENGINE_WAKE_SIGNAL SIGUSR1
 
@@ -29,19 +30,14 @@
  * the grace period happen in the library, which is not instrumented. Without being told,
  * it reports each zone set a reload publishes (written by the main thread, then read by
  * a worker) and frees (read by a worker, then freed) as a data race. These say what RCU
- * guarantees and no more: a worker that picks up a published pointer sees what was
- * written before it was published, and what a worker did before a quiescent state, or
- * before going offline, happens before the grace period that waits for it ends. So a
- * worker still using a zone set past its quiescent state is still reported.
+ * guarantees and no more, keyed on the zone set itself so that each names only the
+ * threads that really handed it on: a worker that picks up a published set sees what was
+ * written before that set was published, and what a worker did with a set before its next
+ * quiescent state, or before going offline, happens before the end of the grace period
+ * after which that set is freed. A worker still using a set past its quiescent state is
+ * still reported.
  */
-#if defined(__SANITIZE_THREAD__)
-#define PD__TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define PD__TSAN 1
-#endif
-#endif
-#ifdef PD__TSAN
+#if PD_TSAN
 #include <sanitizer/tsan_interface.h>
 #define PD__HAPPENS_BEFORE(addr) __tsan_release((void *)(addr))
 #define PD__HAPPENS_AFTER(addr) __tsan_acquire((void *)(addr))
@@ -70,6 +66,9 @@ typedef struct pd__worker {
 	uint8_t (*tx_buf)[PD_PKT_MAX];
 	pd_dgram_t dgrams[PD_BATCH];
 	int dgram_rx[PD_BATCH]; /* which received message each datagram came from */
+#if PD_TSAN
+	const void *used; /* the zone set of the last batch, until its quiescent state */
+#endif
 } pd__worker_t;
 
 struct pd_engine {
@@ -82,7 +81,6 @@ struct pd_engine {
 	pd_engine_handler_fn handler;
 	void *handler_arg;
 	void *data; /* published with rcu_assign_pointer, read with rcu_dereference */
-	char grace; /* its address names RCU grace periods to ThreadSanitizer (PD__TSAN) */
 	atomic_bool stopping;
 	bool running;
 	pd_stats_t *stats;
@@ -474,6 +472,24 @@ static void pd__worker_count(pd_worker_stats_t *st, const pd__worker_t *wk, int 
 	pd_counter_add(&st->bytes_out, out);
 }
 
+/* Tells ThreadSanitizer (PD_TSAN) that the worker picked up data, published before. */
+static inline void pd__using_data(pd__worker_t *wk, const void *data)
+{
+#if PD_TSAN
+	if (data)
+		PD__HAPPENS_AFTER(data);
+	/* Several sockets are read between two quiescent states, and a reload may come in
+	 * between: what was done with the set used before is as done now as it will be at the
+	 * quiescent state, which its grace period waits for too. */
+	if (wk->used && wk->used != data)
+		PD__HAPPENS_BEFORE(wk->used);
+	wk->used = data;
+#else
+	(void)wk;
+	(void)data;
+#endif
+}
+
 /* Answers the got datagrams just read from slot and sends the replies in one batch. */
 static void pd__worker_answer(pd__worker_t *wk, int slot, int got)
 {
@@ -481,7 +497,7 @@ static void pd__worker_answer(pd__worker_t *wk, int slot, int got)
 	int fd = wk->fds[slot];
 	bool pktinfo = e->wildcard[slot];
 	const void *data = rcu_dereference(e->data);
-	PD__HAPPENS_AFTER(&e->data);
+	pd__using_data(wk, data);
 	int n = 0, nout = 0;
 
 	for (int i = 0; i < got; i++) {
@@ -532,17 +548,30 @@ static void pd__worker_answer(pd__worker_t *wk, int slot, int got)
 	}
 }
 
-/* rcu_quiescent_state(), and what it means told to ThreadSanitizer (PD__TSAN). */
-static inline void pd__quiescent(pd_engine_t *e)
+/* Tells ThreadSanitizer (PD_TSAN) that the worker is done with the zone set it used: its
+ * next quiescent state or going offline ends that use. */
+static inline void pd__done_with_data(pd__worker_t *wk)
 {
-	PD__HAPPENS_BEFORE(&e->grace);
+#if PD_TSAN
+	if (wk->used)
+		PD__HAPPENS_BEFORE(wk->used);
+	wk->used = NULL; /* an idle worker has nothing more to hand on */
+#else
+	(void)wk;
+#endif
+}
+
+/* rcu_quiescent_state(), and what it means told to ThreadSanitizer. */
+static inline void pd__quiescent(pd__worker_t *wk)
+{
+	pd__done_with_data(wk);
 	rcu_quiescent_state();
 }
 
-/* rcu_thread_offline(), and what it means told to ThreadSanitizer (PD__TSAN). */
-static inline void pd__offline(pd_engine_t *e)
+/* rcu_thread_offline(), and what it means told to ThreadSanitizer. */
+static inline void pd__offline(pd__worker_t *wk)
 {
-	PD__HAPPENS_BEFORE(&e->grace);
+	pd__done_with_data(wk);
 	rcu_thread_offline();
 }
 
@@ -554,12 +583,12 @@ static void pd__worker_loop_single(pd__worker_t *wk)
 {
 	pd_engine_t *e = wk->engine;
 	while (!atomic_load_explicit(&e->stopping, memory_order_relaxed)) {
-		pd__offline(e);
+		pd__offline(wk);
 		int got = pd__worker_recv(wk, 0, MSG_WAITFORONE);
 		rcu_thread_online();
 		if (got > 0)
 			pd__worker_answer(wk, 0, got);
-		pd__quiescent(e);
+		pd__quiescent(wk);
 	}
 }
 
@@ -577,10 +606,10 @@ static void pd__worker_loop_multi(pd__worker_t *wk)
 				total += got;
 			}
 		}
-		pd__quiescent(e);
+		pd__quiescent(wk);
 		if (total > 0)
 			continue;
-		pd__offline(e);
+		pd__offline(wk);
 		epoll_wait(wk->epfd, ev, PD_LISTEN_MAX + 1, -1);
 		rcu_thread_online();
 	}
@@ -675,10 +704,12 @@ fail:;
 
 void *pd_engine_publish(pd_engine_t *e, void *data)
 {
-	PD__HAPPENS_BEFORE(&e->data);
+	if (data)
+		PD__HAPPENS_BEFORE(data);
 	void *old = rcu_xchg_pointer(&e->data, data);
 	synchronize_rcu();
-	PD__HAPPENS_AFTER(&e->grace);
+	if (old)
+		PD__HAPPENS_AFTER(old);
 	return old;
 }
 

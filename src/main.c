@@ -191,16 +191,6 @@ static void pd__absolute(char **path)
 	}
 }
 
-static int pd__write_pid_file(const char *path)
-{
-	FILE *f = fopen(path, "w");
-	if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0) {
-		pd_log(PD_LOG_ERR, "cannot write pid-file %s: %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	enum { OPT_CHECK = 256, OPT_TAKEOVER, OPT_HANDOFF, OPT_CONTROL, OPT_USER };
@@ -434,8 +424,10 @@ int main(int argc, char **argv)
 			pd_log(PD_LOG_ERR, "%s", err);
 			goto out;
 		}
-		if (pd__write_pid_file(cfg.pid_file) < 0)
+		if (pd_write_pid_file(cfg.pid_file, err, sizeof(err)) < 0) {
+			pd_log(PD_LOG_ERR, "%s", err);
 			goto out;
+		}
 	}
 	if (cfg.handoff_socket) {
 		if (pd_make_file_dir("handoff socket", cfg.handoff_socket, owner, gid, err,
@@ -458,10 +450,14 @@ int main(int argc, char **argv)
 	}
 	if (due > 0) {
 		/* Its sockets stay the service's: pindnsctl and successors run as it. */
-		if (handoff_fd >= 0 && chown(cfg.handoff_socket, uid, gid) < 0)
-			pd_log(PD_LOG_WARN, "chown %s: %s", cfg.handoff_socket, strerror(errno));
-		if (control_fd >= 0 && chown(cfg.control_socket, uid, gid) < 0)
-			pd_log(PD_LOG_WARN, "chown %s: %s", cfg.control_socket, strerror(errno));
+		/* Their folder may be the service user's: given by descriptor, never through a
+		 * link put in their place (pd_give_socket). */
+		if (handoff_fd >= 0 && pd_give_socket("handoff socket", cfg.handoff_socket, uid,
+		                                      gid, err, sizeof(err)) < 0)
+			pd_log(PD_LOG_WARN, "%s", err);
+		if (control_fd >= 0 && pd_give_socket("control socket", cfg.control_socket, uid,
+		                                      gid, err, sizeof(err)) < 0)
+			pd_log(PD_LOG_WARN, "%s", err);
 		if (pd_privileges_drop(uid, gid, err, sizeof(err)) < 0) {
 			pd_log(PD_LOG_ERR, "%s", err);
 			goto out;

@@ -10,17 +10,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-/* gcc says __SANITIZE_ADDRESS__; clang answers __has_feature, which gcc cannot parse. */
-#if defined(__SANITIZE_ADDRESS__)
-#define PD_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define PD_SANITIZED 1
-#endif
-#endif
-#ifndef PD_SANITIZED
-#define PD_SANITIZED 0
-#endif
+#include "pindns/sanitizer.h"
 
 int pd_privileges_lookup(const char *user, const char *group, uid_t *uid, gid_t *gid, char *err,
                          size_t cap)
@@ -70,7 +60,7 @@ int pd_privileges_drop(uid_t uid, gid_t gid, char *err, size_t cap)
 		snprintf(err, cap, "root could be regained after dropping it");
 		return -EPERM;
 	}
-#if PD_SANITIZED
+#if PD_ASAN
 	/* Sanitizer builds only: LeakSanitizer must ptrace its own threads at exit. */
 	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 #endif

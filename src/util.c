@@ -1,5 +1,5 @@
-/* Bounded text building, Unix socket listeners and the folders of runtime files, shared by
- * the server shell. */
+/* Bounded text building, Unix socket listeners, the folders of runtime files and the pid
+ * file, shared by the server shell. */
 #define _GNU_SOURCE
 #include "pindns/util.h"
 
@@ -39,7 +39,16 @@ int pd_unix_listen(const char *what, const char *path, int backlog, char *err, s
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto fail;
-	/* A file left by a crashed predecessor would make bind fail: replace it. */
+	/*
+	 * Run as root, in a folder the service user may write to: nothing here may follow a
+	 * symbolic link put there. A file left by a crashed predecessor would make bind fail,
+	 * so it is replaced; unlink removes a link, not its target. bind makes a new file and
+	 * fails on anything already at path, a link included. The mode comes from the umask
+	 * at creation, because there is no safe way to set it after: chmod follows a link
+	 * put in place of the socket meanwhile, fchmod on a socket's fd changes the socket
+	 * and not its file, and Linux has no fchmodat(AT_SYMLINK_NOFOLLOW) before 6.6
+	 * (glibc's stand-in goes through /proc, which a minimal chroot may lack).
+	 */
 	unlink(path);
 	mode_t old = umask(0177);
 	int b = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
@@ -50,6 +59,103 @@ int pd_unix_listen(const char *what, const char *path, int backlog, char *err, s
 fail:;
 	int e = errno;
 	snprintf(err, cap, "%s %s: %s", what, path, strerror(e));
+	if (fd >= 0)
+		close(fd);
+	return -e;
+}
+
+int pd_give_socket(const char *what, const char *path, uid_t uid, gid_t gid, char *err, size_t cap)
+{
+	struct stat st;
+	const char *why;
+	int e;
+	/*
+	 * By descriptor, so that what is checked is what is chowned. O_PATH with O_NOFOLLOW
+	 * opens a symbolic link itself: it is then refused below, never followed. A hard link
+	 * to a file of root's has more than one link, and a file of the service user's is
+	 * not ours; our socket, just bound, is neither.
+	 */
+	int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		goto fail;
+	if (S_ISLNK(st.st_mode)) {
+		why = "is a symbolic link";
+		e = ELOOP;
+	} else if (!S_ISSOCK(st.st_mode)) {
+		why = "is not a socket";
+		e = ENOTSOCK;
+	} else if (st.st_nlink != 1) {
+		why = "has other hard links";
+		e = EMLINK;
+	} else if (st.st_uid != geteuid()) {
+		why = "is not ours";
+		e = EPERM;
+	} else {
+		if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH) < 0)
+			goto fail;
+		close(fd);
+		return 0;
+	}
+	snprintf(err, cap, "%s %s %s: refusing to give it away", what, path, why);
+	close(fd);
+	return -e;
+fail:
+	e = errno;
+	snprintf(err, cap, "%s %s: %s", what, path, strerror(e));
+	if (fd >= 0)
+		close(fd);
+	return -e;
+}
+
+int pd_write_pid_file(const char *path, char *err, size_t cap)
+{
+	struct stat st;
+	char text[32];
+	int e, n = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+	/*
+	 * Run as root, in a folder the service user may write to (during a takeover the
+	 * previous daemon runs there as it): a link put at path must not make us truncate
+	 * or write its target. O_NOFOLLOW refuses a symbolic link; O_NONBLOCK makes a FIFO
+	 * fail (ENXIO) or open at once instead of waiting for a reader. The file is only
+	 * truncated once fstat has shown it to be a regular file with no other hard link.
+	 */
+	int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		e = errno;
+		if (e == ELOOP)
+			snprintf(err, cap, "pid-file %s is a symbolic link: refusing", path);
+		else if (e == ENXIO)
+			snprintf(err, cap, "pid-file %s is not a regular file: refusing", path);
+		else
+			snprintf(err, cap, "cannot write pid-file %s: %s", path, strerror(e));
+		return -e;
+	}
+	if (fstat(fd, &st) < 0)
+		goto fail;
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		snprintf(err, cap, "pid-file %s %s: refusing", path,
+		         S_ISREG(st.st_mode) ? "has other hard links" : "is not a regular file");
+		close(fd);
+		return S_ISREG(st.st_mode) ? -EMLINK : -EINVAL;
+	}
+	if (ftruncate(fd, 0) < 0)
+		goto fail;
+	for (int off = 0; off < n;) {
+		ssize_t w = write(fd, text + off, (size_t)(n - off));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			goto fail;
+		off += (int)w;
+	}
+	e = close(fd);
+	fd = -1;
+	if (e < 0)
+		goto fail;
+	return 0;
+fail:
+	e = errno;
+	snprintf(err, cap, "cannot write pid-file %s: %s", path, strerror(e));
 	if (fd >= 0)
 		close(fd);
 	return -e;

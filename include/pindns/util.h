@@ -1,5 +1,5 @@
 /* Small helpers the server shell shares: bounded text building, Unix socket listeners,
- * the folders of runtime files. */
+ * the folders of runtime files and the pid file. */
 #pragma once
 
 #include <stddef.h>
@@ -19,12 +19,28 @@ void pd_buf_printf(char *buf, size_t cap, size_t *n, const char *fmt, ...)
 int pd_unix_listen(const char *what, const char *path, int backlog, char *err, size_t cap);
 
 /**
+ * Gives the socket file at path, just made by pd_unix_listen, to uid:gid. Refuses
+ * (changing nothing) anything but a socket of ours with one link: a symbolic link,
+ * another file or a hard link put in its place by whoever may write to its folder.
+ * Returns 0, or -errno with "what path: why" in err.
+ */
+int pd_give_socket(const char *what, const char *path, uid_t uid, gid_t gid, char *err, size_t cap);
+
+/**
+ * Writes the pid of this process to path, mode 0644, replacing what a previous process
+ * wrote there. Refuses (writing nothing) a symbolic link, a hard link or anything but a
+ * regular file at path: its folder may belong to the service user. Returns 0, or -errno
+ * with "pid-file path: why" in err.
+ */
+int pd_write_pid_file(const char *path, char *err, size_t cap);
+
+/**
  * Makes the folder that is to hold file (a socket or the pid file) when it is missing:
  * without systemd's tmpfiles nothing makes /run/pindns. The folder is made mode 0755 and,
  * unless uid is (uid_t)-1, given to uid:gid, so that the service user can remove its own
  * files at stop; missing folders above it are made 0755 and stay ours. An existing folder
- * is left as it is. Returns 0, or -errno with "cannot create DIR for the what file: why"
- * in err.
+ * is left as it is. Returns 0, or -errno with "cannot create DIR for the WHAT FILE: why"
+ * in err ("WHAT FILE: path too long" when file is longer than any path).
  */
 int pd_make_file_dir(const char *what, const char *file, uid_t uid, gid_t gid, char *err,
                      size_t cap);

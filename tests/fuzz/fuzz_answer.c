@@ -1,5 +1,4 @@
 /* libFuzzer target: arbitrary datagrams through pd_answer() against a fixed zone set. */
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,8 +6,9 @@
 #include "pindns/answer.h"
 #include "pindns/dns.h"
 #include "pindns/name.h"
-#include "pindns/wire.h"
 #include "pindns/zoneset.h"
+
+#include "answer_limit.h" /* from tests/unit: the limit the unit tests check too */
 
 static pd_zoneset_t *zs;
 static const pd_answer_conf_t conf = {.udp_size = 1232, .identity = "fuzz", .version = "v"};
@@ -64,44 +64,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/*
- * The most bytes a response to this query may have, by the rule of src/answer.c: 512,
- * or the client's EDNS size (512 at least) capped by ours when the parser saw its OPT
- * record. The parser reads the question, then the records in order, and stops at the
- * first malformed one: an OPT after that point, in the answer or authority section, not
- * owned by the root, or a second OPT (FORMERR, no OPT in the response) leaves 512.
- */
-static size_t exact_limit(const uint8_t *q, size_t len, uint16_t ours)
-{
-	uint8_t name[PD_NAME_MAX];
-	int edns = -1; /* the client's size once its OPT is seen */
-	pd_wire_t w;
-	pd_wire_init(&w, q, len);
-	pd_wire_skip(&w, 4);
-	uint16_t qd = pd_wire_u16(&w), an = pd_wire_u16(&w), ns = pd_wire_u16(&w);
-	unsigned total = (unsigned)an + ns + pd_wire_u16(&w);
-	if (qd != 1)
-		return PD_UDP_MIN;
-	pd_name_read_lower(&w, name);
-	pd_wire_skip(&w, 4);
-	for (unsigned i = 0; i < total && !w.err; i++) {
-		bool root = pd_name_parse(&w, name) == 1;
-		uint16_t type = pd_wire_u16(&w), size = pd_wire_u16(&w);
-		pd_wire_skip(&w, 4);
-		pd_wire_skip(&w, pd_wire_u16(&w));
-		if (w.err || type != PD_TYPE_OPT)
-			continue;
-		if (edns >= 0 || i < (unsigned)an + ns || !root)
-			return PD_UDP_MIN;
-		edns = size;
-	}
-	if (edns < 0)
-		return PD_UDP_MIN;
-	size_t asked = edns < PD_UDP_MIN ? PD_UDP_MIN : (size_t)edns;
-	size_t cap = ours < PD_UDP_MIN ? PD_UDP_MIN : ours;
-	return asked < cap ? asked : cap;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t resp[PD_UDP_MAX];
@@ -110,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pd_answer_prefetch(zs, &d, 1, NULL);
 	size_t len = pd_answer(zs, &conf, data, size, resp, sizeof(resp), NULL);
 	/* Never larger than the client may take. */
-	if (len > exact_limit(data, size, conf.udp_size))
+	if (len > tu_exact_limit(data, size, conf.udp_size))
 		abort();
 	return 0;
 }

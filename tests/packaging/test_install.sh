@@ -22,6 +22,9 @@ fail() {
 }
 
 deb=${1:?usage: test_install.sh DEB-OR-FOLDER}
+# The integration harness (ports, sockets on them), beside this folder in the source tree.
+integration=$(cd "$(dirname "$0")/../integration" && pwd)
+[ -f "$integration/harness.py" ] || { echo "FAIL: no harness.py in $integration"; exit 1; }
 [ -d "$deb" ] && deb=$(ls "$deb"/pindns_*.deb)
 [ -f "$deb" ] || { echo "FAIL: no package at $deb"; exit 1; }
 
@@ -31,7 +34,7 @@ if [ -z "${PINDNS_TEST_IN_NS-}" ]; then
 	[ "$(id -u)" -eq 0 ] || skip "needs root, to start pindnsd as the package does"
 	getent passwd pindns >/dev/null ||
 		skip "no user pindns: packaging/deps.sh, run as root, creates it"
-	for tool in dig unshare dpkg-deb ps python3 timeout; do
+	for tool in dig unshare dpkg-deb python3 timeout; do
 		command -v "$tool" >/dev/null 2>&1 ||
 			skip "$tool is missing (packaging/deps.sh test installs what the tests use)"
 	done
@@ -101,24 +104,30 @@ cp "$tmp/stubs"/* "$tmp/stubs-no-user/"
 cp "$tmp/no-user-getent" "$tmp/stubs-no-user/getent"
 PATH="$tmp/stubs-no-user:$PATH" sh "$tmp/control/postinst" configure ||
 	fail "postinst configure (no user) exited $?"
-[ "$(cat "$tmp/stubs.calls")" = "useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin pindns" ] ||
+want="useradd --system --no-create-home --home-dir /nonexistent"
+want="$want --shell /usr/sbin/nologin pindns"
+[ "$(cat "$tmp/stubs.calls")" = "$want" ] ||
 	fail "postinst without the user ran: $(cat "$tmp/stubs.calls")"
 [ ! -e /run/pindns ] || fail "postinst made /run/pindns"
 
-# A port below the ephemeral range (dig's source ports are there) that is free now.
-port=$(python3 -c '
-import random, socket
-low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-while True:
-    p = random.randint(10000, low - 1)
-    try:
-        socket.socket(socket.AF_INET, socket.SOCK_DGRAM).bind(("127.0.0.1", p))
-        print(p)
-        break
-    except OSError:
-        pass')
+# The ports of the integration tests: below the ephemeral range (dig's source ports are
+# there), free for UDP and TCP now. Importing the harness makes a temporary folder of its
+# own, which it removes at exit.
+free_port() {
+	python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import harness
+print(harness.free_port())' "$integration"
+}
+# foreign GROUP: how many sockets on $port the process group GROUP does not hold. Another
+# server in the same SO_REUSEPORT group would get part of the queries (harness.py).
+foreign() {
+	python3 -c 'import sys, types; sys.path.insert(0, sys.argv[1]); import harness
+port, group = int(sys.argv[2]), int(sys.argv[3])
+srv = types.SimpleNamespace(port=port, proc=types.SimpleNamespace(pid=group))
+print(len(harness.foreign_sockets(srv)))' "$integration" "$port" "$1"
+}
 
-# start NAME [ARGS]: pindnsd with the shipped configuration; sets $server (timeout's pid).
+# start NAME [ARGS]: pindnsd with the shipped configuration; sets $server (timeout's pid,
+# which leads a process group of its own with the pindnsd it runs).
 start() {
 	name=$1
 	shift
@@ -134,9 +143,17 @@ gone() {
 	state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 0
 	[ -z "$state" ] || [ "$state" = Z ]
 }
-# pindnsd_of PID: the pindnsd that timeout PID runs.
+# pindnsd_of PID: the pindnsd that timeout PID runs, its child (from /proc: no procps).
 pindnsd_of() {
-	ps -o pid= --ppid "$1" | tr -d ' '
+	for stat in /proc/[0-9]*/stat; do
+		read -r line 2>/dev/null <"$stat" || continue # gone meanwhile
+		rest=${line##*) } # after the command name, which may hold anything
+		ppid=${rest#* }
+		if [ "${ppid%% *}" = "$1" ]; then
+			pid=${stat#/proc/}
+			echo "${pid%/stat}"
+		fi
+	done
 }
 # wait_exit PID SECONDS: waits for it to end and sets $code to its exit status.
 wait_exit() {
@@ -151,13 +168,15 @@ wait_exit() {
 	servers=$(echo " $servers " | sed "s/ $1 / /") # waited for: its pid may be reused
 }
 answer() {
-	dig @127.0.0.1 -p "$port" +time=1 +tries=1 +norec +noall +answer www.example.com A 2>&1 || true
+	dig @127.0.0.1 -p "$port" +time=1 +tries=1 +norec +noall +answer www.example.com A \
+		2>&1 || true
 }
-# serving WHO: www.example.com is answered within 10 s while WHO still runs.
+# serving WHO: www.example.com is answered within 10 s; fails (returns 1) if WHO exited.
 serving() {
 	i=0
-	until answer | grep -q '^www\.example\.com\..*IN[[:space:]]*A[[:space:]]*192\.0\.2\.80$'; do
-		! gone "$1" || fail "pindnsd exited before it served"
+	want='^www\.example\.com\..*IN[[:space:]]*A[[:space:]]*192\.0\.2\.80$'
+	until answer | grep -q "$want"; do
+		! gone "$1" || return 1
 		i=$((i + 1))
 		[ "$i" -le 20 ] || fail "no answer to www.example.com on port $port"
 		sleep 0.5
@@ -167,9 +186,30 @@ ctl() {
 	timeout 10 "$root/usr/bin/pindnsctl" "$@"
 }
 
-start first
-first=$server
-serving "$first"
+# As the harness does: a port another process took first (the bind fails), or shares
+# with us (another SO_REUSEPORT server), means another try on another port.
+try=1
+while :; do
+	port=$(free_port) || fail "the harness found no free port"
+	start first
+	first=$server
+	if serving "$first"; then
+		others=$(foreign "$first") || fail "cannot list the sockets on port $port"
+		[ "$others" -ne 0 ] || break
+		why="$others socket(s) of another process on port $port"
+		kill -s TERM "$first"
+		wait_exit "$first" 20
+	else
+		wait_exit "$first" 5
+		grep -q 'Address already in use' "$tmp/first.log" ||
+			fail "pindnsd exited $code before it served"
+		why="port $port was taken"
+	fi
+	[ "$try" -lt 5 ] || fail "$why, after $try tries"
+	echo "try $try: $why; another port"
+	mv "$tmp/first.log" "$tmp/first-$try.log"
+	try=$((try + 1))
+done
 first_pid=$(pindnsd_of "$first")
 [ -n "$first_pid" ] || fail "no pindnsd under timeout $first"
 # pindnsd made the folder as root and gave it to the service user.
@@ -195,7 +235,7 @@ start second --takeover /run/pindns/handoff.sock
 second=$server
 wait_exit "$first" 20
 [ "$code" -eq 0 ] || fail "the first pindnsd exited $code after the takeover"
-serving "$second"
+serving "$second" || fail "the second pindnsd exited before it served"
 second_pid=$(pindnsd_of "$second")
 grep -q 'took over the sockets' "$tmp/second.log" || fail "no takeover in the log"
 out=$(ctl status) || fail "pindnsctl status after the takeover exited $?: $out"

@@ -6,6 +6,8 @@
 #include "pindns/answer.h"
 #include "pindns/zoneset.h"
 
+#include "answer_limit.h"
+
 static pd_zoneset_t *zs;
 static const pd_answer_conf_t conf = {
     .udp_size = 1232, .identity = "ns.test", .version = "pindns test"};
@@ -598,44 +600,6 @@ static void no_zones_refuses(void **state)
 	assert_int_equal(r.rcode, PD_RCODE_REFUSED);
 }
 
-/*
- * The most bytes a response to this query may have, by the rule of src/answer.c: 512,
- * or the client's EDNS size (512 at least) capped by ours when the parser saw its OPT
- * record. The parser reads the question, then the records in order, and stops at the
- * first malformed one: an OPT after that point, in the answer or authority section, not
- * owned by the root, or a second OPT (FORMERR, no OPT in the response) leaves 512.
- */
-static size_t exact_limit(const uint8_t *q, size_t len, uint16_t ours)
-{
-	uint8_t name[PD_NAME_MAX];
-	int edns = -1; /* the client's size once its OPT is seen */
-	pd_wire_t w;
-	pd_wire_init(&w, q, len);
-	pd_wire_skip(&w, 4);
-	uint16_t qd = pd_wire_u16(&w), an = pd_wire_u16(&w), ns = pd_wire_u16(&w);
-	unsigned total = (unsigned)an + ns + pd_wire_u16(&w);
-	if (qd != 1)
-		return PD_UDP_MIN;
-	pd_name_read_lower(&w, name);
-	pd_wire_skip(&w, 4);
-	for (unsigned i = 0; i < total && !w.err; i++) {
-		bool root = pd_name_parse(&w, name) == 1;
-		uint16_t type = pd_wire_u16(&w), size = pd_wire_u16(&w);
-		pd_wire_skip(&w, 4);
-		pd_wire_skip(&w, pd_wire_u16(&w));
-		if (w.err || type != PD_TYPE_OPT)
-			continue;
-		if (edns >= 0 || i < (unsigned)an + ns || !root)
-			return PD_UDP_MIN;
-		edns = size;
-	}
-	if (edns < 0)
-		return PD_UDP_MIN;
-	size_t asked = edns < PD_UDP_MIN ? PD_UDP_MIN : (size_t)edns;
-	size_t cap = ours < PD_UDP_MIN ? PD_UDP_MIN : ours;
-	return asked < cap ? asked : cap;
-}
-
 /* Random and mutated packets: any answer must parse and fit; ASan watches the reads. */
 static void random_input_never_breaks(void **state)
 {
@@ -666,7 +630,7 @@ static void random_input_never_breaks(void **state)
 		uint8_t *heap = malloc(len ? len : 1);
 		memcpy(heap, m, len);
 		size_t out = pd_answer(zs, &conf, heap, len, resp, sizeof(resp), NULL);
-		size_t limit = exact_limit(heap, len, conf.udp_size);
+		size_t limit = tu_exact_limit(heap, len, conf.udp_size);
 		free(heap);
 		if (out) {
 			assert_true(out <= limit);
@@ -717,7 +681,7 @@ static void responses_fit_the_exact_limit(void **state)
 				uint16_t size = i <= 2100 ? (uint16_t)i : 65535;
 				size_t qlen =
 				    tu_query(q, qs[k].name, qs[k].qtype, PD_CLASS_IN, size, 0);
-				size_t limit = exact_limit(q, qlen, c.udp_size);
+				size_t limit = tu_exact_limit(q, qlen, c.udp_size);
 				size_t len = pd_answer(zs, &c, q, qlen, resp, sizeof(resp), NULL);
 				assert_true(len <= limit);
 				tu_parse(&r, resp, len);
