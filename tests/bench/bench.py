@@ -32,6 +32,8 @@ import harness  # noqa: E402
 SERVER_CPU = "0"
 LOAD_CPU = "1"
 PIN = (os.cpu_count() or 1) >= 2  # one CPU each; on a single CPU pinning would fight
+REALISTIC = os.path.join(os.path.dirname(ROOT), "shared", "bench")
+REALISTIC = REALISTIC if os.path.exists(os.path.join(REALISTIC, "queries.txt")) else None
 
 
 def write_zone(path, origin, hosts, seed=1):
@@ -126,8 +128,10 @@ class Bench:
         elif kind.startswith("pindns"):
             conf = os.path.join(self.work, "%s.conf" % kind)
             with open(conf, "w") as f:
-                f.write("cache-size: %s\n" % ("0" if kind == "pindns-nocache" else "16M"))
-            argv = taskset + [os.path.join(self.build, "pindnsd"), "--foreground", "--config",
+                f.write("cache-size: %s\n" % ("0" if "nocache" in kind else "16M"))
+            # "-base": the pindnsd of another build (--baseline), for before/after.
+            build = self.args.baseline if kind.endswith("-base") else self.build
+            argv = taskset + [os.path.join(build, "pindnsd"), "--foreground", "--config",
                               conf, "--listen", "127.0.0.1:%d" % port, "--threads",
                               str(threads), "--zones", zonedir]
         elif kind == "knot":
@@ -255,10 +259,19 @@ def main():
     ap.add_argument("--smoke", action="store_true",
                     help="pindns only, one short round: checks the tools work")
     ap.add_argument("--out", help="write the report here too (default build/bench/)")
+    ap.add_argument("--baseline", metavar="BUILD",
+                    help="also run the pindnsd of this build (pindns-base, "
+                         "pindns-nocache-base), to compare two versions in one run")
+    ap.add_argument("--realistic", metavar="DIR", default=REALISTIC,
+                    help="folder with example.com.zone and queries.txt for the realistic "
+                         "mix (default ../shared/bench beside the project, when there)")
     args = ap.parse_args()
     if args.smoke:
         args.duration, args.warmup, args.rounds = 1, 0.2, 1
         args.servers, args.no_scaling, args.big = "pindns", True, False
+        args.realistic = None
+    if args.baseline:
+        args.servers += ",pindns-base,pindns-nocache-base"
 
     b = Bench(args)
     report = ["# pindns benchmark, %s" % datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
@@ -282,25 +295,20 @@ def main():
                 report.append("(%s skipped: %s is not installed)" % (k, binary))
                 continue
             kinds.append(k)
-        runs = {k: [] for k in kinds}
-        for rnd in range(args.rounds):
-            for k in kinds:
-                r = b.measure(k, zdir, origin, queries, probe)
-                runs[k].append(r)
-                print("round %d %-15s %8.0f qps %.3f us/q lost %d" % (
-                    rnd + 1, k, r["qps"], r["server_cpu_us_per_query"], r["lost"]),
-                    file=sys.stderr)
-        rows = {k: median_row(v) for k, v in runs.items()}
-        if "null" in runs:
-            # The floor drifts between rounds: compare within each round, then take the median.
-            for k in rows:
-                rows[k]["ratio"] = statistics.median(
-                    r["server_cpu_us_per_query"] / f["server_cpu_us_per_query"]
-                    for r, f in zip(runs[k], runs["null"]))
+        rows = small_zone(b, args, kinds, zdir, origin, queries, probe)
         report += ["## Small zone (2,000 names, 100k-query mix)", "", table(rows), ""]
-        for k, r in rows.items():
-            if r["lost"] or not r["answered"]:
-                ok = False
+        ok = ok and all(r["answered"] and not r["lost"] for r in rows.values())
+        if args.realistic:
+            rzdir = os.path.join(b.work, "realistic")
+            os.makedirs(rzdir)
+            shutil.copy(os.path.join(args.realistic, origin + ".zone"), rzdir)
+            rrows = small_zone(b, args, kinds, rzdir, origin,
+                               os.path.join(args.realistic, "queries.txt"),
+                               "ns1.%s" % origin)
+            report += ["## Realistic mix (%s: ~2,000 names; 70%% hits, Zipf-skewed; 15%% "
+                       "random NXDOMAIN; NODATA, wildcard, CNAME, referral)" % args.realistic,
+                       "", table(rrows), ""]
+            ok = ok and all(r["answered"] and not r["lost"] for r in rrows.values())
 
         if not args.no_scaling and "pindns" in kinds:
             one = rows["pindns"]
@@ -345,6 +353,27 @@ def main():
         print("FAIL: sanitizer reports:\n" + reports, file=sys.stderr)
         ok = False
     return 0 if ok else 1
+
+
+def small_zone(b, args, kinds, zdir, origin, queries, probe):
+    """Every server, round after round on the same zone and mix; the median rows, each
+    with its median per-round ratio to the null responder."""
+    runs = {k: [] for k in kinds}
+    for rnd in range(args.rounds):
+        for k in kinds:
+            r = b.measure(k, zdir, origin, queries, probe)
+            runs[k].append(r)
+            print("round %d %-20s %8.0f qps %.3f us/q lost %d" % (
+                rnd + 1, k, r["qps"], r["server_cpu_us_per_query"], r["lost"]),
+                file=sys.stderr)
+    rows = {k: median_row(v) for k, v in runs.items()}
+    if "null" in runs:
+        # The floor drifts between rounds: compare within each round, then take the median.
+        for k in rows:
+            rows[k]["ratio"] = statistics.median(
+                r["server_cpu_us_per_query"] / f["server_cpu_us_per_query"]
+                for r, f in zip(runs[k], runs["null"]))
+    return rows
 
 
 def big_zone(b, kinds, small_rows):
