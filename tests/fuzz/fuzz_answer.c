@@ -8,7 +8,7 @@
 #include "pindns/name.h"
 #include "pindns/zoneset.h"
 
-#include "answer_limit.h" /* from tests/unit: the limit the unit tests check too */
+#include "answer_limit.h" /* from tests/unit/core: the limit the unit tests check too */
 
 static pd_zoneset_t *zs;
 static const pd_answer_conf_t conf = {.udp_size = 1232, .identity = "fuzz", .version = "v"};

@@ -1,0 +1,366 @@
+/* The configuration file format and the option table shared with the command line. */
+#define _GNU_SOURCE /* asprintf */
+#include "pindns/config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pindns/answer.h"
+#include "pindns/cache.h"
+#include "pindns/dns.h"
+#include "pindns/log.h"
+#include "pindns/version.h"
+
+const char pd_config_help[] =
+    "  listen: ADDR:PORT        address to answer on; repeat for more (default: all\n"
+    "                           IPv4 and IPv6 addresses, port 53); [::1]:5300 for IPv6\n"
+    "  threads: N               worker threads (default: one per CPU)\n"
+    "  zones-dir: DIR           serve every DIR/*.zone; the origin is the file name\n"
+    "                           without .zone (example.com.zone -> example.com)\n"
+    "  zone: ORIGIN FILE        serve FILE as ORIGIN (FILE relative to this file)\n"
+    "  udp-payload-size: N      EDNS buffer size, 512-4096 (default 1232)\n"
+    "  identity: TEXT           CH TXT id.server answer (default: host name; \"\" refuses)\n"
+    "  version: TEXT            CH TXT version.server answer (\"\" refuses)\n"
+    "  rcvbuf: BYTES            receive buffer per socket (default 4194304)\n"
+    "  cache-size: BYTES        response cache per worker thread, K/M/G suffixes\n"
+    "                           allowed (default 16M; 0 turns the cache off)\n"
+    "  pid-file: FILE           write the daemon's PID here\n"
+    "  user: NAME               started as root, run as NAME once the sockets are\n"
+    "                           bound (default pindns; 'root' to stay root)\n"
+    "  group: NAME              the group to run as (default: the user's)\n"
+    "  control-socket: PATH     Unix socket for pindnsctl (mode 0600)\n"
+    "  metrics-listen: ADDR:PORT  serve Prometheus metrics over HTTP there (off by\n"
+    "                           default; 'on' means 127.0.0.1:9153)\n"
+    "  handoff-socket: PATH     Unix socket where a new pindnsd started with\n"
+    "                           --takeover PATH takes over the bound sockets\n"
+    "  foreground: yes|no       stay in the foreground (default no)\n"
+    "  reuseport-cpu: yes|no    send each packet to the worker on the CPU that received\n"
+    "                           it (cBPF); helps with multi-queue NICs, not on loopback\n"
+    "  log-level: LEVEL         error, warning, info or debug (default info)\n"
+    "  log: stderr|syslog       where log lines go (default stderr; a daemon that\n"
+    "                           detached uses syslog)\n"
+    "  query-log: N             log one query in N per worker: client, name, type,\n"
+    "                           rcode (default 0: off)\n";
+
+void pd_config_init(pd_config_t *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	pd_listen_parse(&cfg->listen[0], "0.0.0.0:53");
+	pd_listen_parse(&cfg->listen[1], "[::]:53");
+	cfg->nlisten = 2;
+	cfg->listen_is_default = true;
+	cfg->udp_size = PD_UDP_DEFAULT;
+	cfg->version = strdup("pindns " PD_VERSION);
+	/* A few MB absorb bursts at line rate; the kernel default (~208 KiB) overflows. */
+	cfg->rcvbuf = 4 * 1024 * 1024;
+	cfg->log_level = PD_LOG_INFO;
+	cfg->cache_size = PD_CACHE_DEFAULT_SIZE;
+	cfg->user = strdup("pindns");
+}
+
+void pd_config_free(pd_config_t *cfg)
+{
+	for (size_t i = 0; i < cfg->nzones; i++) {
+		free(cfg->zones[i].origin);
+		free(cfg->zones[i].file);
+	}
+	free(cfg->zones);
+	free(cfg->zones_dir);
+	free(cfg->identity);
+	free(cfg->version);
+	free(cfg->pid_file);
+	free(cfg->handoff_socket);
+	free(cfg->control_socket);
+	free(cfg->user);
+	free(cfg->group);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+void pd_config_clear_listen(pd_config_t *cfg)
+{
+	cfg->nlisten = 0;
+	cfg->listen_is_default = false;
+}
+
+static int pd__parse_int(const char *v, long lo, long hi, long *out)
+{
+	char *end;
+	errno = 0;
+	long n = strtol(v, &end, 10);
+	if (errno || *end || end == v || n < lo || n > hi)
+		return -EINVAL;
+	*out = n;
+	return 0;
+}
+
+static int pd__set_str(char **dst, const char *v)
+{
+	char *s = strdup(v);
+	if (!s)
+		return -ENOMEM;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+int pd_config_set(pd_config_t *cfg, const char *key, const char *value, char *err, size_t cap)
+{
+	long n;
+
+	if (strcmp(key, "listen") == 0) {
+		if (cfg->listen_is_default)
+			pd_config_clear_listen(cfg);
+		if (cfg->nlisten == PD_LISTEN_MAX) {
+			snprintf(err, cap, "more than %d listen addresses", PD_LISTEN_MAX);
+			return -EINVAL;
+		}
+		if (pd_listen_parse(&cfg->listen[cfg->nlisten], value) < 0) {
+			snprintf(err, cap,
+			         "bad listen address '%s' (want ADDR:PORT, e.g. 127.0.0.1:5300 "
+			         "or [::1]:5300)",
+			         value);
+			return -EINVAL;
+		}
+		cfg->nlisten++;
+		return 0;
+	}
+	if (strcmp(key, "threads") == 0) {
+		if (pd__parse_int(value, 1, 1024, &n) < 0) {
+			snprintf(err, cap, "threads must be a number from 1 to 1024, not '%s'",
+			         value);
+			return -EINVAL;
+		}
+		cfg->threads = (int)n;
+		return 0;
+	}
+	if (strcmp(key, "udp-payload-size") == 0) {
+		if (pd__parse_int(value, PD_UDP_MIN, PD_UDP_MAX, &n) < 0) {
+			snprintf(err, cap, "udp-payload-size must be from %d to %d, not '%s'",
+			         PD_UDP_MIN, PD_UDP_MAX, value);
+			return -EINVAL;
+		}
+		cfg->udp_size = (uint16_t)n;
+		return 0;
+	}
+	if (strcmp(key, "rcvbuf") == 0) {
+		if (pd__parse_int(value, 65536, 1 << 30, &n) < 0) {
+			snprintf(err, cap, "rcvbuf must be from 65536 to 1073741824, not '%s'",
+			         value);
+			return -EINVAL;
+		}
+		cfg->rcvbuf = (int)n;
+		return 0;
+	}
+	if (strcmp(key, "cache-size") == 0) {
+		char *end;
+		errno = 0;
+		unsigned long long bytes = strtoull(value, &end, 10);
+		unsigned long long mult = 1;
+		if (*end == 'K' || *end == 'k')
+			mult = 1ull << 10;
+		else if (*end == 'M' || *end == 'm')
+			mult = 1ull << 20;
+		else if (*end == 'G' || *end == 'g')
+			mult = 1ull << 30;
+		if (mult > 1)
+			end++;
+		if (errno || *end || end == value || value[0] == '-' ||
+		    bytes > (64ull << 30) / mult) {
+			snprintf(err, cap,
+			         "cache-size must be bytes with an optional K, M or G, up "
+			         "to 64G, not '%s'",
+			         value);
+			return -EINVAL;
+		}
+		cfg->cache_size = (size_t)(bytes * mult);
+		return 0;
+	}
+	if (strcmp(key, "log") == 0) {
+		if (strcmp(value, "stderr") == 0 || strcmp(value, "syslog") == 0) {
+			cfg->log_syslog = value[1] == 'y';
+			return 0;
+		}
+		snprintf(err, cap, "log must be stderr or syslog, not '%s'", value);
+		return -EINVAL;
+	}
+	if (strcmp(key, "query-log") == 0) {
+		if (pd__parse_int(value, 0, 1000000000, &n) < 0) {
+			snprintf(err, cap,
+			         "query-log must be N (log 1 query in N) or 0 for off, not '%s'",
+			         value);
+			return -EINVAL;
+		}
+		cfg->query_log = (unsigned)n;
+		return 0;
+	}
+	if (strcmp(key, "log-level") == 0) {
+		static const char *const levels[] = {"error", "warning", "info", "debug"};
+		for (int i = 0; i < 4; i++)
+			if (strcmp(value, levels[i]) == 0) {
+				cfg->log_level = i;
+				return 0;
+			}
+		snprintf(err, cap, "log-level must be error, warning, info or debug, not '%s'",
+		         value);
+		return -EINVAL;
+	}
+	if (strcmp(key, "foreground") == 0 || strcmp(key, "reuseport-cpu") == 0) {
+		bool *flag = key[0] == 'f' ? &cfg->foreground : &cfg->reuseport_cpu;
+		if (strcmp(value, "yes") == 0 || strcmp(value, "no") == 0) {
+			*flag = value[0] == 'y';
+			return 0;
+		}
+		snprintf(err, cap, "%s must be yes or no, not '%s'", key, value);
+		return -EINVAL;
+	}
+	if (strcmp(key, "zones-dir") == 0)
+		return pd__set_str(&cfg->zones_dir, value);
+	if (strcmp(key, "identity") == 0)
+		return pd__set_str(&cfg->identity, value);
+	if (strcmp(key, "version") == 0)
+		return pd__set_str(&cfg->version, value);
+	if (strcmp(key, "pid-file") == 0)
+		return pd__set_str(&cfg->pid_file, value);
+	if (strcmp(key, "handoff-socket") == 0)
+		return pd__set_str(&cfg->handoff_socket, value);
+	if (strcmp(key, "control-socket") == 0)
+		return pd__set_str(&cfg->control_socket, value);
+	if (strcmp(key, "user") == 0)
+		return pd__set_str(&cfg->user, value);
+	if (strcmp(key, "group") == 0)
+		return pd__set_str(&cfg->group, value);
+	if (strcmp(key, "metrics-listen") == 0) {
+		if (strcmp(value, "no") == 0 || strcmp(value, "off") == 0) {
+			cfg->metrics_on = false;
+			return 0;
+		}
+		if (strcmp(value, "yes") == 0 || strcmp(value, "on") == 0)
+			value = "127.0.0.1:9153"; /* loopback unless told otherwise */
+		if (pd_listen_parse(&cfg->metrics, value) < 0) {
+			snprintf(err, cap,
+			         "bad metrics-listen address '%s' (want ADDR:PORT, e.g. "
+			         "127.0.0.1:9153)",
+			         value);
+			return -EINVAL;
+		}
+		cfg->metrics_on = true;
+		return 0;
+	}
+	if (strcmp(key, "zone") == 0) {
+		char origin[256], file[PATH_MAX];
+		if (sscanf(value, "%255s %4095s", origin, file) != 2) {
+			snprintf(err, cap,
+			         "zone wants an origin and a file: 'zone: example.com "
+			         "example.com.zone'");
+			return -EINVAL;
+		}
+		pd_zone_conf_t *nz = realloc(cfg->zones, (cfg->nzones + 1) * sizeof(*nz));
+		if (!nz)
+			return -ENOMEM;
+		cfg->zones = nz;
+		nz[cfg->nzones].origin = strdup(origin);
+		nz[cfg->nzones].file = strdup(file);
+		cfg->nzones++;
+		return 0;
+	}
+	snprintf(err, cap, "unknown option '%s'", key);
+	return -EINVAL;
+}
+
+/* Removes surrounding blanks and one pair of double quotes. */
+static char *pd__trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
+		s[n - 1] = '\0';
+		s++;
+	}
+	return s;
+}
+
+int pd_config_load(pd_config_t *cfg, const char *path, char *err, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+	char line[4096], msg[512];
+	int lineno = 0, ret = 0;
+
+	if (!f) {
+		snprintf(err, cap, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	char *pathcopy = strdup(path);
+	const char *dir = pathcopy ? dirname(pathcopy) : ".";
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		char *hash = NULL;
+		/* A '#' starts a comment unless it is inside quotes. */
+		bool quoted = false;
+		for (char *p = line; *p; p++) {
+			if (*p == '"')
+				quoted = !quoted;
+			else if (*p == '#' && !quoted) {
+				hash = p;
+				break;
+			}
+		}
+		if (hash)
+			*hash = '\0';
+		char *s = pd__trim(line);
+		if (!*s)
+			continue;
+		char *sep = s + strcspn(s, ": \t");
+		if (!*sep) {
+			snprintf(err, cap, "%s:%d: '%s' has no value (want 'key: value')", path,
+			         lineno, s);
+			ret = -EINVAL;
+			break;
+		}
+		char *value = sep + 1;
+		bool colon = *sep == ':';
+		*sep = '\0';
+		if (!colon) {
+			value = pd__trim(value);
+			if (*value == ':')
+				value++;
+		}
+		value = pd__trim(value);
+		char *joined = NULL;
+		if (strcmp(s, "zone") == 0) {
+			/* Zone files are found relative to the configuration file. */
+			char origin[256], file[PATH_MAX];
+			if (sscanf(value, "%255s %4095s", origin, file) == 2 && file[0] != '/' &&
+			    asprintf(&joined, "%s %s/%s", origin, dir, file) < 0)
+				joined = NULL;
+		}
+		if (strcmp(s, "zones-dir") == 0 && value[0] != '/' && value[0] &&
+		    asprintf(&joined, "%s/%s", dir, value) < 0)
+			joined = NULL;
+		if (joined)
+			value = joined;
+		ret = pd_config_set(cfg, s, value, msg, sizeof(msg));
+		free(joined);
+		if (ret < 0) {
+			snprintf(err, cap, "%s:%d: %s", path, lineno,
+			         ret == -ENOMEM ? "out of memory" : msg);
+			break;
+		}
+	}
+	if (!ret && ferror(f)) {
+		snprintf(err, cap, "%s: read error", path);
+		ret = -EIO;
+	}
+	free(pathcopy);
+	fclose(f);
+	return ret;
+}

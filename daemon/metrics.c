@@ -1,0 +1,133 @@
+/* The Prometheus endpoint: counters as text exposition, over a minimal HTTP/1.0. */
+#define _GNU_SOURCE
+#include "metrics.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "pindns/util.h"
+
+#define PD_METRICS_MAX (512 * 1024)
+
+int pd_metrics_listen(const pd_listen_t *addr, char *err, size_t cap)
+{
+	int one = 1;
+	int fd = socket(addr->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, (const struct sockaddr *)&addr->addr, addr->addr_len) < 0 ||
+	    listen(fd, 16) < 0) {
+		int e = errno;
+		snprintf(err, cap, "metrics-listen %s: %s", addr->text, strerror(e));
+		if (fd >= 0)
+			close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* The counter at offset in st; the worker may be bumping it meanwhile. */
+static uint64_t pd__counter_at(const pd_worker_stats_t *st, size_t offset)
+{
+	return pd_counter_get((const pd_counter_t *)((const char *)st + offset));
+}
+
+/* One counter family, per worker, live plus carried over restarts. */
+static void pd__family(char *buf, size_t cap, size_t *n, const pd_stats_t *s, const char *name,
+                       const char *help, size_t offset)
+{
+	pd_buf_printf(buf, cap, n, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	for (uint32_t w = 0; w < s->workers; w++) {
+		uint64_t v = pd__counter_at(&s->live[w], offset) +
+		             pd__counter_at(&s->live[s->workers + w], offset);
+		pd_buf_printf(buf, cap, n, "%s{worker=\"%u\"} %llu\n", name, w,
+		              (unsigned long long)v);
+	}
+}
+
+size_t pd_metrics_render(const pd_stats_t *s, const pd_zoneset_t *zones, char *buf, size_t cap)
+{
+	static const char *const rcodes[16] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+	                                       "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
+	                                       "NXRRSET", "NOTAUTH", "NOTZONE",  "RCODE11",
+	                                       "RCODE12", "RCODE13", "RCODE14",  "RCODE15"};
+	size_t n = 0;
+#define PD_FAMILY(name, help, field)                                                               \
+	pd__family(buf, cap, &n, s, name, help, offsetof(pd_worker_stats_t, field))
+	PD_FAMILY("pindns_queries_total", "UDP datagrams received.", net.queries);
+	PD_FAMILY("pindns_responses_total", "Responses sent.", net.responses);
+	PD_FAMILY("pindns_dropped_total", "Datagrams received and not answered.", net.dropped);
+	PD_FAMILY("pindns_truncated_total", "Responses sent with TC set.", dns.truncated);
+	PD_FAMILY("pindns_received_bytes_total", "Bytes received.", net.bytes_in);
+	PD_FAMILY("pindns_sent_bytes_total", "Bytes sent.", net.bytes_out);
+	PD_FAMILY("pindns_batches_total", "recvmmsg calls that returned datagrams.", net.batches);
+	PD_FAMILY("pindns_cache_hits_total", "Answers from the response cache.", dns.cache.hits);
+	PD_FAMILY("pindns_cache_misses_total", "Cacheable queries not in the cache.",
+	          dns.cache.misses);
+#undef PD_FAMILY
+	pd_buf_printf(buf, cap, &n,
+	              "# HELP pindns_responses_by_rcode_total Responses by rcode.\n"
+	              "# TYPE pindns_responses_by_rcode_total counter\n");
+	for (uint32_t w = 0; w < s->workers; w++)
+		for (int r = 0; r < 16; r++) {
+			uint64_t v = pd_counter_get(&s->live[w].dns.rcode[r]) +
+			             pd_counter_get(&s->live[s->workers + w].dns.rcode[r]);
+			if (v || r == 0 || r == 3 || r == 5)
+				pd_buf_printf(
+				    buf, cap, &n,
+				    "pindns_responses_by_rcode_total{worker=\"%u\",rcode=\"%"
+				    "s\"} %llu\n",
+				    w, rcodes[r], (unsigned long long)v);
+		}
+	pd_buf_printf(
+	    buf, cap, &n,
+	    "# HELP pindns_zones Zones being served.\n# TYPE pindns_zones gauge\n"
+	    "pindns_zones %zu\n"
+	    "# HELP pindns_start_time_seconds When counting began (kept across restarts).\n"
+	    "# TYPE pindns_start_time_seconds gauge\npindns_start_time_seconds %llu\n",
+	    zones ? zones->count : 0, (unsigned long long)s->started_unix);
+	return n;
+}
+
+void pd_metrics_serve(int conn, const pd_stats_t *stats, const pd_zoneset_t *zones)
+{
+	char req[2048];
+	size_t got = 0;
+	/* Read the request head briefly; what it asks for does not matter. */
+	while (got + 1 < sizeof(req)) {
+		struct pollfd p = {.fd = conn, .events = POLLIN};
+		if (poll(&p, 1, 1000) <= 0)
+			break;
+		ssize_t k = read(conn, req + got, sizeof(req) - 1 - got);
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+		req[got] = '\0';
+		if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n"))
+			break;
+	}
+	char *body = malloc(PD_METRICS_MAX);
+	if (body) {
+		size_t len = pd_metrics_render(stats, zones, body, PD_METRICS_MAX);
+		char head[200];
+		int h = snprintf(head, sizeof(head),
+		                 "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+		                 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+		                 len);
+		if (send(conn, head, (size_t)h, MSG_NOSIGNAL) == h)
+			for (size_t off = 0; off < len;) {
+				ssize_t k = send(conn, body + off, len - off, MSG_NOSIGNAL);
+				if (k <= 0)
+					break;
+				off += (size_t)k;
+			}
+		free(body);
+	}
+	close(conn);
+}

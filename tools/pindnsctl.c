@@ -1,0 +1,225 @@
+/* pindnsctl: commands for a running pindnsd, and offline zone and configuration checks. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "pindns/config.h"
+#include "pindns/loader.h"
+#include "pindns/version.h"
+#include "pindns/zonesrc.h"
+
+#define PD_CTL_DEFAULT_SOCKET "/run/pindns/control.sock"
+#ifndef PD_DEFAULT_ZONES_DIR
+#define PD_DEFAULT_ZONES_DIR "zones"
+#endif
+
+/* Exit codes a script can rely on. */
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
+
+static void pd__usage(FILE *out)
+{
+	fprintf(out,
+	        "Usage: pindnsctl [-s SOCKET] COMMAND [ARG]\n"
+	        "Controls a running pindnsd over its control socket, or checks files offline.\n"
+	        "\n"
+	        "Commands for the running daemon (its control-socket; default %s):\n"
+	        "  status              pid, version, workers, zones, uptime\n"
+	        "  reload [ZONE]       reload every zone (unchanged files are skipped) or one\n"
+	        "  stats [--json]      counters per worker and in total, and the load spread\n"
+	        "  zone-list           origin, serial, records and load time of each zone\n"
+	        "  stop                stop the daemon\n"
+	        "Offline checks (no daemon needed):\n"
+	        "  zone-check FILE [ORIGIN]  parse and compile a zone file (ORIGIN defaults to\n"
+	        "                            the file name without .zone)\n"
+	        "  conf-check [FILE]   load a configuration file and every zone it names\n"
+	        "\n"
+	        "  -s, --socket PATH   the daemon's control socket\n"
+	        "  -h, --help          this help;  -V, --version  the version\n"
+	        "\n"
+	        "Exit status: 0 done, 1 the command or check failed, 2 bad usage,\n"
+	        "3 the daemon could not be reached.\n",
+	        PD_CTL_DEFAULT_SOCKET);
+}
+
+static int pd__remote(const char *path, const char *command)
+{
+	struct sockaddr_un sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "pindnsctl: socket path too long: %s\n", path);
+		return EXIT_USAGE;
+	}
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		if (e == ENOENT || e == ECONNREFUSED)
+			fprintf(stderr,
+			        "pindnsctl: pindnsd is not running, or not with control-socket %s "
+			        "(%s)\n",
+			        path, strerror(e));
+		else
+			fprintf(stderr, "pindnsctl: cannot reach %s: %s%s\n", path, strerror(e),
+			        e == EACCES ? " (run as the service user or root)" : "");
+		if (fd >= 0)
+			close(fd);
+		return EXIT_UNREACHABLE;
+	}
+	char line[600];
+	snprintf(line, sizeof(line), "%s\n", command);
+	if (send(fd, line, strlen(line), MSG_NOSIGNAL) < 0) {
+		fprintf(stderr, "pindnsctl: %s: %s\n", path, strerror(errno));
+		close(fd);
+		return EXIT_UNREACHABLE;
+	}
+	/* Print the reply; its last line is OK or ERROR <why>. */
+	FILE *in = fdopen(fd, "r");
+	char buf[4096];
+	int status = EXIT_FAILED;
+	while (in && fgets(buf, sizeof(buf), in)) {
+		if (strcmp(buf, "OK\n") == 0) {
+			status = EXIT_OK;
+			continue;
+		}
+		if (strncmp(buf, "ERROR ", 6) == 0) {
+			fprintf(stderr, "pindnsctl: %s", buf + 6);
+			status = EXIT_FAILED;
+			continue;
+		}
+		fputs(buf, stdout);
+	}
+	if (in)
+		fclose(in);
+	else
+		close(fd);
+	return status;
+}
+
+static int pd__zone_check(const char *file, const char *origin_arg)
+{
+	char origin[PD_NAME_TXT_MAX], err[1024];
+	uint8_t wire[PD_NAME_MAX];
+	pd_zone_t *z = NULL;
+	if (origin_arg) {
+		snprintf(origin, sizeof(origin), "%s", origin_arg);
+	} else {
+		char *copy = strdup(file);
+		char *base = copy ? basename(copy) : (char *)file;
+		size_t len = strlen(base);
+		if (len > 5 && strcmp(base + len - 5, ".zone") == 0)
+			len -= 5;
+		snprintf(origin, sizeof(origin), "%.*s", (int)len, base);
+		free(copy);
+	}
+	if (pd_name_from_str(wire, origin) < 0) {
+		fprintf(stderr, "pindnsctl: '%s' is not a domain name; give the origin\n", origin);
+		return EXIT_USAGE;
+	}
+	if (pd_zone_load(file, wire, &z, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return EXIT_FAILED;
+	}
+	printf("%s: zone %s OK, %zu records, serial %u\n", file, origin, z->record_count,
+	       z->serial);
+	pd_zone_free(z);
+	return EXIT_OK;
+}
+
+static int pd__conf_check(const char *path)
+{
+	pd_config_t cfg;
+	char err[1024];
+	pd_zoneset_t *zs = NULL;
+	int failed = 0, status = EXIT_OK;
+	pd_config_init(&cfg);
+	if (path && pd_config_load(&cfg, path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		pd_config_free(&cfg);
+		return EXIT_FAILED;
+	}
+	if (!cfg.zones_dir && cfg.nzones == 0) /* as pindnsd does */
+		cfg.zones_dir = strdup(PD_DEFAULT_ZONES_DIR);
+	pd_zone_sources_t sources = pd_config_sources(&cfg);
+	if (pd_zones_build(&sources, NULL, &zs, &failed) < 0 || failed)
+		status = EXIT_FAILED;
+	printf("%s: configuration %s, %zu zone(s) loaded, %d failed\n", path ? path : "(defaults)",
+	       status == EXIT_OK ? "OK" : "has errors", zs ? zs->count : 0, failed);
+	pd_zoneset_free(zs);
+	pd_config_free(&cfg);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {"version", no_argument, NULL, 'V'},
+	                                     {"json", no_argument, NULL, 'j'},
+	                                     {NULL, 0, NULL, 0}};
+	const char *sock = PD_CTL_DEFAULT_SOCKET;
+	int opt, json = 0;
+	while ((opt = getopt_long(argc, argv, "s:hV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			sock = optarg;
+			break;
+		case 'h':
+			pd__usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			printf("pindnsctl %s\n", PD_VERSION);
+			return EXIT_OK;
+		case 'j':
+			json = 1;
+			break;
+		default:
+			pd__usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		pd__usage(stderr);
+		return EXIT_USAGE;
+	}
+	const char *cmd = argv[optind], *arg = optind + 1 < argc ? argv[optind + 1] : NULL;
+	int extra = argc - optind - 1;
+	char line[512];
+	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "zone-list") == 0 ||
+	    strcmp(cmd, "stop") == 0) {
+		if (extra)
+			goto usage;
+		return pd__remote(sock, cmd);
+	}
+	if (strcmp(cmd, "stats") == 0) {
+		if (extra > 1 || (arg && strcmp(arg, "--json") != 0))
+			goto usage;
+		return pd__remote(sock, json || arg ? "stats json" : "stats");
+	}
+	if (strcmp(cmd, "reload") == 0) {
+		if (extra > 1)
+			goto usage;
+		snprintf(line, sizeof(line), "reload%s%s", arg ? " " : "", arg ? arg : "");
+		return pd__remote(sock, line);
+	}
+	if (strcmp(cmd, "zone-check") == 0) {
+		if (extra < 1 || extra > 2)
+			goto usage;
+		return pd__zone_check(arg, extra == 2 ? argv[optind + 2] : NULL);
+	}
+	if (strcmp(cmd, "conf-check") == 0) {
+		if (extra > 1)
+			goto usage;
+		return pd__conf_check(arg);
+	}
+usage:
+	fprintf(stderr, "pindnsctl: bad command line '%s'; see pindnsctl --help\n", cmd);
+	return EXIT_USAGE;
+}
