@@ -4,7 +4,9 @@
 set -eu
 
 mode=${1:-run}
-need="cmake make gcc pkg-config libldns-dev liburcu-dev"
+# libc6-dev: gcc only recommends it, and without recommends a fresh machine's gcc cannot
+# link a program (no crt1.o); the test mode's packages happened to pull it in.
+need="cmake make gcc libc6-dev pkg-config libldns-dev liburcu-dev"
 case "$mode" in
 run) ;;
 test) need="$need libcmocka-dev python3 dnsutils knot-dnsutils nsd clang libclang-rt-14-dev curl" ;;
