@@ -6,6 +6,9 @@
 #include "pindns/dns.h"
 #include "pindns/resp.h"
 
+#include "hashtab.h"
+#include "rdata.h"
+
 #define PD_OPT_LEN 11        /* root owner, type, class, TTL, RDLENGTH */
 #define PD_EDE_LEN 6         /* option code, length, INFO-CODE */
 #define PD_ADDITIONAL_MAX 16 /* target names whose addresses one answer carries */
@@ -155,22 +158,10 @@ static bool pd__add_addresses(pd__ctx_t *c, const uint8_t *target, bool glue)
 /* Additional-section processing for NS, MX and SRV targets (RFC 1035 3.3, RFC 2782). */
 static void pd__additional(pd__ctx_t *c, const pd_rrset_t *rs, bool glue, const uint8_t *cut)
 {
-	size_t off;
-	switch (rs->type) {
-	case PD_TYPE_NS:
-		off = 0;
-		break;
-	case PD_TYPE_MX:
-		off = 2;
-		break;
-	case PD_TYPE_SRV:
-		off = 6;
-		break;
-	default:
+	pd__rdata_names_t names = pd__rdata_names(rs->type);
+	if (!(names.flags & PD__RDATA_ADDITIONAL) || c->tc)
 		return;
-	}
-	if (c->tc)
-		return;
+	size_t off = names.off;
 	const uint8_t *p = pd_zone_rrset_data(c->zone, rs);
 	for (uint16_t i = 0; i < rs->count; i++) {
 		uint16_t rdlen = pd_get_u16(p);
@@ -492,9 +483,8 @@ done:
 /* What one query needs between prefetch stages. */
 typedef struct pd__pf {
 	const pd_zone_t *zone;
-	const uint64_t *slot;
+	pd__probe_t probe; /* of the name's hash in the zone's table */
 	const pd_node_t *node;
-	uint32_t hash;
 	uint16_t qtype;
 } pd__pf_t;
 
@@ -525,26 +515,19 @@ void pd_answer_prefetch(const pd_zoneset_t *zs, const pd_dgram_t *batch, int n, 
 				continue;
 			pf[i].zone = z;
 			pf[i].qtype = qtype;
-			pf[i].hash = pd_name_hash(lname, len);
-			pf[i].slot = &z->table[pf[i].hash & z->table_mask];
-			__builtin_prefetch(pf[i].slot);
+			pd__probe_start(&pf[i].probe, z->table, z->table_mask,
+			                pd_name_hash(lname, len));
+			__builtin_prefetch(&z->table[pf[i].probe.pos]);
 		}
-		/* Stage 2: the slot (probing on by hash alone), then prefetch the node. */
+		/* Stage 2: the slot (the first node of the name's hash), then prefetch it. */
 		for (int i = 0; i < m; i++) {
 			pf[i].node = NULL;
 			if (!pf[i].zone)
 				continue;
-			const pd_zone_t *z = pf[i].zone;
-			for (uint32_t j = (uint32_t)(pf[i].slot - z->table);;
-			     j = (j + 1) & z->table_mask) {
-				uint64_t e = z->table[j];
-				if (!e)
-					break;
-				if ((uint32_t)(e >> 32) == pf[i].hash) {
-					pf[i].node = &z->nodes[(uint32_t)e - 1];
-					__builtin_prefetch(pf[i].node);
-					break;
-				}
+			uint32_t idx = pd__probe_next(&pf[i].probe);
+			if (idx != PD__PROBE_END) {
+				pf[i].node = &pf[i].zone->nodes[idx];
+				__builtin_prefetch(pf[i].node);
 			}
 		}
 		/* Stage 3: the node's name and RRsets. */
@@ -565,10 +548,18 @@ void pd_answer_prefetch(const pd_zoneset_t *zs, const pd_dgram_t *batch, int n, 
 	}
 }
 
+void pd_answer_dgram(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, pd_dgram_t *d)
+{
+	pd_answer_info_t info;
+	d->out_len = pd_answer(zs, conf, d->in, d->in_len, d->out, d->out_cap, &info);
+	/* A dropped query sets nothing but info.rcode (-1). */
+	d->rcode = (uint8_t)(d->out_len ? info.rcode & PD_RCODE_MASK : 0);
+	d->truncated = d->out_len && info.truncated;
+}
+
 void pd_answer_batch(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, pd_dgram_t *batch, int n)
 {
 	pd_answer_prefetch(zs, batch, n, NULL);
 	for (int i = 0; i < n; i++)
-		batch[i].out_len = pd_answer(zs, conf, batch[i].in, batch[i].in_len, batch[i].out,
-		                             batch[i].out_cap, NULL);
+		pd_answer_dgram(zs, conf, &batch[i]);
 }

@@ -3,12 +3,12 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "pindns/dns.h"
 
+#include "hugemem.h"
+
 #define PD_CACHE_WAYS 2
-#define PD_HUGE_PAGE (2u << 20)
 #define PD_CACHE_BATCH 32    /* keys computed and prefetched ahead of answering */
 #define PD_CACHE_EPOCH 65536 /* lookups between decisions on whether to sample inserts */
 #define PD_CACHE_SAMPLE 8    /* below 1 hit in this many lookups, store 1 miss in this many */
@@ -18,11 +18,16 @@ typedef struct pd__slot {
 	uint64_t gen;
 	uint32_t variant;
 	uint16_t qsection;
-	uint16_t rlen;
+	/* The response's length, and its header's RCODE and TC for pd_dgram_t: in the
+	 * 16 bits of the length, so the data keeps its room and a hit reads one word. */
+	uint16_t rlen : 11;
+	uint16_t rcode : 4;
+	uint16_t truncated : 1;
 	uint8_t data[PD_CACHE_SLOT - 24]; /* question, then the response */
 } pd__slot_t;
 
 _Static_assert(sizeof(pd__slot_t) == PD_CACHE_SLOT, "slot size");
+_Static_assert(sizeof(((pd__slot_t *)0)->data) < 1u << 11, "rlen holds any stored length");
 
 struct pd_cache {
 	pd__slot_t *slots;
@@ -44,15 +49,12 @@ pd_cache_t *pd_cache_new(size_t bytes)
 		sets *= 2;
 	size_t size = sets * PD_CACHE_WAYS * PD_CACHE_SLOT;
 	/* Huge pages where the size allows: a lookup lands anywhere in the table, and with
-	 * 4 KiB pages nearly every hit would also miss the TLB. */
-	size_t align = size >= PD_HUGE_PAGE ? PD_HUGE_PAGE : 64;
-	c->slots = aligned_alloc(align, size);
+	 * 4 KiB pages nearly every hit would also miss the TLB. Sets on cache lines. */
+	c->slots = pd__huge_alloc(size, 64);
 	if (!c->slots) {
 		free(c);
 		return NULL;
 	}
-	if (align == PD_HUGE_PAGE)
-		madvise(c->slots, size, MADV_HUGEPAGE); /* a hint: fine if the kernel says no */
 	/* Generation 0 is never a zone set's, so zeroed slots never match. */
 	memset(c->slots, 0, size);
 	c->set_mask = sets - 1;
@@ -64,7 +66,7 @@ void pd_cache_free(pd_cache_t *c)
 {
 	if (!c)
 		return;
-	free(c->slots);
+	pd__huge_free(c->slots);
 	free(c);
 }
 
@@ -155,47 +157,25 @@ static inline bool pd__slot_matches(const pd__slot_t *s, const pd_cache_key_t *k
 	       s->qsection == key->qsection && memcmp(s->data, key->question, key->qsection) == 0;
 }
 
-/* Answers with a key already computed (key NULL: not cacheable). */
-static size_t pd__cache_answer_keyed(pd_cache_t *c, const pd_zoneset_t *zs,
-                                     const pd_answer_conf_t *conf, const pd_cache_key_t *key,
-                                     const uint8_t *query, size_t qlen, uint8_t *resp,
-                                     size_t resp_cap)
+/* A hit: the stored answer, with this query's ID, RD bit and question (its case). */
+static void pd__hit(const pd__slot_t *s, const pd_cache_key_t *key, pd_dgram_t *d)
 {
-	if (!key) {
-		pd_counter_add(&c->stats->uncacheable, 1);
-		return pd_answer(zs, conf, query, qlen, resp, resp_cap, NULL);
-	}
-	uint64_t gen = zs->generation;
-	pd__slot_t *set = pd__set(c, key);
-	if (++c->epoch_lookups == PD_CACHE_EPOCH) {
-		c->sampling = c->epoch_hits * PD_CACHE_SAMPLE < c->epoch_lookups;
-		c->epoch_lookups = c->epoch_hits = 0;
-	}
-	for (int w = 0; w < PD_CACHE_WAYS; w++) {
-		const pd__slot_t *s = &set[w];
-		if (!pd__slot_matches(s, key, gen) || s->rlen > resp_cap)
-			continue;
-		/* The stored answer, with this query's ID, RD bit and question (its case). */
-		memcpy(resp, s->data + s->qsection, s->rlen);
-		resp[0] = query[0];
-		resp[1] = query[1];
-		resp[2] = (uint8_t)((resp[2] & ~1u) | (query[2] & 1u));
-		memcpy(resp + PD_HEADER_LEN, query + PD_HEADER_LEN, key->qsection);
-		pd_counter_add(&c->stats->hits, 1);
-		c->epoch_hits++;
-		return s->rlen;
-	}
-	pd_counter_add(&c->stats->misses, 1);
-	size_t len = pd_answer(zs, conf, query, qlen, resp, resp_cap, NULL);
-	if (len == 0 || key->qsection + len > sizeof(set->data))
-		return len;
-	/*
-	 * Names asked for at random from a large zone almost never repeat before being
-	 * evicted: storing each one is memory traffic for nothing. Keep a sample then, so
-	 * that names which do recur still make it in.
-	 */
-	if (c->sampling && pd_counter_get(&c->stats->misses) % PD_CACHE_SAMPLE != 0)
-		return len;
+	uint8_t *resp = d->out;
+	const uint8_t *query = d->in;
+	memcpy(resp, s->data + s->qsection, s->rlen);
+	resp[0] = query[0];
+	resp[1] = query[1];
+	resp[2] = (uint8_t)((resp[2] & ~1u) | (query[2] & 1u));
+	memcpy(resp + PD_HEADER_LEN, query + PD_HEADER_LEN, key->qsection);
+	d->out_len = s->rlen;
+	d->rcode = s->rcode;
+	d->truncated = s->truncated;
+}
+
+/* Stores the answer d just got for a miss in one of the ways of set. */
+static void pd__store(pd_cache_t *c, pd__slot_t *set, const pd_cache_key_t *key, uint64_t gen,
+                      const pd_dgram_t *d)
+{
 	/* Prefer a free or stale way; otherwise take turns. */
 	int way = c->victim++ % PD_CACHE_WAYS;
 	for (int w = 0; w < PD_CACHE_WAYS; w++)
@@ -208,19 +188,61 @@ static size_t pd__cache_answer_keyed(pd_cache_t *c, const pd_zoneset_t *zs,
 	s->gen = gen;
 	s->variant = key->variant;
 	s->qsection = key->qsection;
-	s->rlen = (uint16_t)len;
+	s->rlen = (uint16_t)d->out_len;
+	s->rcode = d->rcode;
+	s->truncated = d->truncated;
 	memcpy(s->data, key->question, key->qsection);
-	memcpy(s->data + key->qsection, resp, len);
+	memcpy(s->data + key->qsection, d->out, d->out_len);
 	pd_counter_add(&c->stats->inserts, 1);
-	return len;
+}
+
+/* Answers d with a key already computed (key NULL: not cacheable). */
+static void pd__cache_answer_keyed(pd_cache_t *c, const pd_zoneset_t *zs,
+                                   const pd_answer_conf_t *conf, const pd_cache_key_t *key,
+                                   pd_dgram_t *d)
+{
+	if (!key) {
+		pd_counter_add(&c->stats->uncacheable, 1);
+		pd_answer_dgram(zs, conf, d);
+		return;
+	}
+	uint64_t gen = zs->generation;
+	pd__slot_t *set = pd__set(c, key);
+	if (++c->epoch_lookups == PD_CACHE_EPOCH) {
+		c->sampling = c->epoch_hits * PD_CACHE_SAMPLE < c->epoch_lookups;
+		c->epoch_lookups = c->epoch_hits = 0;
+	}
+	for (int w = 0; w < PD_CACHE_WAYS; w++) {
+		const pd__slot_t *s = &set[w];
+		if (!pd__slot_matches(s, key, gen) || s->rlen > d->out_cap)
+			continue;
+		pd__hit(s, key, d);
+		pd_counter_add(&c->stats->hits, 1);
+		c->epoch_hits++;
+		return;
+	}
+	pd_counter_add(&c->stats->misses, 1);
+	pd_answer_dgram(zs, conf, d);
+	if (d->out_len == 0 || key->qsection + d->out_len > sizeof(set->data))
+		return;
+	/*
+	 * Names asked for at random from a large zone almost never repeat before being
+	 * evicted: storing each one is memory traffic for nothing. Keep a sample then, so
+	 * that names which do recur still make it in.
+	 */
+	if (c->sampling && pd_counter_get(&c->stats->misses) % PD_CACHE_SAMPLE != 0)
+		return;
+	pd__store(c, set, key, gen, d);
 }
 
 size_t pd_cache_answer(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answer_conf_t *conf,
                        const uint8_t *query, size_t qlen, uint8_t *resp, size_t resp_cap)
 {
 	pd_cache_key_t key;
+	pd_dgram_t d = {.in = query, .in_len = qlen, .out = resp, .out_cap = resp_cap};
 	bool ok = zs && pd_cache_key(&key, query, qlen, conf->udp_size);
-	return pd__cache_answer_keyed(c, zs, conf, ok ? &key : NULL, query, qlen, resp, resp_cap);
+	pd__cache_answer_keyed(c, zs, conf, ok ? &key : NULL, &d);
+	return d.out_len;
 }
 
 void pd_cache_answer_batch(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answer_conf_t *conf,
@@ -250,10 +272,8 @@ void pd_cache_answer_batch(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answe
 				hit[i] = pd__slot_matches(&set[w], &keys[i], zs->generation);
 		}
 		pd_answer_prefetch(zs, batch + start, m, hit);
-		for (int i = 0; i < m; i++) {
-			pd_dgram_t *d = &batch[start + i];
-			d->out_len = pd__cache_answer_keyed(c, zs, conf, ok[i] ? &keys[i] : NULL,
-			                                    d->in, d->in_len, d->out, d->out_cap);
-		}
+		for (int i = 0; i < m; i++)
+			pd__cache_answer_keyed(c, zs, conf, ok[i] ? &keys[i] : NULL,
+			                       &batch[start + i]);
 	}
 }

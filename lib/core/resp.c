@@ -3,6 +3,8 @@
 
 #include "pindns/dns.h"
 
+#include "rdata.h"
+
 static inline uint8_t pd__lower(uint8_t c)
 {
 	return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
@@ -107,42 +109,11 @@ static int pd__put_name(pd_resp_t *r, const uint8_t *name, bool compress)
 	return 0;
 }
 
-/* Offsets of compressible names in the RDATA of the RFC 1035 types (RFC 3597 4). */
-static int pd__rdata_names(uint16_t type, size_t *first_off, int *count)
-{
-	switch (type) {
-	case PD_TYPE_NS:
-	case PD_TYPE_MD:
-	case PD_TYPE_MF:
-	case PD_TYPE_CNAME:
-	case PD_TYPE_MB:
-	case PD_TYPE_MG:
-	case PD_TYPE_MR:
-	case PD_TYPE_PTR:
-		*first_off = 0;
-		*count = 1;
-		return 1;
-	case PD_TYPE_MX:
-		*first_off = 2;
-		*count = 1;
-		return 1;
-	case PD_TYPE_SOA:
-	case PD_TYPE_MINFO:
-		*first_off = 0;
-		*count = 2;
-		return 1;
-	default:
-		return 0;
-	}
-}
-
 int pd_resp_put_rr(pd_resp_t *r, int section, const uint8_t *owner, uint16_t type, uint16_t cls,
                    uint32_t ttl, const uint8_t *rdata, uint16_t rdlen)
 {
 	size_t start = r->len;
 	unsigned ncompr = r->ncompr;
-	size_t name_off;
-	int names;
 
 	if (pd__put_name(r, owner, true) < 0)
 		goto nospace;
@@ -156,8 +127,10 @@ int pd_resp_put_rr(pd_resp_t *r, int section, const uint8_t *owner, uint16_t typ
 	r->len += 10;
 	size_t rd_start = r->len;
 
-	if (pd__rdata_names(type, &name_off, &names)) {
+	pd__rdata_names_t names = pd__rdata_names(type);
+	if (names.flags & PD__RDATA_COMPRESS) {
 		/* Zone data was validated by ldns, but stay inside rdlen regardless. */
+		size_t name_off = names.off;
 		pd_wire_t w;
 		pd_wire_init(&w, rdata, rdlen);
 		pd_wire_skip(&w, name_off);
@@ -165,7 +138,7 @@ int pd_resp_put_rr(pd_resp_t *r, int section, const uint8_t *owner, uint16_t typ
 			goto nospace;
 		memcpy(r->buf + r->len, rdata, name_off);
 		r->len += name_off;
-		for (int i = 0; i < names; i++) {
+		for (int i = 0; i < names.count; i++) {
 			uint8_t name[PD_NAME_MAX];
 			if (!pd_name_parse(&w, name))
 				goto copy_raw;

@@ -5,9 +5,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 
 #include "pindns/dns.h"
+
+#include "hashtab.h"
+#include "hugemem.h"
+#include "rdata.h"
 
 typedef struct pd__rec {
 	uint32_t owner_hash; /* sorts owners together with integer compares */
@@ -49,28 +52,10 @@ static int pd__grow(void **buf, size_t *cap, size_t need, size_t elem)
 	return 0;
 }
 
-#define PD_HUGE_PAGE (2u << 20)
-
-/*
- * Memory for a large array of a compiled zone: on huge pages when it is large, since
- * lookups land anywhere in a big zone and with 4 KiB pages nearly each of a query's
- * few memory accesses would also miss the TLB (a two-level page walk in a VM).
- */
-static void *pd__alloc_big(size_t bytes)
-{
-	if (bytes < PD_HUGE_PAGE)
-		return malloc(bytes ? bytes : 1);
-	size_t size = (bytes + PD_HUGE_PAGE - 1) / PD_HUGE_PAGE * PD_HUGE_PAGE;
-	void *p = aligned_alloc(PD_HUGE_PAGE, size);
-	if (p)
-		madvise(p, size, MADV_HUGEPAGE); /* a hint: fine if the kernel says no */
-	return p;
-}
-
 /* Makes an array of `cap` elements the size of a presized array. */
 static int pd__alloc_array(void **p, size_t *cap, size_t n, size_t elem)
 {
-	*p = pd__alloc_big(n * elem);
+	*p = pd__huge_alloc(n * elem, 0);
 	if (!*p)
 		return -ENOMEM;
 	*cap = n;
@@ -183,39 +168,22 @@ static bool pd__rdata_name(pd_wire_t *w)
 }
 
 /*
- * The answer code reads names out of these types' RDATA, so they must be well formed
- * here, whoever built the records: uncompressed names, and nothing left over.
+ * The answer code reads names out of some types' RDATA (PD__RDATA_CHECKED), so they
+ * must be well formed here, whoever built the records: uncompressed names, the fixed
+ * fields after them, and nothing left over.
  */
 static bool pd__rdata_valid(uint16_t type, const uint8_t *rdata, uint16_t rdlen)
 {
+	pd__rdata_names_t names = pd__rdata_names(type);
 	pd_wire_t w;
-	pd_wire_init(&w, rdata, rdlen);
-	switch (type) {
-	case PD_TYPE_NS:
-	case PD_TYPE_CNAME:
-	case PD_TYPE_DNAME:
-	case PD_TYPE_PTR:
-		if (!pd__rdata_name(&w))
-			return false;
-		break;
-	case PD_TYPE_MX:
-		pd_wire_skip(&w, 2);
-		if (!pd__rdata_name(&w))
-			return false;
-		break;
-	case PD_TYPE_SRV:
-		pd_wire_skip(&w, 6);
-		if (!pd__rdata_name(&w))
-			return false;
-		break;
-	case PD_TYPE_SOA:
-		if (!pd__rdata_name(&w) || !pd__rdata_name(&w))
-			return false;
-		pd_wire_skip(&w, 20);
-		break;
-	default:
+	if (!(names.flags & PD__RDATA_CHECKED))
 		return true;
-	}
+	pd_wire_init(&w, rdata, rdlen);
+	pd_wire_skip(&w, names.off);
+	for (int i = 0; i < names.count; i++)
+		if (!pd__rdata_name(&w))
+			return false;
+	pd_wire_skip(&w, names.tail);
 	return w.err == 0 && pd_wire_left(&w) == 0;
 }
 
@@ -312,50 +280,59 @@ static void pd__sort_runs(pd_zone_builder_t *b)
 	}
 }
 
-/* Inserts node index idx (whose name is already in z->names) into the hash table. */
-static int pd__table_insert(pd_zone_t *z, uint32_t idx, uint32_t *used)
+/* A zone being compiled: what its arrays have room for, and where its RRsets came from. */
+typedef struct pd__compile {
+	pd_zone_builder_t *b;
+	pd_zone_t *z;
+	int *first_line; /* per RRset: the location of its first record, for errors */
+	size_t nodes_cap, rrsets_cap, names_cap, data_cap; /* elements allocated */
+	size_t table_bytes;                                /* as presized; it may grow */
+	uint32_t table_used;
+} pd__compile_t;
+
+/* Doubles the hash table once it would be more than half full. */
+static int pd__table_grow(pd__compile_t *cc)
 {
-	if ((*used + 1) * 2 > z->table_mask + 1) {
-		uint32_t ncap = (z->table_mask + 1) * 2;
-		uint64_t *nt = calloc(ncap, sizeof(*nt));
-		if (!nt)
-			return -ENOMEM;
-		for (uint32_t i = 0; i <= z->table_mask; i++) {
-			uint64_t e = z->table[i];
-			if (!e)
-				continue;
-			uint32_t j = (uint32_t)(e >> 32) & (ncap - 1);
-			while (nt[j])
-				j = (j + 1) & (ncap - 1);
-			nt[j] = e;
-		}
-		free(z->table);
-		z->table = nt;
-		z->table_mask = ncap - 1;
-	}
+	pd_zone_t *z = cc->z;
+	if ((cc->table_used + 1) * 2 <= z->table_mask + 1)
+		return 0;
+	uint32_t ncap = (z->table_mask + 1) * 2;
+	uint64_t *nt = calloc(ncap, sizeof(*nt));
+	if (!nt)
+		return -ENOMEM;
+	for (uint32_t i = 0; i <= z->table_mask; i++)
+		if (z->table[i])
+			pd__hashtab_put(nt, ncap - 1, z->table[i]);
+	pd__huge_free(z->table);
+	z->table = nt;
+	z->table_mask = ncap - 1;
+	return 0;
+}
+
+/* Inserts node index idx (whose name is already in z->names) into the hash table. */
+static int pd__table_insert(pd__compile_t *cc, uint32_t idx)
+{
+	pd_zone_t *z = cc->z;
+	int ret = pd__table_grow(cc);
+	if (ret < 0)
+		return ret;
 	const pd_node_t *n = &z->nodes[idx];
 	uint32_t h = pd_name_hash(z->names + n->name_off, n->name_len);
-	uint32_t j = h & z->table_mask;
-	while (z->table[j])
-		j = (j + 1) & z->table_mask;
-	z->table[j] = (uint64_t)h << 32 | (idx + 1);
-	(*used)++;
+	pd__hashtab_put(z->table, z->table_mask, pd__hashtab_entry(h, idx));
+	cc->table_used++;
 	return 0;
 }
 
 const pd_node_t *pd_zone_find(const pd_zone_t *z, const uint8_t *lname, size_t len)
 {
-	uint32_t h = pd_name_hash(lname, len);
-	for (uint32_t j = h & z->table_mask;; j = (j + 1) & z->table_mask) {
-		uint64_t e = z->table[j];
-		if (!e)
-			return NULL;
-		if ((uint32_t)(e >> 32) != h)
-			continue;
-		const pd_node_t *n = &z->nodes[(uint32_t)e - 1];
+	pd__probe_t p;
+	pd__probe_start(&p, z->table, z->table_mask, pd_name_hash(lname, len));
+	for (uint32_t i; (i = pd__probe_next(&p)) != PD__PROBE_END;) {
+		const pd_node_t *n = &z->nodes[i];
 		if (n->name_len == len && memcmp(z->names + n->name_off, lname, len) == 0)
 			return n;
 	}
+	return NULL;
 }
 
 const pd_rrset_t *pd_zone_rrset(const pd_zone_t *z, const pd_node_t *n, uint16_t type)
@@ -367,43 +344,25 @@ const pd_rrset_t *pd_zone_rrset(const pd_zone_t *z, const pd_node_t *n, uint16_t
 	return NULL;
 }
 
-/*
- * Leaves a finished array where it is when it is on huge pages and not much larger
- * than needed; otherwise moves it into memory of its own size (huge pages if large).
- * Arrays that had to grow after presizing land here, and so do oversized ones.
- */
-static int pd__seal_array(void **p, size_t bytes, size_t cap_bytes)
-{
-	bool huge_ok = bytes < PD_HUGE_PAGE || (uintptr_t)*p % PD_HUGE_PAGE == 0;
-	if (bytes == 0 || (huge_ok && cap_bytes <= bytes + bytes / 4 + 4096))
-		return 0;
-	void *n = pd__alloc_big(bytes);
-	if (!n)
-		return -ENOMEM;
-	memcpy(n, *p, bytes);
-	free(*p);
-	*p = n;
-	return 0;
-}
-
 void pd_zone_free(pd_zone_t *z)
 {
 	if (!z)
 		return;
-	free(z->nodes);
-	free(z->rrsets);
-	free(z->table);
-	free(z->names);
-	free(z->data);
+	pd__huge_free(z->nodes);
+	pd__huge_free(z->rrsets);
+	pd__huge_free(z->table);
+	pd__huge_free(z->names);
+	pd__huge_free(z->data);
 	free(z);
 }
 
 /* Appends a node for a name; the caller makes sure it is not there yet. */
-static int pd__zone_add_node(pd_zone_t *z, size_t *nodes_cap, size_t *names_cap,
-                             const uint8_t *lname, size_t len, uint32_t *used)
+static int pd__zone_add_node(pd__compile_t *cc, const uint8_t *lname, size_t len)
 {
-	if (pd__grow((void **)&z->nodes, nodes_cap, z->node_count + 1, sizeof(*z->nodes)) < 0 ||
-	    pd__grow((void **)&z->names, names_cap, z->names_len + len, 1) < 0)
+	pd_zone_t *z = cc->z;
+	if (pd__grow((void **)&z->nodes, &cc->nodes_cap, z->node_count + 1, sizeof(*z->nodes)) <
+	        0 ||
+	    pd__grow((void **)&z->names, &cc->names_cap, z->names_len + len, 1) < 0)
 		return -ENOMEM;
 	pd_node_t *n = &z->nodes[z->node_count];
 	memset(n, 0, sizeof(*n));
@@ -412,7 +371,7 @@ static int pd__zone_add_node(pd_zone_t *z, size_t *nodes_cap, size_t *names_cap,
 	n->labels = (uint8_t)pd_name_labels(lname);
 	memcpy(z->names + z->names_len, lname, len);
 	z->names_len += len;
-	return pd__table_insert(z, z->node_count++, used);
+	return pd__table_insert(cc, z->node_count++);
 }
 
 /* Checks the node rules that need all of a node's RRsets: CNAME alone, one DNAME. */
@@ -449,254 +408,341 @@ static int pd__check_node(pd_zone_builder_t *b, const pd_zone_t *z, const pd_nod
 	return 0;
 }
 
-int pd_zone_builder_finish(pd_zone_builder_t *b, pd_zone_t **out)
+/* Whether two records have the same owner name. */
+static bool pd__same_owner(const pd_zone_builder_t *b, const pd__rec_t *r, const pd__rec_t *s)
 {
-	int ret = -ENOMEM;
-	pd_zone_t *z = calloc(1, sizeof(*z));
-	int *first_line = NULL;
-	uint32_t *order = NULL;
-	size_t nodes_cap = 0, names_cap = 0, rrsets_cap = 0, data_cap = 0, table_bytes = 0;
-	uint32_t used = 0;
-	char origin_txt[PD_NAME_TXT_MAX];
+	return r->owner_len == s->owner_len &&
+	       memcmp(b->names + r->owner_off, b->names + s->owner_off, r->owner_len) == 0;
+}
 
-	*out = NULL;
-	pd_name_to_str(origin_txt, sizeof(origin_txt), b->origin);
+/* Distinct owners, counting one that comes back after others again: enough to size by. */
+static size_t pd__count_owners(const pd_zone_builder_t *b)
+{
+	size_t owners = 0;
+	for (size_t i = 0; i < b->nrecs; i++)
+		if (i == 0 || !pd__same_owner(b, &b->recs[i - 1], &b->recs[i]))
+			owners++;
+	return owners;
+}
+
+/*
+ * The zone with its origin, and every array sized once, from the records: growing
+ * arrays of a million entries copies them over and over, and a growing hash table
+ * rehashes. One node per owner (empty non-terminals may still add a few) and one RRset
+ * per record. The hash table gets twice the distinct owners (it still grows if empty
+ * non-terminals push it past half full); sized by records it would be twice as large
+ * and miss the caches twice as often.
+ */
+static int pd__zone_start(pd__compile_t *cc)
+{
+	pd_zone_builder_t *b = cc->b;
+	pd_zone_t *z = cc->z = calloc(1, sizeof(*z));
+	size_t owners = pd__count_owners(b), table_cap = 16;
 	if (!z)
-		goto fail;
+		return -ENOMEM;
 	memcpy(z->origin, b->origin, b->origin_len);
 	z->origin_len = (uint8_t)b->origin_len;
 	z->origin_labels = (uint8_t)pd_name_labels(b->origin);
-	/*
-	 * Size everything for one node and RRset per record up front (empty non-terminals
-	 * may still add a few): growing arrays of a million entries copies them over and
-	 * over, and a growing hash table rehashes.
-	 */
-	/*
-	 * Zone files keep an owner's records together, so keep file order (memory is then
-	 * read in sequence) and only sort each run of one owner by type. Should an owner
-	 * come back later (the hash table below notices), sort everything and start over.
-	 */
-	bool sorted = false;
-	pd__sort_runs(b);
-	/*
-	 * Size everything once, from the records: growing arrays of a million entries
-	 * copies them over and over. The hash table gets twice the distinct owners (it
-	 * still grows if empty non-terminals push it past half full); sized by records it
-	 * would be twice as large and miss the caches twice as often.
-	 */
-	{
-		size_t owners = 0, table_cap = 16;
-		for (size_t i = 0; i < b->nrecs; i++) {
-			const pd__rec_t *prev = &b->recs[i - (i > 0)], *r = &b->recs[i];
-			if (i == 0 || prev->owner_len != r->owner_len ||
-			    memcmp(b->names + prev->owner_off, b->names + r->owner_off,
-			           r->owner_len))
-				owners++;
-		}
-		while (table_cap < owners * 2 + 2)
-			table_cap *= 2;
-		z->table = pd__alloc_big(table_cap * sizeof(*z->table));
-		if (!z->table)
-			goto fail;
-		memset(z->table, 0, table_cap * sizeof(*z->table));
-		z->table_mask = (uint32_t)(table_cap - 1);
-		table_bytes = table_cap * sizeof(*z->table);
-		if (pd__alloc_array((void **)&z->nodes, &nodes_cap, owners + 1, sizeof(*z->nodes)) <
-		        0 ||
-		    pd__alloc_array((void **)&z->rrsets, &rrsets_cap, b->nrecs + 1,
-		                    sizeof(*z->rrsets)) < 0 ||
-		    pd__alloc_array((void **)&z->names, &names_cap, b->names_len + 1, 1) < 0 ||
-		    pd__alloc_array((void **)&z->data, &data_cap, b->rdata_len + 2 * b->nrecs + 1,
-		                    1) < 0)
-			goto fail;
-	}
-	first_line = malloc((b->nrecs + 1) * sizeof(*first_line));
-	if (!first_line)
-		goto fail;
+	while (table_cap < owners * 2 + 2)
+		table_cap *= 2;
+	cc->table_bytes = table_cap * sizeof(*z->table);
+	z->table = pd__huge_alloc(cc->table_bytes, 0);
+	if (!z->table)
+		return -ENOMEM;
+	memset(z->table, 0, cc->table_bytes);
+	z->table_mask = (uint32_t)(table_cap - 1);
+	if (pd__alloc_array((void **)&z->nodes, &cc->nodes_cap, owners + 1, sizeof(*z->nodes)) <
+	        0 ||
+	    pd__alloc_array((void **)&z->rrsets, &cc->rrsets_cap, b->nrecs + 1,
+	                    sizeof(*z->rrsets)) < 0 ||
+	    pd__alloc_array((void **)&z->names, &cc->names_cap, b->names_len + 1, 1) < 0 ||
+	    pd__alloc_array((void **)&z->data, &cc->data_cap, b->rdata_len + 2 * b->nrecs + 1, 1) <
+	        0)
+		return -ENOMEM;
+	cc->first_line = malloc((b->nrecs + 1) * sizeof(*cc->first_line));
+	return cc->first_line ? 0 : -ENOMEM;
+}
 
-	/* Group records into nodes and RRsets, dropping duplicate RRs (RFC 2181 5). */
-regroup:
+/* Appends record j to the RRset rs that began at record first, unless it repeats one. */
+static int pd__rrset_add(pd__compile_t *cc, pd_rrset_t *rs, size_t first, size_t j)
+{
+	pd_zone_builder_t *b = cc->b;
+	pd_zone_t *z = cc->z;
+	const pd__rec_t *x = &b->recs[j];
+	const uint8_t *rd = b->rdata + x->rd_off;
+	for (size_t k = first; k < j; k++)
+		if (b->recs[k].rdlen == x->rdlen &&
+		    memcmp(b->rdata + b->recs[k].rd_off, rd, x->rdlen) == 0)
+			return 0; /* a duplicate RR (RFC 2181 5) */
+	if (rs->count == UINT16_MAX)
+		return pd__builder_fail(b, x->line, "RRset has over 65535 records");
+	if (pd__grow((void **)&z->data, &cc->data_cap, z->data_len + 2 + x->rdlen, 1) < 0)
+		return -ENOMEM;
+	pd_put_u16(z->data + z->data_len, x->rdlen);
+	memcpy(z->data + z->data_len + 2, rd, x->rdlen);
+	z->data_len += 2u + x->rdlen;
+	rs->count++;
+	z->record_count++;
+	return 0;
+}
+
+/* Makes an RRset of node n from record *i and those after it of its owner and type. */
+static int pd__group_rrset(pd__compile_t *cc, pd_node_t *n, size_t *i)
+{
+	pd_zone_builder_t *b = cc->b;
+	pd_zone_t *z = cc->z;
+	const pd__rec_t *r = &b->recs[*i];
+	if (pd__grow((void **)&z->rrsets, &cc->rrsets_cap, z->rrset_count + 1, sizeof(*z->rrsets)) <
+	    0)
+		return -ENOMEM;
+	pd_rrset_t *rs = &z->rrsets[z->rrset_count];
+	rs->type = r->type;
+	rs->ttl = r->ttl; /* differing TTLs: the first one wins, as in NSD */
+	rs->count = 0;
+	rs->data_off = (uint32_t)z->data_len;
+	cc->first_line[z->rrset_count] = r->line;
+	size_t j = *i;
+	for (; j < b->nrecs && b->recs[j].type == r->type && pd__same_owner(b, &b->recs[j], r);
+	     j++) {
+		int ret = pd__rrset_add(cc, rs, *i, j);
+		if (ret < 0)
+			return ret;
+	}
+	rs->data_len = (uint32_t)(z->data_len - rs->data_off);
+	z->rrset_count++;
+	n->rrset_count++;
+	*i = j;
+	return 0;
+}
+
+/*
+ * Groups the records into nodes and RRsets, owner by owner, checking each node. Unless
+ * sorted, returns -EAGAIN at an owner that comes back after others.
+ */
+static int pd__group(pd__compile_t *cc, bool sorted)
+{
+	pd_zone_builder_t *b = cc->b;
+	pd_zone_t *z = cc->z;
 	for (size_t i = 0; i < b->nrecs;) {
 		const pd__rec_t *r = &b->recs[i];
 		const uint8_t *owner = b->names + r->owner_off;
-		if (!sorted && pd_zone_find(z, owner, r->owner_len)) {
-			qsort_r(b->recs, b->nrecs, sizeof(*b->recs), pd__rec_cmp, b);
-			sorted = true;
-			z->node_count = z->rrset_count = 0;
-			z->data_len = z->names_len = z->record_count = 0;
-			used = 0;
-			memset(z->table, 0, ((size_t)z->table_mask + 1) * sizeof(*z->table));
-			goto regroup;
-		}
-		ret = pd__zone_add_node(z, &nodes_cap, &names_cap, owner, r->owner_len, &used);
+		if (!sorted && pd_zone_find(z, owner, r->owner_len))
+			return -EAGAIN;
+		int ret = pd__zone_add_node(cc, owner, r->owner_len);
 		if (ret < 0)
-			goto fail;
+			return ret;
 		pd_node_t *n = &z->nodes[z->node_count - 1];
 		n->rrset_first = z->rrset_count;
-		while (i < b->nrecs && b->recs[i].owner_len == r->owner_len &&
-		       memcmp(b->names + b->recs[i].owner_off, owner, r->owner_len) == 0) {
-			size_t j = i;
-			ret = -ENOMEM;
-			if (pd__grow((void **)&z->rrsets, &rrsets_cap, z->rrset_count + 1,
-			             sizeof(*z->rrsets)) < 0)
-				goto fail;
-			pd_rrset_t *rs = &z->rrsets[z->rrset_count];
-			rs->type = b->recs[i].type;
-			rs->ttl =
-			    b->recs[i].ttl; /* differing TTLs: the first one wins, as in NSD */
-			rs->count = 0;
-			rs->data_off = (uint32_t)z->data_len;
-			first_line[z->rrset_count] = b->recs[i].line;
-			for (; j < b->nrecs && b->recs[j].type == rs->type &&
-			       b->recs[j].owner_len == r->owner_len &&
-			       memcmp(b->names + b->recs[j].owner_off, owner, r->owner_len) == 0;
-			     j++) {
-				const pd__rec_t *x = &b->recs[j];
-				const uint8_t *rd = b->rdata + x->rd_off;
-				bool dup = false;
-				for (size_t k = i; k < j && !dup; k++)
-					dup =
-					    b->recs[k].rdlen == x->rdlen &&
-					    memcmp(b->rdata + b->recs[k].rd_off, rd, x->rdlen) == 0;
-				if (dup)
-					continue;
-				if (rs->count == UINT16_MAX) {
-					ret = pd__builder_fail(b, x->line,
-					                       "RRset has over 65535 records");
-					goto fail;
-				}
-				if (pd__grow((void **)&z->data, &data_cap,
-				             z->data_len + 2 + x->rdlen, 1) < 0)
-					goto fail;
-				pd_put_u16(z->data + z->data_len, x->rdlen);
-				memcpy(z->data + z->data_len + 2, rd, x->rdlen);
-				z->data_len += 2u + x->rdlen;
-				rs->count++;
-				z->record_count++;
-			}
-			rs->data_len = (uint32_t)(z->data_len - rs->data_off);
-			z->rrset_count++;
-			n->rrset_count++;
-			i = j;
+		while (i < b->nrecs && pd__same_owner(b, &b->recs[i], r)) {
+			ret = pd__group_rrset(cc, n, &i);
+			if (ret < 0)
+				return ret;
 		}
-		ret = pd__check_node(b, z, n, first_line);
+		ret = pd__check_node(b, z, n, cc->first_line);
 		if (ret < 0)
-			goto fail;
+			return ret;
 	}
+	return 0;
+}
 
+/* Forgets every node, RRset and record grouped so far; the arrays keep their room. */
+static void pd__zone_reset(pd__compile_t *cc)
+{
+	pd_zone_t *z = cc->z;
+	z->node_count = z->rrset_count = 0;
+	z->data_len = z->names_len = z->record_count = 0;
+	cc->table_used = 0;
+	memset(z->table, 0, ((size_t)z->table_mask + 1) * sizeof(*z->table));
+}
+
+/*
+ * Zone files keep an owner's records together, so keep file order (memory is then read
+ * in sequence) and only sort each run of one owner by type. Should an owner come back
+ * later (the hash table notices), sort everything and group again.
+ */
+static int pd__group_records(pd__compile_t *cc)
+{
+	int ret = pd__group(cc, false);
+	if (ret != -EAGAIN)
+		return ret;
+	qsort_r(cc->b->recs, cc->b->nrecs, sizeof(*cc->b->recs), pd__rec_cmp, cc->b);
+	pd__zone_reset(cc);
+	return pd__group(cc, true);
+}
+
+/* An apex with exactly one SOA record and an NS RRset; remembers where the apex is. */
+static int pd__check_apex(pd__compile_t *cc)
+{
+	pd_zone_t *z = cc->z;
 	const pd_node_t *apex = pd_zone_find(z, z->origin, z->origin_len);
-	if (!apex || !pd_zone_rrset(z, apex, PD_TYPE_SOA)) {
-		ret = pd__builder_fail(b, 0, "no SOA record at the zone apex %s", origin_txt);
-		goto fail;
-	}
-	if (pd_zone_rrset(z, apex, PD_TYPE_SOA)->count != 1) {
-		ret = pd__builder_fail(b, 0, "more than one SOA record at %s", origin_txt);
-		goto fail;
-	}
-	if (!pd_zone_rrset(z, apex, PD_TYPE_NS)) {
-		ret = pd__builder_fail(b, 0, "no NS records at the zone apex %s", origin_txt);
-		goto fail;
-	}
+	const pd_rrset_t *soa = apex ? pd_zone_rrset(z, apex, PD_TYPE_SOA) : NULL;
+	char origin[PD_NAME_TXT_MAX];
+	pd_name_to_str(origin, sizeof(origin), z->origin);
+	if (!soa)
+		return pd__builder_fail(cc->b, 0, "no SOA record at the zone apex %s", origin);
+	if (soa->count != 1)
+		return pd__builder_fail(cc->b, 0, "more than one SOA record at %s", origin);
+	if (!pd_zone_rrset(z, apex, PD_TYPE_NS))
+		return pd__builder_fail(cc->b, 0, "no NS records at the zone apex %s", origin);
 	z->apex = (uint32_t)(apex - z->nodes);
+	return 0;
+}
 
-	/* Empty non-terminals become nodes, so a closest-encloser walk finds them. */
+/* Empty non-terminals become nodes, so a closest-encloser walk finds them. */
+static int pd__add_empty_nonterminals(pd__compile_t *cc)
+{
+	pd_zone_t *z = cc->z;
 	uint32_t with_data = z->node_count;
 	for (uint32_t i = 0; i < with_data; i++) {
+		/* A copy: adding nodes may move the names. */
 		uint8_t name[PD_NAME_MAX];
-		memcpy(name, z->names + z->nodes[i].name_off, z->nodes[i].name_len);
+		size_t nlen = z->nodes[i].name_len;
+		memcpy(name, z->names + z->nodes[i].name_off, nlen);
+		/* Up from the name to the first ancestor that is a node (the apex at the latest).
+		 */
 		const uint8_t *p = name;
-		while (p[0] && (size_t)(name + z->nodes[i].name_len - p) > z->origin_len) {
+		while (p[0] && (size_t)(name + nlen - p) > z->origin_len) {
 			p = pd_name_parent(p);
-			size_t len = (size_t)(name + z->nodes[i].name_len - p);
+			size_t len = (size_t)(name + nlen - p);
 			if (pd_zone_find(z, p, len))
 				break;
-			ret = pd__zone_add_node(z, &nodes_cap, &names_cap, p, len, &used);
+			int ret = pd__zone_add_node(cc, p, len);
 			if (ret < 0)
-				goto fail;
+				return ret;
 			z->nodes[z->node_count - 1].rrset_first = z->rrset_count;
 		}
 	}
+	return 0;
+}
 
-	/* Flags, in order of depth so a parent is settled before its children. */
-	order = malloc(z->node_count * sizeof(*order));
-	if (!order) {
-		ret = -ENOMEM;
-		goto fail;
-	}
-	{
-		uint32_t start[129] = {0}; /* a name has at most 127 labels */
-		for (uint32_t i = 0; i < z->node_count; i++)
-			start[z->nodes[i].labels + 1]++;
-		for (int d = 1; d < 129; d++)
-			start[d] += start[d - 1];
-		for (uint32_t i = 0; i < z->node_count; i++)
-			order[start[z->nodes[i].labels]++] = i;
-	}
-	for (uint32_t k = 0; k < z->node_count; k++) {
-		pd_node_t *n = &z->nodes[order[k]];
-		const uint8_t *name = z->names + n->name_off;
-		if (order[k] == z->apex)
-			n->flags |= PD_NODE_APEX;
-		else if (pd_zone_rrset(z, n, PD_TYPE_NS))
-			n->flags |= PD_NODE_DELEG;
-		if (pd_zone_rrset(z, n, PD_TYPE_DNAME))
-			n->flags |= PD_NODE_DNAME;
-		if (order[k] == z->apex)
-			continue;
-		const uint8_t *pname = pd_name_parent(name);
-		size_t plen = n->name_len - 1u - name[0];
-		pd_node_t *p = (pd_node_t *)pd_zone_find(z, pname, plen);
-		if (pd_name_is_wildcard(name))
-			p->flags |= PD_NODE_WILDCARD;
-		if (p->flags & PD_NODE_OCCLUDED) {
-			n->flags |= PD_NODE_OCCLUDED;
-			n->cut = p->cut;
-		} else if (p->flags & (PD_NODE_DELEG | PD_NODE_DNAME)) {
-			n->flags |= PD_NODE_OCCLUDED;
-			n->cut = (uint32_t)(p - z->nodes);
-		}
-	}
+/* The node indexes by depth (label count), so parents come first; NULL: out of memory. */
+static uint32_t *pd__nodes_by_depth(const pd_zone_t *z)
+{
+	uint32_t *order = malloc(z->node_count * sizeof(*order));
+	uint32_t start[129] = {0}; /* a name has at most 127 labels */
+	if (!order)
+		return NULL;
+	for (uint32_t i = 0; i < z->node_count; i++)
+		start[z->nodes[i].labels + 1]++;
+	for (int d = 1; d < 129; d++)
+		start[d] += start[d - 1];
+	for (uint32_t i = 0; i < z->node_count; i++)
+		order[start[z->nodes[i].labels]++] = i;
+	return order;
+}
 
-	/* Serial and negative TTL from the SOA: two names, then five 32-bit fields. */
-	{
-		/* By index: adding empty non-terminals may have moved the node array. */
-		const pd_rrset_t *soa = pd_zone_rrset(z, &z->nodes[z->apex], PD_TYPE_SOA);
-		const uint8_t *rd = pd_zone_rrset_data(z, soa);
-		pd_wire_t w;
-		uint8_t tmp[PD_NAME_MAX];
-		pd_wire_init(&w, rd + 2, pd_get_u16(rd));
-		pd_name_parse(&w, tmp);
-		pd_name_parse(&w, tmp);
-		z->serial = pd_wire_u32(&w);
-		pd_wire_skip(&w, 12);
-		uint32_t minimum = pd_wire_u32(&w);
-		if (w.err) {
-			ret =
-			    pd__builder_fail(b, first_line[soa - z->rrsets], "malformed SOA rdata");
-			goto fail;
-		}
-		z->neg_ttl = soa->ttl < minimum ? soa->ttl : minimum;
+/* The flags of node idx, from its RRsets and its parent's flags, which are settled. */
+static void pd__set_node_flags(pd_zone_t *z, uint32_t idx)
+{
+	pd_node_t *n = &z->nodes[idx];
+	const uint8_t *name = z->names + n->name_off;
+	if (idx == z->apex)
+		n->flags |= PD_NODE_APEX;
+	else if (pd_zone_rrset(z, n, PD_TYPE_NS))
+		n->flags |= PD_NODE_DELEG;
+	if (pd_zone_rrset(z, n, PD_TYPE_DNAME))
+		n->flags |= PD_NODE_DNAME;
+	if (idx == z->apex)
+		return;
+	const uint8_t *pname = pd_name_parent(name);
+	size_t plen = n->name_len - 1u - name[0];
+	pd_node_t *p = (pd_node_t *)pd_zone_find(z, pname, plen);
+	if (pd_name_is_wildcard(name))
+		p->flags |= PD_NODE_WILDCARD;
+	if (p->flags & PD_NODE_OCCLUDED) {
+		n->flags |= PD_NODE_OCCLUDED;
+		n->cut = p->cut;
+	} else if (p->flags & (PD_NODE_DELEG | PD_NODE_DNAME)) {
+		n->flags |= PD_NODE_OCCLUDED;
+		n->cut = (uint32_t)(p - z->nodes);
 	}
+}
 
-	ret = -ENOMEM;
-	if (pd__seal_array((void **)&z->nodes, z->node_count * sizeof(*z->nodes),
-	                   nodes_cap * sizeof(*z->nodes)) < 0 ||
-	    pd__seal_array((void **)&z->rrsets, z->rrset_count * sizeof(*z->rrsets),
-	                   rrsets_cap * sizeof(*z->rrsets)) < 0 ||
-	    pd__seal_array((void **)&z->table, ((size_t)z->table_mask + 1) * sizeof(*z->table),
-	                   table_bytes) < 0 ||
-	    pd__seal_array((void **)&z->names, z->names_len, names_cap) < 0 ||
-	    pd__seal_array((void **)&z->data, z->data_len, data_cap) < 0)
-		goto fail;
+/* Every node's flags, in order of depth so a parent is settled before its children. */
+static int pd__set_flags(pd_zone_t *z)
+{
+	uint32_t *order = pd__nodes_by_depth(z);
+	if (!order)
+		return -ENOMEM;
+	for (uint32_t k = 0; k < z->node_count; k++)
+		pd__set_node_flags(z, order[k]);
 	free(order);
-	free(first_line);
-	*out = z;
+	return 0;
+}
+
+/* Serial and negative TTL from the SOA: two names, then five 32-bit fields. */
+static int pd__read_soa(pd__compile_t *cc)
+{
+	pd_zone_t *z = cc->z;
+	/* By index: adding empty non-terminals may have moved the node array. */
+	const pd_rrset_t *soa = pd_zone_rrset(z, &z->nodes[z->apex], PD_TYPE_SOA);
+	const uint8_t *rd = pd_zone_rrset_data(z, soa);
+	pd_wire_t w;
+	uint8_t tmp[PD_NAME_MAX];
+	pd_wire_init(&w, rd + 2, pd_get_u16(rd));
+	pd_name_parse(&w, tmp);
+	pd_name_parse(&w, tmp);
+	z->serial = pd_wire_u32(&w);
+	pd_wire_skip(&w, 12);
+	uint32_t minimum = pd_wire_u32(&w);
+	if (w.err)
+		return pd__builder_fail(cc->b, cc->first_line[soa - z->rrsets],
+		                        "malformed SOA rdata");
+	z->neg_ttl = soa->ttl < minimum ? soa->ttl : minimum;
+	return 0;
+}
+
+/* Settles every array where the query path will read it (pd__huge_seal()). */
+static int pd__seal(pd__compile_t *cc)
+{
+	pd_zone_t *z = cc->z;
+	if (pd__huge_seal((void **)&z->nodes, z->node_count * sizeof(*z->nodes),
+	                  cc->nodes_cap * sizeof(*z->nodes)) < 0 ||
+	    pd__huge_seal((void **)&z->rrsets, z->rrset_count * sizeof(*z->rrsets),
+	                  cc->rrsets_cap * sizeof(*z->rrsets)) < 0 ||
+	    pd__huge_seal((void **)&z->table, ((size_t)z->table_mask + 1) * sizeof(*z->table),
+	                  cc->table_bytes) < 0 ||
+	    pd__huge_seal((void **)&z->names, z->names_len, cc->names_cap) < 0 ||
+	    pd__huge_seal((void **)&z->data, z->data_len, cc->data_cap) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+int pd_zone_builder_finish(pd_zone_builder_t *b, pd_zone_t **out)
+{
+	pd__compile_t cc = {.b = b};
+	int ret;
+
+	*out = NULL;
+	pd__sort_runs(b);
+	ret = pd__zone_start(&cc);
+	if (ret < 0)
+		goto fail;
+	ret = pd__group_records(&cc);
+	if (ret < 0)
+		goto fail;
+	ret = pd__check_apex(&cc);
+	if (ret < 0)
+		goto fail;
+	ret = pd__add_empty_nonterminals(&cc);
+	if (ret < 0)
+		goto fail;
+	ret = pd__set_flags(cc.z);
+	if (ret < 0)
+		goto fail;
+	ret = pd__read_soa(&cc);
+	if (ret < 0)
+		goto fail;
+	ret = pd__seal(&cc);
+	if (ret < 0)
+		goto fail;
+	free(cc.first_line);
+	*out = cc.z;
 	return 0;
 fail:
 	if (ret == -ENOMEM && !b->err[0])
 		snprintf(b->err, sizeof(b->err), "out of memory");
-	free(order);
-	free(first_line);
-	pd_zone_free(z);
+	free(cc.first_line);
+	pd_zone_free(cc.z);
 	return ret;
 }

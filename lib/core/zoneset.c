@@ -5,17 +5,18 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "hashtab.h"
+
 static const pd_zone_t *pd__zoneset_exact(const pd_zoneset_t *zs, const uint8_t *lname, size_t len)
 {
-	uint32_t h = pd_name_hash(lname, len);
-	for (uint32_t j = h & zs->table_mask;; j = (j + 1) & zs->table_mask) {
-		uint32_t e = zs->table[j];
-		if (!e)
-			return NULL;
-		const pd_zone_t *z = zs->zones[e - 1];
+	pd__probe_t p;
+	pd__probe_start(&p, zs->table, zs->table_mask, pd_name_hash(lname, len));
+	for (uint32_t i; (i = pd__probe_next(&p)) != PD__PROBE_END;) {
+		const pd_zone_t *z = zs->zones[i];
 		if (z->origin_len == len && memcmp(z->origin, lname, len) == 0)
 			return z;
 	}
+	return NULL;
 }
 
 int pd_zoneset_new(pd_zoneset_t **out, pd_zone_t *const *zones, size_t count)
@@ -24,6 +25,7 @@ int pd_zoneset_new(pd_zoneset_t **out, pd_zone_t *const *zones, size_t count)
 	static uint64_t generations;
 	pd_zoneset_t *zs = calloc(1, sizeof(*zs));
 	uint32_t cap = 8;
+	int ret = -ENOMEM;
 
 	*out = NULL;
 	if (!zs)
@@ -32,30 +34,28 @@ int pd_zoneset_new(pd_zoneset_t **out, pd_zone_t *const *zones, size_t count)
 		cap *= 2;
 	zs->zones = malloc((count ? count : 1) * sizeof(*zs->zones));
 	zs->table = calloc(cap, sizeof(*zs->table));
-	if (!zs->zones || !zs->table) {
-		free(zs->zones);
-		free(zs->table);
-		free(zs);
-		return -ENOMEM;
-	}
+	if (!zs->zones || !zs->table)
+		goto fail;
 	zs->table_mask = cap - 1;
 	zs->generation = ++generations;
 	for (size_t i = 0; i < count; i++) {
 		if (pd__zoneset_exact(zs, zones[i]->origin, zones[i]->origin_len)) {
-			free(zs->zones);
-			free(zs->table);
-			free(zs);
-			return -EEXIST;
+			ret = -EEXIST;
+			goto fail;
 		}
 		zs->zones[i] = zones[i];
 		zs->count = i + 1;
-		uint32_t j = pd_name_hash(zones[i]->origin, zones[i]->origin_len) & zs->table_mask;
-		while (zs->table[j])
-			j = (j + 1) & zs->table_mask;
-		zs->table[j] = (uint32_t)i + 1;
+		uint32_t h = pd_name_hash(zones[i]->origin, zones[i]->origin_len);
+		pd__hashtab_put(zs->table, zs->table_mask, pd__hashtab_entry(h, (uint32_t)i));
 	}
 	*out = zs;
 	return 0;
+fail:
+	/* The zones are still the caller's. */
+	free(zs->zones);
+	free(zs->table);
+	free(zs);
+	return ret;
 }
 
 void pd_zoneset_free(pd_zoneset_t *zs)

@@ -1,6 +1,10 @@
-/* libFuzzer target: batches through the response cache must answer as pd_answer() does. */
+/*
+ * libFuzzer target: batches through the response cache must answer as pd_answer() does,
+ * and report the same RCODE and TC as its pd_answer_info_t.
+ */
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,6 +74,13 @@ static pd_zoneset_t *make_set(uint8_t v)
 	add_name(b, "d.example.com", PD_TYPE_DNAME, "w.example.com");
 	add_name(b, "s.example.com", PD_TYPE_NS, "ns.s.example.com");
 	add(b, "ns.s.example.com", PD_TYPE_A, a, 4);
+	/* A referral whose glue does not fit 512 bytes: TC with the NS RRset kept. */
+	for (int i = 0; i < 9; i++) {
+		char ns[64];
+		snprintf(ns, sizeof(ns), "ns%d-gggggggggggggggggggggggggggggg.g.example.com", i);
+		add_name(b, "g.example.com", PD_TYPE_NS, ns);
+		add(b, ns, PD_TYPE_A, a, 4);
+	}
 	add_txt(b, "mid.example.com", 4, (uint8_t)('a' + v % 8));
 	add_txt(b, "big.example.com", 8, (uint8_t)('a' + v % 8));
 	if (pd_zone_builder_finish(b, &z) < 0)
@@ -115,6 +126,19 @@ static void make_twin(uint8_t *q, size_t len)
 }
 
 /*
+ * Whether a datagram says of its reply what pd_answer() said of the same reply, resp,
+ * and what that reply's header says: its RCODE's 4 bits and TC, or 0 and false for none.
+ */
+static bool same_info(const pd_dgram_t *d, const pd_answer_info_t *info, const uint8_t *resp)
+{
+	if (d->out_len == 0)
+		return info->rcode == -1 && d->rcode == 0 && !d->truncated;
+	return d->rcode == (info->rcode & PD_RCODE_MASK) && d->truncated == !!info->truncated &&
+	       d->rcode == (resp[3] & PD_RCODE_MASK) &&
+	       d->truncated == ((pd_get_u16(resp + 2) & PD_FLAG_TC) != 0);
+}
+
+/*
  * Input: one byte whose low bit picks the zone set, then packets, each a 16-bit
  * big-endian length and that many bytes (fewer if the input ends). The packets and then
  * a twin of each go through pd_cache_answer_batch() as one batch.
@@ -144,12 +168,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int i = 0; i < 2 * n; i++) {
 		batch[i].out = out[i];
 		batch[i].out_cap = sizeof(out[i]);
+		batch[i].rcode = 0xFF; /* so that a path which leaves them unset shows */
+		batch[i].truncated = true;
 	}
 	pd_cache_answer_batch(cache, zs, &conf, batch, 2 * n);
 	for (int i = 0; i < 2 * n; i++) {
+		pd_answer_info_t info;
 		size_t len =
-		    pd_answer(zs, &conf, batch[i].in, batch[i].in_len, want, sizeof(want), NULL);
+		    pd_answer(zs, &conf, batch[i].in, batch[i].in_len, want, sizeof(want), &info);
 		if (batch[i].out_len != len || memcmp(batch[i].out, want, len) != 0)
+			abort();
+		if (!same_info(&batch[i], &info, want))
 			abort();
 		free((void *)batch[i].in);
 	}

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "pindns/answer.h"
+#include "pindns/resp.h"
 #include "pindns/zoneset.h"
 
 #include "answer_limit.h"
@@ -384,6 +385,62 @@ static void names_are_compressed(void **state)
 	assert_int_equal(len, 12 + 17 + 21 + 16 + 16 + 28);
 }
 
+/* Writes one RR of this type owned by the question's name; returns its RDATA's offset. */
+static size_t put_rr(pd_resp_t *r, uint16_t type, const uint8_t *rdata, size_t rdlen)
+{
+	uint8_t owner[PD_NAME_MAX];
+	size_t start = r->len;
+	tu_name(owner, "www.example.com");
+	assert_int_equal(
+	    pd_resp_put_rr(r, PD_SEC_ANSWER, owner, type, PD_CLASS_IN, 60, rdata, (uint16_t)rdlen),
+	    0);
+	/* The owner is a pointer to the question, then type, class, TTL and RDLENGTH. */
+	assert_int_equal(pd_get_u16(r->buf + start), 0xC000 | PD_HEADER_LEN);
+	assert_int_equal(pd_get_u16(r->buf + start + 10), r->len - start - 12);
+	return start + 12;
+}
+
+/*
+ * Names in RDATA are compressed in the RFC 1035 types only (RFC 3597 4): the RDATA of
+ * each of those shrinks to a pointer at the question, that of SRV and DNAME does not.
+ */
+static void only_rfc1035_rdata_names_are_compressed(void **state)
+{
+	static const struct {
+		uint16_t type;
+		size_t off; /* bytes before the name */
+		int names;
+		bool compressed;
+	} types[] = {{PD_TYPE_NS, 0, 1, true},     {PD_TYPE_CNAME, 0, 1, true},
+	             {PD_TYPE_PTR, 0, 1, true},    {PD_TYPE_MB, 0, 1, true},
+	             {PD_TYPE_MX, 2, 1, true},     {PD_TYPE_SOA, 0, 2, true},
+	             {PD_TYPE_MINFO, 0, 2, true},  {PD_TYPE_SRV, 6, 1, false},
+	             {PD_TYPE_DNAME, 0, 1, false}, {PD_TYPE_TXT, 0, 1, false}};
+	uint8_t buf[PD_UDP_MAX], rd[64];
+	size_t qlen = tu_query(buf, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 0, 0);
+	for (size_t t = 0; t < sizeof(types) / sizeof(*types); t++) {
+		pd_resp_t r;
+		pd_resp_init(&r, buf, qlen, sizeof(buf), PD_HEADER_LEN);
+		size_t n = types[t].off;
+		memset(rd, 7, n);
+		for (int i = 0; i < types[t].names; i++)
+			n += tu_name(rd + n, "www.example.com");
+		size_t start = put_rr(&r, types[t].type, rd, n);
+		size_t rdlen = r.len - start;
+		if (!types[t].compressed) {
+			assert_int_equal(rdlen, n);
+			assert_memory_equal(buf + start, rd, n);
+			continue;
+		}
+		/* Each name is a pointer to the question's name. */
+		assert_int_equal(rdlen, types[t].off + 2u * types[t].names);
+		assert_memory_equal(buf + start, rd, types[t].off);
+		for (int i = 0; i < types[t].names; i++)
+			assert_int_equal(pd_get_u16(buf + start + types[t].off + 2 * i),
+			                 0xC000 | PD_HEADER_LEN);
+	}
+}
+
 static void any_gives_one_rrset(void **state)
 {
 	tu_resp_t r;
@@ -715,15 +772,23 @@ static void batch_answers_match_single(void **state)
 			if (rand() % 8 == 0)
 				n = (size_t)rand() % n;
 			q[i][2] &= 0x7F;
-			batch[i] = (pd_dgram_t){
-			    .in = q[i], .in_len = n, .out = out[i], .out_cap = sizeof(out[i])};
+			batch[i] = (pd_dgram_t){.in = q[i],
+			                        .in_len = n,
+			                        .out = out[i],
+			                        .out_cap = sizeof(out[i]),
+			                        .rcode = 0xFF,
+			                        .truncated = true};
 		}
 		pd_answer_batch(zs, &conf, batch, N);
 		for (int i = 0; i < N; i++) {
+			pd_answer_info_t info;
 			size_t len = pd_answer(zs, &conf, batch[i].in, batch[i].in_len, want,
-			                       sizeof(want), NULL);
+			                       sizeof(want), &info);
 			assert_int_equal(batch[i].out_len, len);
 			assert_memory_equal(batch[i].out, want, len);
+			/* And what the reply says of itself: none of it when there is none. */
+			assert_int_equal(batch[i].rcode, len ? info.rcode & PD_RCODE_MASK : 0);
+			assert_int_equal(batch[i].truncated, len && info.truncated);
 		}
 	}
 }
@@ -742,6 +807,7 @@ int main(void)
 	    cmocka_unit_test(ds_is_answered_by_the_parent),
 	    cmocka_unit_test(additional_addresses_for_mx_ns_srv),
 	    cmocka_unit_test(names_are_compressed),
+	    cmocka_unit_test(only_rfc1035_rdata_names_are_compressed),
 	    cmocka_unit_test(any_gives_one_rrset),
 	    cmocka_unit_test(edns_sizes_and_truncation),
 	    cmocka_unit_test(big_answer_fits_with_a_big_buffer),

@@ -27,6 +27,20 @@ static pd_zoneset_t *make_set(uint8_t last_octet)
 	tu_add_a(b, "www.new.example.com", 192, 0, 2, 42);
 	tu_add_name(b, "sub.example.com", PD_TYPE_NS, "ns.sub.example.com");
 	tu_add_a(b, "ns.sub.example.com", 192, 0, 2, 153);
+	/* Nine in-domain name servers: their NS RRset fits 512 bytes, their glue does not,
+	 * which sets TC on a referral that still carries its NS records (RFC 9471). */
+	for (int i = 0; i < 9; i++) {
+		char ns[64];
+		snprintf(ns, sizeof(ns), "ns%d-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.glue.example.com", i);
+		tu_add_name(b, "glue.example.com", PD_TYPE_NS, ns);
+		tu_add_a(b, ns, 192, 0, 2, (uint8_t)i);
+	}
+	/* A DNAME whose substitution grows past 255 bytes for a long name: YXDOMAIN. */
+	char longt[256] = "";
+	for (int i = 0; i < 3; i++)
+		strcat(longt, "ttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt.");
+	strcat(longt, "example.net");
+	tu_add_name(b, "long.example.com", PD_TYPE_DNAME, longt);
 	/* About 0.9 KB: fits 1232 and a cache slot, not 512. */
 	for (int i = 0; i < 4; i++) {
 		char t[201];
@@ -249,6 +263,8 @@ typedef struct rule_case {
 	bool aa, tc;
 } rule_case_t;
 
+#define LONG_LABEL "lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll" /* 63 */
+
 /* clang-format off */
 static const rule_case_t rules[] = {
 	/* name, qtype, qclass, EDNS size, DO; expected rcode, AN, NS, AA, TC */
@@ -282,9 +298,16 @@ static const rule_case_t rules[] = {
 	{"mid.example.com",      PD_TYPE_TXT,  PD_CLASS_IN, 600,  0, PD_RCODE_NOERROR,  0, 0, 1, 1},
 	{"mid.example.com",      PD_TYPE_TXT,  PD_CLASS_IN, 100,  0, PD_RCODE_NOERROR,  0, 0, 1, 1},
 	{"big.example.com",      PD_TYPE_TXT,  PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  0, 0, 1, 1},
-	/* Not ours: REFUSED with EDE 20; and CHAOS identity. */
+	/* A referral whose in-domain glue does not fit 512 bytes: TC with the NS kept. */
+	{"www.glue.example.com", PD_TYPE_A,    PD_CLASS_IN, 0,    0, PD_RCODE_NOERROR,  0, 9, 0, 1},
+	{"www.glue.example.com", PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  0, 9, 0, 0},
+	/* A DNAME substitution too long for a name. */
+	{LONG_LABEL ".long.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0, PD_RCODE_YXDOMAIN, 1, 0, 1, 0},
+	/* Not ours: REFUSED with EDE 20; zone transfers; and CHAOS identity, or not. */
 	{"www.example.net",      PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_REFUSED,  0, 0, 0, 0},
+	{"example.com",          PD_TYPE_AXFR, PD_CLASS_IN, 0,    0, PD_RCODE_NOTIMP,   0, 0, 0, 0},
 	{"id.server",            PD_TYPE_TXT,  PD_CLASS_CH, 0,    0, PD_RCODE_NOERROR,  1, 0, 0, 0},
+	{"nope.bind",            PD_TYPE_TXT,  PD_CLASS_CH, 1232, 0, PD_RCODE_REFUSED,  0, 0, 0, 0},
 };
 /* clang-format on */
 #define NRULES (sizeof(rules) / sizeof(*rules))
@@ -308,15 +331,48 @@ static void flip_case(uint8_t *q)
 				p[i] ^= 0x20;
 }
 
+/*
+ * A datagram answered by a batch holds pd_answer()'s response to the byte, and says of
+ * it what pd_answer() said and what its header says: the header's RCODE and TC, or 0
+ * and false when there is no reply.
+ */
+static void assert_answered(const pd_dgram_t *d)
+{
+	uint8_t want[PD_UDP_MAX];
+	pd_answer_info_t info;
+	size_t wlen = pd_answer(zs, &conf, d->in, d->in_len, want, sizeof(want), &info);
+	assert_int_equal(d->out_len, wlen);
+	assert_memory_equal(d->out, want, wlen);
+	if (wlen == 0) {
+		assert_int_equal(info.rcode, -1);
+		assert_int_equal(d->rcode, 0);
+		assert_false(d->truncated);
+		return;
+	}
+	assert_int_equal(d->rcode, info.rcode & PD_RCODE_MASK);
+	assert_int_equal(d->truncated, !!info.truncated);
+	assert_int_equal(d->rcode, d->out[3] & PD_RCODE_MASK);
+	assert_int_equal(d->truncated, (pd_get_u16(d->out + 2) & PD_FLAG_TC) != 0);
+}
+
+/* A datagram for query q with room for its reply, and what it says of it unset. */
+static pd_dgram_t dgram(const uint8_t *q, size_t qlen, uint8_t *out)
+{
+	/* Not 0: a path that forgot to set them shows. */
+	return (pd_dgram_t){.in = q,
+	                    .in_len = qlen,
+	                    .out = out,
+	                    .out_cap = PD_UDP_MAX,
+	                    .rcode = 0xFF,
+	                    .truncated = true};
+}
+
 /* Answers one query through a batch of one: always pd_answer()'s response, to the byte. */
 static size_t ask_batch(pd_cache_t *c, const uint8_t *q, size_t qlen, uint8_t *out)
 {
-	uint8_t want[PD_UDP_MAX];
-	pd_dgram_t d = {.in = q, .in_len = qlen, .out = out, .out_cap = PD_UDP_MAX};
-	size_t wlen = pd_answer(zs, &conf, q, qlen, want, sizeof(want), NULL);
+	pd_dgram_t d = dgram(q, qlen, out);
 	pd_cache_answer_batch(c, zs, &conf, &d, 1);
-	assert_int_equal(d.out_len, wlen);
-	assert_memory_equal(out, want, wlen);
+	assert_answered(&d);
 	return d.out_len;
 }
 
@@ -357,6 +413,7 @@ static void every_rule_is_cached_exactly(void **state)
 			assert_int_equal(!!(r.flags & PD_FLAG_RD), rd);
 			assert_int_equal(r.has_opt, rc->edns != 0);
 			assert_int_equal(!!(r.opt_ttl & PD_EDNS_DO), rc->dnssec_ok);
+			assert_int_equal(first[3] & PD_RCODE_MASK, rc->rcode & PD_RCODE_MASK);
 
 			pd_put_u16(q, (uint16_t)(0x2000 + k));
 			assert_int_equal(ask_batch(c, q, n, out), len);
@@ -399,7 +456,7 @@ static size_t uncacheable_queries(uint8_t q[][600], size_t *len)
 static void a_mixed_batch_matches_pd_answer(void **state)
 {
 	enum { MAX = 2 * NRULES + 8 };
-	uint8_t q[MAX][600], out[MAX][PD_UDP_MAX], want[PD_UDP_MAX];
+	uint8_t q[MAX][600], out[MAX][PD_UDP_MAX];
 	size_t len[MAX];
 	int order[MAX];
 	pd_dgram_t batch[MAX];
@@ -436,22 +493,75 @@ static void a_mixed_batch_matches_pd_answer(void **state)
 		for (size_t i = 0; i < n; i++) {
 			int k = order[i];
 			pd_put_u16(q[k], (uint16_t)(pass << 12 | k));
-			batch[i] = (pd_dgram_t){
-			    .in = q[k], .in_len = len[k], .out = out[i], .out_cap = PD_UDP_MAX};
+			batch[i] = dgram(q[k], len[k], out[i]);
 		}
 		pd_cache_answer_batch(c, zs, &conf, batch, (int)n);
-		for (size_t i = 0; i < n; i++) {
-			size_t wlen = pd_answer(zs, &conf, batch[i].in, batch[i].in_len, want,
-			                        sizeof(want), NULL);
-			assert_int_equal(batch[i].out_len, wlen);
-			assert_memory_equal(batch[i].out, want, wlen);
-		}
+		for (size_t i = 0; i < n; i++)
+			assert_answered(&batch[i]);
 		pd_cache_stats_t st = pd_cache_stats(c);
 		assert_int_equal(st.misses, NRULES);
 		assert_int_equal(st.inserts, NRULES);
 		assert_int_equal(st.hits, NRULES + pass * 2 * NRULES);
 		assert_int_equal(st.uncacheable, (pass + 1) * nunc);
 	}
+	pd_cache_free(c);
+}
+
+/* What each query of uncacheable_queries() gets: header RCODE, or -1 for no reply. */
+static const int uncacheable_rcodes[] = {
+    PD_RCODE_BADVERS & PD_RCODE_MASK, /* 0: the upper bits are in the OPT record */
+    PD_RCODE_FORMERR,
+    PD_RCODE_FORMERR,
+    -1,
+    PD_RCODE_NOTIMP,
+    PD_RCODE_NOERROR};
+
+/*
+ * Every rule and every uncacheable query in one batch, through pd_answer_batch() and
+ * then twice through pd_cache_answer_batch() (misses that store, then hits): each
+ * datagram reports the RCODE and TC its rule expects, the same on every path.
+ */
+static void both_batch_paths_report_rcode_and_tc(void **state)
+{
+	enum { MAX = NRULES + 8 };
+	uint8_t q[MAX][600], out[MAX][PD_UDP_MAX];
+	size_t len[MAX], n = 0;
+	int rcode[MAX];
+	bool tc[MAX];
+	pd_dgram_t batch[MAX];
+	pd_cache_t *c = pd_cache_new(PD_CACHE_DEFAULT_SIZE); /* no two keys in one set */
+	assert_non_null(c);
+	for (size_t k = 0; k < NRULES; k++, n++) {
+		len[n] = rule_query(q[n], &rules[k], (uint16_t)k, k % 2);
+		rcode[n] = rules[k].rcode & PD_RCODE_MASK;
+		tc[n] = rules[k].tc;
+	}
+	size_t nunc = uncacheable_queries(q + n, len + n);
+	assert_int_equal(nunc, sizeof(uncacheable_rcodes) / sizeof(*uncacheable_rcodes));
+	for (size_t i = 0; i < nunc; i++, n++) {
+		rcode[n] = uncacheable_rcodes[i];
+		tc[n] = false;
+	}
+	for (int pass = 0; pass < 3; pass++) {
+		for (size_t i = 0; i < n; i++)
+			batch[i] = dgram(q[i], len[i], out[i]);
+		if (pass == 0)
+			pd_answer_batch(zs, &conf, batch, (int)n);
+		else
+			pd_cache_answer_batch(c, zs, &conf, batch, (int)n);
+		for (size_t i = 0; i < n; i++) {
+			assert_answered(&batch[i]);
+			assert_int_equal(batch[i].out_len == 0, rcode[i] < 0);
+			assert_int_equal(batch[i].rcode, rcode[i] < 0 ? 0 : rcode[i]);
+			assert_int_equal(batch[i].truncated, tc[i]);
+		}
+	}
+	/* The second pass stored every rule's answer, the last was all hits. */
+	pd_cache_stats_t st = pd_cache_stats(c);
+	assert_int_equal(st.misses, NRULES);
+	assert_int_equal(st.inserts, NRULES);
+	assert_int_equal(st.hits, NRULES);
+	assert_int_equal(st.uncacheable, 2 * nunc);
 	pd_cache_free(c);
 }
 
@@ -466,6 +576,7 @@ int main(void)
 	    cmocka_unit_test(low_hit_ratio_samples_inserts),
 	    cmocka_unit_test(every_rule_is_cached_exactly),
 	    cmocka_unit_test(a_mixed_batch_matches_pd_answer),
+	    cmocka_unit_test(both_batch_paths_report_rcode_and_tc),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

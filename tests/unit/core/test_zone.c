@@ -164,8 +164,31 @@ static void rejects_malformed_name_rdata(void **state)
 	                 -EINVAL);
 	assert_int_equal(pd_zone_builder_add(b, o, PD_TYPE_SOA, 60, (const uint8_t *)"\0\0", 2, 8),
 	                 -EINVAL);
-	/* Types whose RDATA holds no name we read pass as they are. */
+	/* SRV's target after priority, weight and port; PTR; SOA's fixed fields exactly. */
+	assert_int_equal(
+	    pd_zone_builder_add(b, o, PD_TYPE_SRV, 60, (const uint8_t *)"\0\1\0\2\0\3\5ab", 9, 10),
+	    -EINVAL);
+	assert_string_equal(pd_zone_builder_error(b), "malformed SRV RDATA at x.example.com.");
+	assert_int_equal(
+	    pd_zone_builder_add(b, o, PD_TYPE_SRV, 60, (const uint8_t *)"\0\1\0\2\0\3\1a\0", 9, 11),
+	    0);
+	assert_int_equal(pd_zone_builder_add(b, o, PD_TYPE_PTR, 60, (const uint8_t *)"\1a", 2, 12),
+	                 -EINVAL);
+	/* At the apex: two root names and 20 bytes, no more and no less. */
+	uint8_t soa[2 + 20 + 1] = {0};
+	tu_name(o, "example.com");
+	assert_int_equal(pd_zone_builder_add(b, o, PD_TYPE_SOA, 60, soa, 23, 14), -EINVAL);
+	assert_string_equal(pd_zone_builder_error(b), "malformed SOA RDATA at example.com.");
+	assert_int_equal(pd_zone_builder_add(b, o, PD_TYPE_SOA, 60, soa, 21, 15), -EINVAL);
+	assert_int_equal(pd_zone_builder_add(b, o, PD_TYPE_SOA, 60, soa, 22, 16), 0);
+	tu_name(o, "x.example.com");
+	/* Types whose RDATA holds no name we read pass as they are; so do the names of the
+	 * old RFC 1035 types, which are compressed but never read. */
 	assert_int_equal(pd_zone_builder_add(b, o, 65280, 60, (const uint8_t *)"\5ab", 3, 9), 0);
+	assert_int_equal(
+	    pd_zone_builder_add(b, o, PD_TYPE_MINFO, 60, (const uint8_t *)"\5ab", 3, 9), 0);
+	assert_int_equal(pd_zone_builder_add(b, o, PD_TYPE_MB, 60, (const uint8_t *)"\5ab", 3, 9),
+	                 0);
 	pd_zone_builder_free(b);
 }
 

@@ -45,6 +45,12 @@ size_t pd_answer(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, const uin
  */
 void pd_answer_prefetch(const pd_zoneset_t *zs, const pd_dgram_t *batch, int n, const bool *skip);
 
-/** Answers a batch: pd_answer_prefetch(), then pd_answer() for each datagram. */
+/**
+ * Answers one datagram with pd_answer(), setting d->out_len and, from what it answered,
+ * d->rcode (the header's 4 bits) and d->truncated; both 0 when the query is dropped.
+ */
+void pd_answer_dgram(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, pd_dgram_t *d);
+
+/** Answers a batch: pd_answer_prefetch(), then pd_answer_dgram() for each datagram. */
 void pd_answer_batch(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, pd_dgram_t *batch,
                      int n);

@@ -60,7 +60,8 @@ size_t pd_cache_answer(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answer_co
 /**
  * Answers a batch of queries like pd_cache_answer(), first computing every key and
  * prefetching every cache set, so the batch's memory misses overlap instead of
- * following one another.
+ * following one another. Each datagram gets out_len, rcode and truncated as
+ * pd_answer_dgram() sets them; a hit takes the last two from its entry, stored with it.
  */
 void pd_cache_answer_batch(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answer_conf_t *conf,
                            pd_dgram_t *batch, int n);

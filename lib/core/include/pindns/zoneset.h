@@ -10,7 +10,7 @@ typedef struct pd_zoneset {
 	uint64_t generation; /* unique per set, never 0: tells cached answers apart */
 	size_t count;
 	pd_zone_t **zones;
-	uint32_t *table; /* open addressing by origin hash: zone index + 1; 0 is empty */
+	uint64_t *table; /* open addressing: (origin hash << 32) | (zone index + 1); 0 is empty */
 	uint32_t table_mask;
 } pd_zoneset_t;
 
