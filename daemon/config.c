@@ -49,7 +49,7 @@ const char pd_config_help[] =
     "  query-log: N             log one query in N per worker: client, name, type,\n"
     "                           rcode (default 0: off)\n";
 
-void pd_config_init(pd_config_t *cfg)
+int pd_config_init(pd_config_t *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	pd_listen_parse(&cfg->listen[0], "0.0.0.0:53");
@@ -63,6 +63,8 @@ void pd_config_init(pd_config_t *cfg)
 	cfg->log_level = PD_LOG_INFO;
 	cfg->cache_size = PD_CACHE_DEFAULT_SIZE;
 	cfg->user = strdup("pindns");
+	/* Both are used without a check later: a missing user would crash the lookup. */
+	return cfg->version && cfg->user ? 0 : -ENOMEM;
 }
 
 void pd_config_free(pd_config_t *cfg)
@@ -110,7 +112,34 @@ static int pd__set_str(char **dst, const char *v)
 	return 0;
 }
 
-int pd_config_set(pd_config_t *cfg, const char *key, const char *value, char *err, size_t cap)
+/* A zone line: its origin and file, both owned by cfg from here on. */
+static int pd__add_zone(pd_config_t *cfg, const char *value, char *err, size_t cap)
+{
+	char origin[256], file[PATH_MAX];
+	if (sscanf(value, "%255s %4095s", origin, file) != 2) {
+		snprintf(err, cap,
+		         "zone wants an origin and a file: 'zone: example.com "
+		         "example.com.zone'");
+		return -EINVAL;
+	}
+	pd_zone_conf_t *nz = realloc(cfg->zones, (cfg->nzones + 1) * sizeof(*nz));
+	if (!nz)
+		return -ENOMEM;
+	cfg->zones = nz;
+	nz[cfg->nzones].origin = strdup(origin);
+	nz[cfg->nzones].file = strdup(file);
+	if (!nz[cfg->nzones].origin || !nz[cfg->nzones].file) {
+		free(nz[cfg->nzones].origin);
+		free(nz[cfg->nzones].file);
+		return -ENOMEM;
+	}
+	cfg->nzones++;
+	return 0;
+}
+
+/* pd_config_set() but for the out-of-memory message, which it adds for every option. */
+static int pd__config_set(pd_config_t *cfg, const char *key, const char *value, char *err,
+                          size_t cap)
 {
 	long n;
 
@@ -253,25 +282,19 @@ int pd_config_set(pd_config_t *cfg, const char *key, const char *value, char *er
 		cfg->metrics_on = true;
 		return 0;
 	}
-	if (strcmp(key, "zone") == 0) {
-		char origin[256], file[PATH_MAX];
-		if (sscanf(value, "%255s %4095s", origin, file) != 2) {
-			snprintf(err, cap,
-			         "zone wants an origin and a file: 'zone: example.com "
-			         "example.com.zone'");
-			return -EINVAL;
-		}
-		pd_zone_conf_t *nz = realloc(cfg->zones, (cfg->nzones + 1) * sizeof(*nz));
-		if (!nz)
-			return -ENOMEM;
-		cfg->zones = nz;
-		nz[cfg->nzones].origin = strdup(origin);
-		nz[cfg->nzones].file = strdup(file);
-		cfg->nzones++;
-		return 0;
-	}
+	if (strcmp(key, "zone") == 0)
+		return pd__add_zone(cfg, value, err, cap);
 	snprintf(err, cap, "unknown option '%s'", key);
 	return -EINVAL;
+}
+
+int pd_config_set(pd_config_t *cfg, const char *key, const char *value, char *err, size_t cap)
+{
+	int ret = pd__config_set(cfg, key, value, err, cap);
+	/* The string setters have no message of their own: a caller always gets one. */
+	if (ret == -ENOMEM)
+		snprintf(err, cap, "out of memory");
+	return ret;
 }
 
 /* Removes surrounding blanks and one pair of double quotes. */
@@ -289,77 +312,114 @@ static char *pd__trim(char *s)
 	return s;
 }
 
+/* Cuts a '#' comment off line, unless the '#' is inside quotes. */
+static void pd__cut_comment(char *line)
+{
+	bool quoted = false;
+	for (char *p = line; *p; p++) {
+		if (*p == '"')
+			quoted = !quoted;
+		else if (*p == '#' && !quoted) {
+			*p = '\0';
+			return;
+		}
+	}
+}
+
+/* Splits "key: value", "key value" or "key : value" in place. -EINVAL, s untouched, when
+ * there is no value. */
+static int pd__split(char *s, char **value)
+{
+	char *sep = s + strcspn(s, ": \t");
+	if (!*sep)
+		return -EINVAL;
+	char *v = sep + 1;
+	bool colon = *sep == ':';
+	*sep = '\0';
+	if (!colon) {
+		v = pd__trim(v);
+		if (*v == ':')
+			v++;
+	}
+	*value = pd__trim(v);
+	return 0;
+}
+
+/*
+ * Files named in the configuration are relative to its folder dir: *joined is the value
+ * with dir put before a relative file (the caller's to free), or NULL when value holds
+ * none. Returns 0 or -ENOMEM.
+ */
+static int pd__relative(const char *key, const char *value, const char *dir, char **joined)
+{
+	char origin[256], file[PATH_MAX];
+	int n = 0;
+	*joined = NULL;
+	if (strcmp(key, "zone") == 0 && sscanf(value, "%255s %4095s", origin, file) == 2 &&
+	    file[0] != '/')
+		n = asprintf(joined, "%s %s/%s", origin, dir, file);
+	else if (strcmp(key, "zones-dir") == 0 && value[0] && value[0] != '/')
+		n = asprintf(joined, "%s/%s", dir, value);
+	if (n < 0) {
+		*joined = NULL; /* undefined after a failed asprintf */
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Applies one line of the file in dir. Returns 0 (also for a blank or comment line), or
+ * -errno with what is wrong in msg. */
+static int pd__config_line(pd_config_t *cfg, char *line, const char *dir, char *msg, size_t cap)
+{
+	char *value, *joined;
+	pd__cut_comment(line);
+	char *key = pd__trim(line);
+	if (!*key)
+		return 0;
+	if (pd__split(key, &value) < 0) {
+		snprintf(msg, cap, "'%s' has no value (want 'key: value')", key);
+		return -EINVAL;
+	}
+	int ret = pd__relative(key, value, dir, &joined);
+	if (ret < 0) {
+		snprintf(msg, cap, "out of memory");
+		return ret;
+	}
+	ret = pd_config_set(cfg, key, joined ? joined : value, msg, cap);
+	free(joined);
+	return ret;
+}
+
 int pd_config_load(pd_config_t *cfg, const char *path, char *err, size_t cap)
 {
-	FILE *f = fopen(path, "r");
-	char line[4096], msg[512];
+	char line[4096], msg[512] = "";
 	int lineno = 0, ret = 0;
-
+	FILE *f = fopen(path, "r");
 	if (!f) {
-		snprintf(err, cap, "%s: %s", path, strerror(errno));
-		return -errno;
+		ret = -errno; /* before snprintf, which may change errno */
+		snprintf(err, cap, "%s: %s", path, strerror(-ret));
+		return ret;
 	}
-	char *pathcopy = strdup(path);
-	const char *dir = pathcopy ? dirname(pathcopy) : ".";
+	char *pathcopy = strdup(path); /* dirname() writes into its argument */
+	if (!pathcopy) {
+		snprintf(err, cap, "%s: out of memory", path);
+		ret = -ENOMEM;
+		goto out;
+	}
+	const char *dir = dirname(pathcopy);
 	while (fgets(line, sizeof(line), f)) {
 		lineno++;
-		char *hash = NULL;
-		/* A '#' starts a comment unless it is inside quotes. */
-		bool quoted = false;
-		for (char *p = line; *p; p++) {
-			if (*p == '"')
-				quoted = !quoted;
-			else if (*p == '#' && !quoted) {
-				hash = p;
-				break;
-			}
-		}
-		if (hash)
-			*hash = '\0';
-		char *s = pd__trim(line);
-		if (!*s)
-			continue;
-		char *sep = s + strcspn(s, ": \t");
-		if (!*sep) {
-			snprintf(err, cap, "%s:%d: '%s' has no value (want 'key: value')", path,
-			         lineno, s);
-			ret = -EINVAL;
-			break;
-		}
-		char *value = sep + 1;
-		bool colon = *sep == ':';
-		*sep = '\0';
-		if (!colon) {
-			value = pd__trim(value);
-			if (*value == ':')
-				value++;
-		}
-		value = pd__trim(value);
-		char *joined = NULL;
-		if (strcmp(s, "zone") == 0) {
-			/* Zone files are found relative to the configuration file. */
-			char origin[256], file[PATH_MAX];
-			if (sscanf(value, "%255s %4095s", origin, file) == 2 && file[0] != '/' &&
-			    asprintf(&joined, "%s %s/%s", origin, dir, file) < 0)
-				joined = NULL;
-		}
-		if (strcmp(s, "zones-dir") == 0 && value[0] != '/' && value[0] &&
-		    asprintf(&joined, "%s/%s", dir, value) < 0)
-			joined = NULL;
-		if (joined)
-			value = joined;
-		ret = pd_config_set(cfg, s, value, msg, sizeof(msg));
-		free(joined);
+		ret = pd__config_line(cfg, line, dir, msg, sizeof(msg));
 		if (ret < 0) {
-			snprintf(err, cap, "%s:%d: %s", path, lineno,
-			         ret == -ENOMEM ? "out of memory" : msg);
-			break;
+			snprintf(err, cap, "%s:%d: %s", path, lineno, msg);
+			goto out;
 		}
 	}
-	if (!ret && ferror(f)) {
+	if (ferror(f)) {
 		snprintf(err, cap, "%s: read error", path);
 		ret = -EIO;
 	}
+out:
 	free(pathcopy);
 	fclose(f);
 	return ret;

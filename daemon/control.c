@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pindns/ctlproto.h"
 #include "pindns/util.h"
 #include "pindns/version.h"
 
@@ -23,10 +24,6 @@ int pd_control_listen(const char *path, char *err, size_t cap)
 {
 	return pd_unix_listen("control socket", path, 8, err, cap);
 }
-
-static const char *const pd__rcode_names[16] = {
-    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
-    "NXRRSET", "NOTAUTH", "NOTZONE",  "RCODE11",  "RCODE12", "RCODE13", "RCODE14",  "RCODE15"};
 
 size_t pd_control_stats(const pd_stats_t *s, bool json, char *buf, size_t cap)
 {
@@ -86,7 +83,7 @@ size_t pd_control_stats(const pd_stats_t *s, bool json, char *buf, size_t cap)
 		for (int r = 0; r < 16; r++)
 			if (t.dns.rcode[r]) {
 				pd_buf_printf(buf, cap, &n, "%s\"%s\": %llu", first ? "" : ", ",
-				              pd__rcode_names[r],
+				              pd_rcode_name((unsigned)r),
 				              (unsigned long long)t.dns.rcode[r]);
 				first = false;
 			}
@@ -109,7 +106,7 @@ size_t pd_control_stats(const pd_stats_t *s, bool json, char *buf, size_t cap)
 	pd_buf_printf(buf, cap, &n, "rcodes:");
 	for (int r = 0; r < 16; r++)
 		if (t.dns.rcode[r])
-			pd_buf_printf(buf, cap, &n, " %s %llu", pd__rcode_names[r],
+			pd_buf_printf(buf, cap, &n, " %s %llu", pd_rcode_name((unsigned)r),
 			              (unsigned long long)t.dns.rcode[r]);
 	pd_buf_printf(buf, cap, &n, "\nbatch-fill:");
 	for (int f = 0; f < PD_ENGINE_FILL; f++)
@@ -132,71 +129,96 @@ static void pd__send_all(int fd, const char *buf, size_t len)
 	}
 }
 
-void pd_control_serve(int conn, pd_control_t *ctl)
+/* Reads one command line, within a second: a stuck client must not hold up the daemon.
+ * Returns 0 with the line (newline cut) in line, or -errno. */
+static int pd__read_command(int conn, char *line, size_t cap)
 {
-	char line[512];
 	size_t n = 0;
-	char *reply = malloc(PD_CONTROL_REPLY_MAX);
-	size_t r = 0;
-	if (!reply)
-		goto out;
-	/* One line, within a second: a stuck client must not hold up the daemon. */
-	while (n + 1 < sizeof(line)) {
+	while (n + 1 < cap) {
 		struct pollfd p = {.fd = conn, .events = POLLIN};
-		if (poll(&p, 1, 1000) <= 0)
-			goto out;
+		int rc = poll(&p, 1, 1000);
+		if (rc <= 0)
+			return rc == 0 ? -ETIMEDOUT : -errno;
 		ssize_t k = read(conn, line + n, 1);
 		if (k <= 0)
-			goto out;
+			return k == 0 ? -ECONNRESET : -errno;
 		if (line[n] == '\n')
 			break;
 		n++;
 	}
 	line[n] = '\0';
+	return 0;
+}
+
+static void pd__status(const pd_control_t *ctl, char *reply, size_t *r)
+{
+	const pd_zoneset_t *zs = *ctl->zones;
+	pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r,
+	              "running: pid %ld, version %s, %d worker(s), %zu zone(s), up %lld s\n",
+	              (long)getpid(), PD_VERSION, ctl->workers, zs ? zs->count : 0,
+	              (long long)(time(NULL) - ctl->started_unix));
+	pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r, PD_CTL_OK "\n");
+}
+
+static void pd__reload_cmd(pd_control_t *ctl, const char *zone, char *reply, size_t *r)
+{
+	char msg[300];
+	if (ctl->reload(ctl->arg, zone && *zone ? zone : NULL, msg, sizeof(msg)) == 0)
+		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r, "%s\n" PD_CTL_OK "\n", msg);
+	else
+		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r, PD_CTL_ERROR "%s\n", msg);
+}
+
+static void pd__stats_cmd(const pd_control_t *ctl, const char *arg, char *reply, size_t *r)
+{
+	/* Room kept for the last line, which a full buffer must not cut off. */
+	*r = pd_control_stats(ctl->stats, arg && strcmp(arg, PD_CTL_STATS_JSON) == 0, reply,
+	                      PD_CONTROL_REPLY_MAX - 8);
+	pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r, PD_CTL_OK "\n");
+}
+
+static void pd__zone_list(const pd_control_t *ctl, char *reply, size_t *r)
+{
+	const pd_zoneset_t *zs = *ctl->zones;
+	for (size_t i = 0; zs && i < zs->count; i++) {
+		char origin[PD_NAME_TXT_MAX], when[32];
+		const pd_zone_t *z = zs->zones[i];
+		time_t t = (time_t)z->loaded_unix;
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		pd_name_to_str(origin, sizeof(origin), z->origin);
+		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r,
+		              "%s serial %u records %zu loaded %s\n", origin, z->serial,
+		              z->record_count, when);
+	}
+	pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r, PD_CTL_OK "\n");
+}
+
+void pd_control_serve(int conn, pd_control_t *ctl)
+{
+	char line[PD_CTL_LINE_MAX];
+	size_t r = 0;
+	char *reply = malloc(PD_CONTROL_REPLY_MAX);
+	if (!reply || pd__read_command(conn, line, sizeof(line)) < 0)
+		goto out;
 	char *arg = strchr(line, ' ');
 	if (arg)
 		*arg++ = '\0';
-	const pd_zoneset_t *zs = *ctl->zones;
-	if (strcmp(line, "status") == 0) {
-		pd_buf_printf(
-		    reply, PD_CONTROL_REPLY_MAX, &r,
-		    "running: pid %ld, version %s, %d worker(s), %zu zone(s), up %lld s\n",
-		    (long)getpid(), PD_VERSION, ctl->workers, zs ? zs->count : 0,
-		    (long long)(time(NULL) - ctl->started_unix));
-		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, &r, "OK\n");
-	} else if (strcmp(line, "reload") == 0) {
-		char msg[300];
-		if (ctl->reload(ctl->arg, arg && *arg ? arg : NULL, msg, sizeof(msg)) == 0)
-			pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, &r, "%s\nOK\n", msg);
-		else
-			pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, &r, "ERROR %s\n", msg);
-	} else if (strcmp(line, "stats") == 0) {
-		r = pd_control_stats(ctl->stats, arg && strcmp(arg, "json") == 0, reply,
-		                     PD_CONTROL_REPLY_MAX - 8);
-		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, &r, "OK\n");
-	} else if (strcmp(line, "zone-list") == 0) {
-		for (size_t i = 0; zs && i < zs->count; i++) {
-			char origin[PD_NAME_TXT_MAX], when[32];
-			const pd_zone_t *z = zs->zones[i];
-			time_t t = (time_t)z->loaded_unix;
-			struct tm tm;
-			gmtime_r(&t, &tm);
-			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-			pd_name_to_str(origin, sizeof(origin), z->origin);
-			pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, &r,
-			              "%s serial %u records %zu loaded %s\n", origin, z->serial,
-			              z->record_count, when);
-		}
-		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, &r, "OK\n");
-	} else if (strcmp(line, "stop") == 0) {
+	if (strcmp(line, PD_CTL_STATUS) == 0) {
+		pd__status(ctl, reply, &r);
+	} else if (strcmp(line, PD_CTL_RELOAD) == 0) {
+		pd__reload_cmd(ctl, arg, reply, &r);
+	} else if (strcmp(line, PD_CTL_STATS) == 0) {
+		pd__stats_cmd(ctl, arg, reply, &r);
+	} else if (strcmp(line, PD_CTL_ZONE_LIST) == 0) {
+		pd__zone_list(ctl, reply, &r);
+	} else if (strcmp(line, PD_CTL_STOP) == 0) {
 		ctl->stop = true;
-		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, &r, "stopping\nOK\n");
+		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, &r, "stopping\n" PD_CTL_OK "\n");
 	} else {
-		pd_buf_printf(
-		    reply, PD_CONTROL_REPLY_MAX, &r,
-		    "ERROR unknown command '%s' (status, reload [ZONE], stats [json], zone-list, "
-		    "stop)\n",
-		    line);
+		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, &r,
+		              PD_CTL_ERROR "unknown command '%s' (" PD_CTL_COMMANDS ")\n", line);
 	}
 	pd__send_all(conn, reply, r);
 out:

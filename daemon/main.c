@@ -108,9 +108,9 @@ static void pd__log_query(const pd_dgram_t *d)
 	if (pd_name_parse(&w, wire))
 		pd_name_to_str(name, sizeof(name), wire);
 	unsigned qtype = pd_wire_u16(&w), qclass = pd_wire_u16(&w);
-	if (d->out_len >= 12)
+	if (d->out_len)
 		pd_log(PD_LOG_INFO, "query %s %s type %u class %u rcode %u%s", client, name, qtype,
-		       qclass, d->out[3] & 0xF, (d->out[2] & 0x02) ? " TC" : "");
+		       qclass, d->rcode, d->truncated ? " TC" : "");
 	else
 		pd_log(PD_LOG_INFO, "query %s %s type %u class %u dropped", client, name, qtype,
 		       qclass);
@@ -130,13 +130,14 @@ static void pd__handle(void *arg, int worker, const void *data, pd_dgram_t *batc
 			if ((*seen)++ % s->query_log == 0)
 				pd__log_query(&batch[i]);
 	}
+	/* What the core said of each reply (pd_dgram_t), not re-read from its bytes: the
+	 * header rcode only, the extended bits (BADVERS) are rare enough to skip. */
 	uint64_t truncated = 0;
 	for (int i = 0; i < n; i++) {
-		if (batch[i].out_len < 12)
+		if (!batch[i].out_len)
 			continue;
-		/* Header rcode only: the extended bits (BADVERS) are rare enough to skip. */
-		pd_counter_add(&st->dns.rcode[batch[i].out[3] & 0xF], 1);
-		truncated += (batch[i].out[2] & 0x02) != 0;
+		pd_counter_add(&st->dns.rcode[batch[i].rcode], 1);
+		truncated += batch[i].truncated;
 	}
 	pd_counter_add(&st->dns.truncated, truncated); /* once: each add is an atomic store */
 }
@@ -181,517 +182,814 @@ static int pd__reload(void *arg, const char *zone, char *msg, size_t cap)
 	return failed ? -EIO : 0;
 }
 
-/* Makes zone paths absolute: reload happens after the daemon has left its directory. */
-static void pd__absolute(char **path)
+/*
+ * Makes a zone path absolute: reload happens after the daemon has left its directory. A
+ * path that does not resolve is kept as it is (the load says what is wrong with it).
+ * Returns 0 or -ENOMEM.
+ */
+static int pd__absolute(char **path)
 {
 	char buf[PATH_MAX];
-	if (*path && (*path)[0] != '/' && realpath(*path, buf)) {
-		free(*path);
-		*path = strdup(buf);
-	}
+	if (!*path || (*path)[0] == '/' || !realpath(*path, buf))
+		return 0;
+	char *abs = strdup(buf);
+	if (!abs)
+		return -ENOMEM;
+	free(*path);
+	*path = abs;
+	return 0;
 }
 
-int main(int argc, char **argv)
-{
-	enum { OPT_CHECK = 256, OPT_TAKEOVER, OPT_HANDOFF, OPT_CONTROL, OPT_USER };
-	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"listen", required_argument, NULL, 'l'},
-	    {"threads", required_argument, NULL, 't'},
-	    {"zones", required_argument, NULL, 'z'},
-	    {"foreground", no_argument, NULL, 'f'},
-	    {"pid-file", required_argument, NULL, 'p'},
-	    {"check-config", no_argument, NULL, OPT_CHECK},
-	    {"takeover", required_argument, NULL, OPT_TAKEOVER},
-	    {"handoff-socket", required_argument, NULL, OPT_HANDOFF},
-	    {"control-socket", required_argument, NULL, OPT_CONTROL},
-	    {"user", required_argument, NULL, OPT_USER},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},
-	    {NULL, 0, NULL, 0}};
-	pd_config_t cfg;
-	const char *config_path = NULL;
-	bool foreground = false, check_only = false, handed_over = false;
-	const char *takeover = NULL;
-	int activated[PD_ACTIVATED_MAX], nactivated = 0;
-	int stats_fd = -1, old_stats_fd = -1, control_fd = -1, metrics_fd = -1;
-	pd__reloader_t reloader = {0};
-	pd_control_t control = {0};
-	pd_stats_t *stats = NULL;
-	int handoff_conn = -1, handoff_fd = -1, sig_fd = -1;
-	char err[1024];
-	int opt, status = 1;
-	int ready_pipe[2] = {-1, -1};
-	pd_engine_t *engine = NULL;
-	pd_zoneset_t *zones = NULL;
-	pd__server_t server = {0};
-	int nworkers = 0;
+enum { PD__EXIT_OK = 0, PD__EXIT_FAILED = 1, PD__EXIT_USAGE = 2 };
 
-	/* Options are read twice: the file first, then the command line on top of it. */
+/*
+ * The daemon from start to stop: what each step of main() makes, for the steps after it
+ * and for pd__cleanup(). Descriptors are -1 and pointers NULL until made.
+ */
+typedef struct pd__daemon {
+	pd_config_t cfg;
+	const char *config_path; /* --config */
+	const char *takeover;    /* --takeover: the handoff socket of the pindnsd to replace */
+	bool foreground, check_only;
+	bool done;           /* nothing left to do (--help, --check-config): main returns status */
+	int status;          /* main's exit status; a failing step leaves PD__EXIT_FAILED */
+	bool stopping;       /* the event loop ends */
+	bool handed_over;    /* a successor owns the sockets, the pid file and the control socket */
+	pd_zoneset_t *zones; /* the set being served, replaced by reloads */
+	pd_engine_t *engine;
+	int nworkers;
+	pd__server_t server; /* what the workers share */
+	pd_stats_t *stats;
+	int stats_fd;
+	int handoff_conn; /* takeover: the connection to the predecessor, until it stops */
+	int old_stats_fd; /* takeover: the predecessor's counter segment */
+	int ready_fd;     /* detached: the pipe to the parent, which waits for our word */
+	uid_t uid;        /* whom root becomes once bound; (uid_t)-1: nothing to drop */
+	gid_t gid;
+	int handoff_fd, control_fd, metrics_fd; /* listening, or -1 when off or failed */
+	sigset_t sigs;                          /* blocked, and read from sig_fd */
+	int sig_fd;
+	pd__reloader_t reloader;
+	pd_control_t control;
+} pd__daemon_t;
+
+static void pd__daemon_init(pd__daemon_t *d)
+{
+	memset(d, 0, sizeof(*d)); /* a zeroed cfg is safe to free, as is the rest */
+	d->status = PD__EXIT_FAILED;
+	d->stats_fd = d->handoff_conn = d->old_stats_fd = d->ready_fd = -1;
+	d->handoff_fd = d->control_fd = d->metrics_fd = d->sig_fd = -1;
+	d->uid = (uid_t)-1;
+	d->gid = (gid_t)-1;
+}
+
+enum { PD__OPT_CHECK = 256, PD__OPT_TAKEOVER, PD__OPT_HANDOFF, PD__OPT_CONTROL, PD__OPT_USER };
+
+static const struct option pd__opts[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"listen", required_argument, NULL, 'l'},
+    {"threads", required_argument, NULL, 't'},
+    {"zones", required_argument, NULL, 'z'},
+    {"foreground", no_argument, NULL, 'f'},
+    {"pid-file", required_argument, NULL, 'p'},
+    {"check-config", no_argument, NULL, PD__OPT_CHECK},
+    {"takeover", required_argument, NULL, PD__OPT_TAKEOVER},
+    {"handoff-socket", required_argument, NULL, PD__OPT_HANDOFF},
+    {"control-socket", required_argument, NULL, PD__OPT_CONTROL},
+    {"user", required_argument, NULL, PD__OPT_USER},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0}};
+
+static const char pd__short_opts[] = ":c:l:t:z:fp:hV";
+
+/*
+ * Options are read twice: the file first, then the command line on top of it. This first
+ * pass finds the file (--config), and what ends the program at once: --help, --version
+ * and bad usage (exit 2).
+ */
+static int pd__options_scan(pd__daemon_t *d, int argc, char **argv)
+{
+	int opt;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":c:l:t:z:fp:hV", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, pd__short_opts, pd__opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			config_path = optarg;
+			d->config_path = optarg;
 			break;
 		case 'h':
 			pd__usage(stdout);
+			d->done = true;
+			d->status = PD__EXIT_OK;
 			return 0;
 		case 'V':
 			printf("pindnsd %s\n", PD_VERSION);
+			d->done = true;
+			d->status = PD__EXIT_OK;
 			return 0;
 		case '?':
 			fprintf(stderr, "pindnsd: unknown option '%s'; see pindnsd --help\n",
 			        argv[optind - 1]);
-			return 2;
+			d->status = PD__EXIT_USAGE;
+			return -EINVAL;
 		case ':':
 			fprintf(stderr, "pindnsd: option '%s' needs a value; see pindnsd --help\n",
 			        argv[optind - 1]);
-			return 2;
+			d->status = PD__EXIT_USAGE;
+			return -EINVAL;
 		}
 	}
-	/*
-	 * Zone loading makes and frees millions of small allocations (ldns, per record)
-	 * while large arrays grow at the top of the heap; with glibc's defaults the heap is
-	 * trimmed and regrown all the time (brk, page faults, TLB shootdowns): 26 s
-	 * instead of 2 s for a million records. Trim only after loading (malloc_trim).
-	 */
+	return 0;
+}
+
+/*
+ * Zone loading makes and frees millions of small allocations (ldns, per record) while
+ * large arrays grow at the top of the heap; with glibc's defaults the heap is trimmed and
+ * regrown all the time (brk, page faults, TLB shootdowns): 26 s instead of 2 s for a
+ * million records. Trim only after loading (malloc_trim).
+ */
+static void pd__malloc_tune(void)
+{
 	mallopt(M_TRIM_THRESHOLD, 512 << 20);
 	mallopt(M_TOP_PAD, 64 << 20);
-	pd_config_init(&cfg);
-	if (config_path && pd_config_load(&cfg, config_path, err, sizeof(err)) < 0) {
-		fprintf(stderr, "pindnsd: %s\n", err);
-		goto out;
+}
+
+/* The embedded defaults, and over them the configuration file when there is one. */
+static int pd__config_read(pd__daemon_t *d)
+{
+	char err[1024] = "";
+	int ret = pd_config_init(&d->cfg);
+	if (ret < 0) {
+		fprintf(stderr, "pindnsd: out of memory\n");
+		return ret;
 	}
+	if (!d->config_path)
+		return 0;
+	ret = pd_config_load(&d->cfg, d->config_path, err, sizeof(err));
+	if (ret < 0)
+		fprintf(stderr, "pindnsd: %s\n", err);
+	return ret;
+}
+
+/* The configuration key a command-line option sets; NULL for the others. */
+static const char *pd__option_key(int opt)
+{
+	switch (opt) {
+	case 'l':
+		return "listen";
+	case 't':
+		return "threads";
+	case 'z':
+		return "zones-dir";
+	case 'p':
+		return "pid-file";
+	case PD__OPT_HANDOFF:
+		return "handoff-socket";
+	case PD__OPT_CONTROL:
+		return "control-socket";
+	case PD__OPT_USER:
+		return "user";
+	default:
+		return NULL;
+	}
+}
+
+/* The second pass: the command line over the configuration file. Bad values exit 2. */
+static int pd__options_apply(pd__daemon_t *d, int argc, char **argv)
+{
+	char err[1024] = "";
 	bool cli_listen = false;
+	int opt;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, ":c:l:t:z:fp:hV", opts, NULL)) != -1) {
-		const char *key = NULL;
+	while ((opt = getopt_long(argc, argv, pd__short_opts, pd__opts, NULL)) != -1) {
 		switch (opt) {
 		case 'l':
+			/* The first --listen replaces the configured set, the others add to it. */
 			if (!cli_listen)
-				pd_config_clear_listen(&cfg);
+				pd_config_clear_listen(&d->cfg);
 			cli_listen = true;
-			key = "listen";
-			break;
-		case 't':
-			key = "threads";
-			break;
-		case 'z':
-			key = "zones-dir";
-			break;
-		case 'p':
-			key = "pid-file";
 			break;
 		case 'f':
-			foreground = true;
+			d->foreground = true;
 			break;
-		case OPT_CHECK:
-			check_only = true;
+		case PD__OPT_CHECK:
+			d->check_only = true;
 			break;
-		case OPT_TAKEOVER:
-			takeover = optarg;
-			break;
-		case OPT_HANDOFF:
-			key = "handoff-socket";
-			break;
-		case OPT_CONTROL:
-			key = "control-socket";
-			break;
-		case OPT_USER:
-			key = "user";
+		case PD__OPT_TAKEOVER:
+			d->takeover = optarg;
 			break;
 		}
-		if (key && pd_config_set(&cfg, key, optarg, err, sizeof(err)) < 0) {
+		const char *key = pd__option_key(opt);
+		int ret = key ? pd_config_set(&d->cfg, key, optarg, err, sizeof(err)) : 0;
+		if (ret < 0) {
 			fprintf(stderr, "pindnsd: %s: %s\n", argv[optind - 1], err);
-			status = 2;
-			goto out;
+			d->status = PD__EXIT_USAGE;
+			return ret;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "pindnsd: unexpected argument '%s'; see pindnsd --help\n",
 		        argv[optind]);
-		status = 2;
-		goto out;
+		d->status = PD__EXIT_USAGE;
+		return -EINVAL;
 	}
-	if (!cfg.zones_dir && cfg.nzones == 0)
-		cfg.zones_dir = strdup(PD_DEFAULT_ZONES_DIR);
-	if (!cfg.identity) {
+	return 0;
+}
+
+/* What the configuration leaves to be worked out here: defaults that depend on the
+ * build and the host, logging, and zone paths that survive leaving the directory. */
+static int pd__config_finish(pd__daemon_t *d)
+{
+	pd_config_t *cfg = &d->cfg;
+	int ret = 0;
+	if (!cfg->zones_dir && cfg->nzones == 0 && !(cfg->zones_dir = strdup(PD_DEFAULT_ZONES_DIR)))
+		ret = -ENOMEM;
+	if (ret == 0 && !cfg->identity) {
 		char host[256] = "";
 		gethostname(host, sizeof(host) - 1);
-		cfg.identity = strdup(host);
+		if (!(cfg->identity = strdup(host)))
+			ret = -ENOMEM;
 	}
-	foreground = foreground || cfg.foreground;
-	pd_log_set_level(cfg.log_level);
-	if (cfg.log_syslog && !check_only)
+	d->foreground = d->foreground || cfg->foreground;
+	pd_log_set_level(cfg->log_level);
+	if (cfg->log_syslog && !d->check_only)
 		pd_log_to_syslog();
-	pd__absolute(&cfg.zones_dir);
-	for (size_t i = 0; i < cfg.nzones; i++)
-		pd__absolute(&cfg.zones[i].file);
+	if (ret == 0)
+		ret = pd__absolute(&cfg->zones_dir);
+	for (size_t i = 0; ret == 0 && i < cfg->nzones; i++)
+		ret = pd__absolute(&cfg->zones[i].file);
+	if (ret < 0)
+		pd_log(PD_LOG_ERR, "cannot complete the configuration: out of memory");
+	return ret;
+}
 
+/* The first load of every zone, while the old process (if any) still serves. With
+ * --check-config that is all: report and be done. */
+static int pd__zones_load(pd__daemon_t *d)
+{
 	int failed = 0;
-	pd_zone_sources_t sources = pd_config_sources(&cfg);
-	if (pd_zones_build(&sources, NULL, &zones, &failed) < 0) {
+	pd_zone_sources_t sources = pd_config_sources(&d->cfg);
+	int ret = pd_zones_build(&sources, NULL, &d->zones, &failed);
+	if (ret < 0) {
 		pd_log(PD_LOG_ERR, "cannot build the zone set: out of memory");
-		goto out;
+		return ret;
 	}
-	if (check_only) {
-		printf("pindnsd: configuration OK, %zu zone(s) loaded, %d failed\n", zones->count,
-		       failed);
-		status = failed ? 1 : 0;
-		goto out;
+	if (d->check_only) {
+		printf("pindnsd: configuration OK, %zu zone(s) loaded, %d failed\n",
+		       d->zones->count, failed);
+		d->status = failed ? PD__EXIT_FAILED : PD__EXIT_OK;
+		d->done = true;
+		return 0;
 	}
-	if (zones->count == 0)
+	if (d->zones->count == 0)
 		pd_log(PD_LOG_WARN, "no zone loaded: every query will be REFUSED");
+	return 0;
+}
 
-	pd_engine_conf_t ecfg = {.listen = cfg.listen,
-	                         .nlisten = cfg.nlisten,
-	                         .listen_is_default = cfg.listen_is_default,
-	                         .threads = cfg.threads,
-	                         .rcvbuf = cfg.rcvbuf,
-	                         .reuseport_cpu = cfg.reuseport_cpu};
-	if (takeover) {
-		/* Zones are loaded already: the old process serves until we are ready. */
-		handoff_conn = pd_handoff_take(takeover, &engine, &old_stats_fd, err, sizeof(err));
-		if (handoff_conn < 0) {
-			pd_log(PD_LOG_ERR, "%s", err);
-			goto out;
-		}
-		if (cfg.threads && cfg.threads != pd_engine_threads(engine))
-			pd_log(PD_LOG_WARN,
-			       "using the %d worker(s) of the sockets taken over, not %d: "
-			       "the socket set stays as it is",
-			       pd_engine_threads(engine), cfg.threads);
-		cfg.nlisten = pd_engine_listens(engine, cfg.listen);
-	} else if ((nactivated = pd_systemd_listen_fds(activated, PD_ACTIVATED_MAX)) > 0) {
-		if (pd_engine_new_from_activation(&engine, &ecfg, activated, nactivated, err,
-		                                  sizeof(err)) < 0) {
-			pd_log(PD_LOG_ERR, "%s", err);
-			goto out;
-		}
-		cfg.nlisten = pd_engine_listens(engine, cfg.listen);
-		pd_log(PD_LOG_INFO, "using %d socket(s) from socket activation", nactivated);
-	} else if (pd_engine_new(&engine, &ecfg, err, sizeof(err)) < 0) {
+/* The engine on the sockets of the running pindnsd at --takeover, which serves on until
+ * pd__takeover_finish(). */
+static int pd__engine_take(pd__daemon_t *d, char *err, size_t cap)
+{
+	int conn = pd_handoff_take(d->takeover, &d->engine, &d->old_stats_fd, err, cap);
+	if (conn < 0)
+		return conn;
+	d->handoff_conn = conn;
+	int threads = pd_engine_threads(d->engine);
+	if (d->cfg.threads && d->cfg.threads != threads)
+		pd_log(PD_LOG_WARN,
+		       "using the %d worker(s) of the sockets taken over, not %d: "
+		       "the socket set stays as it is",
+		       threads, d->cfg.threads);
+	d->cfg.nlisten = pd_engine_listens(d->engine, d->cfg.listen);
+	return 0;
+}
+
+/* The engine on the sockets systemd passed (socket activation). */
+static int pd__engine_activated(pd__daemon_t *d, const pd_engine_conf_t *ecfg, const int *fds,
+                                int nfds, char *err, size_t cap)
+{
+	int ret = pd_engine_new_from_activation(&d->engine, ecfg, fds, nfds, err, cap);
+	if (ret < 0)
+		return ret;
+	d->cfg.nlisten = pd_engine_listens(d->engine, d->cfg.listen);
+	pd_log(PD_LOG_INFO, "using %d socket(s) from socket activation", nfds);
+	return 0;
+}
+
+/* The engine and its sockets: taken over, passed by systemd, or bound here. */
+static int pd__engine_build(pd__daemon_t *d)
+{
+	int activated[PD_ACTIVATED_MAX], nactivated, ret;
+	char err[1024] = "";
+	const pd_engine_conf_t ecfg = {.listen = d->cfg.listen,
+	                               .nlisten = d->cfg.nlisten,
+	                               .listen_is_default = d->cfg.listen_is_default,
+	                               .threads = d->cfg.threads,
+	                               .rcvbuf = d->cfg.rcvbuf,
+	                               .reuseport_cpu = d->cfg.reuseport_cpu};
+	if (d->takeover)
+		ret = pd__engine_take(d, err, sizeof(err));
+	else if ((nactivated = pd_systemd_listen_fds(activated, PD_ACTIVATED_MAX)) > 0)
+		ret = pd__engine_activated(d, &ecfg, activated, nactivated, err, sizeof(err));
+	else
+		ret = pd_engine_new(&d->engine, &ecfg, err, sizeof(err));
+	if (ret < 0)
 		pd_log(PD_LOG_ERR, "%s", err);
-		goto out;
-	}
+	return ret;
+}
 
-	/* Detach before any thread exists: fork() copies only the calling thread. */
-	if (!foreground) {
-		if (pipe(ready_pipe) < 0) {
-			pd_log(PD_LOG_ERR, "pipe: %s", strerror(errno));
-			goto out;
-		}
-		pid_t pid = fork();
-		if (pid < 0) {
-			pd_log(PD_LOG_ERR, "fork: %s", strerror(errno));
-			goto out;
-		}
-		if (pid > 0) {
-			char ok = 0;
-			close(ready_pipe[1]);
-			/* Exit with the child's verdict, so scripts see start-up failures. */
-			if (read(ready_pipe[0], &ok, 1) == 1 && ok == 'R') {
-				printf("pindnsd: serving in the background, pid %ld\n", (long)pid);
-				fflush(stdout); /* _exit() skips stdio's buffers */
-				_exit(0);
-			}
-			int ws;
-			waitpid(pid, &ws, 0);
-			_exit(1);
-		}
-		close(ready_pipe[0]);
-		setsid();
-		int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-		if (devnull >= 0) {
-			dup2(devnull, STDIN_FILENO);
-			dup2(devnull, STDOUT_FILENO);
-			close(devnull);
-		}
-		if (chdir("/") < 0)
-			pd_log(PD_LOG_WARN, "chdir /: %s", strerror(errno));
+/* The parent of a detaching daemon: exits with the child's verdict, so that scripts see
+ * start-up failures: 0 once it says it serves, 1 when it exits first. */
+static _Noreturn void pd__wait_ready(pid_t child, int ready_in)
+{
+	char ok = 0;
+	if (read(ready_in, &ok, 1) == 1 && ok == 'R') {
+		printf("pindnsd: serving in the background, pid %ld\n", (long)child);
+		fflush(stdout); /* _exit() skips stdio's buffers */
+		_exit(PD__EXIT_OK);
 	}
+	int ws;
+	waitpid(child, &ws, 0);
+	_exit(PD__EXIT_FAILED);
+}
 
-	/* All that needs root happens here: files and sockets, then root goes. */
-	uid_t uid = (uid_t)-1, owner;
-	gid_t gid = (gid_t)-1;
-	int due = pd_privileges_lookup(cfg.user, cfg.group, &uid, &gid, err, sizeof(err));
-	if (due < 0) {
+/* Detaches, unless told to stay in the foreground, before any thread exists: fork()
+ * copies only the calling thread. The child goes on and tells the parent when it serves. */
+static int pd__detach(pd__daemon_t *d)
+{
+	int ready[2], ret;
+	if (d->foreground)
+		return 0;
+	if (pipe(ready) < 0) {
+		ret = -errno;
+		pd_log(PD_LOG_ERR, "pipe: %s", strerror(-ret));
+		return ret;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		ret = -errno;
+		pd_log(PD_LOG_ERR, "fork: %s", strerror(-ret));
+		close(ready[0]);
+		close(ready[1]);
+		return ret;
+	}
+	if (pid > 0) {
+		close(ready[1]);
+		pd__wait_ready(pid, ready[0]);
+	}
+	close(ready[0]);
+	d->ready_fd = ready[1];
+	setsid();
+	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull >= 0) {
+		dup2(devnull, STDIN_FILENO);
+		dup2(devnull, STDOUT_FILENO);
+		close(devnull);
+	}
+	if (chdir("/") < 0)
+		pd_log(PD_LOG_WARN, "chdir /: %s", strerror(errno));
+	return 0;
+}
+
+/* The pid file, and its folder when missing (below). */
+static int pd__pid_file(const pd__daemon_t *d)
+{
+	char err[1024] = "";
+	if (!d->cfg.pid_file)
+		return 0;
+	int ret = pd_make_file_dir("pid file", d->cfg.pid_file, d->uid, d->gid, err, sizeof(err));
+	if (ret == 0)
+		ret = pd_write_pid_file(d->cfg.pid_file, err, sizeof(err));
+	if (ret < 0)
 		pd_log(PD_LOG_ERR, "%s", err);
-		goto out;
+	return ret;
+}
+
+/*
+ * A Unix socket, and its folder when missing: *fd listens there, or is -1. Failing is not
+ * fatal, we serve without it, and the log says what will not work. Returns 0 or -errno.
+ */
+static int pd__unix_socket(const pd__daemon_t *d, const char *what, const char *path,
+                           int (*listen_at)(const char *path, char *err, size_t cap),
+                           const char *without, int *fd)
+{
+	char err[1024] = "";
+	int ret = pd_make_file_dir(what, path, d->uid, d->gid, err, sizeof(err));
+	if (ret == 0)
+		ret = listen_at(path, err, sizeof(err)); /* the fd */
+	*fd = ret >= 0 ? ret : -1;
+	if (ret >= 0)
+		return 0;
+	pd_log(PD_LOG_ERR, "%s; %s", err, without);
+	return ret;
+}
+
+/* The handoff and control sockets, and the metrics listener: each is optional, and one
+ * that fails leaves the daemon serving without it. */
+static void pd__listeners(pd__daemon_t *d)
+{
+	char err[1024] = "";
+	if (d->cfg.handoff_socket)
+		pd__unix_socket(d, "handoff socket", d->cfg.handoff_socket, pd_handoff_listen,
+		                "restart by takeover will not work", &d->handoff_fd);
+	if (d->cfg.control_socket)
+		pd__unix_socket(d, "control socket", d->cfg.control_socket, pd_control_listen,
+		                "pindnsctl will not reach this daemon", &d->control_fd);
+	if (d->cfg.metrics_on) {
+		int fd = pd_metrics_listen(&d->cfg.metrics, err, sizeof(err));
+		if (fd < 0)
+			pd_log(PD_LOG_ERR, "%s", err);
+		d->metrics_fd = fd < 0 ? -1 : fd;
 	}
-	if (due == 0 && geteuid() == 0)
+}
+
+/* Root goes: the sockets are given to the service user first, since pindnsctl and
+ * successors run as it. */
+static int pd__drop_root(pd__daemon_t *d)
+{
+	char err[1024] = "";
+	/* Their folder may be the service user's: given by descriptor, never through a link
+	 * put in their place (pd_give_socket). */
+	if (d->handoff_fd >= 0 && pd_give_socket("handoff socket", d->cfg.handoff_socket, d->uid,
+	                                         d->gid, err, sizeof(err)) < 0)
+		pd_log(PD_LOG_WARN, "%s", err);
+	if (d->control_fd >= 0 && pd_give_socket("control socket", d->cfg.control_socket, d->uid,
+	                                         d->gid, err, sizeof(err)) < 0)
+		pd_log(PD_LOG_WARN, "%s", err);
+	int ret = pd_privileges_drop(d->uid, d->gid, err, sizeof(err));
+	if (ret < 0) {
+		pd_log(PD_LOG_ERR, "%s", err);
+		return ret;
+	}
+	pd_log(PD_LOG_INFO, "running as %s (uid %u), without capabilities", d->cfg.user,
+	       (unsigned)d->uid);
+	return 0;
+}
+
+/*
+ * All that needs root happens here: files and sockets, then root goes. Without systemd's
+ * tmpfiles nothing makes /run/pindns: what is missing of their folders is made, given to
+ * the service user, who removes its files there at stop.
+ */
+static int pd__as_root(pd__daemon_t *d)
+{
+	char err[1024] = "";
+	int ret =
+	    pd_privileges_lookup(d->cfg.user, d->cfg.group, &d->uid, &d->gid, err, sizeof(err));
+	if (ret < 0) {
+		pd_log(PD_LOG_ERR, "%s", err);
+		return ret;
+	}
+	if (d->uid == (uid_t)-1 && geteuid() == 0)
 		pd_log(PD_LOG_WARN, "running as root, as configured (user: root)");
-	/* Without systemd's tmpfiles nothing makes /run/pindns: make what is missing, given
-	 * to the service user, who removes its files there at stop. */
-	owner = due > 0 ? uid : (uid_t)-1;
-	if (cfg.pid_file) {
-		if (pd_make_file_dir("pid file", cfg.pid_file, owner, gid, err, sizeof(err)) < 0) {
-			pd_log(PD_LOG_ERR, "%s", err);
-			goto out;
-		}
-		if (pd_write_pid_file(cfg.pid_file, err, sizeof(err)) < 0) {
-			pd_log(PD_LOG_ERR, "%s", err);
-			goto out;
-		}
-	}
-	if (cfg.handoff_socket) {
-		if (pd_make_file_dir("handoff socket", cfg.handoff_socket, owner, gid, err,
-		                     sizeof(err)) == 0)
-			handoff_fd = pd_handoff_listen(cfg.handoff_socket, err, sizeof(err));
-		if (handoff_fd < 0)
-			pd_log(PD_LOG_ERR, "%s; restart by takeover will not work", err);
-	}
-	if (cfg.control_socket) {
-		if (pd_make_file_dir("control socket", cfg.control_socket, owner, gid, err,
-		                     sizeof(err)) == 0)
-			control_fd = pd_control_listen(cfg.control_socket, err, sizeof(err));
-		if (control_fd < 0)
-			pd_log(PD_LOG_ERR, "%s; pindnsctl will not reach this daemon", err);
-	}
-	if (cfg.metrics_on) {
-		metrics_fd = pd_metrics_listen(&cfg.metrics, err, sizeof(err));
-		if (metrics_fd < 0)
-			pd_log(PD_LOG_ERR, "%s", err);
-	}
-	if (due > 0) {
-		/* Its sockets stay the service's: pindnsctl and successors run as it. */
-		/* Their folder may be the service user's: given by descriptor, never through a
-		 * link put in their place (pd_give_socket). */
-		if (handoff_fd >= 0 && pd_give_socket("handoff socket", cfg.handoff_socket, uid,
-		                                      gid, err, sizeof(err)) < 0)
-			pd_log(PD_LOG_WARN, "%s", err);
-		if (control_fd >= 0 && pd_give_socket("control socket", cfg.control_socket, uid,
-		                                      gid, err, sizeof(err)) < 0)
-			pd_log(PD_LOG_WARN, "%s", err);
-		if (pd_privileges_drop(uid, gid, err, sizeof(err)) < 0) {
-			pd_log(PD_LOG_ERR, "%s", err);
-			goto out;
-		}
-		pd_log(PD_LOG_INFO, "running as %s (uid %u), without capabilities", cfg.user,
-		       (unsigned)uid);
-	}
+	ret = pd__pid_file(d);
+	if (ret < 0)
+		return ret;
+	pd__listeners(d);
+	return d->uid == (uid_t)-1 ? 0 : pd__drop_root(d);
+}
 
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	/* Workers inherit this mask, so only the main thread ever takes these signals. */
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+/* Blocks the signals the event loop reads from a signalfd. Workers inherit this mask, so
+ * only the main thread ever takes these signals. */
+static void pd__signals_block(pd__daemon_t *d)
+{
+	sigemptyset(&d->sigs);
+	sigaddset(&d->sigs, SIGINT);
+	sigaddset(&d->sigs, SIGTERM);
+	sigaddset(&d->sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &d->sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
 
-	server.answer.udp_size = cfg.udp_size;
-	server.answer.identity = cfg.identity;
-	server.answer.version = cfg.version;
-	nworkers = pd_engine_threads(engine);
-	if (cfg.cache_size > 0) {
-		server.caches = calloc((size_t)nworkers, sizeof(*server.caches));
-		for (int i = 0; server.caches && i < nworkers; i++)
-			if (!(server.caches[i] = pd_cache_new(cfg.cache_size)))
-				break;
-		if (!server.caches || !server.caches[nworkers - 1]) {
-			pd_log(PD_LOG_ERR, "cannot allocate %d response caches of %zu bytes",
-			       nworkers, cfg.cache_size);
-			goto out;
-		}
+/* One response cache per worker, unless cache-size is 0. */
+static int pd__caches_new(pd__daemon_t *d)
+{
+	pd__server_t *s = &d->server;
+	if (d->cfg.cache_size == 0)
+		return 0;
+	s->caches = calloc((size_t)d->nworkers, sizeof(*s->caches));
+	for (int i = 0; s->caches && i < d->nworkers; i++)
+		if (!(s->caches[i] = pd_cache_new(d->cfg.cache_size)))
+			break;
+	if (!s->caches || !s->caches[d->nworkers - 1]) {
+		pd_log(PD_LOG_ERR, "cannot allocate %d response caches of %zu bytes", d->nworkers,
+		       d->cfg.cache_size);
+		return -ENOMEM;
 	}
-	stats = pd_stats_new(nworkers, &stats_fd);
-	if (!stats) {
-		pd_log(PD_LOG_ERR, "cannot create the counter segment: %s", strerror(errno));
-		goto out;
+	return 0;
+}
+
+/* The counter segment, counted into by the engine, the caches and pd__handle. */
+static int pd__counters_new(pd__daemon_t *d)
+{
+	d->stats = pd_stats_new(d->nworkers, &d->stats_fd);
+	if (!d->stats) {
+		int ret = errno ? -errno : -ENOMEM;
+		pd_log(PD_LOG_ERR, "cannot create the counter segment: %s", strerror(-ret));
+		return ret;
 	}
-	server.stats = stats;
-	for (int i = 0; server.caches && i < nworkers; i++)
-		pd_cache_count_into(server.caches[i], &stats->live[i].dns.cache);
-	server.query_log = cfg.query_log;
-	if (cfg.query_log) {
-		server.qlog = aligned_alloc(64, 64 * (size_t)nworkers);
-		if (!server.qlog)
-			goto out;
-		memset(server.qlog, 0, 64 * (size_t)nworkers);
+	d->server.stats = d->stats;
+	for (int i = 0; d->server.caches && i < d->nworkers; i++)
+		pd_cache_count_into(d->server.caches[i], &d->stats->live[i].dns.cache);
+	for (int i = 0; i < d->nworkers; i++)
+		pd_engine_set_stats(d->engine, i, &d->stats->live[i].net);
+	return 0;
+}
+
+/* Each worker's count of queries seen, for the query log's sampling. */
+static int pd__query_log_new(pd__daemon_t *d)
+{
+	pd__server_t *s = &d->server;
+	s->query_log = d->cfg.query_log;
+	if (!s->query_log)
+		return 0;
+	s->qlog = aligned_alloc(64, 64 * (size_t)d->nworkers);
+	if (!s->qlog) {
+		pd_log(PD_LOG_ERR, "cannot allocate the query log: out of memory");
+		return -ENOMEM;
 	}
-	for (int i = 0; i < nworkers; i++)
-		pd_engine_set_stats(engine, i, &stats->live[i].net);
-	if (pd_engine_start(engine, pd__handle, &server, zones) < 0)
-		goto out;
-	if (handoff_conn >= 0) {
-		int rc = pd_handoff_go(handoff_conn);
-		handoff_conn = -1;
-		if (rc < 0)
-			pd_log(PD_LOG_WARN,
-			       "takeover: the old pindnsd did not confirm it stopped: %s",
-			       strerror(-rc));
-		else
-			pd_log(PD_LOG_INFO,
-			       "took over the sockets from %s; the old pindnsd stopped", takeover);
-		/* Its workers have stopped: its totals are final, carry them on. */
-		pd_stats_t *old = old_stats_fd >= 0 ? pd_stats_map(old_stats_fd) : NULL;
-		if (old) {
-			pd_stats_carry(stats, old);
-			pd_stats_unmap(old);
-		}
+	memset(s->qlog, 0, 64 * (size_t)d->nworkers);
+	return 0;
+}
+
+/* What the workers share beside the engine: how to answer, caches, counters. */
+static int pd__server_new(pd__daemon_t *d)
+{
+	d->server.answer.udp_size = d->cfg.udp_size;
+	d->server.answer.identity = d->cfg.identity;
+	d->server.answer.version = d->cfg.version;
+	d->nworkers = pd_engine_threads(d->engine);
+	int ret = pd__caches_new(d);
+	if (ret == 0)
+		ret = pd__counters_new(d);
+	if (ret == 0)
+		ret = pd__query_log_new(d);
+	return ret;
+}
+
+/* Takeover, once our workers read the sockets: the predecessor stops, and its totals,
+ * final now, are carried on. */
+static void pd__takeover_finish(pd__daemon_t *d)
+{
+	int ret = pd_handoff_go(d->handoff_conn);
+	d->handoff_conn = -1; /* closed by pd_handoff_go */
+	if (ret < 0)
+		pd_log(PD_LOG_WARN, "takeover: the old pindnsd did not confirm it stopped: %s",
+		       strerror(-ret));
+	else
+		pd_log(PD_LOG_INFO, "took over the sockets from %s; the old pindnsd stopped",
+		       d->takeover);
+	pd_stats_t *old = d->old_stats_fd >= 0 ? pd_stats_map(d->old_stats_fd) : NULL;
+	if (old) {
+		pd_stats_carry(d->stats, old);
+		pd_stats_unmap(old);
 	}
+}
+
+/* Starts the workers (on takeover, then the predecessor stops). */
+static int pd__start(pd__daemon_t *d)
+{
+	int ret = pd_engine_start(d->engine, pd__handle, &d->server, d->zones);
+	if (ret < 0)
+		return ret; /* the engine said why */
+	if (d->handoff_conn >= 0)
+		pd__takeover_finish(d);
 	malloc_trim(0); /* hand back what the zone builders freed, now that we answer */
-	{
-		char addrs[PD_LISTEN_MAX * 81] = "";
-		for (int i = 0; i < cfg.nlisten; i++) {
-			strcat(addrs, i ? " " : "");
-			strcat(addrs, cfg.listen[i].text);
-		}
-		pd_log(PD_LOG_INFO,
-		       "pindnsd %s serving %zu zone(s) on %s with %d worker(s), cache %zu KiB each",
-		       PD_VERSION, zones->count, addrs, nworkers, cfg.cache_size / 1024);
-	}
-	if (ready_pipe[1] >= 0) {
-		/* Start-up went to the terminal; from now on a detached daemon uses syslog, and
-		 * lets go of the caller's stderr so a capturing shell sees end-of-file. */
-		pd_log_to_syslog();
-		int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-		if (devnull >= 0) {
-			dup2(devnull, STDERR_FILENO);
-			close(devnull);
-		}
-		if (write(ready_pipe[1], "R", 1) < 0)
-			pd_log(PD_LOG_WARN, "cannot tell the parent we are ready: %s",
-			       strerror(errno));
-		close(ready_pipe[1]);
-		ready_pipe[1] = -1;
-	}
+	return 0;
+}
 
-	pd_systemd_notify("READY=1\nMAINPID=%ld\nSTATUS=serving %zu zone(s)", (long)getpid(),
-	                  zones->count);
-	reloader.sources = pd_config_sources(&cfg);
-	reloader.engine = engine;
-	reloader.zones = &zones;
-	control.cfg = &cfg;
-	control.zones = &zones;
-	control.stats = stats;
-	control.workers = nworkers;
-	control.started_unix = (int64_t)time(NULL);
-	control.reload = pd__reload;
-	control.arg = &reloader;
-	sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
-	if (sig_fd < 0) {
-		pd_log(PD_LOG_ERR, "signalfd: %s", strerror(errno));
-		goto stop;
+/* Tells the parent of a detached daemon that it serves. Start-up went to the terminal;
+ * from now on it uses syslog, and lets go of the caller's stderr so a capturing shell
+ * sees end-of-file. */
+static void pd__tell_parent(pd__daemon_t *d)
+{
+	pd_log_to_syslog();
+	int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (devnull >= 0) {
+		dup2(devnull, STDERR_FILENO);
+		close(devnull);
 	}
-	for (;;) {
-		struct pollfd pfd[4] = {{.fd = sig_fd, .events = POLLIN},
-		                        {.fd = handoff_fd, .events = POLLIN},
-		                        {.fd = control_fd, .events = POLLIN},
-		                        {.fd = metrics_fd, .events = POLLIN}};
+	if (write(d->ready_fd, "R", 1) < 0)
+		pd_log(PD_LOG_WARN, "cannot tell the parent we are ready: %s", strerror(errno));
+	close(d->ready_fd);
+	d->ready_fd = -1;
+}
+
+/* Says we serve: in the log, to the parent of a detached daemon, and to systemd. */
+static void pd__announce(pd__daemon_t *d)
+{
+	char addrs[PD_LISTEN_MAX * 81] = "";
+	for (int i = 0; i < d->cfg.nlisten; i++) {
+		strcat(addrs, i ? " " : "");
+		strcat(addrs, d->cfg.listen[i].text);
+	}
+	pd_log(PD_LOG_INFO,
+	       "pindnsd %s serving %zu zone(s) on %s with %d worker(s), cache %zu KiB each",
+	       PD_VERSION, d->zones->count, addrs, d->nworkers, d->cfg.cache_size / 1024);
+	if (d->ready_fd >= 0)
+		pd__tell_parent(d);
+	pd_systemd_notify("READY=1\nMAINPID=%ld\nSTATUS=serving %zu zone(s)", (long)getpid(),
+	                  d->zones->count);
+}
+
+/* A successor asks for the sockets. Once it serves on them, we stop and leave. */
+static void pd__on_handoff(pd__daemon_t *d)
+{
+	char err[1024] = "";
+	int conn = accept4(d->handoff_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (conn < 0)
+		return;
+	pd_log(PD_LOG_INFO, "handoff: a successor asks for the sockets");
+	if (pd_handoff_give(conn, d->engine, d->stats_fd, err, sizeof(err)) < 0) {
+		pd_log(PD_LOG_ERR, "%s", err);
+		close(conn);
+		return;
+	}
+	/* The successor reads the same sockets now: stop ours and leave. Under systemd it
+	 * becomes the main process (its PID from the connection). */
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0)
+		pd_systemd_notify("MAINPID=%ld", (long)cred.pid);
+	close(d->handoff_fd);
+	d->handoff_fd = -1;
+	pd_engine_stop(d->engine);
+	pd_handoff_done(conn);
+	pd_log(PD_LOG_INFO, "handed the sockets over; exiting");
+	d->handed_over = true;
+	d->stopping = true;
+}
+
+/* A pindnsctl command. */
+static void pd__on_control(pd__daemon_t *d)
+{
+	int conn = accept4(d->control_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (conn >= 0)
+		pd_control_serve(conn, &d->control);
+	if (d->control.stop) {
+		pd_log(PD_LOG_INFO, "pindnsctl stop: stopping");
+		pd_systemd_notify("STOPPING=1");
+		d->stopping = true;
+	}
+}
+
+/* A Prometheus scrape. */
+static void pd__on_metrics(pd__daemon_t *d)
+{
+	int conn = accept4(d->metrics_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (conn >= 0)
+		pd_metrics_serve(conn, d->stats, d->zones);
+}
+
+/* SIGHUP reloads the zones; SIGINT and SIGTERM stop. */
+static void pd__on_signal(pd__daemon_t *d)
+{
+	struct signalfd_siginfo si;
+	if (read(d->sig_fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	int sig = (int)si.ssi_signo;
+	if (sig == SIGHUP) {
+		char msg[300];
+		pd_log(PD_LOG_INFO, "SIGHUP: reloading zones");
+		pd__reload(&d->reloader, NULL, msg, sizeof(msg));
+		return;
+	}
+	pd_log(PD_LOG_INFO, "%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	pd_systemd_notify("STOPPING=1");
+	d->stopping = true;
+}
+
+/* What the event loop works with besides the listeners: the signals, and what reloads
+ * and control commands act on. */
+static int pd__loop_prepare(pd__daemon_t *d)
+{
+	d->reloader = (pd__reloader_t){
+	    .sources = pd_config_sources(&d->cfg), .engine = d->engine, .zones = &d->zones};
+	d->control = (pd_control_t){.cfg = &d->cfg,
+	                            .zones = &d->zones,
+	                            .stats = d->stats,
+	                            .workers = d->nworkers,
+	                            .started_unix = (int64_t)time(NULL),
+	                            .reload = pd__reload,
+	                            .arg = &d->reloader};
+	d->sig_fd = signalfd(-1, &d->sigs, SFD_CLOEXEC);
+	if (d->sig_fd < 0) {
+		int ret = -errno;
+		pd_log(PD_LOG_ERR, "signalfd: %s", strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+/* The main thread's life while the workers answer: one event at a time until told to
+ * stop (0), or until it cannot wait for events (-errno). */
+static int pd__loop(pd__daemon_t *d)
+{
+	int ret = pd__loop_prepare(d);
+	while (ret == 0 && !d->stopping) {
+		/* A descriptor of -1 (off, or handed over) is skipped by poll. */
+		struct pollfd pfd[4] = {{.fd = d->sig_fd, .events = POLLIN},
+		                        {.fd = d->handoff_fd, .events = POLLIN},
+		                        {.fd = d->control_fd, .events = POLLIN},
+		                        {.fd = d->metrics_fd, .events = POLLIN}};
 		if (poll(pfd, 4, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			pd_log(PD_LOG_ERR, "poll: %s", strerror(errno));
+			ret = -errno;
+			pd_log(PD_LOG_ERR, "poll: %s", strerror(-ret));
 			break;
 		}
-		if (handoff_fd >= 0 && (pfd[1].revents & POLLIN)) {
-			int conn = accept4(handoff_fd, NULL, NULL, SOCK_CLOEXEC);
-			if (conn < 0)
-				continue;
-			pd_log(PD_LOG_INFO, "handoff: a successor asks for the sockets");
-			if (pd_handoff_give(conn, engine, stats_fd, err, sizeof(err)) < 0) {
-				pd_log(PD_LOG_ERR, "%s", err);
-				close(conn);
-				continue;
-			}
-			/* The successor reads the same sockets now: stop ours and leave. Under
-			 * systemd it becomes the main process (its PID from the connection). */
-			struct ucred cred;
-			socklen_t cl = sizeof(cred);
-			if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0)
-				pd_systemd_notify("MAINPID=%ld", (long)cred.pid);
-			close(handoff_fd);
-			handoff_fd = -1;
-			pd_engine_stop(engine);
-			pd_handoff_done(conn);
-			pd_log(PD_LOG_INFO, "handed the sockets over; exiting");
-			handed_over = true;
-			break;
-		}
-		if (control_fd >= 0 && (pfd[2].revents & POLLIN)) {
-			int conn = accept4(control_fd, NULL, NULL, SOCK_CLOEXEC);
-			if (conn >= 0)
-				pd_control_serve(conn, &control);
-			if (control.stop) {
-				pd_log(PD_LOG_INFO, "pindnsctl stop: stopping");
-				pd_systemd_notify("STOPPING=1");
-				break;
-			}
-		}
-		if (metrics_fd >= 0 && (pfd[3].revents & POLLIN)) {
-			int conn = accept4(metrics_fd, NULL, NULL, SOCK_CLOEXEC);
-			if (conn >= 0)
-				pd_metrics_serve(conn, stats, zones);
-		}
-		if (!(pfd[0].revents & POLLIN))
-			continue;
-		struct signalfd_siginfo si;
-		if (read(sig_fd, &si, sizeof(si)) != sizeof(si))
-			continue;
-		int sig = (int)si.ssi_signo;
-		if (sig == SIGHUP) {
-			char msg[300];
-			pd_log(PD_LOG_INFO, "SIGHUP: reloading zones");
-			pd__reload(&reloader, NULL, msg, sizeof(msg));
-			continue;
-		}
-		pd_log(PD_LOG_INFO, "%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-		pd_systemd_notify("STOPPING=1");
-		break;
+		if (pfd[1].revents & POLLIN)
+			pd__on_handoff(d);
+		if (!d->stopping && (pfd[2].revents & POLLIN))
+			pd__on_control(d);
+		if (d->stopping)
+			break; /* what else is ready is left: the sockets may be another's now */
+		if (pfd[3].revents & POLLIN)
+			pd__on_metrics(d);
+		if (pfd[0].revents & POLLIN)
+			pd__on_signal(d);
 	}
-	status = 0;
-stop:
-	pd_engine_stop(engine);
-	if (stats && !handed_over) {
-		pd_worker_stats_t t;
-		pd_stats_total(stats, &t);
-		pd_log(
-		    PD_LOG_INFO,
-		    "totals (carried over restarts): queries %llu, responses %llu, dropped %llu, "
-		    "truncated %llu, NOERROR %llu, NXDOMAIN %llu, REFUSED %llu, FORMERR %llu, "
-		    "cache hits %llu, misses %llu, not cacheable %llu",
-		    (unsigned long long)t.net.queries, (unsigned long long)t.net.responses,
-		    (unsigned long long)t.net.dropped, (unsigned long long)t.dns.truncated,
-		    (unsigned long long)t.dns.rcode[0], (unsigned long long)t.dns.rcode[3],
-		    (unsigned long long)t.dns.rcode[5], (unsigned long long)t.dns.rcode[1],
-		    (unsigned long long)t.dns.cache.hits, (unsigned long long)t.dns.cache.misses,
-		    (unsigned long long)t.dns.cache.uncacheable);
+	return ret;
+}
+
+/* The counters' totals, in the log of a daemon that stops for good. */
+static void pd__log_totals(const pd_stats_t *stats)
+{
+	pd_worker_stats_t t;
+	pd_stats_total(stats, &t);
+	pd_log(PD_LOG_INFO,
+	       "totals (carried over restarts): queries %llu, responses %llu, dropped %llu, "
+	       "truncated %llu, NOERROR %llu, NXDOMAIN %llu, REFUSED %llu, FORMERR %llu, "
+	       "cache hits %llu, misses %llu, not cacheable %llu",
+	       (unsigned long long)t.net.queries, (unsigned long long)t.net.responses,
+	       (unsigned long long)t.net.dropped, (unsigned long long)t.dns.truncated,
+	       (unsigned long long)t.dns.rcode[0], (unsigned long long)t.dns.rcode[3],
+	       (unsigned long long)t.dns.rcode[5], (unsigned long long)t.dns.rcode[1],
+	       (unsigned long long)t.dns.cache.hits, (unsigned long long)t.dns.cache.misses,
+	       (unsigned long long)t.dns.cache.uncacheable);
+}
+
+/* Stops the workers and removes the runtime files that are still ours: after a handoff,
+ * the pid file and the control socket's path are the successor's. */
+static void pd__stop(pd__daemon_t *d)
+{
+	pd_engine_stop(d->engine);
+	if (!d->handed_over)
+		pd__log_totals(d->stats);
+	if (d->cfg.pid_file && !d->handed_over)
+		unlink(d->cfg.pid_file);
+	if (d->handoff_fd >= 0) {
+		close(d->handoff_fd);
+		d->handoff_fd = -1;
+		unlink(d->cfg.handoff_socket);
 	}
-	/* After a handoff the pid file is the successor's. */
-	if (cfg.pid_file && !handed_over)
-		unlink(cfg.pid_file);
-	if (handoff_fd >= 0) {
-		close(handoff_fd);
-		unlink(cfg.handoff_socket);
+	if (d->control_fd >= 0) {
+		close(d->control_fd);
+		d->control_fd = -1;
+		if (!d->handed_over)
+			unlink(d->cfg.control_socket);
 	}
-	if (sig_fd >= 0)
-		close(sig_fd);
-	if (control_fd >= 0) {
-		close(control_fd);
-		if (!handed_over) /* the path is the successor's socket now */
-			unlink(cfg.control_socket);
-	}
-	if (metrics_fd >= 0)
-		close(metrics_fd);
+}
+
+/* Frees and closes whatever the steps made, however far they got. */
+static void pd__cleanup(pd__daemon_t *d)
+{
+	const int fds[] = {d->ready_fd,   d->handoff_conn, d->handoff_fd, d->control_fd,
+	                   d->metrics_fd, d->sig_fd,       d->stats_fd,   d->old_stats_fd};
+	for (size_t i = 0; i < sizeof(fds) / sizeof(*fds); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	pd_engine_free(d->engine);
+	for (int i = 0; d->server.caches && i < d->nworkers; i++)
+		pd_cache_free(d->server.caches[i]);
+	free(d->server.caches);
+	free(d->server.qlog);
+	pd_stats_unmap(d->stats);
+	pd_zoneset_free(d->zones);
+	pd_config_free(&d->cfg);
+}
+
+int main(int argc, char **argv)
+{
+	pd__daemon_t d;
+	pd__daemon_init(&d);
+	if (pd__options_scan(&d, argc, argv) < 0 || d.done)
+		goto out;
+	pd__malloc_tune();
+	if (pd__config_read(&d) < 0 || pd__options_apply(&d, argc, argv) < 0 ||
+	    pd__config_finish(&d) < 0 || pd__zones_load(&d) < 0 || d.done)
+		goto out;
+	if (pd__engine_build(&d) < 0 || pd__detach(&d) < 0 || pd__as_root(&d) < 0)
+		goto out;
+	pd__signals_block(&d);
+	if (pd__server_new(&d) < 0 || pd__start(&d) < 0)
+		goto out;
+	pd__announce(&d);
+	if (pd__loop(&d) == 0)
+		d.status = PD__EXIT_OK;
+	pd__stop(&d);
 out:
-	if (ready_pipe[1] >= 0)
-		close(ready_pipe[1]);
-	if (handoff_conn >= 0)
-		close(handoff_conn);
-	pd_engine_free(engine);
-	for (int i = 0; server.caches && i < nworkers; i++)
-		pd_cache_free(server.caches[i]);
-	free(server.caches);
-	free(server.qlog);
-	pd_stats_unmap(stats);
-	if (stats_fd >= 0)
-		close(stats_fd);
-	if (old_stats_fd >= 0)
-		close(old_stats_fd);
-	pd_zoneset_free(zones);
-	pd_config_free(&cfg);
-	return status;
+	pd__cleanup(&d);
+	return d.status;
 }

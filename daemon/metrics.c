@@ -53,10 +53,6 @@ static void pd__family(char *buf, size_t cap, size_t *n, const pd_stats_t *s, co
 
 size_t pd_metrics_render(const pd_stats_t *s, const pd_zoneset_t *zones, char *buf, size_t cap)
 {
-	static const char *const rcodes[16] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
-	                                       "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
-	                                       "NXRRSET", "NOTAUTH", "NOTZONE",  "RCODE11",
-	                                       "RCODE12", "RCODE13", "RCODE14",  "RCODE15"};
 	size_t n = 0;
 #define PD_FAMILY(name, help, field)                                                               \
 	pd__family(buf, cap, &n, s, name, help, offsetof(pd_worker_stats_t, field))
@@ -83,7 +79,7 @@ size_t pd_metrics_render(const pd_stats_t *s, const pd_zoneset_t *zones, char *b
 				    buf, cap, &n,
 				    "pindns_responses_by_rcode_total{worker=\"%u\",rcode=\"%"
 				    "s\"} %llu\n",
-				    w, rcodes[r], (unsigned long long)v);
+				    w, pd_rcode_name((unsigned)r), (unsigned long long)v);
 		}
 	pd_buf_printf(
 	    buf, cap, &n,

@@ -15,6 +15,8 @@
 int pd_privileges_lookup(const char *user, const char *group, uid_t *uid, gid_t *gid, char *err,
                          size_t cap)
 {
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
 	if (geteuid() != 0 || strcmp(user, "root") == 0)
 		return 0;
 	struct passwd *pw = getpwnam(user);
@@ -40,21 +42,24 @@ int pd_privileges_lookup(const char *user, const char *group, uid_t *uid, gid_t 
 		         user);
 		return -EINVAL;
 	}
-	return 1;
+	return 0;
 }
 
 int pd_privileges_drop(uid_t uid, gid_t gid, char *err, size_t cap)
 {
+	int e;
 	/* Groups first: setgid and setgroups need the root we are about to give up. */
 	if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0) {
+		e = errno; /* snprintf may change errno */
 		snprintf(err, cap, "cannot drop privileges to uid %u gid %u: %s", (unsigned)uid,
-		         (unsigned)gid, strerror(errno));
-		return -errno;
+		         (unsigned)gid, strerror(e));
+		return -e;
 	}
 	/* Leaving uid 0 clears the capability sets; no_new_privs keeps them cleared. */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-		snprintf(err, cap, "no_new_privs: %s", strerror(errno));
-		return -errno;
+		e = errno;
+		snprintf(err, cap, "no_new_privs: %s", strerror(e));
+		return -e;
 	}
 	if (setuid(0) == 0 || geteuid() == 0) {
 		snprintf(err, cap, "root could be regained after dropping it");

@@ -5,10 +5,11 @@
 #include <sys/types.h>
 
 /**
- * Decides whether to drop privileges and to whom: returns 1 with *uid and *gid set
- * when running as root and user is not "root"; 0 when there is nothing to drop (not
- * root, or told to stay root); -errno with err set when the user or group is unknown.
- * group NULL means the user's own group.
+ * Decides whether to drop privileges and to whom: when running as root and user is not
+ * "root", sets *uid and *gid to whom to become; otherwise (not root, or told to stay
+ * root) there is nothing to drop and both are set to (uid_t)-1 and (gid_t)-1. group NULL
+ * means the user's own group. Returns 0, or -errno with err set when the user or group
+ * is unknown or the user is root by another name.
  */
 int pd_privileges_lookup(const char *user, const char *group, uid_t *uid, gid_t *gid, char *err,
                          size_t cap);

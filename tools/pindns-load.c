@@ -20,6 +20,7 @@
 #include "pindns/listen.h"
 #include "pindns/dns.h"
 #include "pindns/name.h"
+#include "pindns/util.h"
 
 #define PD_LOAD_BATCH 64
 #define PD_LOAD_SOCKETS_MAX 256
@@ -71,6 +72,7 @@ static const struct {
                  {"DNSKEY", 48}, {"TLSA", 52},  {"SVCB", 64}, {"HTTPS", 65}, {"CAA", 257},
                  {"ANY", 255}};
 
+/* The type named s ("AAAA", "TYPE65280"): 0 to 65535, or -EINVAL. */
 static int pd__parse_type(const char *s)
 {
 	for (size_t i = 0; i < sizeof(pd__types) / sizeof(*pd__types); i++)
@@ -81,23 +83,76 @@ static int pd__parse_type(const char *s)
 		if (v >= 0 && v <= 65535)
 			return (int)v;
 	}
-	return -1;
+	return -EINVAL;
 }
 
-/* Reads "name TYPE" lines into wire-form queries (ID 0, RD clear, optional EDNS). */
+/* The queries read so far: their wire forms one after another in the arena. */
+typedef struct pd__queries {
+	uint8_t *arena;
+	size_t used, acap;
+	pd__query_t *q;
+	size_t n, cap;
+} pd__queries_t;
+
+/* Room for one more query of len bytes; 0 or -ENOMEM (what was there is kept). */
+static int pd__queries_grow(pd__queries_t *qs, size_t len)
+{
+	if (qs->n == qs->cap) {
+		size_t cap = qs->cap ? qs->cap * 2 : 1024;
+		pd__query_t *q = realloc(qs->q, cap * sizeof(*q));
+		if (!q)
+			return -ENOMEM;
+		qs->q = q;
+		qs->cap = cap;
+	}
+	while (qs->used + len > qs->acap) {
+		size_t acap = qs->acap ? qs->acap * 2 : 65536;
+		uint8_t *arena = realloc(qs->arena, acap);
+		if (!arena)
+			return -ENOMEM;
+		qs->arena = arena;
+		qs->acap = acap;
+	}
+	return 0;
+}
+
+/* Appends the query for name and type t (ID 0, RD clear, an OPT of size edns unless 0). */
+static int pd__queries_add(pd__queries_t *qs, const uint8_t *wire, int wl, int t, uint16_t edns)
+{
+	size_t len = 12 + (size_t)wl + 4 + (edns ? 11 : 0);
+	int ret = pd__queries_grow(qs, len);
+	if (ret < 0)
+		return ret;
+	uint8_t *p = qs->arena + qs->used;
+	memset(p, 0, 12);
+	p[5] = 1;
+	p[11] = edns ? 1 : 0;
+	memcpy(p + 12, wire, (size_t)wl);
+	pd_put_u16(p + 12 + wl, (uint16_t)t);
+	pd_put_u16(p + 14 + wl, PD_CLASS_IN);
+	if (edns) {
+		uint8_t *o = p + 16 + wl;
+		memset(o, 0, 11);
+		pd_put_u16(o + 1, PD_TYPE_OPT);
+		pd_put_u16(o + 3, edns);
+	}
+	qs->q[qs->n++].len = (uint16_t)len;
+	qs->used += len;
+	return 0;
+}
+
+/* Reads "name TYPE" lines into wire-form queries. Returns 0, or -errno with why printed. */
 static int pd__load_queries(const char *path, uint16_t edns, uint8_t **arena_out,
                             pd__query_t **q_out, size_t *n_out)
 {
-	FILE *f = fopen(path, "r");
+	pd__queries_t qs = {0};
 	char line[1024];
-	size_t n = 0, cap = 0, used = 0, acap = 0;
-	uint8_t *arena = NULL;
-	pd__query_t *q = NULL;
-	int lineno = 0;
-
+	int lineno = 0, ret = 0;
+	FILE *f = fopen(path, "r");
 	if (!f) {
-		fprintf(stderr, "pindns-load: %s: %s\n", path, strerror(errno));
-		return -1;
+		ret = -errno;
+		fprintf(stderr, "pindns-load: %s: %s\n", path, strerror(-ret));
+		return ret;
 	}
 	while (fgets(line, sizeof(line), f)) {
 		char name[512], type[64] = "A";
@@ -106,59 +161,43 @@ static int pd__load_queries(const char *path, uint16_t edns, uint8_t **arena_out
 		char *hash = strchr(line, '#');
 		if (hash)
 			*hash = '\0';
-		int k = sscanf(line, "%511s %63s", name, type);
-		if (k < 1)
+		if (sscanf(line, "%511s %63s", name, type) < 1)
 			continue;
 		int t = pd__parse_type(type);
 		int wl = pd_name_from_str(wire, name);
 		if (t < 0 || wl < 0) {
 			fprintf(stderr, "pindns-load: %s:%d: bad %s '%s'\n", path, lineno,
 			        t < 0 ? "type" : "name", t < 0 ? type : name);
-			fclose(f);
-			free(arena);
-			free(q);
-			return -1;
+			ret = -EINVAL;
+			goto fail;
 		}
-		size_t len = 12 + (size_t)wl + 4 + (edns ? 11 : 0);
-		if (n == cap) {
-			cap = cap ? cap * 2 : 1024;
-			q = realloc(q, cap * sizeof(*q));
-		}
-		if (used + len > acap) {
-			acap = acap ? acap * 2 : 65536;
-			arena = realloc(arena, acap);
-		}
-		if (!q || !arena) {
+		ret = pd__queries_add(&qs, wire, wl, t, edns);
+		if (ret < 0) {
 			fprintf(stderr, "pindns-load: too many queries or out of memory\n");
-			fclose(f);
-			return -1;
+			goto fail;
 		}
-		uint8_t *p = arena + used;
-		memset(p, 0, 12);
-		p[5] = 1;
-		p[11] = edns ? 1 : 0;
-		memcpy(p + 12, wire, (size_t)wl);
-		pd_put_u16(p + 12 + wl, (uint16_t)t);
-		pd_put_u16(p + 14 + wl, PD_CLASS_IN);
-		if (edns) {
-			uint8_t *o = p + 16 + wl;
-			memset(o, 0, 11);
-			pd_put_u16(o + 1, PD_TYPE_OPT);
-			pd_put_u16(o + 3, edns);
-		}
-		q[n].len = (uint16_t)len;
-		used += len;
-		n++;
+	}
+	if (qs.n == 0) {
+		fprintf(stderr, "pindns-load: %s has no queries\n", path);
+		ret = -ENODATA;
+		goto fail;
 	}
 	fclose(f);
-	if (n == 0) {
-		fprintf(stderr, "pindns-load: %s has no queries\n", path);
-		return -1;
-	}
-	*arena_out = arena;
-	*q_out = q;
-	*n_out = n;
+	*arena_out = qs.arena;
+	*q_out = qs.q;
+	*n_out = qs.n;
 	return 0;
+fail:
+	fclose(f);
+	free(qs.arena);
+	free(qs.q);
+	return ret;
+}
+
+/* How the report names a header rcode: the unassigned ones together as OTHER. */
+static const char *pd__rcode_label(int rcode)
+{
+	return rcode < PD_RCODE_NAMED ? pd_rcode_name((unsigned)rcode) : "OTHER";
 }
 
 static bool pd__is_loopback(const pd_listen_t *l)
@@ -170,7 +209,8 @@ static bool pd__is_loopback(const pd_listen_t *l)
 	return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)&l->addr)->sin6_addr);
 }
 
-/* utime + stime of the given processes, in clock ticks; -1 if one is gone. */
+/* utime + stime of the given processes, in clock ticks; -1 (not measured, as the report
+ * says: a count, not an error code) if one is gone. */
 static long long pd__cpu_ticks(const int *pids, int npids)
 {
 	long long total = 0;
@@ -530,9 +570,6 @@ int main(int argc, char **argv)
 	                   (double)(ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
 	double us_per_q =
 	    (server_cpu_s >= 0 && st->answered) ? server_cpu_s * 1e6 / (double)st->answered : -1;
-	static const char *rc_names[16] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
-	                                   "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
-	                                   "NXRRSET", "NOTAUTH", "NOTZONE"};
 	if (json) {
 		printf("{\"sent\": %llu, \"answered\": %llu, \"lost\": %llu, \"unexpected\": %llu, "
 		       "\"seconds\": %.3f, \"qps\": %.0f, \"p50_us\": %.0f, \"p90_us\": %.0f, "
@@ -547,8 +584,7 @@ int main(int argc, char **argv)
 		bool first = true;
 		for (int i = 0; i < 16; i++)
 			if (st->rcodes[i]) {
-				printf("%s\"%s\": %llu", first ? "" : ", ",
-				       rc_names[i] ? rc_names[i] : "OTHER",
+				printf("%s\"%s\": %llu", first ? "" : ", ", pd__rcode_label(i),
 				       (unsigned long long)st->rcodes[i]);
 				first = false;
 			}
@@ -570,7 +606,7 @@ int main(int argc, char **argv)
 		printf("load CPU          %.2f s\n", own_cpu_s);
 		for (int i = 0; i < 16; i++)
 			if (st->rcodes[i])
-				printf("rcode %-11s %llu\n", rc_names[i] ? rc_names[i] : "OTHER",
+				printf("rcode %-11s %llu\n", pd__rcode_label(i),
 				       (unsigned long long)st->rcodes[i]);
 	}
 	int status = st->answered ? 0 : 1;

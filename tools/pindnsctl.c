@@ -11,11 +11,12 @@
 #include <unistd.h>
 
 #include "pindns/config.h"
+#include "pindns/ctlproto.h"
 #include "pindns/loader.h"
+#include "pindns/util.h"
 #include "pindns/version.h"
 #include "pindns/zonesrc.h"
 
-#define PD_CTL_DEFAULT_SOCKET "/run/pindns/control.sock"
 #ifndef PD_DEFAULT_ZONES_DIR
 #define PD_DEFAULT_ZONES_DIR "zones"
 #endif
@@ -45,19 +46,17 @@ static void pd__usage(FILE *out)
 	        "\n"
 	        "Exit status: 0 done, 1 the command or check failed, 2 bad usage,\n"
 	        "3 the daemon could not be reached.\n",
-	        PD_CTL_DEFAULT_SOCKET);
+	        PD_CTL_SOCKET_DEFAULT);
 }
 
-static int pd__remote(const char *path, const char *command)
+/* Connects to the daemon's control socket: the fd, or -errno with why printed. */
+static int pd__connect(const char *path)
 {
 	struct sockaddr_un sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa.sun_path)) {
+	if (pd_unix_addr(&sa, path) < 0) {
 		fprintf(stderr, "pindnsctl: socket path too long: %s\n", path);
-		return EXIT_USAGE;
+		return -ENAMETOOLONG;
 	}
-	strcpy(sa.sun_path, path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int e = errno;
@@ -71,41 +70,60 @@ static int pd__remote(const char *path, const char *command)
 			        e == EACCES ? " (run as the service user or root)" : "");
 		if (fd >= 0)
 			close(fd);
-		return EXIT_UNREACHABLE;
+		return -e;
 	}
-	char line[600];
+	return fd;
+}
+
+/* Prints the reply read from in: text to stdout, the error to stderr. The exit status. */
+static int pd__print_reply(FILE *in)
+{
+	char buf[4096];
+	const char *why;
+	int status = EXIT_FAILED;
+	while (fgets(buf, sizeof(buf), in)) {
+		switch (pd_ctl_line_kind(buf, &why)) {
+		case PD_CTL_LINE_OK:
+			status = EXIT_OK;
+			break;
+		case PD_CTL_LINE_ERROR:
+			fprintf(stderr, "pindnsctl: %s", why);
+			status = EXIT_FAILED;
+			break;
+		case PD_CTL_LINE_TEXT:
+			fputs(buf, stdout);
+			break;
+		}
+	}
+	return status;
+}
+
+/* Sends one command to the daemon at path and prints its reply. The exit status. */
+static int pd__remote(const char *path, const char *command)
+{
+	int fd = pd__connect(path);
+	if (fd < 0)
+		return fd == -ENAMETOOLONG ? EXIT_USAGE : EXIT_UNREACHABLE;
+	char line[PD_CTL_LINE_MAX + 1]; /* the command, its newline and the NUL */
 	snprintf(line, sizeof(line), "%s\n", command);
 	if (send(fd, line, strlen(line), MSG_NOSIGNAL) < 0) {
 		fprintf(stderr, "pindnsctl: %s: %s\n", path, strerror(errno));
 		close(fd);
 		return EXIT_UNREACHABLE;
 	}
-	/* Print the reply; its last line is OK or ERROR <why>. */
 	FILE *in = fdopen(fd, "r");
-	char buf[4096];
-	int status = EXIT_FAILED;
-	while (in && fgets(buf, sizeof(buf), in)) {
-		if (strcmp(buf, "OK\n") == 0) {
-			status = EXIT_OK;
-			continue;
-		}
-		if (strncmp(buf, "ERROR ", 6) == 0) {
-			fprintf(stderr, "pindnsctl: %s", buf + 6);
-			status = EXIT_FAILED;
-			continue;
-		}
-		fputs(buf, stdout);
-	}
-	if (in)
-		fclose(in);
-	else
+	if (!in) {
 		close(fd);
+		return EXIT_FAILED; /* as when the reply has no last line */
+	}
+	int status = pd__print_reply(in);
+	fclose(in);
 	return status;
 }
 
 static int pd__zone_check(const char *file, const char *origin_arg)
 {
-	char origin[PD_NAME_TXT_MAX], err[1024];
+	char origin[PD_NAME_TXT_MAX], err[1024] = "";
 	uint8_t wire[PD_NAME_MAX];
 	pd_zone_t *z = NULL;
 	if (origin_arg) {
@@ -136,17 +154,22 @@ static int pd__zone_check(const char *file, const char *origin_arg)
 static int pd__conf_check(const char *path)
 {
 	pd_config_t cfg;
-	char err[1024];
+	char err[1024] = "";
 	pd_zoneset_t *zs = NULL;
 	int failed = 0, status = EXIT_OK;
-	pd_config_init(&cfg);
+	if (pd_config_init(&cfg) < 0) {
+		fprintf(stderr, "pindnsctl: out of memory\n");
+		goto fail;
+	}
 	if (path && pd_config_load(&cfg, path, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
-		pd_config_free(&cfg);
-		return EXIT_FAILED;
+		goto fail;
 	}
-	if (!cfg.zones_dir && cfg.nzones == 0) /* as pindnsd does */
-		cfg.zones_dir = strdup(PD_DEFAULT_ZONES_DIR);
+	/* As pindnsd does. */
+	if (!cfg.zones_dir && cfg.nzones == 0 && !(cfg.zones_dir = strdup(PD_DEFAULT_ZONES_DIR))) {
+		fprintf(stderr, "pindnsctl: out of memory\n");
+		goto fail;
+	}
 	pd_zone_sources_t sources = pd_config_sources(&cfg);
 	if (pd_zones_build(&sources, NULL, &zs, &failed) < 0 || failed)
 		status = EXIT_FAILED;
@@ -155,6 +178,9 @@ static int pd__conf_check(const char *path)
 	pd_zoneset_free(zs);
 	pd_config_free(&cfg);
 	return status;
+fail:
+	pd_config_free(&cfg);
+	return EXIT_FAILED;
 }
 
 int main(int argc, char **argv)
@@ -164,7 +190,7 @@ int main(int argc, char **argv)
 	                                     {"version", no_argument, NULL, 'V'},
 	                                     {"json", no_argument, NULL, 'j'},
 	                                     {NULL, 0, NULL, 0}};
-	const char *sock = PD_CTL_DEFAULT_SOCKET;
+	const char *sock = PD_CTL_SOCKET_DEFAULT;
 	int opt, json = 0;
 	while ((opt = getopt_long(argc, argv, "s:hV", opts, NULL)) != -1) {
 		switch (opt) {
@@ -191,22 +217,23 @@ int main(int argc, char **argv)
 	}
 	const char *cmd = argv[optind], *arg = optind + 1 < argc ? argv[optind + 1] : NULL;
 	int extra = argc - optind - 1;
-	char line[512];
-	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "zone-list") == 0 ||
-	    strcmp(cmd, "stop") == 0) {
+	char line[PD_CTL_LINE_MAX];
+	if (strcmp(cmd, PD_CTL_STATUS) == 0 || strcmp(cmd, PD_CTL_ZONE_LIST) == 0 ||
+	    strcmp(cmd, PD_CTL_STOP) == 0) {
 		if (extra)
 			goto usage;
 		return pd__remote(sock, cmd);
 	}
-	if (strcmp(cmd, "stats") == 0) {
+	if (strcmp(cmd, PD_CTL_STATS) == 0) {
 		if (extra > 1 || (arg && strcmp(arg, "--json") != 0))
 			goto usage;
-		return pd__remote(sock, json || arg ? "stats json" : "stats");
+		return pd__remote(sock,
+		                  json || arg ? PD_CTL_STATS " " PD_CTL_STATS_JSON : PD_CTL_STATS);
 	}
-	if (strcmp(cmd, "reload") == 0) {
+	if (strcmp(cmd, PD_CTL_RELOAD) == 0) {
 		if (extra > 1)
 			goto usage;
-		snprintf(line, sizeof(line), "reload%s%s", arg ? " " : "", arg ? arg : "");
+		snprintf(line, sizeof(line), PD_CTL_RELOAD "%s%s", arg ? " " : "", arg ? arg : "");
 		return pd__remote(sock, line);
 	}
 	if (strcmp(cmd, "zone-check") == 0) {

@@ -1,5 +1,5 @@
-/* Bounded text building, Unix socket listeners, the folders of runtime files and the pid
- * file, shared by the server shell. */
+/* Bounded text building, rcode names, Unix socket addresses and listeners, the folders of
+ * runtime files and the pid file, shared by the server shell. */
 #define _GNU_SOURCE
 #include "pindns/util.h"
 
@@ -26,16 +26,35 @@ void pd_buf_printf(char *buf, size_t cap, size_t *n, const char *fmt, ...)
 		*n = *n + (size_t)k < cap ? *n + (size_t)k : cap - 1;
 }
 
+const char *pd_rcode_name(unsigned rcode)
+{
+	/* The one table: pindnsctl's stats, the metrics and pindns-load print these. */
+	static const char *const names[16] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+	                                      "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
+	                                      "NXRRSET", "NOTAUTH", "NOTZONE",  "RCODE11",
+	                                      "RCODE12", "RCODE13", "RCODE14",  "RCODE15"};
+	return rcode < 16 ? names[rcode] : NULL;
+}
+
+int pd_unix_addr(struct sockaddr_un *sa, const char *path)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	/* Room for the NUL too: a path filling sun_path exactly is not portable. */
+	if (strlen(path) >= sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa->sun_path, path, strlen(path) + 1);
+	return 0;
+}
+
 int pd_unix_listen(const char *what, const char *path, int backlog, char *err, size_t cap)
 {
 	struct sockaddr_un sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa.sun_path)) {
+	int ret = pd_unix_addr(&sa, path);
+	if (ret < 0) {
 		snprintf(err, cap, "%s %s: path too long", what, path);
-		return -ENAMETOOLONG;
+		return ret;
 	}
-	strcpy(sa.sun_path, path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto fail;

@@ -27,16 +27,6 @@
 #define PD_HANDOFF_FDS_MAX 253
 #define PD_HANDOFF_TIMEOUT_MS 30000
 
-static int pd__unix_addr(struct sockaddr_un *sa, const char *path)
-{
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa->sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa->sun_path, path);
-	return 0;
-}
-
 /* Reads one line (up to cap-1 bytes) within the timeout; returns its length or -errno. */
 static int pd__read_line(int fd, char *buf, size_t cap, int timeout_ms)
 {
@@ -130,9 +120,12 @@ int pd_handoff_give(int conn, const pd_engine_t *e, int stats_fd, char *err, siz
 	c->cmsg_type = SCM_RIGHTS;
 	c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
 	memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
-	if (sendmsg(conn, &msg, MSG_NOSIGNAL) != (ssize_t)n) {
-		snprintf(err, cap, "handoff: sending the sockets: %s", strerror(errno));
-		return -errno;
+	ssize_t sent = sendmsg(conn, &msg, MSG_NOSIGNAL);
+	if (sent != (ssize_t)n) {
+		/* A short send leaves errno as it was: the successor got a cut message. */
+		ret = sent < 0 ? -errno : -EIO;
+		snprintf(err, cap, "handoff: sending the sockets: %s", strerror(-ret));
+		return ret;
 	}
 	ret = pd__read_line(conn, line, sizeof(line), PD_HANDOFF_TIMEOUT_MS);
 	if (ret < 0 || strcmp(line, "GO") != 0) {
@@ -152,7 +145,7 @@ void pd_handoff_done(int conn)
 int pd_handoff_take(const char *path, pd_engine_t **out, int *stats_fd, char *err, size_t cap)
 {
 	struct sockaddr_un sa;
-	int fd = -1, ret = pd__unix_addr(&sa, path);
+	int fd = -1, ret = pd_unix_addr(&sa, path);
 	int fds[PD_HANDOFF_FDS_MAX], nfds = 0;
 
 	*out = NULL;

@@ -12,6 +12,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "pindns/util.h"
+
 #define PD_SD_LISTEN_FDS_START 3
 
 int pd_systemd_listen_fds(int *fds, int cap)
@@ -41,11 +43,11 @@ int pd_systemd_notify(const char *fmt, ...)
 
 	if (!path || !*path)
 		return 0;
-	if (strlen(path) >= sizeof(sa.sun_path) || (path[0] != '/' && path[0] != '@'))
+	if (path[0] != '/' && path[0] != '@')
 		return -EINVAL;
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, path, strlen(path));
+	int ret = pd_unix_addr(&sa, path);
+	if (ret < 0)
+		return ret;
 	if (path[0] == '@')
 		sa.sun_path[0] = '\0'; /* an abstract socket */
 	va_start(ap, fmt);
@@ -55,9 +57,8 @@ int pd_systemd_notify(const char *fmt, ...)
 	if (fd < 0)
 		return -errno;
 	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
-	int ret = sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa, len) < 0
-	              ? -errno
-	              : 0;
+	ret = sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa, len) < 0 ? -errno
+	                                                                                  : 0;
 	close(fd);
 	return ret;
 }

@@ -43,15 +43,19 @@ static inline pd_zone_sources_t pd_config_sources(const pd_config_t *cfg)
 	return (pd_zone_sources_t){cfg->zones, cfg->nzones, cfg->zones_dir};
 }
 
-/** Fills cfg with the embedded defaults. */
-void pd_config_init(pd_config_t *cfg);
+/**
+ * Fills cfg with the embedded defaults. Returns 0, or -ENOMEM; cfg is then still safe to
+ * give to pd_config_free().
+ */
+int pd_config_init(pd_config_t *cfg);
 
 /** Frees what cfg owns. */
 void pd_config_free(pd_config_t *cfg);
 
 /**
  * Sets one option by name ("listen", "threads", ...) from its text value. Used by the
- * file parser and the command line alike. Returns 0, or -EINVAL with a message in err.
+ * file parser and the command line alike. Returns 0, or -EINVAL or -ENOMEM, always with
+ * a message in err.
  */
 int pd_config_set(pd_config_t *cfg, const char *key, const char *value, char *err, size_t cap);
 

@@ -28,7 +28,7 @@ int pd_control_listen(const char *path, char *err, size_t cap);
 /**
  * Serves one connection: reads one command line ("status", "reload [ZONE]", "stats",
  * "stats json", "zone-list", "stop"), writes the reply lines and a last line "OK" or
- * "ERROR <why>", closes conn.
+ * "ERROR <why>" (the protocol is in pindns/ctlproto.h), closes conn.
  */
 void pd_control_serve(int conn, pd_control_t *ctl);
 

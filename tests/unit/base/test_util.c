@@ -1,11 +1,13 @@
-/* Unit tests for the shared helpers (src/util.c): the folders of runtime files, the pid
- * file and the sockets given to the service user. */
+/* Unit tests for the shared helpers (lib/base/util.c): rcode names, Unix socket
+ * addresses, the folders of runtime files, the pid file and the sockets given to the
+ * service user. */
 #include "testutil.h"
 
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -363,9 +365,46 @@ static void a_socket_is_given_away_a_link_in_its_place_is_not(void **state)
 	assert_string_equal(text_of(target), "root:secret\n");
 }
 
+static void rcodes_have_one_name_each(void **state)
+{
+	assert_string_equal(pd_rcode_name(0), "NOERROR");
+	assert_string_equal(pd_rcode_name(3), "NXDOMAIN");
+	assert_string_equal(pd_rcode_name(5), "REFUSED");
+	assert_string_equal(pd_rcode_name(PD_RCODE_NAMED - 1), "NOTZONE");
+	assert_string_equal(pd_rcode_name(PD_RCODE_NAMED), "RCODE11");
+	assert_string_equal(pd_rcode_name(15), "RCODE15");
+	assert_null(pd_rcode_name(16)); /* BADVERS is no header rcode */
+}
+
+static void a_unix_address_fits_or_is_refused(void **state)
+{
+	struct sockaddr_un sa;
+	char path[sizeof(sa.sun_path) + 1];
+	memset(&sa, 0x55, sizeof(sa));
+	assert_int_equal(pd_unix_addr(&sa, "/run/pindns/control.sock"), 0);
+	assert_int_equal(sa.sun_family, AF_UNIX);
+	assert_string_equal(sa.sun_path, "/run/pindns/control.sock");
+	for (size_t i = strlen(sa.sun_path); i < sizeof(sa.sun_path); i++)
+		assert_int_equal(sa.sun_path[i], 0);
+	/* The longest that fits leaves room for the NUL; one more does not fit. */
+	memset(path, 'a', sizeof(path));
+	path[sizeof(sa.sun_path) - 1] = '\0';
+	assert_int_equal(pd_unix_addr(&sa, path), 0);
+	path[sizeof(sa.sun_path) - 1] = 'a';
+	path[sizeof(sa.sun_path)] = '\0';
+	assert_int_equal(pd_unix_addr(&sa, path), -ENAMETOOLONG);
+	char err[sizeof(path) + 64] = "", want[sizeof(err)];
+	assert_int_equal(pd_unix_listen("control socket", path, 1, err, sizeof(err)),
+	                 -ENAMETOOLONG);
+	snprintf(want, sizeof(want), "control socket %s: path too long", path);
+	assert_string_equal(err, want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(rcodes_have_one_name_each),
+	    cmocka_unit_test(a_unix_address_fits_or_is_refused),
 	    cmocka_unit_test_setup_teardown(missing_folders_are_made_0755_whatever_the_umask, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(the_folder_goes_to_the_service_user_its_parents_do_not,

@@ -1,9 +1,10 @@
-/* Small helpers the server shell shares: bounded text building, Unix socket listeners,
- * the folders of runtime files and the pid file. */
+/* Small helpers the server shell shares: bounded text building, rcode names, Unix socket
+ * addresses and listeners, the folders of runtime files and the pid file. */
 #pragma once
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
 /**
  * Appends printf-style text at buf + *n, never writing past cap (the text is cut
@@ -11,6 +12,21 @@
  */
 void pd_buf_printf(char *buf, size_t cap, size_t *n, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* Rcodes below this have a mnemonic; the rest of the header's 16 are unassigned. */
+#define PD_RCODE_NAMED 11
+
+/**
+ * The mnemonic of a header rcode: "NOERROR" to "NOTZONE", "RCODE11" to "RCODE15" for the
+ * unassigned ones; NULL above 15 (the header holds 4 bits).
+ */
+const char *pd_rcode_name(unsigned rcode);
+
+/**
+ * Fills sa with the Unix socket address of path (sun_path NUL-terminated, the rest
+ * zeroed). Returns 0, or -ENAMETOOLONG when path does not fit in sun_path.
+ */
+int pd_unix_addr(struct sockaddr_un *sa, const char *path);
 
 /**
  * Listens on a Unix stream socket at path, mode 0600, replacing a stale file left by a
