@@ -13,25 +13,9 @@
 #define PD_EDE_LEN 6         /* option code, length, INFO-CODE */
 #define PD_ADDITIONAL_MAX 16 /* target names whose addresses one answer carries */
 
-typedef struct pd__query {
-	uint16_t id;
-	uint16_t flags;
-	uint16_t qtype;
-	uint16_t qclass;
-	uint16_t ancount;
-	uint16_t nscount;
-	uint8_t qname[PD_NAME_MAX]; /* lower-cased */
-	size_t qname_len;
-	size_t question_end; /* offset after the question in the query (and the response) */
-	bool edns;
-	bool edns_do;
-	uint8_t edns_version;
-	uint16_t edns_size;
-} pd__query_t;
-
 typedef struct pd__ctx {
 	const pd_answer_conf_t *conf;
-	const pd__query_t *q;
+	const pd_query_t *q;
 	pd_resp_t r;
 	uint16_t flags; /* response header flags without rcode */
 	int rcode;
@@ -41,69 +25,6 @@ typedef struct pd__ctx {
 	const pd_node_t *added[PD_ADDITIONAL_MAX]; /* nodes whose addresses are in additional */
 	unsigned nadded;
 } pd__ctx_t;
-
-/* Skips one RR at the cursor, returning its type and filling the OPT fields if it is one. */
-static void pd__skip_rr(pd_wire_t *w, uint16_t *type, uint16_t *cls, uint32_t *ttl,
-                        bool *root_owner)
-{
-	uint8_t name[PD_NAME_MAX];
-	pd_name_parse(w, name);
-	*root_owner = name[0] == 0;
-	*type = pd_wire_u16(w);
-	*cls = pd_wire_u16(w);
-	*ttl = pd_wire_u32(w);
-	pd_wire_skip(w, pd_wire_u16(w));
-}
-
-/* Parses the question and the EDNS OPT record. Returns an rcode (0 or FORMERR). */
-static int pd__parse(pd__query_t *q, const uint8_t *query, size_t qlen, bool *question_ok)
-{
-	pd_wire_t w;
-
-	*question_ok = false;
-	pd_wire_init(&w, query, qlen);
-	q->id = pd_wire_u16(&w);
-	q->flags = pd_wire_u16(&w);
-	uint16_t qdcount = pd_wire_u16(&w);
-	uint16_t ancount = pd_wire_u16(&w);
-	uint16_t nscount = pd_wire_u16(&w);
-	uint16_t arcount = pd_wire_u16(&w);
-	q->ancount = ancount;
-	q->nscount = nscount;
-	if (qdcount != 1)
-		return PD_RCODE_FORMERR;
-
-	/* The question is the first name: a pointer in it could only point at the header. */
-	q->qname_len = pd_name_read_lower(&w, q->qname);
-	q->qtype = pd_wire_u16(&w);
-	q->qclass = pd_wire_u16(&w);
-	if (w.err)
-		return PD_RCODE_FORMERR;
-	q->question_end = pd_wire_offset(&w);
-	*question_ok = true;
-
-	for (unsigned i = 0; i < (unsigned)ancount + nscount + arcount; i++) {
-		uint16_t type, cls;
-		uint32_t ttl;
-		bool root;
-		pd__skip_rr(&w, &type, &cls, &ttl, &root);
-		if (w.err)
-			return PD_RCODE_FORMERR;
-		if (type != PD_TYPE_OPT)
-			continue;
-		/* RFC 6891 6.1.1: one OPT, in the additional section, owned by the root. */
-		if (q->edns || i < (unsigned)ancount + nscount || !root) {
-			q->edns = false;
-			return PD_RCODE_FORMERR;
-		}
-		q->edns = true;
-		q->edns_size = cls < PD_UDP_MIN ? PD_UDP_MIN : cls;
-		q->edns_version = (uint8_t)(ttl >> 16);
-		q->edns_do = (ttl & PD_EDNS_DO) != 0;
-	}
-	/* Bytes after the last record are ignored, as NSD does. */
-	return PD_RCODE_NOERROR;
-}
 
 static bool pd__rrset_put(pd__ctx_t *c, int section, const uint8_t *owner, const pd_rrset_t *rs,
                           uint32_t ttl)
@@ -209,9 +130,11 @@ static void pd__answer_zone(pd__ctx_t *c)
 	const pd_node_t *visited[PD_CHAIN_MAX];
 	unsigned nvisited = 0;
 
-	memcpy(name, c->q->qname, len);
+	memcpy(name, c->q->question, len);
 	for (int step = 0; step < PD_CHAIN_MAX && !c->tc; step++) {
-		const pd_node_t *n = pd_zone_find(z, name, len);
+		/* The first name is the query's, whose hash the parse made. */
+		const pd_node_t *n = step == 0 ? pd_zone_find_hashed(z, name, len, c->q->hash)
+		                               : pd_zone_find(z, name, len);
 		const pd_node_t *enc = n;
 
 		if (!n) {
@@ -334,10 +257,10 @@ static void pd__answer_chaos(pd__ctx_t *c)
 
 	for (int i = 0; i < 2 && !text; i++) {
 		pd_name_from_str(n, id_names[i]);
-		if (pd_name_equal(n, c->q->qname))
+		if (pd_name_equal(n, c->q->question))
 			text = c->conf->identity ? c->conf->identity : "";
 		pd_name_from_str(n, ver_names[i]);
-		if (pd_name_equal(n, c->q->qname))
+		if (pd_name_equal(n, c->q->question))
 			text = c->conf->version ? c->conf->version : "";
 	}
 	if (!text || !*text) {
@@ -348,7 +271,7 @@ static void pd__answer_chaos(pd__ctx_t *c)
 		return; /* NODATA: the name exists, the type does not */
 	uint8_t rdata[1024];
 	uint16_t rdlen = pd__txt_rdata(rdata, sizeof(rdata), text);
-	if (pd_resp_put_rr(&c->r, PD_SEC_ANSWER, c->q->qname, PD_TYPE_TXT, PD_CLASS_CH, 0, rdata,
+	if (pd_resp_put_rr(&c->r, PD_SEC_ANSWER, c->q->question, PD_TYPE_TXT, PD_CLASS_CH, 0, rdata,
 	                   rdlen) < 0)
 		c->tc = true;
 }
@@ -392,90 +315,117 @@ static size_t pd__finish(pd__ctx_t *c, uint8_t *resp, pd_answer_info_t *info)
 	return len;
 }
 
-size_t pd_answer(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, const uint8_t *query,
-                 size_t qlen, uint8_t *resp, size_t resp_cap, pd_answer_info_t *info)
+/* The query's zone: remembered from the prefetch, or searched for now. */
+static const pd_zone_t *pd__query_zone(const pd_zoneset_t *zs, const pd_query_t *q)
 {
-	pd__query_t q;
-	pd__ctx_t c;
-	bool question_ok;
-
-	if (info)
-		info->rcode = -1;
-	/* Too short to answer, or a response: answering could start a loop between servers. */
-	if (qlen < PD_HEADER_LEN || (pd_get_u16(query + 2) & PD_FLAG_QR) || resp_cap < PD_UDP_MIN)
-		return 0;
-	memset(&q, 0, sizeof(q));
-	memset(&c, 0, sizeof(c));
-	c.conf = conf;
-	c.q = &q;
-	int rcode = pd__parse(&q, query, qlen, &question_ok);
-
-	/* RD and the opcode are echoed; CD is cleared (RFC 4035 3.1.6), AD never set. */
-	c.flags = PD_FLAG_QR | (q.flags & (PD_OPCODE_MASK | PD_FLAG_RD));
-	c.rcode = rcode;
-	size_t limit = PD_UDP_MIN;
-	if (q.edns) {
-		uint16_t ours = conf->udp_size < PD_UDP_MIN ? PD_UDP_MIN : conf->udp_size;
-		limit = q.edns_size < ours ? q.edns_size : ours;
-	}
-	if (limit > resp_cap)
-		limit = resp_cap;
-
-	memcpy(resp, query, 2);
-	pd_put_u16(resp + 4, question_ok ? 1 : 0);
-	size_t qend = question_ok ? q.question_end : PD_HEADER_LEN;
-	if (!question_ok)
-		q.question_end = PD_HEADER_LEN;
-	memcpy(resp + PD_HEADER_LEN, query + PD_HEADER_LEN, qend - PD_HEADER_LEN);
-	size_t reserve = q.edns ? PD_OPT_LEN + PD_EDE_LEN : 0;
-	pd_resp_init(&c.r, resp, qend, limit - reserve, question_ok ? PD_HEADER_LEN : 0);
-
-	uint8_t opcode = (uint8_t)((q.flags & PD_OPCODE_MASK) >> 11);
-	if (rcode != PD_RCODE_NOERROR)
-		goto done;
-	if (q.edns && q.edns_version > 0) {
-		c.rcode = PD_RCODE_BADVERS; /* RFC 6891 6.1.3 */
-		goto done;
-	}
-	if (opcode != PD_OPCODE_QUERY) {
-		c.rcode = PD_RCODE_NOTIMP;
-		goto done;
-	}
-	if (q.ancount || q.nscount) {
-		c.rcode = PD_RCODE_FORMERR; /* a question carries no answers, as NSD holds */
-		goto done;
-	}
-	if (q.qtype == PD_TYPE_AXFR || q.qtype == PD_TYPE_IXFR) {
-		c.rcode = PD_RCODE_NOTIMP; /* zone transfers need TCP, which this server lacks */
-		goto done;
-	}
-	if (q.qclass == PD_CLASS_CH) {
-		pd__answer_chaos(&c);
-		goto done;
-	}
-	if (q.qclass != PD_CLASS_IN || !zs) {
-		c.rcode = PD_RCODE_REFUSED;
-		c.ede_not_auth = q.qclass == PD_CLASS_IN;
-		goto done;
-	}
-
-	const pd_zone_t *z = pd_zoneset_find(zs, q.qname);
+	const uint8_t *name = q->question;
+	const pd_zone_t *z = q->zone_known ? q->zone
+	                                   : pd_zoneset_find_labels(zs, name, q->qname_len, q->hash,
+	                                                            q->label_off, q->labels);
 	/* DS lives on the parent side of a cut (RFC 4035 3.1.4.1): ask the parent if we have it. */
-	if (z && q.qtype == PD_TYPE_DS && z->origin_len == q.qname_len && q.qname[0]) {
-		const pd_zone_t *parent = pd_zoneset_find(zs, pd_name_parent(q.qname));
+	if (z && q->qtype == PD_TYPE_DS && z->origin_len == q->qname_len && name[0]) {
+		const pd_zone_t *parent = pd_zoneset_find(zs, pd_name_parent(name));
 		if (parent)
 			z = parent;
 	}
-	if (!z) {
-		c.rcode = PD_RCODE_REFUSED;
-		c.ede_not_auth = true;
-		goto done;
+	return z;
+}
+
+/* The rules that answer without a zone, in order. Returns false when a zone must answer. */
+static bool pd__answer_early(pd__ctx_t *c, const pd_zoneset_t *zs)
+{
+	const pd_query_t *q = c->q;
+	uint8_t opcode = (uint8_t)((q->flags & PD_OPCODE_MASK) >> 11);
+	if (q->rcode != PD_RCODE_NOERROR)
+		return true;
+	if (q->edns && q->edns_version > 0) {
+		c->rcode = PD_RCODE_BADVERS; /* RFC 6891 6.1.3 */
+		return true;
 	}
-	c.zone = z;
-	c.flags |= PD_FLAG_AA;
-	pd__answer_zone(&c);
-done:
+	if (opcode != PD_OPCODE_QUERY) {
+		c->rcode = PD_RCODE_NOTIMP;
+		return true;
+	}
+	if (q->ancount || q->nscount) {
+		c->rcode = PD_RCODE_FORMERR; /* a question carries no answers, as NSD holds */
+		return true;
+	}
+	if (q->qtype == PD_TYPE_AXFR || q->qtype == PD_TYPE_IXFR) {
+		c->rcode = PD_RCODE_NOTIMP; /* zone transfers need TCP, which this server lacks */
+		return true;
+	}
+	if (q->qclass == PD_CLASS_CH) {
+		pd__answer_chaos(c);
+		return true;
+	}
+	if (q->qclass != PD_CLASS_IN || !zs) {
+		c->rcode = PD_RCODE_REFUSED;
+		c->ede_not_auth = q->qclass == PD_CLASS_IN;
+		return true;
+	}
+	return false;
+}
+
+/* The header, the question echoed as sent, and the writer set up within the size limit. */
+static void pd__start(pd__ctx_t *c, const pd_answer_conf_t *conf, uint8_t *resp, size_t resp_cap)
+{
+	const pd_query_t *q = c->q;
+	/* RD and the opcode are echoed; CD is cleared (RFC 4035 3.1.6), AD never set. */
+	c->flags = PD_FLAG_QR | (q->flags & (PD_OPCODE_MASK | PD_FLAG_RD));
+	c->rcode = q->rcode;
+	size_t limit = PD_UDP_MIN;
+	if (q->edns) {
+		uint16_t ours = conf->udp_size < PD_UDP_MIN ? PD_UDP_MIN : conf->udp_size;
+		limit = q->edns_size < ours ? q->edns_size : ours;
+	}
+	if (limit > resp_cap)
+		limit = resp_cap;
+	memcpy(resp, q->wire, 2);
+	pd_put_u16(resp + 4, q->question_ok ? 1 : 0);
+	memcpy(resp + PD_HEADER_LEN, q->wire + PD_HEADER_LEN, q->question_end - PD_HEADER_LEN);
+	size_t reserve = q->edns ? PD_OPT_LEN + PD_EDE_LEN : 0;
+	if (q->question_ok)
+		pd_resp_init_labels(&c->r, resp, q->question_end, limit - reserve, PD_HEADER_LEN,
+		                    q->label_off, q->labels);
+	else
+		pd_resp_init(&c->r, resp, q->question_end, limit - reserve, 0);
+}
+
+size_t pd_answer_query(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, const pd_query_t *q,
+                       uint8_t *resp, size_t resp_cap, pd_answer_info_t *info)
+{
+	pd__ctx_t c;
+
+	if (info)
+		info->rcode = -1;
+	if (q->drop || resp_cap < PD_UDP_MIN)
+		return 0;
+	c.conf = conf;
+	c.q = q;
+	c.tc = false;
+	c.ede_not_auth = false;
+	c.zone = NULL;
+	c.nadded = 0;
+	pd__start(&c, conf, resp, resp_cap);
+	if (!pd__answer_early(&c, zs)) {
+		c.zone = pd__query_zone(zs, q);
+		if (c.zone) {
+			c.flags |= PD_FLAG_AA;
+			pd__answer_zone(&c);
+		} else {
+			c.rcode = PD_RCODE_REFUSED;
+			c.ede_not_auth = true;
+		}
+	}
 	return pd__finish(&c, resp, info);
+}
+
+size_t pd_answer(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, const uint8_t *query,
+                 size_t qlen, uint8_t *resp, size_t resp_cap, pd_answer_info_t *info)
+{
+	pd_query_t q;
+	pd_query_parse(&q, query, qlen);
+	return pd_answer_query(zs, conf, &q, resp, resp_cap, info);
 }
 
 #define PD_PREFETCH_BATCH 32
@@ -488,78 +438,91 @@ typedef struct pd__pf {
 	uint16_t qtype;
 } pd__pf_t;
 
-void pd_answer_prefetch(const pd_zoneset_t *zs, const pd_dgram_t *batch, int n, const bool *skip)
+/* Stages 2 to 4, for the queries whose zone stage 1 found and whose slot it prefetched. */
+static void pd__prefetch_nodes(pd__pf_t *pf, int m)
+{
+	/* Stage 2: the slot (the first node of the name's hash), then prefetch it. */
+	for (int i = 0; i < m; i++) {
+		pf[i].node = NULL;
+		if (!pf[i].zone)
+			continue;
+		uint32_t idx = pd__probe_next(&pf[i].probe);
+		if (idx != PD__PROBE_END) {
+			pf[i].node = &pf[i].zone->nodes[idx];
+			__builtin_prefetch(pf[i].node);
+		}
+	}
+	/* Stage 3: the node's name and RRsets. */
+	for (int i = 0; i < m; i++) {
+		if (!pf[i].node)
+			continue;
+		__builtin_prefetch(pf[i].zone->names + pf[i].node->name_off);
+		__builtin_prefetch(pf[i].zone->rrsets + pf[i].node->rrset_first);
+	}
+	/* Stage 4: the RDATA of the RRset asked for. */
+	for (int i = 0; i < m; i++) {
+		if (!pf[i].node)
+			continue;
+		const pd_rrset_t *rs = pd_zone_rrset(pf[i].zone, pf[i].node, pf[i].qtype);
+		if (rs)
+			__builtin_prefetch(pd_zone_rrset_data(pf[i].zone, rs));
+	}
+}
+
+void pd_answer_prefetch(const pd_zoneset_t *zs, pd_query_t *qs, int n, const bool *skip)
 {
 	pd__pf_t pf[PD_PREFETCH_BATCH];
 	if (!zs)
 		return;
 	for (int start = 0; start < n; start += PD_PREFETCH_BATCH) {
 		int m = n - start < PD_PREFETCH_BATCH ? n - start : PD_PREFETCH_BATCH;
-		/* Stage 1: read the name, find the zone, prefetch the hash slot. */
+		/* Stage 1: find the zone (and remember it), prefetch the hash slot. */
 		for (int i = 0; i < m; i++) {
-			const pd_dgram_t *d = &batch[start + i];
+			pd_query_t *q = &qs[start + i];
 			pf[i].zone = NULL;
-			if ((skip && skip[start + i]) || d->in_len < PD_HEADER_LEN + 5 ||
-			    pd_get_u16(d->in + 4) != 1)
+			if ((skip && skip[start + i]) || q->drop || q->rcode || !q->question_ok)
 				continue;
-			uint8_t lname[PD_NAME_MAX];
-			pd_wire_t w;
-			pd_wire_init(&w, d->in, d->in_len);
-			pd_wire_skip(&w, PD_HEADER_LEN);
-			size_t len = pd_name_read_lower(&w, lname);
-			uint16_t qtype = pd_wire_u16(&w);
-			if (w.err)
-				continue;
-			const pd_zone_t *z = pd_zoneset_find(zs, lname);
+			const pd_zone_t *z = pd_zoneset_find_labels(
+			    zs, q->question, q->qname_len, q->hash, q->label_off, q->labels);
+			q->zone = z;
+			q->zone_known = true;
 			if (!z)
 				continue;
 			pf[i].zone = z;
-			pf[i].qtype = qtype;
-			pd__probe_start(&pf[i].probe, z->table, z->table_mask,
-			                pd_name_hash(lname, len));
+			pf[i].qtype = q->qtype;
+			pd__probe_start(&pf[i].probe, z->table, z->table_mask, q->hash);
 			__builtin_prefetch(&z->table[pf[i].probe.pos]);
 		}
-		/* Stage 2: the slot (the first node of the name's hash), then prefetch it. */
-		for (int i = 0; i < m; i++) {
-			pf[i].node = NULL;
-			if (!pf[i].zone)
-				continue;
-			uint32_t idx = pd__probe_next(&pf[i].probe);
-			if (idx != PD__PROBE_END) {
-				pf[i].node = &pf[i].zone->nodes[idx];
-				__builtin_prefetch(pf[i].node);
-			}
-		}
-		/* Stage 3: the node's name and RRsets. */
-		for (int i = 0; i < m; i++) {
-			if (!pf[i].node)
-				continue;
-			__builtin_prefetch(pf[i].zone->names + pf[i].node->name_off);
-			__builtin_prefetch(pf[i].zone->rrsets + pf[i].node->rrset_first);
-		}
-		/* Stage 4: the RDATA of the RRset asked for. */
-		for (int i = 0; i < m; i++) {
-			if (!pf[i].node)
-				continue;
-			const pd_rrset_t *rs = pd_zone_rrset(pf[i].zone, pf[i].node, pf[i].qtype);
-			if (rs)
-				__builtin_prefetch(pd_zone_rrset_data(pf[i].zone, rs));
-		}
+		pd__prefetch_nodes(pf, m);
 	}
 }
 
-void pd_answer_dgram(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, pd_dgram_t *d)
+void pd_answer_dgram_query(const pd_zoneset_t *zs, const pd_answer_conf_t *conf,
+                           const pd_query_t *q, pd_dgram_t *d)
 {
 	pd_answer_info_t info;
-	d->out_len = pd_answer(zs, conf, d->in, d->in_len, d->out, d->out_cap, &info);
+	d->out_len = pd_answer_query(zs, conf, q, d->out, d->out_cap, &info);
 	/* A dropped query sets nothing but info.rcode (-1). */
 	d->rcode = (uint8_t)(d->out_len ? info.rcode & PD_RCODE_MASK : 0);
 	d->truncated = d->out_len && info.truncated;
 }
 
+void pd_answer_dgram(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, pd_dgram_t *d)
+{
+	pd_query_t q;
+	pd_query_parse(&q, d->in, d->in_len);
+	pd_answer_dgram_query(zs, conf, &q, d);
+}
+
 void pd_answer_batch(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, pd_dgram_t *batch, int n)
 {
-	pd_answer_prefetch(zs, batch, n, NULL);
-	for (int i = 0; i < n; i++)
-		pd_answer_dgram(zs, conf, &batch[i]);
+	pd_query_t qs[PD_PREFETCH_BATCH];
+	for (int start = 0; start < n; start += PD_PREFETCH_BATCH) {
+		int m = n - start < PD_PREFETCH_BATCH ? n - start : PD_PREFETCH_BATCH;
+		for (int i = 0; i < m; i++)
+			pd_query_parse(&qs[i], batch[start + i].in, batch[start + i].in_len);
+		pd_answer_prefetch(zs, qs, m, NULL);
+		for (int i = 0; i < m; i++)
+			pd_answer_dgram_query(zs, conf, &qs[i], &batch[start + i]);
+	}
 }

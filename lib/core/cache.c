@@ -92,51 +92,27 @@ void pd_cache_count_into(pd_cache_t *c, pd_cache_stats_t *counters)
 	c->stats = counters;
 }
 
-bool pd_cache_key(pd_cache_key_t *key, const uint8_t *q, size_t qlen, uint16_t udp_size)
+bool pd_cache_key(pd_cache_key_t *key, const pd_query_t *q, uint16_t udp_size)
 {
-	/* Header: not a response, opcode QUERY, QD=1, AN=NS=0, AR 0 or 1. */
-	if (qlen < PD_HEADER_LEN + 5 || (q[2] & 0xF8) != 0 || q[4] != 0 || q[5] != 1 ||
-	    q[6] | q[7] | q[8] | q[9] | q[10] || q[11] > 1)
+	if (!q->cacheable)
 		return false;
-	pd_wire_t w;
-	uint8_t *out = key->question;
-	pd_wire_init(&w, q, qlen);
-	pd_wire_skip(&w, PD_HEADER_LEN);
-	size_t nlen = pd_name_read_lower(&w, out); /* compression is not cached */
-	pd_wire_read(&w, out + nlen, 4);           /* type and class */
-	if (w.err)
-		return false;
-	const uint8_t *p = w.pos, *end = q + qlen;
-	key->qsection = (uint16_t)(nlen + 4);
-	/* Eight bytes a step over the lower-cased question; fmix64 below mixes it well. */
-	uint64_t h = 1469598103934665603ull;
-	size_t i = 0;
-	for (; i + 8 <= key->qsection; i += 8) {
-		uint64_t v;
-		memcpy(&v, out + i, 8);
-		h = (h ^ v) * 1099511628211ull;
-	}
-	uint64_t tail = 0;
-	memcpy(&tail, out + i, key->qsection - i);
-	h = (h ^ tail ^ key->qsection) * 1099511628211ull;
-
 	uint32_t variant = PD_UDP_MIN;
-	if (q[11] == 1) {
-		/* The OPT record: root owner, type 41, version 0, and nothing after it. */
-		if (end - p < 11 || p[0] != 0 || pd_get_u16(p + 1) != PD_TYPE_OPT || p[6] != 0 ||
-		    (size_t)(end - p) != 11u + pd_get_u16(p + 9))
-			return false;
-		uint16_t size = pd_get_u16(p + 3);
+	if (q->edns) {
 		uint16_t ours = udp_size < PD_UDP_MIN ? PD_UDP_MIN : udp_size;
-		if (size < PD_UDP_MIN)
-			size = PD_UDP_MIN;
-		variant = (size < ours ? size : ours) | 1u << 30 | (p[7] & 0x80u) << 24;
-	} else if (p != end) {
-		return false;
+		/* edns_size is at least PD_UDP_MIN already. */
+		variant = (q->edns_size < ours ? q->edns_size : ours) | 1u << 30 |
+		          (q->edns_do ? 1u << 31 : 0);
 	}
 	key->variant = variant;
-	/* FNV's low bits mix poorly and they pick the set: finish with murmur3's fmix64. */
-	h ^= variant;
+	key->qsection = (uint16_t)(q->qname_len + 4);
+	key->question = q->question;
+	/*
+	 * From the name's hash the parse made, not the name: a collision costs one more
+	 * comparison of the question, which a hit makes anyway. fmix64 (murmur3) spreads
+	 * the bits, as the low ones pick the set.
+	 */
+	uint64_t h = (uint64_t)q->hash << 32 | (uint32_t)q->qtype << 16 | q->qclass;
+	h ^= (uint64_t)variant * 0x9e3779b97f4a7c15ull;
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdull;
 	h ^= h >> 33;
@@ -196,84 +172,108 @@ static void pd__store(pd_cache_t *c, pd__slot_t *set, const pd_cache_key_t *key,
 	pd_counter_add(&c->stats->inserts, 1);
 }
 
-/* Answers d with a key already computed (key NULL: not cacheable). */
-static void pd__cache_answer_keyed(pd_cache_t *c, const pd_zoneset_t *zs,
-                                   const pd_answer_conf_t *conf, const pd_cache_key_t *key,
-                                   pd_dgram_t *d)
+/* The way of set that answers key for a reply of at most cap bytes, or -1: a miss. */
+static int pd__probe(const pd__slot_t *set, const pd_cache_key_t *key, uint64_t gen, size_t cap)
 {
-	if (!key) {
+	for (int w = 0; w < PD_CACHE_WAYS; w++)
+		if (pd__slot_matches(&set[w], key, gen) && set[w].rlen <= cap)
+			return w;
+	return -1;
+}
+
+/* One datagram of a batch, whose set was probed already: way is the probe's answer. */
+typedef struct pd__entry {
+	pd_cache_key_t key;
+	pd__slot_t *set; /* NULL: not cacheable */
+	int way;
+} pd__entry_t;
+
+/* Answers d from its probed entry e. Returns true when it stored into e->set. */
+static bool pd__cache_serve(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answer_conf_t *conf,
+                            const pd_query_t *q, const pd__entry_t *e, pd_dgram_t *d)
+{
+	if (!e->set) {
 		pd_counter_add(&c->stats->uncacheable, 1);
-		pd_answer_dgram(zs, conf, d);
-		return;
+		pd_answer_dgram_query(zs, conf, q, d);
+		return false;
 	}
-	uint64_t gen = zs->generation;
-	pd__slot_t *set = pd__set(c, key);
 	if (++c->epoch_lookups == PD_CACHE_EPOCH) {
 		c->sampling = c->epoch_hits * PD_CACHE_SAMPLE < c->epoch_lookups;
 		c->epoch_lookups = c->epoch_hits = 0;
 	}
-	for (int w = 0; w < PD_CACHE_WAYS; w++) {
-		const pd__slot_t *s = &set[w];
-		if (!pd__slot_matches(s, key, gen) || s->rlen > d->out_cap)
-			continue;
-		pd__hit(s, key, d);
+	if (e->way >= 0) {
+		pd__hit(&e->set[e->way], &e->key, d);
 		pd_counter_add(&c->stats->hits, 1);
 		c->epoch_hits++;
-		return;
+		return false;
 	}
 	pd_counter_add(&c->stats->misses, 1);
-	pd_answer_dgram(zs, conf, d);
-	if (d->out_len == 0 || key->qsection + d->out_len > sizeof(set->data))
-		return;
+	pd_answer_dgram_query(zs, conf, q, d);
+	if (d->out_len == 0 || e->key.qsection + d->out_len > sizeof(e->set->data))
+		return false;
 	/*
 	 * Names asked for at random from a large zone almost never repeat before being
 	 * evicted: storing each one is memory traffic for nothing. Keep a sample then, so
 	 * that names which do recur still make it in.
 	 */
 	if (c->sampling && pd_counter_get(&c->stats->misses) % PD_CACHE_SAMPLE != 0)
-		return;
-	pd__store(c, set, key, gen, d);
+		return false;
+	pd__store(c, e->set, &e->key, zs->generation, d);
+	return true;
 }
 
-size_t pd_cache_answer(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answer_conf_t *conf,
-                       const uint8_t *query, size_t qlen, uint8_t *resp, size_t resp_cap)
+/* Parses, keys and probes m datagrams, prefetching every set before any is probed. */
+static void pd__cache_probe(pd_cache_t *c, const pd_zoneset_t *zs, uint16_t udp_size,
+                            const pd_dgram_t *batch, int m, pd_query_t *qs, pd__entry_t *es,
+                            bool *hit)
 {
-	pd_cache_key_t key;
-	pd_dgram_t d = {.in = query, .in_len = qlen, .out = resp, .out_cap = resp_cap};
-	bool ok = zs && pd_cache_key(&key, query, qlen, conf->udp_size);
-	pd__cache_answer_keyed(c, zs, conf, ok ? &key : NULL, &d);
-	return d.out_len;
+	for (int i = 0; i < m; i++) {
+		pd_query_parse(&qs[i], batch[i].in, batch[i].in_len);
+		es[i].set = NULL;
+		if (zs && pd_cache_key(&es[i].key, &qs[i], udp_size)) {
+			es[i].set = pd__set(c, &es[i].key);
+			__builtin_prefetch(es[i].set);
+			__builtin_prefetch(&es[i].set[1]);
+		}
+	}
+	/* The sets are on their way in: which queries hit, and in which way? */
+	for (int i = 0; i < m; i++) {
+		es[i].way = es[i].set
+		                ? pd__probe(es[i].set, &es[i].key, zs->generation, batch[i].out_cap)
+		                : -1;
+		hit[i] = es[i].way >= 0;
+	}
 }
 
 void pd_cache_answer_batch(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answer_conf_t *conf,
                            pd_dgram_t *batch, int n)
 {
-	pd_cache_key_t keys[PD_CACHE_BATCH];
-	bool ok[PD_CACHE_BATCH], hit[PD_CACHE_BATCH];
+	pd_query_t qs[PD_CACHE_BATCH];
+	pd__entry_t es[PD_CACHE_BATCH];
+	bool hit[PD_CACHE_BATCH];
 	for (int start = 0; start < n; start += PD_CACHE_BATCH) {
 		int m = n - start < PD_CACHE_BATCH ? n - start : PD_CACHE_BATCH;
+		pd_dgram_t *b = batch + start;
+		pd__cache_probe(c, zs, conf->udp_size, b, m, qs, es, hit);
+		/* Warm the zone for the misses; it remembers each one's zone in qs. */
+		pd_answer_prefetch(zs, qs, m, hit);
 		for (int i = 0; i < m; i++) {
-			const pd_dgram_t *d = &batch[start + i];
-			ok[i] = zs && pd_cache_key(&keys[i], d->in, d->in_len, conf->udp_size);
-			if (ok[i]) {
-				const pd__slot_t *set = pd__set(c, &keys[i]);
-				__builtin_prefetch(set);
-				__builtin_prefetch(&set[1]);
-			}
-		}
-		/* The sets are on their way in: which queries will miss? Warm the zone for those.
-		 */
-		for (int i = 0; i < m; i++) {
-			hit[i] = false;
-			if (!ok[i])
+			if (!pd__cache_serve(c, zs, conf, &qs[i], &es[i], &b[i]))
 				continue;
-			const pd__slot_t *set = pd__set(c, &keys[i]);
-			for (int w = 0; w < PD_CACHE_WAYS && !hit[i]; w++)
-				hit[i] = pd__slot_matches(&set[w], &keys[i], zs->generation);
+			/* A store may have evicted what a later query found, or added what it
+			 * missed (the same name twice in a batch): those probe again. */
+			for (int j = i + 1; j < m; j++)
+				if (es[j].set == es[i].set)
+					es[j].way = pd__probe(es[j].set, &es[j].key, zs->generation,
+					                      b[j].out_cap);
 		}
-		pd_answer_prefetch(zs, batch + start, m, hit);
-		for (int i = 0; i < m; i++)
-			pd__cache_answer_keyed(c, zs, conf, ok[i] ? &keys[i] : NULL,
-			                       &batch[start + i]);
 	}
+}
+
+size_t pd_cache_answer(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answer_conf_t *conf,
+                       const uint8_t *query, size_t qlen, uint8_t *resp, size_t resp_cap)
+{
+	pd_dgram_t d = {.in = query, .in_len = qlen, .out = resp, .out_cap = resp_cap};
+	pd_cache_answer_batch(c, zs, conf, &d, 1);
+	return d.out_len;
 }

@@ -54,10 +54,28 @@ fail:
 	return 0;
 }
 
-size_t pd_name_read_lower(pd_wire_t *w, uint8_t *out)
+/* FNV-1a, a byte at a time: names are short, so a simple hash costs little. */
+#define PD__HASH_INIT 2166136261u
+#define PD__HASH_PRIME 16777619u
+
+/* Tables index by the low bits, which FNV mixes poorly: murmur3's fmix32. */
+static inline uint32_t pd__hash_finish(uint32_t h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h;
+}
+
+size_t pd_name_read_question(pd_wire_t *w, uint8_t *out, uint8_t *label_off, uint8_t *labels,
+                             uint32_t *hash)
 {
 	const uint8_t *p = w->pos;
 	size_t len = 0;
+	unsigned n = 0;
+	uint32_t h = PD__HASH_INIT;
 	if (w->err)
 		return 0;
 	for (;;) {
@@ -67,18 +85,33 @@ size_t pd_name_read_lower(pd_wire_t *w, uint8_t *out)
 		/* Above 63 is a pointer (0xC0) or a reserved label type (0x40, 0x80). */
 		if (l > PD_LABEL_MAX || len + 1u + l > PD_NAME_MAX || (size_t)(w->end - p) < 1u + l)
 			goto fail;
+		/* At most 128 labels fit in 255 bytes, so n stays in label_off. */
+		label_off[n++] = (uint8_t)len;
 		out[len++] = l;
-		for (uint8_t i = 1; i <= l; i++)
-			out[len++] = pd__lower(p[i]);
+		h = (h ^ l) * PD__HASH_PRIME;
+		for (uint8_t i = 1; i <= l; i++) {
+			uint8_t c = pd__lower(p[i]);
+			out[len++] = c;
+			h = (h ^ c) * PD__HASH_PRIME;
+		}
 		p += 1u + l;
 		if (l == 0)
 			break;
 	}
 	w->pos = p;
+	*labels = (uint8_t)n;
+	*hash = pd__hash_finish(h);
 	return len;
 fail:
 	pd_wire_fail(w, -EBADMSG);
 	return 0;
+}
+
+size_t pd_name_read_lower(pd_wire_t *w, uint8_t *out)
+{
+	uint8_t off[128], labels;
+	uint32_t hash;
+	return pd_name_read_question(w, out, off, &labels, &hash);
 }
 
 size_t pd_name_len(const uint8_t *name)
@@ -137,19 +170,10 @@ bool pd_name_is_under(const uint8_t *name, const uint8_t *parent)
 
 uint32_t pd_name_hash(const uint8_t *lname, size_t len)
 {
-	/* FNV-1a: names are short, so a simple byte-wise hash costs little. */
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < len; i++) {
-		h ^= lname[i];
-		h *= 16777619u;
-	}
-	/* Tables index by the low bits, which FNV mixes poorly: murmur3's fmix32. */
-	h ^= h >> 16;
-	h *= 0x85ebca6bu;
-	h ^= h >> 13;
-	h *= 0xc2b2ae35u;
-	h ^= h >> 16;
-	return h;
+	uint32_t h = PD__HASH_INIT;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ lname[i]) * PD__HASH_PRIME;
+	return pd__hash_finish(h);
 }
 
 int pd_name_from_str(uint8_t *out, const char *str)

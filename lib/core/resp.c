@@ -34,6 +34,15 @@ void pd_resp_init(pd_resp_t *r, uint8_t *buf, size_t len, size_t limit, size_t q
 		pd__compr_add(r, (size_t)(p - buf), labels--);
 }
 
+void pd_resp_init_labels(pd_resp_t *r, uint8_t *buf, size_t len, size_t limit, size_t qname_off,
+                         const uint8_t *label_off, unsigned labels)
+{
+	pd_resp_init(r, buf, len, limit, 0);
+	/* The same entries pd_resp_init() makes, from offsets the parse noted. */
+	for (unsigned i = 0; i + 1 < labels; i++)
+		pd__compr_add(r, qname_off + label_off[i], (int)(labels - 1 - i));
+}
+
 void pd_resp_clear(pd_resp_t *r, size_t question_end)
 {
 	r->len = question_end;

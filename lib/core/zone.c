@@ -325,8 +325,14 @@ static int pd__table_insert(pd__compile_t *cc, uint32_t idx)
 
 const pd_node_t *pd_zone_find(const pd_zone_t *z, const uint8_t *lname, size_t len)
 {
+	return pd_zone_find_hashed(z, lname, len, pd_name_hash(lname, len));
+}
+
+const pd_node_t *pd_zone_find_hashed(const pd_zone_t *z, const uint8_t *lname, size_t len,
+                                     uint32_t hash)
+{
 	pd__probe_t p;
-	pd__probe_start(&p, z->table, z->table_mask, pd_name_hash(lname, len));
+	pd__probe_start(&p, z->table, z->table_mask, hash);
 	for (uint32_t i; (i = pd__probe_next(&p)) != PD__PROBE_END;) {
 		const pd_node_t *n = &z->nodes[i];
 		if (n->name_len == len && memcmp(z->names + n->name_off, lname, len) == 0)

@@ -7,10 +7,11 @@
 
 #include "hashtab.h"
 
-static const pd_zone_t *pd__zoneset_exact(const pd_zoneset_t *zs, const uint8_t *lname, size_t len)
+static const pd_zone_t *pd__zoneset_exact(const pd_zoneset_t *zs, const uint8_t *lname, size_t len,
+                                          uint32_t hash)
 {
 	pd__probe_t p;
-	pd__probe_start(&p, zs->table, zs->table_mask, pd_name_hash(lname, len));
+	pd__probe_start(&p, zs->table, zs->table_mask, hash);
 	for (uint32_t i; (i = pd__probe_next(&p)) != PD__PROBE_END;) {
 		const pd_zone_t *z = zs->zones[i];
 		if (z->origin_len == len && memcmp(z->origin, lname, len) == 0)
@@ -39,13 +40,15 @@ int pd_zoneset_new(pd_zoneset_t **out, pd_zone_t *const *zones, size_t count)
 	zs->table_mask = cap - 1;
 	zs->generation = ++generations;
 	for (size_t i = 0; i < count; i++) {
-		if (pd__zoneset_exact(zs, zones[i]->origin, zones[i]->origin_len)) {
+		uint32_t h = pd_name_hash(zones[i]->origin, zones[i]->origin_len);
+		if (pd__zoneset_exact(zs, zones[i]->origin, zones[i]->origin_len, h)) {
 			ret = -EEXIST;
 			goto fail;
 		}
 		zs->zones[i] = zones[i];
 		zs->count = i + 1;
-		uint32_t h = pd_name_hash(zones[i]->origin, zones[i]->origin_len);
+		if (zones[i]->origin_labels > zs->max_labels)
+			zs->max_labels = zones[i]->origin_labels;
 		pd__hashtab_put(zs->table, zs->table_mask, pd__hashtab_entry(h, (uint32_t)i));
 	}
 	*out = zs;
@@ -69,11 +72,28 @@ void pd_zoneset_free(pd_zoneset_t *zs)
 	free(zs);
 }
 
+const pd_zone_t *pd_zoneset_find_labels(const pd_zoneset_t *zs, const uint8_t *lname, size_t len,
+                                        uint32_t hash, const uint8_t *label_off, unsigned labels)
+{
+	/* labels counts the root; the first suffix that could be an origin comes first. */
+	unsigned first = labels - 1 > zs->max_labels ? labels - 1 - zs->max_labels : 0;
+	for (unsigned i = first; i < labels; i++) {
+		const uint8_t *p = lname + label_off[i];
+		size_t plen = len - label_off[i];
+		const pd_zone_t *z =
+		    pd__zoneset_exact(zs, p, plen, i == 0 ? hash : pd_name_hash(p, plen));
+		if (z)
+			return z;
+	}
+	return NULL;
+}
+
 const pd_zone_t *pd_zoneset_find(const pd_zoneset_t *zs, const uint8_t *lname)
 {
 	size_t len = pd_name_len(lname);
 	for (const uint8_t *p = lname;; p = pd_name_parent(p)) {
-		const pd_zone_t *z = pd__zoneset_exact(zs, p, len - (size_t)(p - lname));
+		size_t plen = len - (size_t)(p - lname);
+		const pd_zone_t *z = pd__zoneset_exact(zs, p, plen, pd_name_hash(p, plen));
 		if (z)
 			return z;
 		if (!*p)

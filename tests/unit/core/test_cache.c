@@ -89,47 +89,55 @@ static void check_same(pd_cache_t *c, const pd_zoneset_t *set, const uint8_t *q,
 	assert_memory_equal(got, want, wlen);
 }
 
+/* pd_cache_key() of a query in wire form: pq, which the key points into, gets its parse. */
+static bool key_of(pd_cache_key_t *k, pd_query_t *pq, const uint8_t *q, size_t n, uint16_t udp)
+{
+	pd_query_parse(pq, q, n);
+	return pd_cache_key(k, pq, udp);
+}
+
 static void key_shapes(void **state)
 {
 	pd_cache_key_t k1, k2;
+	pd_query_t q1, q2;
 	uint8_t q[600];
 	size_t n = tu_query(q, "WWW.Example.com", PD_TYPE_A, PD_CLASS_IN, 0, 0);
-	assert_true(pd_cache_key(&k1, q, n, 1232));
+	assert_true(key_of(&k1, &q1, q, n, 1232));
 	assert_int_equal(k1.qsection, 17 + 4);
 	assert_memory_equal(k1.question, "\3www\7example\3com\0\0\1\0\1", 21);
 	n = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 0, 0);
-	assert_true(pd_cache_key(&k2, q, n, 1232));
+	assert_true(key_of(&k2, &q2, q, n, 1232));
 	assert_true(k1.hash == k2.hash); /* letter case does not matter */
 
 	/* EDNS, its size and DO make different entries. */
 	n = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 4096, 0);
-	assert_true(pd_cache_key(&k2, q, n, 1232));
+	assert_true(key_of(&k2, &q2, q, n, 1232));
 	assert_int_equal(k2.variant, 1232u | 1u << 30);
 	n = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 700, PD_EDNS_DO);
-	assert_true(pd_cache_key(&k2, q, n, 1232));
+	assert_true(key_of(&k2, &q2, q, n, 1232));
 	assert_int_equal(k2.variant, 700u | 1u << 30 | 1u << 31);
 	n = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 100, 0);
-	assert_true(pd_cache_key(&k2, q, n, 1232));
+	assert_true(key_of(&k2, &q2, q, n, 1232));
 	assert_int_equal(k2.variant, 512u | 1u << 30);
 
 	/* Shapes the cache leaves to pd_answer. */
 	n = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0);
 	q[n - 5] = 1; /* EDNS version 1 */
-	assert_false(pd_cache_key(&k2, q, n, 1232));
+	assert_false(key_of(&k2, &q2, q, n, 1232));
 	n = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 0, 0);
-	assert_false(pd_cache_key(&k2, q, n - 1, 1232)); /* cut short */
+	assert_false(key_of(&k2, &q2, q, n - 1, 1232)); /* cut short */
 	q[n] = 0;
-	assert_false(pd_cache_key(&k2, q, n + 1, 1232)); /* trailing byte */
+	assert_false(key_of(&k2, &q2, q, n + 1, 1232)); /* trailing byte */
 	q[2] |= 0x80;
-	assert_false(pd_cache_key(&k2, q, n, 1232)); /* a response */
+	assert_false(key_of(&k2, &q2, q, n, 1232)); /* a response */
 	q[2] = 0x20;
-	assert_false(pd_cache_key(&k2, q, n, 1232)); /* opcode 4 */
+	assert_false(key_of(&k2, &q2, q, n, 1232)); /* opcode 4 */
 	q[2] = 1;
 	q[7] = 1;
-	assert_false(pd_cache_key(&k2, q, n, 1232)); /* an answer record */
+	assert_false(key_of(&k2, &q2, q, n, 1232)); /* an answer record */
 	q[7] = 0;
 	q[12] = 0xC0;
-	assert_false(pd_cache_key(&k2, q, n, 1232)); /* compression */
+	assert_false(key_of(&k2, &q2, q, n, 1232)); /* compression */
 }
 
 static void hits_match_pd_answer(void **state)
@@ -461,13 +469,14 @@ static void a_mixed_batch_matches_pd_answer(void **state)
 	int order[MAX];
 	pd_dgram_t batch[MAX];
 	pd_cache_key_t keys[NRULES];
+	pd_query_t parsed[NRULES];
 	pd_cache_t *c = pd_cache_new(PD_CACHE_DEFAULT_SIZE); /* no two keys in one set */
 	assert_non_null(c);
 	size_t n = 0;
 	for (size_t k = 0; k < NRULES; k++) {
 		len[n] = rule_query(q[n], &rules[k], 0, true);
 		/* Distinct keys, or the counts below would not add up. */
-		assert_true(pd_cache_key(&keys[k], q[n], len[n], conf.udp_size));
+		assert_true(key_of(&keys[k], &parsed[k], q[n], len[n], conf.udp_size));
 		for (size_t j = 0; j < k; j++)
 			assert_false(keys[j].variant == keys[k].variant &&
 			             keys[j].qsection == keys[k].qsection &&
@@ -565,6 +574,37 @@ static void both_batch_paths_report_rcode_and_tc(void **state)
 	pd_cache_free(c);
 }
 
+/*
+ * A cache of one set: each set is probed once per batch, so a store that evicts what a
+ * later query of the batch found, or stores what it missed, must make it probe again.
+ * Otherwise it would be served another name's answer, or store its own twice.
+ */
+static void a_store_in_a_batch_reprobes_its_set(void **state)
+{
+	static const char *const names[] = {"www.example.com", "ns1.example.com",
+	                                    "alias.example.com"};
+	uint8_t q[3][600], out[4][PD_UDP_MAX];
+	size_t len[3];
+	pd_cache_t *c = pd_cache_new(0); /* two slots: one set of two ways */
+	assert_non_null(c);
+	for (int i = 0; i < 3; i++)
+		len[i] = tu_query(q[i], names[i], PD_TYPE_A, PD_CLASS_IN, 1232, 0);
+	for (int round = 0; round < 6; round++) {
+		/* Two names stored, then the third (a miss that evicts) before both. */
+		int a = round % 3, b = (round + 1) % 3, m = (round + 2) % 3;
+		pd_dgram_t batch[4] = {dgram(q[m], len[m], out[0]), dgram(q[a], len[a], out[1]),
+		                       dgram(q[b], len[b], out[2]), dgram(q[m], len[m], out[3])};
+		pd_cache_answer_batch(c, zs, &conf, batch + 1, 2);
+		pd_cache_answer_batch(c, zs, &conf, batch, 4);
+		for (int i = 0; i < 4; i++)
+			assert_answered(&batch[i]);
+	}
+	pd_cache_stats_t st = pd_cache_stats(c);
+	/* The last query of each batch found what the first stored in the same batch. */
+	assert_true(st.hits >= 6);
+	pd_cache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -577,6 +617,7 @@ int main(void)
 	    cmocka_unit_test(every_rule_is_cached_exactly),
 	    cmocka_unit_test(a_mixed_batch_matches_pd_answer),
 	    cmocka_unit_test(both_batch_paths_report_rcode_and_tc),
+	    cmocka_unit_test(a_store_in_a_batch_reprobes_its_set),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -165,6 +165,29 @@ static void read_lower_takes_only_uncompressed_names(void **state)
 	assert_int_equal(pd_name_read_lower(&w, out), 0);
 }
 
+static void read_question_notes_labels_and_hash(void **state)
+{
+	uint8_t out[PD_NAME_MAX], off[128], labels = 0;
+	uint32_t hash = 0;
+	pd_wire_t w;
+	const uint8_t q[] = {3,   'W', 'w', 'W', 7, 'E', 'x', 'a',
+	                     'm', 'p', 'l', 'e', 2, 'N', 'l', 0};
+	pd_wire_init(&w, q, sizeof(q));
+	assert_int_equal(pd_name_read_question(&w, out, off, &labels, &hash), sizeof(q));
+	assert_memory_equal(out, "\3www\7example\2nl\0", sizeof(q));
+	assert_int_equal(labels, 4); /* the root's included */
+	assert_int_equal(off[0], 0);
+	assert_int_equal(off[1], 4);
+	assert_int_equal(off[2], 12);
+	assert_int_equal(off[3], 15);
+	assert_int_equal(hash, pd_name_hash(out, sizeof(q)));
+	/* The root alone. */
+	pd_wire_init(&w, q + 15, 1);
+	assert_int_equal(pd_name_read_question(&w, out, off, &labels, &hash), 1);
+	assert_int_equal(labels, 1);
+	assert_int_equal(hash, pd_name_hash((const uint8_t *)"", 1));
+}
+
 static void case_folding_and_comparison(void **state)
 {
 	uint8_t a[PD_NAME_MAX], b[PD_NAME_MAX], l[PD_NAME_MAX];
@@ -217,6 +240,7 @@ int main(void)
 	    cmocka_unit_test(parse_rejects_bad_pointers),
 	    cmocka_unit_test(parse_rejects_long_names_built_by_pointers),
 	    cmocka_unit_test(read_lower_takes_only_uncompressed_names),
+	    cmocka_unit_test(read_question_notes_labels_and_hash),
 	    cmocka_unit_test(case_folding_and_comparison),
 	    cmocka_unit_test(subdomains),
 	};

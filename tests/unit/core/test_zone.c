@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include "pindns/query.h"
 #include "pindns/zoneset.h"
 
 static pd_zone_builder_t *new_builder(const char *origin)
@@ -312,33 +313,43 @@ static pd_zone_t *small_zone(const char *origin)
 	return z;
 }
 
+/* pd_zoneset_find(), checked against pd_zoneset_find_labels() on the parse of the name. */
+static const pd_zone_t *set_find(const pd_zoneset_t *zs, const char *name)
+{
+	uint8_t n[PD_NAME_MAX], lname[PD_NAME_MAX], off[PD_QUERY_LABELS_MAX], labels;
+	uint32_t hash;
+	pd_wire_t w;
+	int len = tu_name(n, name);
+	pd_wire_init(&w, n, (size_t)len);
+	assert_int_equal(pd_name_read_question(&w, lname, off, &labels, &hash), len);
+	const pd_zone_t *z = pd_zoneset_find(zs, n);
+	assert_ptr_equal(pd_zoneset_find_labels(zs, lname, (size_t)len, hash, off, labels), z);
+	return z;
+}
+
 static void zoneset_most_specific_wins(void **state)
 {
 	pd_zone_t *zones[3] = {small_zone("example.com"), small_zone("sub.example.com"),
 	                       small_zone("org")};
 	pd_zoneset_t *zs = NULL;
-	uint8_t n[PD_NAME_MAX];
 	assert_int_equal(pd_zoneset_new(&zs, zones, 3), 0);
-	tu_name(n, "a.sub.example.com");
-	assert_ptr_equal(pd_zoneset_find(zs, n), zones[1]);
-	tu_name(n, "sub.example.com");
-	assert_ptr_equal(pd_zoneset_find(zs, n), zones[1]);
-	tu_name(n, "www.example.com");
-	assert_ptr_equal(pd_zoneset_find(zs, n), zones[0]);
-	tu_name(n, "example.org");
-	assert_ptr_equal(pd_zoneset_find(zs, n), zones[2]);
-	tu_name(n, "example.net");
-	assert_null(pd_zoneset_find(zs, n));
-	tu_name(n, ".");
-	assert_null(pd_zoneset_find(zs, n));
+	assert_ptr_equal(set_find(zs, "a.sub.example.com"), zones[1]);
+	assert_ptr_equal(set_find(zs, "sub.example.com"), zones[1]);
+	assert_ptr_equal(set_find(zs, "www.example.com"), zones[0]);
+	assert_ptr_equal(set_find(zs, "example.org"), zones[2]);
+	assert_null(set_find(zs, "example.net"));
+	assert_null(set_find(zs, "."));
 
 	/* A second set sharing one zone: releasing the first frees only the others. */
 	pd_zone_t *next[2] = {zones[0], small_zone("net")};
 	pd_zoneset_t *zs2 = NULL;
 	assert_int_equal(pd_zoneset_new(&zs2, next, 2), 0);
 	pd_zoneset_release(zs, zs2);
-	tu_name(n, "www.example.com");
-	assert_ptr_equal(pd_zoneset_find(zs2, n), zones[0]);
+	assert_ptr_equal(set_find(zs2, "www.example.com"), zones[0]);
+	/* Deeper than every origin: the suffixes too long to be one are skipped. */
+	assert_ptr_equal(set_find(zs2, "a.b.c.d.e.f.www.example.com"), zones[0]);
+	assert_ptr_equal(set_find(zs2, "a.b.c.d.e.f.net"), next[1]);
+	assert_null(set_find(zs2, "a.b.c.d.e.f.org"));
 	pd_zoneset_free(zs2);
 }
 

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "pindns/dgram.h"
+#include "pindns/query.h"
 #include "pindns/zoneset.h"
 
 #define PD_UDP_DEFAULT 1232 /* EDNS buffer size: avoids IP fragmentation (DNS Flag Day 2020) */
@@ -27,30 +28,48 @@ typedef struct pd_answer_info {
 } pd_answer_info_t;
 
 /**
- * Answers the query of qlen bytes at query into resp (resp_cap bytes; at least
- * PD_UDP_MIN, and the response never exceeds what the client accepts). zs may be NULL
- * (no zones: everything is refused). info may be NULL. Returns the response length,
- * or 0 when the query must be dropped without an answer (too short, or itself a
- * response).
+ * Answers the parsed query q into resp (resp_cap bytes; at least PD_UDP_MIN, and the
+ * response never exceeds what the client accepts). zs may be NULL (no zones:
+ * everything is refused). info may be NULL. When q->zone_known, q->zone is taken as
+ * the zone pd_zoneset_find() gives in zs (pd_answer_prefetch() remembers it). Returns
+ * the response length, or 0 when the query must be dropped without an answer (too
+ * short, or itself a response).
+ */
+size_t pd_answer_query(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, const pd_query_t *q,
+                       uint8_t *resp, size_t resp_cap, pd_answer_info_t *info);
+
+/**
+ * Parses the query of qlen bytes at query with pd_query_parse() and answers it with
+ * pd_answer_query().
  */
 size_t pd_answer(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, const uint8_t *query,
                  size_t qlen, uint8_t *resp, size_t resp_cap, pd_answer_info_t *info);
 
 /**
- * Warms the caches for answering these queries: for each, the zone's hash slot, node,
- * name, RRsets and RDATA are prefetched stage by stage across the whole batch, so the
- * memory misses of different queries overlap instead of adding up. Changes nothing;
- * queries it cannot read quickly are skipped. skip may be NULL, or mark entries
- * already answered.
+ * Warms the caches for answering these n parsed queries: for each, the zone's hash
+ * slot, node, name, RRsets and RDATA are prefetched stage by stage across the whole
+ * batch, so the memory misses of different queries overlap instead of adding up. The
+ * zone found for each is remembered in it (zone_known, zone) for pd_answer_query() with
+ * the same zs. Changes nothing else; queries that will not reach a zone are skipped.
+ * skip may be NULL, or mark entries already answered.
  */
-void pd_answer_prefetch(const pd_zoneset_t *zs, const pd_dgram_t *batch, int n, const bool *skip);
+void pd_answer_prefetch(const pd_zoneset_t *zs, pd_query_t *qs, int n, const bool *skip);
 
 /**
- * Answers one datagram with pd_answer(), setting d->out_len and, from what it answered,
- * d->rcode (the header's 4 bits) and d->truncated; both 0 when the query is dropped.
+ * Answers the datagram d, parsed as q, with pd_answer_query(), setting d->out_len and,
+ * from what it answered, d->rcode (the header's 4 bits) and d->truncated; both 0 when
+ * the query is dropped.
  */
+void pd_answer_dgram_query(const pd_zoneset_t *zs, const pd_answer_conf_t *conf,
+                           const pd_query_t *q, pd_dgram_t *d);
+
+/** Parses one datagram and answers it with pd_answer_dgram_query(). */
 void pd_answer_dgram(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, pd_dgram_t *d);
 
-/** Answers a batch: pd_answer_prefetch(), then pd_answer_dgram() for each datagram. */
+/**
+ * Answers a batch: each datagram parsed once, pd_answer_prefetch(), then
+ * pd_answer_dgram_query() for each, 32 datagrams at a time (the parsed queries are
+ * on the stack, nothing is allocated).
+ */
 void pd_answer_batch(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, pd_dgram_t *batch,
                      int n);

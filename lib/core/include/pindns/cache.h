@@ -9,6 +9,7 @@
 #include "pindns/counter.h"
 #include "pindns/dgram.h"
 #include "pindns/name.h"
+#include "pindns/query.h"
 #include "pindns/zoneset.h"
 
 #define PD_CACHE_SLOT 1024 /* bytes per entry: key and response; larger answers are not kept */
@@ -17,9 +18,9 @@
 /** The cache key of a query, and what a hit needs to patch. */
 typedef struct pd_cache_key {
 	uint64_t hash;
-	uint32_t variant;                  /* DO bit, EDNS present, response size limit */
-	uint16_t qsection;                 /* bytes of the question section: name + type + class */
-	uint8_t question[PD_NAME_MAX + 4]; /* lower-cased name, then type and class */
+	uint32_t variant;        /* DO bit, EDNS present, response size limit */
+	uint16_t qsection;       /* bytes of the question section: name + type + class */
+	const uint8_t *question; /* the query's: lower-cased name, then type and class */
 } pd_cache_key_t;
 
 /** Counters, written only by the owning worker; any thread may read them (pd_counter_get). */
@@ -42,12 +43,12 @@ pd_cache_t *pd_cache_new(size_t bytes);
 void pd_cache_free(pd_cache_t *c);
 
 /**
- * Builds the key of a query if it has the one shape whose answer depends on nothing
- * but the key, ID, RD and the letter case of the name: opcode QUERY, one question
- * without compression, no answer or authority records, at most one OPT record of
- * version 0, and nothing after it. Returns false for anything else.
+ * Builds the key of a parsed query if it has the one shape whose answer depends on
+ * nothing but the key, ID, RD and the letter case of the name (q->cacheable), from
+ * what the parse found: the name is not read again, and key->question points into q,
+ * which must outlive the key. Returns false for any other shape.
  */
-bool pd_cache_key(pd_cache_key_t *key, const uint8_t *query, size_t qlen, uint16_t udp_size);
+bool pd_cache_key(pd_cache_key_t *key, const pd_query_t *q, uint16_t udp_size);
 
 /**
  * Answers a query from the cache, or with pd_answer() and stores the result. The
@@ -58,10 +59,13 @@ size_t pd_cache_answer(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answer_co
                        const uint8_t *query, size_t qlen, uint8_t *resp, size_t resp_cap);
 
 /**
- * Answers a batch of queries like pd_cache_answer(), first computing every key and
- * prefetching every cache set, so the batch's memory misses overlap instead of
- * following one another. Each datagram gets out_len, rcode and truncated as
- * pd_answer_dgram() sets them; a hit takes the last two from its entry, stored with it.
+ * Answers a batch of queries like pd_cache_answer(), first parsing every query once
+ * and prefetching every cache set, so the batch's memory misses overlap instead of
+ * following one another. Each set is probed once; the misses' zones are prefetched
+ * and remembered for the answer, and a miss is stored in the set it probed (32
+ * datagrams at a time, with their parsed queries on the stack). Each datagram gets out_len, rcode
+ * and truncated as pd_answer_dgram() sets them; a hit takes the last two from its entry, stored
+ * with it.
  */
 void pd_cache_answer_batch(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answer_conf_t *conf,
                            pd_dgram_t *batch, int n);

@@ -28,6 +28,15 @@ size_t pd_name_parse(pd_wire_t *w, uint8_t *out);
  */
 size_t pd_name_read_lower(pd_wire_t *w, uint8_t *out);
 
+/**
+ * pd_name_read_lower() for the question of a query, in the same single pass: also
+ * stores where each label starts in label_off (at least 128 entries; the root label
+ * is the last), their number in *labels, and pd_name_hash() of the lower-cased name in
+ * *hash. Returns the length written, or 0 on error (the outputs then undefined).
+ */
+size_t pd_name_read_question(pd_wire_t *w, uint8_t *out, uint8_t *label_off, uint8_t *labels,
+                             uint32_t *hash);
+
 /** Length of a valid uncompressed wire name, root label included. */
 size_t pd_name_len(const uint8_t *name);
 

@@ -31,6 +31,14 @@ typedef struct pd_resp {
 void pd_resp_init(pd_resp_t *r, uint8_t *buf, size_t len, size_t limit, size_t qname_off);
 
 /**
+ * pd_resp_init() for a query name whose labels are known: label_off holds where each
+ * of its labels starts, relative to qname_off, labels of them with the root last (a
+ * parsed query's), so the name is not walked again.
+ */
+void pd_resp_init_labels(pd_resp_t *r, uint8_t *buf, size_t len, size_t limit, size_t qname_off,
+                         const uint8_t *label_off, unsigned labels);
+
+/**
  * Writes one RR. Names inside the RDATA of the RFC 1035 types are compressed, others
  * copied. Returns 0, or -ENOSPC with the response left exactly as it was.
  */

@@ -110,6 +110,10 @@ void pd_zone_free(pd_zone_t *z);
 /** Finds the node of a lower-cased wire name of length len, or NULL. */
 const pd_node_t *pd_zone_find(const pd_zone_t *z, const uint8_t *lname, size_t len);
 
+/** pd_zone_find() with the name's pd_name_hash() known already (a parsed query's). */
+const pd_node_t *pd_zone_find_hashed(const pd_zone_t *z, const uint8_t *lname, size_t len,
+                                     uint32_t hash);
+
 /** The RRset of the given type at a node, or NULL. */
 const pd_rrset_t *pd_zone_rrset(const pd_zone_t *z, const pd_node_t *n, uint16_t type);
 

@@ -12,6 +12,7 @@ typedef struct pd_zoneset {
 	pd_zone_t **zones;
 	uint64_t *table; /* open addressing: (origin hash << 32) | (zone index + 1); 0 is empty */
 	uint32_t table_mask;
+	uint8_t max_labels; /* the most labels of any origin: a longer suffix is no zone's */
 } pd_zoneset_t;
 
 /**
@@ -29,6 +30,15 @@ void pd_zoneset_free(pd_zoneset_t *zs);
  * when no zone covers the name.
  */
 const pd_zone_t *pd_zoneset_find(const pd_zoneset_t *zs, const uint8_t *lname);
+
+/**
+ * pd_zoneset_find() for a parsed query's name: len bytes, its pd_name_hash(), and
+ * where its labels start (labels of them, the root last). The suffixes with more
+ * labels than any origin are skipped without hashing them, and the name's own hash
+ * is not made again.
+ */
+const pd_zone_t *pd_zoneset_find_labels(const pd_zoneset_t *zs, const uint8_t *lname, size_t len,
+                                        uint32_t hash, const uint8_t *label_off, unsigned labels);
 
 /**
  * Frees old after a newer set has replaced it: every zone of old that keep does not
