@@ -8,26 +8,12 @@
 #include "pindns/name.h"
 #include "pindns/zoneset.h"
 
+#include "fuzzutil.h"
+
 #include "answer_limit.h" /* from tests/unit/core: the limit the unit tests check too */
 
 static pd_zoneset_t *zs;
 static const pd_answer_conf_t conf = {.udp_size = 1232, .identity = "fuzz", .version = "v"};
-
-static void add(pd_zone_builder_t *b, const char *owner, uint16_t type, const void *rd, size_t len)
-{
-	uint8_t o[PD_NAME_MAX];
-	pd_name_from_str(o, owner);
-	if (pd_zone_builder_add(b, o, type, 300, rd, (uint16_t)len, 0) < 0)
-		abort();
-}
-
-static void add_name(pd_zone_builder_t *b, const char *owner, uint16_t type, const char *target)
-{
-	uint8_t rd[PD_NAME_MAX + 2] = {0, 10};
-	size_t off = type == PD_TYPE_MX ? 2 : 0;
-	int n = pd_name_from_str(rd + off, target);
-	add(b, owner, type, rd, off + (size_t)n);
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -38,24 +24,24 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	int n = pd_name_from_str(soa, "ns.example.com");
 	n += pd_name_from_str(soa + n, "h.example.com");
 	memset(soa + n, 1, 20);
-	add(b, "example.com", PD_TYPE_SOA, soa, (size_t)n + 20);
-	add_name(b, "example.com", PD_TYPE_NS, "ns.example.com");
-	add_name(b, "example.com", PD_TYPE_MX, "ns.example.com");
-	add(b, "ns.example.com", PD_TYPE_A, "\x01\x02\x03\x04", 4);
+	fz_add(b, "example.com", PD_TYPE_SOA, soa, (size_t)n + 20);
+	fz_add_name(b, "example.com", PD_TYPE_NS, "ns.example.com");
+	fz_add_name(b, "example.com", PD_TYPE_MX, "ns.example.com");
+	fz_add(b, "ns.example.com", PD_TYPE_A, "\x01\x02\x03\x04", 4);
 	/* Answers near the limits: 48 A (about 800 bytes) fit 1232 and not 512; 64 AAAA
 	 * (about 1800 bytes) fit no client of ours (1232), so they catch a lost cap. */
 	for (uint8_t i = 0; i < 64; i++) {
 		uint8_t a[4] = {192, 0, 2, i};
 		uint8_t aaaa[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = i};
 		if (i < 48)
-			add(b, "*.w.example.com", PD_TYPE_A, a, 4);
-		add(b, "*.w.example.com", PD_TYPE_AAAA, aaaa, 16);
+			fz_add(b, "*.w.example.com", PD_TYPE_A, a, 4);
+		fz_add(b, "*.w.example.com", PD_TYPE_AAAA, aaaa, 16);
 	}
-	add_name(b, "c.example.com", PD_TYPE_CNAME, "a.w.example.com");
-	add_name(b, "l.example.com", PD_TYPE_CNAME, "l.example.com");
-	add_name(b, "d.example.com", PD_TYPE_DNAME, "w.example.com");
-	add_name(b, "s.example.com", PD_TYPE_NS, "ns.s.example.com");
-	add(b, "ns.s.example.com", PD_TYPE_A, "\x01\x02\x03\x06", 4);
+	fz_add_name(b, "c.example.com", PD_TYPE_CNAME, "a.w.example.com");
+	fz_add_name(b, "l.example.com", PD_TYPE_CNAME, "l.example.com");
+	fz_add_name(b, "d.example.com", PD_TYPE_DNAME, "w.example.com");
+	fz_add_name(b, "s.example.com", PD_TYPE_NS, "ns.s.example.com");
+	fz_add(b, "ns.s.example.com", PD_TYPE_A, "\x01\x02\x03\x06", 4);
 	if (pd_zone_builder_finish(b, &z) < 0)
 		abort();
 	pd_zone_builder_free(b);

@@ -13,6 +13,8 @@
 #include "pindns/dns.h"
 #include "pindns/zoneset.h"
 
+#include "fuzzutil.h"
+
 #define PD_FUZZ_PACKETS 40 /* with their twins 80 datagrams: more than one chunk of 32 */
 
 /*
@@ -25,22 +27,6 @@ static pd_zoneset_t *sets[2];
 static pd_cache_t *cache;
 static const pd_answer_conf_t conf = {.udp_size = 1232, .identity = "fuzz", .version = "v"};
 
-static void add(pd_zone_builder_t *b, const char *owner, uint16_t type, const void *rd, size_t len)
-{
-	uint8_t o[PD_NAME_MAX];
-	pd_name_from_str(o, owner);
-	if (pd_zone_builder_add(b, o, type, 300, rd, (uint16_t)len, 0) < 0)
-		abort();
-}
-
-static void add_name(pd_zone_builder_t *b, const char *owner, uint16_t type, const char *target)
-{
-	uint8_t rd[PD_NAME_MAX + 2] = {0, 10};
-	size_t off = type == PD_TYPE_MX ? 2 : 0;
-	int n = pd_name_from_str(rd + off, target);
-	add(b, owner, type, rd, off + (size_t)n);
-}
-
 /* count TXT strings of 200 bytes: 4 fit 1232 and a cache slot but not 512, 8 fit neither. */
 static void add_txt(pd_zone_builder_t *b, const char *owner, int count, uint8_t fill)
 {
@@ -48,7 +34,7 @@ static void add_txt(pd_zone_builder_t *b, const char *owner, int count, uint8_t 
 	rd[0] = 200;
 	for (int i = 0; i < count; i++) {
 		memset(rd + 1, fill + i, 200);
-		add(b, owner, PD_TYPE_TXT, rd, sizeof(rd));
+		fz_add(b, owner, PD_TYPE_TXT, rd, sizeof(rd));
 	}
 }
 
@@ -62,24 +48,24 @@ static pd_zoneset_t *make_set(uint8_t v)
 	int n = pd_name_from_str(soa, "ns.example.com");
 	n += pd_name_from_str(soa + n, "h.example.com");
 	memset(soa + n, v, 20);
-	add(b, "example.com", PD_TYPE_SOA, soa, (size_t)n + 20);
-	add_name(b, "example.com", PD_TYPE_NS, "ns.example.com");
-	add_name(b, "example.com", PD_TYPE_MX, "ns.example.com");
-	add(b, "ns.example.com", PD_TYPE_A, a, 4);
-	add(b, "www.example.com", PD_TYPE_A, a, 4);
-	add(b, "*.w.example.com", PD_TYPE_A, a, 4);
-	add_name(b, "c.example.com", PD_TYPE_CNAME, "a.w.example.com");
-	add_name(b, "cc.example.com", PD_TYPE_CNAME, "c.example.com");
-	add_name(b, "l.example.com", PD_TYPE_CNAME, "l.example.com");
-	add_name(b, "d.example.com", PD_TYPE_DNAME, "w.example.com");
-	add_name(b, "s.example.com", PD_TYPE_NS, "ns.s.example.com");
-	add(b, "ns.s.example.com", PD_TYPE_A, a, 4);
+	fz_add(b, "example.com", PD_TYPE_SOA, soa, (size_t)n + 20);
+	fz_add_name(b, "example.com", PD_TYPE_NS, "ns.example.com");
+	fz_add_name(b, "example.com", PD_TYPE_MX, "ns.example.com");
+	fz_add(b, "ns.example.com", PD_TYPE_A, a, 4);
+	fz_add(b, "www.example.com", PD_TYPE_A, a, 4);
+	fz_add(b, "*.w.example.com", PD_TYPE_A, a, 4);
+	fz_add_name(b, "c.example.com", PD_TYPE_CNAME, "a.w.example.com");
+	fz_add_name(b, "cc.example.com", PD_TYPE_CNAME, "c.example.com");
+	fz_add_name(b, "l.example.com", PD_TYPE_CNAME, "l.example.com");
+	fz_add_name(b, "d.example.com", PD_TYPE_DNAME, "w.example.com");
+	fz_add_name(b, "s.example.com", PD_TYPE_NS, "ns.s.example.com");
+	fz_add(b, "ns.s.example.com", PD_TYPE_A, a, 4);
 	/* A referral whose glue does not fit 512 bytes: TC with the NS RRset kept. */
 	for (int i = 0; i < 9; i++) {
 		char ns[64];
 		snprintf(ns, sizeof(ns), "ns%d-gggggggggggggggggggggggggggggg.g.example.com", i);
-		add_name(b, "g.example.com", PD_TYPE_NS, ns);
-		add(b, ns, PD_TYPE_A, a, 4);
+		fz_add_name(b, "g.example.com", PD_TYPE_NS, ns);
+		fz_add(b, ns, PD_TYPE_A, a, 4);
 	}
 	add_txt(b, "mid.example.com", 4, (uint8_t)('a' + v % 8));
 	add_txt(b, "big.example.com", 8, (uint8_t)('a' + v % 8));

@@ -53,19 +53,9 @@ static pd_zone_t *build_example_com(void)
 	tu_add(b, "_sip._udp.example.com", PD_TYPE_SRV, 3600, srv,
 	       6 + tu_name(srv + 6, "mail.example.com"));
 	/* 4 x 200-byte TXT: about 0.9 KB, more than 512 but less than 1232. */
-	for (int i = 0; i < 4; i++) {
-		char t[201];
-		memset(t, 'm' + i, 200);
-		t[200] = '\0';
-		tu_add_txt(b, "mid.example.com", t);
-	}
+	tu_add_txts(b, "mid.example.com", 4, 'm');
 	/* 8 x 200-byte TXT: about 1.6 KB, more than 1232 and far more than 512. */
-	for (int i = 0; i < 8; i++) {
-		char t[201];
-		memset(t, 'a' + i, 200);
-		t[200] = '\0';
-		tu_add_txt(b, "big.example.com", t);
-	}
+	tu_add_txts(b, "big.example.com", 8, 'a');
 	/* A long DNAME target: substitution can exceed 255 bytes. */
 	char longt[300] = "";
 	for (int i = 0; i < 3; i++)
