@@ -11,14 +11,15 @@
 #define PD_CACHE_WAYS 2
 #define PD_CACHE_BATCH 32    /* keys computed and prefetched ahead of answering */
 #define PD_CACHE_EPOCH 65536 /* lookups between decisions on whether to sample inserts */
-#define PD_CACHE_SAMPLE 8    /* below 1 hit in this many lookups, store 1 miss in this many */
+#define PD_CACHE_SAMPLE 8    /* when not worth it, store 1 miss in this many */
 /*
- * Below 1 hit in PD_CACHE_SAMPLE lookups the cache costs more than it saves: a miss pays
- * for the key and the probe, and a hit saves the answer's work, about five probes' worth
- * (measured on the realistic mix). Then only 1 batch in
- * PD_CACHE_TRIAL is looked up, enough to see the hit ratio come back; the others are
- * answered straight from the zone, as with the cache off.
+ * A miss costs the key and the probe (about 17 ns in a driver on the realistic mix), a
+ * hit saves about 60 ns of answering: below about 1 hit in 4 lookups (PD_CACHE_WORTH)
+ * the cache costs more than it saves. Then only 1 batch in PD_CACHE_TRIAL is looked up,
+ * enough to see the hit ratio come back, and 1 miss in PD_CACHE_SAMPLE of those stored;
+ * the other batches are answered straight from the zone, as with the cache off.
  */
+#define PD_CACHE_WORTH 4
 #define PD_CACHE_TRIAL 16
 
 typedef struct pd__slot {
@@ -43,8 +44,8 @@ struct pd_cache {
 	pd_cache_stats_t *stats; /* &own, or counters the owner keeps elsewhere */
 	pd_cache_stats_t own;
 	uint8_t victim; /* which way to evict next: cheap round robin instead of LRU stamps */
-	bool sampling;  /* hit ratio too low: keep one miss in PD_CACHE_SAMPLE, look up one
-	                 * batch in PD_CACHE_TRIAL */
+	bool sampling;  /* not worth it (PD_CACHE_WORTH): look up one batch in PD_CACHE_TRIAL,
+	                 * keep one miss in PD_CACHE_SAMPLE */
 	uint32_t epoch_lookups, epoch_hits;
 	uint32_t batches; /* counts batches while sampling, to pick the trial ones */
 };
@@ -210,7 +211,7 @@ static bool pd__cache_serve(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answ
 	/* Sampling, only 1 batch in PD_CACHE_TRIAL looks up: an epoch as short in time. */
 	if (++c->epoch_lookups ==
 	    (c->sampling ? PD_CACHE_EPOCH / PD_CACHE_TRIAL : PD_CACHE_EPOCH)) {
-		c->sampling = c->epoch_hits * PD_CACHE_SAMPLE < c->epoch_lookups;
+		c->sampling = c->epoch_hits * PD_CACHE_WORTH < c->epoch_lookups;
 		c->epoch_lookups = c->epoch_hits = 0;
 	}
 	if (e->way >= 0) {
