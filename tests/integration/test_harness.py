@@ -208,14 +208,19 @@ class Ports(unittest.TestCase):
         self.assertTrue(low <= harness.free_port() <= high)
 
 
+def queries_file(*lines):
+    """A dnsperf-format query file of these lines, in a temporary folder."""
+    path = os.path.join(tempfile.mkdtemp(), "q.txt")
+    with open(path, "w") as f:
+        f.write("".join(line + "\n" for line in lines))
+    return path
+
+
 class LoadChecks(unittest.TestCase):
     def test_a_load_that_stopped_early_fails(self):
         srv = harness.start_pindnsd()
         self.addCleanup(srv.stop)
-        queries = os.path.join(tempfile.mkdtemp(), "q.txt")
-        with open(queries, "w") as f:
-            f.write("www.example.com A\n")
-        load = harness.Load(srv.port, queries, max_seconds=0.5)
+        load = harness.Load(srv.port, queries_file("www.example.com A"), max_seconds=0.5)
         time.sleep(1.5)
         with self.assertRaisesRegex(AssertionError, "the load had stopped"):
             load.finish(self, time.monotonic())
@@ -223,10 +228,7 @@ class LoadChecks(unittest.TestCase):
     def test_a_load_still_sending_passes(self):
         srv = harness.start_pindnsd()
         self.addCleanup(srv.stop)
-        queries = os.path.join(tempfile.mkdtemp(), "q.txt")
-        with open(queries, "w") as f:
-            f.write("www.example.com A\nnope.example.com A\n")
-        load = harness.Load(srv.port, queries)
+        load = harness.Load(srv.port, queries_file("www.example.com A", "nope.example.com A"))
         time.sleep(0.5)
         done = time.monotonic()
         time.sleep(0.2)
