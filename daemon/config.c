@@ -8,6 +8,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,17 @@ const char pd_config_help[] =
     "  log: stderr|syslog       where log lines go (default stderr; a daemon that\n"
     "                           detached uses syslog)\n"
     "  query-log: N             log one query in N per worker: client, name, type,\n"
-    "                           rcode (default 0: off)\n";
+    "                           rcode (default 0: off)\n"
+    "  nsid: TEXT|0xHEX         NSID (RFC 5001) for queries that ask (default: none)\n"
+    "  tcp-threads: N           TCP threads (default: half the workers, at least 1)\n"
+    "  tcp-max-clients: N       open TCP connections in all (default 1024); past it\n"
+    "                           the oldest idle one is closed for a new client\n"
+    "  tcp-max-per-client: N    open TCP connections per client address (default 64)\n"
+    "  tcp-idle-timeout: TIME   close an idle TCP connection after TIME (default 10s;\n"
+    "                           TIME is ms, or with an ms or s suffix)\n"
+    "  tcp-io-timeout: TIME     close a connection whose message stays half-sent, or\n"
+    "                           whose answer stays unread, after TIME (default 1s)\n"
+    "  tcp-max-queries: N       close a connection after N answers (default 0: never)\n";
 
 int pd_config_init(pd_config_t *cfg)
 {
@@ -137,12 +148,107 @@ static int pd__add_zone(pd_config_t *cfg, const char *value, char *err, size_t c
 	return 0;
 }
 
+/* The whole-number options: where each goes, its range, and whether it is a time. */
+static const struct pd__int_key {
+	const char *key;
+	long lo, hi;
+	size_t off;
+	bool time; /* milliseconds, or with an "ms" or "s" suffix */
+} pd__int_keys[] = {
+    {"tcp-threads", 1, 1024, offsetof(pd_config_t, tcp.threads), false},
+    {"tcp-max-clients", 1, 1000000, offsetof(pd_config_t, tcp.max_clients), false},
+    {"tcp-max-per-client", 1, 65535, offsetof(pd_config_t, tcp.max_per_client), false},
+    {"tcp-idle-timeout", 1, 3600000, offsetof(pd_config_t, tcp.idle_timeout_ms), true},
+    {"tcp-io-timeout", 1, 600000, offsetof(pd_config_t, tcp.io_timeout_ms), true},
+    {"tcp-max-queries", 0, 1000000000, offsetof(pd_config_t, tcp.max_queries), false},
+};
+
+/* A duration: "250" and "250ms" are milliseconds, "10s" seconds. */
+static int pd__parse_time(const char *v, long lo, long hi, long *out)
+{
+	char num[32];
+	size_t len = strlen(v), mult = 1;
+	if (len > 2 && strcmp(v + len - 2, "ms") == 0)
+		len -= 2;
+	else if (len > 1 && v[len - 1] == 's')
+		len -= 1, mult = 1000;
+	if (len >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, v, len);
+	num[len] = '\0';
+	long n;
+	if (pd__parse_int(num, 0, hi, &n) < 0 || n * (long)mult < lo || n * (long)mult > hi)
+		return -EINVAL;
+	*out = n * (long)mult;
+	return 0;
+}
+
+/* A whole-number option of pd__int_keys; 1 when key is none of them. */
+static int pd__set_int_key(pd_config_t *cfg, const char *key, const char *value, char *err,
+                           size_t cap)
+{
+	for (size_t i = 0; i < sizeof(pd__int_keys) / sizeof(*pd__int_keys); i++) {
+		const struct pd__int_key *k = &pd__int_keys[i];
+		long n;
+		if (strcmp(key, k->key) != 0)
+			continue;
+		int ret = k->time ? pd__parse_time(value, k->lo, k->hi, &n)
+		                  : pd__parse_int(value, k->lo, k->hi, &n);
+		if (ret < 0) {
+			snprintf(err, cap, "%s must be %s from %ld to %ld%s, not '%s'", key,
+			         k->time ? "a time" : "a number", k->lo, k->hi,
+			         k->time ? " ms (or 10s, 500ms)" : "", value);
+			return -EINVAL;
+		}
+		int v = (int)n; /* every field is int-sized: int or unsigned */
+		memcpy((char *)cfg + k->off, &v, sizeof(v));
+		return 0;
+	}
+	return 1;
+}
+
+/* nsid: the text as bytes, or 0x and hex digits. */
+static int pd__set_nsid(pd_config_t *cfg, const char *value, char *err, size_t cap)
+{
+	size_t len = strlen(value);
+	if (value[0] == '0' && (value[1] == 'x' || value[1] == 'X')) {
+		const char *h = value + 2;
+		size_t n = strlen(h) / 2;
+		bool ok = strlen(h) % 2 == 0 && n > 0 && n <= PD_CONFIG_NSID_MAX;
+		for (size_t i = 0; ok && i < n; i++) {
+			unsigned byte;
+			ok = isxdigit((unsigned char)h[2 * i]) &&
+			     isxdigit((unsigned char)h[2 * i + 1]) &&
+			     sscanf(h + 2 * i, "%2x", &byte) == 1;
+			cfg->nsid[i] = (uint8_t)byte;
+		}
+		if (!ok) {
+			snprintf(err, cap, "nsid in hex wants 0x and 2 to %d hex digits, not '%s'",
+			         2 * PD_CONFIG_NSID_MAX, value);
+			return -EINVAL;
+		}
+		cfg->nsid_len = (uint16_t)n;
+		return 0;
+	}
+	if (len > PD_CONFIG_NSID_MAX) {
+		snprintf(err, cap, "nsid is at most %d bytes", PD_CONFIG_NSID_MAX);
+		return -EINVAL;
+	}
+	memcpy(cfg->nsid, value, len);
+	cfg->nsid_len = (uint16_t)len;
+	return 0;
+}
+
 /* pd_config_set() but for the out-of-memory message, which it adds for every option. */
 static int pd__config_set(pd_config_t *cfg, const char *key, const char *value, char *err,
                           size_t cap)
 {
 	long n;
-
+	int ret = pd__set_int_key(cfg, key, value, err, cap);
+	if (ret <= 0)
+		return ret;
+	if (strcmp(key, "nsid") == 0)
+		return pd__set_nsid(cfg, value, err, cap);
 	if (strcmp(key, "listen") == 0) {
 		if (cfg->listen_is_default)
 			pd_config_clear_listen(cfg);

@@ -25,6 +25,46 @@ int pd_control_listen(const char *path, char *err, size_t cap)
 	return pd_unix_listen("control socket", path, 8, err, cap);
 }
 
+/* The traffic of one transport's workers, as a text line or a JSON member. */
+static void pd__transport_stats(const pd_stats_t *s, pd_transport_t tr, bool json, char *buf,
+                                size_t cap, size_t *n)
+{
+	pd_worker_stats_t t;
+	pd_stats_transport_total(s, tr, &t);
+	uint32_t workers = tr == PD_TRANSPORT_TCP ? s->tcp_workers : pd_stats_udp_workers(s);
+	pd_buf_printf(buf, cap, n,
+	              !json ? "%s%s: workers %u queries %llu responses %llu dropped %llu "
+	                      "bytes-in %llu bytes-out %llu\n"
+	                    : "%s\"%s\": {\"workers\": %u, \"queries\": %llu, "
+	                      "\"responses\": %llu, \"dropped\": %llu, \"bytes_in\": %llu, "
+	                      "\"bytes_out\": %llu}",
+	              json && tr ? ", " : "", pd_transport_name(tr), workers,
+	              (unsigned long long)t.net.queries, (unsigned long long)t.net.responses,
+	              (unsigned long long)t.net.dropped, (unsigned long long)t.net.bytes_in,
+	              (unsigned long long)t.net.bytes_out);
+}
+
+/* The TCP connections of all TCP threads (t, their total), as text lines or a JSON member:
+ * the open ones and how many came and went. */
+static void pd__tcp_stats(const pd_tcp_stats_t *t, bool json, char *buf, size_t cap, size_t *n)
+{
+	pd_buf_printf(buf, cap, n,
+	              !json ? "tcp-connections: open %llu accepted %llu adopted %llu closed %llu\n"
+	                      "tcp-closed:"
+	                    : "\"tcp_connections\": {\"open\": %llu, \"accepted\": %llu, "
+	                      "\"adopted\": %llu, \"closed\": %llu, \"closed_by_reason\": {",
+	              (unsigned long long)pd_stats_tcp_open(t),
+	              (unsigned long long)pd_counter_get(&t->accepted),
+	              (unsigned long long)pd_counter_get(&t->adopted),
+	              (unsigned long long)pd_stats_tcp_closed(t));
+	/* Every reason, also those at 0: a fixed set, so a reader finds each in its place. */
+	for (int r = 0; r < PD_TCP_CLOSE_REASONS; r++)
+		pd_buf_printf(buf, cap, n, !json ? " %s%s %llu" : "%s\"%s\": %llu",
+		              json && r ? ", " : "", pd_tcp_close_names[r],
+		              (unsigned long long)pd_counter_get(&t->closed[r]));
+	pd_buf_printf(buf, cap, n, json ? "}}" : "\n");
+}
+
 size_t pd_control_stats(const pd_stats_t *s, bool json, char *buf, size_t cap)
 {
 	size_t n = 0;
@@ -36,25 +76,32 @@ size_t pd_control_stats(const pd_stats_t *s, bool json, char *buf, size_t cap)
 	for (uint32_t w = 0; w < s->workers; w++) {
 		pd_worker_stats_t ws;
 		pd_stats_worker(s, w, &ws);
-		min = ws.net.queries < min ? ws.net.queries : min;
-		max = ws.net.queries > max ? ws.net.queries : max;
+		pd_transport_t tr = pd_stats_transport(s, w);
+		/* SO_REUSEPORT spreads UDP queries, but TCP connections, each with as many
+		 * queries as its client sends: the TCP threads would only blur the spread. */
+		if (tr == PD_TRANSPORT_UDP) {
+			min = ws.net.queries < min ? ws.net.queries : min;
+			max = ws.net.queries > max ? ws.net.queries : max;
+		}
 		double mean = ws.net.batches ? (double)ws.net.queries / (double)ws.net.batches : 0;
 		/* One worker, as text or JSON: the same fields in the same order. Two literals
 		 * in a ?: keep both formats checked against the arguments. */
 		pd_buf_printf(
 		    buf, cap, &n,
-		    !json ? "%sworker %u: queries %llu responses %llu dropped %llu truncated %llu "
-		            "cache-hits %llu cache-misses %llu batches %llu mean-batch %.2f\n"
-		          : "%s{\"worker\": %u, \"queries\": %llu, \"responses\": %llu, "
-		            "\"dropped\": %llu, \"truncated\": %llu, \"cache_hits\": %llu, "
-		            "\"cache_misses\": %llu, \"batches\": %llu, \"mean_batch\": %.2f}",
-		    json && w ? ", " : "", w, (unsigned long long)ws.net.queries,
-		    (unsigned long long)ws.net.responses, (unsigned long long)ws.net.dropped,
-		    (unsigned long long)ws.dns.truncated, (unsigned long long)ws.dns.cache.hits,
-		    (unsigned long long)ws.dns.cache.misses, (unsigned long long)ws.net.batches,
-		    mean);
+		    !json ? "%sworker %u: transport %s queries %llu responses %llu dropped %llu "
+		            "truncated %llu cache-hits %llu cache-misses %llu batches %llu "
+		            "mean-batch %.2f\n"
+		          : "%s{\"worker\": %u, \"transport\": \"%s\", \"queries\": %llu, "
+		            "\"responses\": %llu, \"dropped\": %llu, \"truncated\": %llu, "
+		            "\"cache_hits\": %llu, \"cache_misses\": %llu, \"batches\": %llu, "
+		            "\"mean_batch\": %.2f}",
+		    json && w ? ", " : "", w, pd_transport_name(tr),
+		    (unsigned long long)ws.net.queries, (unsigned long long)ws.net.responses,
+		    (unsigned long long)ws.net.dropped, (unsigned long long)ws.dns.truncated,
+		    (unsigned long long)ws.dns.cache.hits, (unsigned long long)ws.dns.cache.misses,
+		    (unsigned long long)ws.net.batches, mean);
 	}
-	/* How evenly SO_REUSEPORT spread the load: least busy over busiest worker. */
+	/* How evenly SO_REUSEPORT spread the load: least busy over busiest UDP worker. */
 	double spread = max ? (double)min / (double)max : 1.0;
 	static const char *const fill[PD_ENGINE_FILL] = {"1",     "2-3",   "4-7", "8-15",
 	                                                 "16-31", "32-63", "64+"};
@@ -80,7 +127,12 @@ size_t pd_control_stats(const pd_stats_t *s, bool json, char *buf, size_t cap)
 		for (int f = 0; f < PD_ENGINE_FILL; f++)
 			pd_buf_printf(buf, cap, &n, "%s\"%s\": %llu", f ? ", " : "", fill[f],
 			              (unsigned long long)t.net.batch_fill[f]);
-		pd_buf_printf(buf, cap, &n, "}}, \"spread\": %.3f, \"since_unix\": %llu}\n", spread,
+		pd_buf_printf(buf, cap, &n, "}}, \"transports\": {");
+		for (int tr = 0; tr < PD_TRANSPORTS; tr++)
+			pd__transport_stats(s, (pd_transport_t)tr, true, buf, cap, &n);
+		pd_buf_printf(buf, cap, &n, "}, ");
+		pd__tcp_stats(&t.tcp, true, buf, cap, &n);
+		pd_buf_printf(buf, cap, &n, ", \"spread\": %.3f, \"since_unix\": %llu}\n", spread,
 		              (unsigned long long)s->started_unix);
 		return n;
 	}
@@ -92,6 +144,9 @@ size_t pd_control_stats(const pd_stats_t *s, bool json, char *buf, size_t cap)
 	    (unsigned long long)t.net.dropped, (unsigned long long)t.dns.truncated,
 	    (unsigned long long)t.net.bytes_in, (unsigned long long)t.net.bytes_out,
 	    (unsigned long long)t.dns.cache.hits, (unsigned long long)t.dns.cache.misses);
+	for (int tr = 0; tr < PD_TRANSPORTS; tr++)
+		pd__transport_stats(s, (pd_transport_t)tr, false, buf, cap, &n);
+	pd__tcp_stats(&t.tcp, false, buf, cap, &n);
 	pd_buf_printf(buf, cap, &n, "rcodes:");
 	for (int r = 0; r < 16; r++)
 		if (t.dns.rcode[r])
@@ -142,9 +197,12 @@ static int pd__read_command(int conn, char *line, size_t cap)
 static void pd__status(const pd_control_t *ctl, char *reply, size_t *r)
 {
 	const pd_zoneset_t *zs = *ctl->zones;
+	/* The counter segment knows which workers are UDP ones and which TCP threads. */
 	pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r,
-	              "running: pid %ld, version %s, %d worker(s), %zu zone(s), up %lld s\n",
-	              (long)getpid(), PD_VERSION, ctl->workers, zs ? zs->count : 0,
+	              "running: pid %ld, version %s, %u worker(s) and %u TCP thread(s), %zu "
+	              "zone(s), up %lld s\n",
+	              (long)getpid(), PD_VERSION, pd_stats_udp_workers(ctl->stats),
+	              ctl->stats->tcp_workers, zs ? zs->count : 0,
 	              (long long)(time(NULL) - ctl->started_unix));
 	pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r, PD_CTL_OK "\n");
 }

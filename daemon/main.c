@@ -46,7 +46,7 @@ static void pd__usage(FILE *out)
 {
 	fprintf(out,
 	        "Usage: pindnsd [OPTION]...\n"
-	        "Authoritative DNS server answering over UDP from zone files.\n"
+	        "Authoritative DNS server answering over UDP and TCP from zone files.\n"
 	        "\n"
 	        "  -c, --config FILE     read options from FILE (see below)\n"
 	        "  -l, --listen ADDR:PORT  answer on this address; repeatable; replaces the\n"
@@ -221,10 +221,11 @@ typedef struct pd__daemon {
 	pd__server_t server; /* what the workers share */
 	pd_stats_t *stats;
 	int stats_fd;
-	int handoff_conn; /* takeover: the connection to the predecessor, until it stops */
-	int old_stats_fd; /* takeover: the predecessor's counter segment */
-	int ready_fd;     /* detached: the pipe to the parent, which waits for our word */
-	uid_t uid;        /* whom root becomes once bound; (uid_t)-1: nothing to drop */
+	int handoff_conn;    /* takeover: the connection to the predecessor, until it stops */
+	int handoff_version; /* takeover: the protocol the predecessor speaks */
+	int old_stats_fd;    /* takeover: the predecessor's counter segment */
+	int ready_fd;        /* detached: the pipe to the parent, which waits for our word */
+	uid_t uid;           /* whom root becomes once bound; (uid_t)-1: nothing to drop */
 	gid_t gid;
 	int handoff_fd, control_fd, metrics_fd; /* listening, or -1 when off or failed */
 	sigset_t sigs;                          /* blocked, and read from sig_fd */
@@ -448,9 +449,10 @@ static int pd__zones_load(pd__daemon_t *d)
 
 /* The engine on the sockets of the running pindnsd at --takeover, which serves on until
  * pd__takeover_finish(). */
-static int pd__engine_take(pd__daemon_t *d, char *err, size_t cap)
+static int pd__engine_take(pd__daemon_t *d, const pd_engine_conf_t *ecfg, char *err, size_t cap)
 {
-	int conn = pd_handoff_take(d->takeover, &d->engine, &d->old_stats_fd, err, cap);
+	int conn = pd_handoff_take(d->takeover, ecfg, &d->engine, &d->old_stats_fd,
+	                           &d->handoff_version, err, cap);
 	if (conn < 0)
 		return conn;
 	d->handoff_conn = conn;
@@ -486,9 +488,10 @@ static int pd__engine_build(pd__daemon_t *d)
 	                               .listen_is_default = d->cfg.listen_is_default,
 	                               .threads = d->cfg.threads,
 	                               .rcvbuf = d->cfg.rcvbuf,
-	                               .reuseport_cpu = d->cfg.reuseport_cpu};
+	                               .reuseport_cpu = d->cfg.reuseport_cpu,
+	                               .tcp = d->cfg.tcp};
 	if (d->takeover)
-		ret = pd__engine_take(d, err, sizeof(err));
+		ret = pd__engine_take(d, &ecfg, err, sizeof(err));
 	else if ((nactivated = pd_systemd_listen_fds(activated, PD_ACTIVATED_MAX)) > 0)
 		ret = pd__engine_activated(d, &ecfg, activated, nactivated, err, sizeof(err));
 	else
@@ -682,7 +685,8 @@ static int pd__caches_new(pd__daemon_t *d)
 /* The counter segment, counted into by the engine, the caches and pd__handle. */
 static int pd__counters_new(pd__daemon_t *d)
 {
-	d->stats = pd_stats_new(d->nworkers, &d->stats_fd);
+	int udp = pd_engine_threads(d->engine);
+	d->stats = pd_stats_new(udp, d->nworkers - udp, &d->stats_fd);
 	if (!d->stats) {
 		int ret = errno ? -errno : -ENOMEM;
 		pd_log(PD_LOG_ERR, "cannot create the counter segment: %s", strerror(-ret));
@@ -693,6 +697,8 @@ static int pd__counters_new(pd__daemon_t *d)
 		pd_cache_count_into(d->server.caches[i], &d->stats->live[i].dns.cache);
 	for (int i = 0; i < d->nworkers; i++)
 		pd_engine_set_stats(d->engine, i, &d->stats->live[i].net);
+	for (int i = udp; i < d->nworkers; i++)
+		pd_engine_set_tcp_stats(d->engine, i - udp, &d->stats->live[i].tcp);
 	return 0;
 }
 
@@ -718,7 +724,13 @@ static int pd__server_new(pd__daemon_t *d)
 	d->server.answer.udp_size = d->cfg.udp_size;
 	d->server.answer.identity = d->cfg.identity;
 	d->server.answer.version = d->cfg.version;
-	d->nworkers = pd_engine_threads(d->engine);
+	d->server.answer.nsid = d->cfg.nsid_len ? d->cfg.nsid : NULL;
+	d->server.answer.nsid_len = d->cfg.nsid_len;
+	/* RFC 7828 counts in 100 ms: the idle timeout, as the engine applies it. */
+	int idle = d->cfg.tcp.idle_timeout_ms ? d->cfg.tcp.idle_timeout_ms : PD_TCP_DEFAULT_IDLE_MS;
+	d->server.answer.tcp_keepalive = (uint16_t)(idle / 100 > 65535 ? 65535 : idle / 100);
+	/* The handler's workers: the UDP ones, then the TCP threads. */
+	d->nworkers = pd_engine_threads(d->engine) + pd_engine_tcp_threads(d->engine);
 	int ret = pd__caches_new(d);
 	if (ret == 0)
 		ret = pd__counters_new(d);
@@ -731,14 +743,17 @@ static int pd__server_new(pd__daemon_t *d)
  * final now, are carried on. */
 static void pd__takeover_finish(pd__daemon_t *d)
 {
-	int ret = pd_handoff_go(d->handoff_conn);
+	int taken = 0;
+	int ret = pd_handoff_go(d->handoff_conn, d->engine, d->handoff_version, &taken);
 	d->handoff_conn = -1; /* closed by pd_handoff_go */
 	if (ret < 0)
 		pd_log(PD_LOG_WARN, "takeover: the old pindnsd did not confirm it stopped: %s",
 		       strerror(-ret));
 	else
-		pd_log(PD_LOG_INFO, "took over the sockets from %s; the old pindnsd stopped",
-		       d->takeover);
+		pd_log(PD_LOG_INFO,
+		       "took over the sockets from %s, with %d open TCP connection(s); the old "
+		       "pindnsd stopped",
+		       d->takeover, taken);
 	pd_stats_t *old = d->old_stats_fd >= 0 ? pd_stats_map(d->old_stats_fd) : NULL;
 	if (old) {
 		pd_stats_carry(d->stats, old);
@@ -784,8 +799,10 @@ static void pd__announce(pd__daemon_t *d)
 		strcat(addrs, d->cfg.listen[i].text);
 	}
 	pd_log(PD_LOG_INFO,
-	       "pindnsd %s serving %zu zone(s) on %s with %d worker(s), cache %zu KiB each",
-	       PD_VERSION, d->zones->count, addrs, d->nworkers, d->cfg.cache_size / 1024);
+	       "pindnsd %s serving %zu zone(s) on %s (UDP and TCP) with %d worker(s) and %d "
+	       "TCP thread(s), cache %zu KiB each",
+	       PD_VERSION, d->zones->count, addrs, pd_engine_threads(d->engine),
+	       pd_engine_tcp_threads(d->engine), d->cfg.cache_size / 1024);
 	if (d->ready_fd >= 0)
 		pd__tell_parent(d);
 	pd_systemd_notify("READY=1\nMAINPID=%ld\nSTATUS=serving %zu zone(s)", (long)getpid(),
@@ -800,7 +817,8 @@ static void pd__on_handoff(pd__daemon_t *d)
 	if (conn < 0)
 		return;
 	pd_log(PD_LOG_INFO, "handoff: a successor asks for the sockets");
-	if (pd_handoff_give(conn, d->engine, d->stats_fd, err, sizeof(err)) < 0) {
+	int version;
+	if (pd_handoff_give(conn, d->engine, d->stats_fd, &version, err, sizeof(err)) < 0) {
 		pd_log(PD_LOG_ERR, "%s", err);
 		close(conn);
 		return;
@@ -814,8 +832,9 @@ static void pd__on_handoff(pd__daemon_t *d)
 	close(d->handoff_fd);
 	d->handoff_fd = -1;
 	pd_engine_stop(d->engine);
-	pd_handoff_done(conn);
-	pd_log(PD_LOG_INFO, "handed the sockets over; exiting");
+	int handed = pd_handoff_done(conn, d->engine, version);
+	pd_log(PD_LOG_INFO, "handed the sockets over, with %d open TCP connection(s); exiting",
+	       handed);
 	d->handed_over = true;
 	d->stopping = true;
 }
@@ -868,7 +887,6 @@ static int pd__loop_prepare(pd__daemon_t *d)
 	d->control = (pd_control_t){.cfg = &d->cfg,
 	                            .zones = &d->zones,
 	                            .stats = d->stats,
-	                            .workers = d->nworkers,
 	                            .started_unix = (int64_t)time(NULL),
 	                            .reload = pd__reload,
 	                            .arg = &d->reloader};

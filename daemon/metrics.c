@@ -38,7 +38,12 @@ static uint64_t pd__counter_at(const pd_worker_stats_t *st, size_t offset)
 	return pd_counter_get((const pd_counter_t *)((const char *)st + offset));
 }
 
-/* One counter family, per worker, live plus carried over restarts. */
+/*
+ * One counter family, per worker, live plus carried over restarts. Each series is
+ * labelled with the worker and its transport: the worker alone tells them apart (the TCP
+ * threads are numbered after the UDP workers), so the transport adds no series, and
+ * selecting or summing by worker works as it did before there was TCP.
+ */
 static void pd__family(char *buf, size_t cap, size_t *n, const pd_stats_t *s, const char *name,
                        const char *help, size_t offset)
 {
@@ -46,9 +51,42 @@ static void pd__family(char *buf, size_t cap, size_t *n, const pd_stats_t *s, co
 	for (uint32_t w = 0; w < s->workers; w++) {
 		uint64_t v = pd__counter_at(&s->live[w], offset) +
 		             pd__counter_at(&s->live[s->workers + w], offset);
-		pd_buf_printf(buf, cap, n, "%s{worker=\"%u\"} %llu\n", name, w,
-		              (unsigned long long)v);
+		pd_buf_printf(buf, cap, n, "%s{worker=\"%u\",transport=\"%s\"} %llu\n", name, w,
+		              pd_transport_name(pd_stats_transport(s, w)), (unsigned long long)v);
 	}
+}
+
+/*
+ * The TCP connections, summed over the TCP threads: per thread the open ones would not
+ * add up, as a connection handed over on a restart is closed on one of the predecessor's
+ * threads and adopted by any of ours.
+ */
+static void pd__tcp_families(char *buf, size_t cap, size_t *n, const pd_stats_t *s)
+{
+	pd_worker_stats_t t;
+	pd_stats_total(s, &t);
+	pd_buf_printf(buf, cap, n,
+	              "# HELP pindns_tcp_connections_open TCP connections open now.\n"
+	              "# TYPE pindns_tcp_connections_open gauge\n"
+	              "pindns_tcp_connections_open %llu\n"
+	              "# HELP pindns_tcp_connections_accepted_total TCP connections accepted "
+	              "(also those refused at once).\n"
+	              "# TYPE pindns_tcp_connections_accepted_total counter\n"
+	              "pindns_tcp_connections_accepted_total %llu\n"
+	              "# HELP pindns_tcp_connections_adopted_total TCP connections received open "
+	              "from a predecessor.\n"
+	              "# TYPE pindns_tcp_connections_adopted_total counter\n"
+	              "pindns_tcp_connections_adopted_total %llu\n"
+	              "# HELP pindns_tcp_connections_closed_total TCP connections closed, by "
+	              "reason.\n"
+	              "# TYPE pindns_tcp_connections_closed_total counter\n",
+	              (unsigned long long)pd_stats_tcp_open(&t.tcp),
+	              (unsigned long long)pd_counter_get(&t.tcp.accepted),
+	              (unsigned long long)pd_counter_get(&t.tcp.adopted));
+	for (int r = 0; r < PD_TCP_CLOSE_REASONS; r++)
+		pd_buf_printf(
+		    buf, cap, n, "pindns_tcp_connections_closed_total{reason=\"%s\"} %llu\n",
+		    pd_tcp_close_names[r], (unsigned long long)pd_counter_get(&t.tcp.closed[r]));
 }
 
 size_t pd_metrics_render(const pd_stats_t *s, const pd_zoneset_t *zones, char *buf, size_t cap)
@@ -56,13 +94,16 @@ size_t pd_metrics_render(const pd_stats_t *s, const pd_zoneset_t *zones, char *b
 	size_t n = 0;
 #define PD_FAMILY(name, help, field)                                                               \
 	pd__family(buf, cap, &n, s, name, help, offsetof(pd_worker_stats_t, field))
-	PD_FAMILY("pindns_queries_total", "UDP datagrams received.", net.queries);
+	PD_FAMILY("pindns_queries_total", "Queries received: UDP datagrams, and messages over TCP.",
+	          net.queries);
 	PD_FAMILY("pindns_responses_total", "Responses sent.", net.responses);
-	PD_FAMILY("pindns_dropped_total", "Datagrams received and not answered.", net.dropped);
+	PD_FAMILY("pindns_dropped_total", "Queries received and not answered.", net.dropped);
 	PD_FAMILY("pindns_truncated_total", "Responses sent with TC set.", dns.truncated);
 	PD_FAMILY("pindns_received_bytes_total", "Bytes received.", net.bytes_in);
 	PD_FAMILY("pindns_sent_bytes_total", "Bytes sent.", net.bytes_out);
-	PD_FAMILY("pindns_batches_total", "recvmmsg calls that returned datagrams.", net.batches);
+	PD_FAMILY("pindns_batches_total",
+	          "recvmmsg calls that returned datagrams; for TCP, reads that returned messages.",
+	          net.batches);
 	PD_FAMILY("pindns_cache_hits_total", "Answers from the response cache.", dns.cache.hits);
 	PD_FAMILY("pindns_cache_misses_total", "Cacheable queries not in the cache.",
 	          dns.cache.misses);
@@ -77,10 +118,12 @@ size_t pd_metrics_render(const pd_stats_t *s, const pd_zoneset_t *zones, char *b
 			if (v || r == 0 || r == 3 || r == 5)
 				pd_buf_printf(
 				    buf, cap, &n,
-				    "pindns_responses_by_rcode_total{worker=\"%u\",rcode=\"%"
-				    "s\"} %llu\n",
-				    w, pd_rcode_name((unsigned)r), (unsigned long long)v);
+				    "pindns_responses_by_rcode_total{worker=\"%u\",transport=\"%"
+				    "s\",rcode=\"%s\"} %llu\n",
+				    w, pd_transport_name(pd_stats_transport(s, w)),
+				    pd_rcode_name((unsigned)r), (unsigned long long)v);
 		}
+	pd__tcp_families(buf, cap, &n, s);
 	pd_buf_printf(
 	    buf, cap, &n,
 	    "# HELP pindns_zones Zones being served.\n# TYPE pindns_zones gauge\n"

@@ -20,33 +20,12 @@
 #include <unistd.h>
 #include <urcu-qsbr.h>
 
+#include "engine_int.h"
 #include "pindns/log.h"
-#include "pindns/sanitizer.h"
 
 #define PD_ENGINE_WAKE_SIGNAL SIGUSR1
 
-/*
- * ThreadSanitizer sees none of the ordering liburcu provides: the pointer exchange and
- * the grace period happen in the library, which is not instrumented. Without being told,
- * it reports each zone set a reload publishes (written by the main thread, then read by
- * a worker) and frees (read by a worker, then freed) as a data race. These say what RCU
- * guarantees and no more, keyed on the zone set itself so that each names only the
- * threads that really handed it on: a worker that picks up a published set sees what was
- * written before that set was published, and what a worker did with a set before its next
- * quiescent state, or before going offline, happens before the end of the grace period
- * after which that set is freed. A worker still using a set past its quiescent state is
- * still reported.
- */
-#if PD_TSAN
-#include <sanitizer/tsan_interface.h>
-#define PD__HAPPENS_BEFORE(addr) __tsan_release((void *)(addr))
-#define PD__HAPPENS_AFTER(addr) __tsan_acquire((void *)(addr))
-#else
-#define PD__HAPPENS_BEFORE(addr) ((void)0)
-#define PD__HAPPENS_AFTER(addr) ((void)0)
-#endif
-
-typedef struct pd__worker {
+struct pd__worker {
 	pd_engine_t *engine;
 	int index;
 	int cpu;
@@ -67,23 +46,7 @@ typedef struct pd__worker {
 	pd_dgram_t dgrams[PD_BATCH];
 	int dgram_rx[PD_BATCH];   /* which received message each datagram came from */
 	pd_engine_stats_t *stats; /* this worker's traffic counters, or NULL */
-#if PD_TSAN
-	const void *used; /* the zone set of the last batch, until its quiescent state */
-#endif
-} pd__worker_t;
-
-struct pd_engine {
-	int nthreads;
-	int nlisten;
-	pd_listen_t listen[PD_LISTEN_MAX];
-	bool wildcard[PD_LISTEN_MAX]; /* bound to 0.0.0.0 or ::, so replies need pktinfo */
-	pd__worker_t *workers;
-	int stop_fd;
-	pd_engine_handler_fn handler;
-	void *handler_arg;
-	void *data; /* published with rcu_assign_pointer, read with rcu_dereference */
-	atomic_bool stopping;
-	bool running;
+	const void *used;         /* for ThreadSanitizer: the zone set of the last batch */
 };
 
 static bool pd__is_wildcard(const pd_listen_t *l)
@@ -93,7 +56,7 @@ static bool pd__is_wildcard(const pd_listen_t *l)
 	return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&l->addr)->sin6_addr);
 }
 
-static const char *pd__bind_advice(int err, const pd_listen_t *l)
+const char *pd__bind_advice(int err, const pd_listen_t *l)
 {
 	uint16_t port = ntohs(((const struct sockaddr_in *)&l->addr)->sin_port);
 	switch (err) {
@@ -171,7 +134,7 @@ static int pd__attach_cpu_steering(int fd, int workers)
 }
 
 /* The CPUs this process may use, in order; worker i goes to the (i mod n)-th. */
-static int pd__cpu_for(int index, int *ncpu_out)
+int pd__cpu_for(int index, int *ncpu_out)
 {
 	cpu_set_t set;
 	int cpus[CPU_SETSIZE], n = 0;
@@ -184,19 +147,44 @@ static int pd__cpu_for(int index, int *ncpu_out)
 	return n ? cpus[index % n] : -1;
 }
 
+/* TCP threads when not configured: half the UDP workers, at least one. */
+static int pd__tcp_threads(const pd_engine_conf_t *cfg, int udp)
+{
+	if (cfg->tcp.threads > 0)
+		return cfg->tcp.threads;
+	return udp / 2 > 1 ? udp / 2 : 1;
+}
+
+/* TCP limits with the defaults filled in for what is 0. */
+static pd_tcp_conf_t pd__tcp_conf(const pd_engine_conf_t *cfg)
+{
+	pd_tcp_conf_t t = cfg->tcp;
+	if (t.max_clients <= 0)
+		t.max_clients = PD_TCP_DEFAULT_MAX_CLIENTS;
+	if (t.max_per_client <= 0)
+		t.max_per_client = PD_TCP_DEFAULT_MAX_PER_CLIENT;
+	if (t.idle_timeout_ms <= 0)
+		t.idle_timeout_ms = PD_TCP_DEFAULT_IDLE_MS;
+	if (t.io_timeout_ms <= 0)
+		t.io_timeout_ms = PD_TCP_DEFAULT_IO_MS;
+	return t;
+}
+
 /*
- * An engine of threads workers with no sockets yet (every fd slot -1) and its stop
- * eventfd: what every way of building one starts from. NULL when out of resources.
+ * An engine of threads workers and ntcp TCP threads with no sockets yet (every fd slot
+ * -1) and its stop eventfd: what every way of building one starts from. NULL when out of
+ * resources.
  */
-static pd_engine_t *pd__engine_alloc(int threads)
+static pd_engine_t *pd__engine_alloc(const pd_engine_conf_t *cfg, int threads, int ntcp)
 {
 	pd_engine_t *e = calloc(1, sizeof(*e));
 	if (!e)
 		return NULL;
 	e->nthreads = threads;
+	e->tcp_conf = pd__tcp_conf(cfg);
 	e->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	e->workers = calloc((size_t)threads, sizeof(*e->workers));
-	if (e->stop_fd < 0 || !e->workers)
+	if (e->stop_fd < 0 || !e->workers || pd__tcp_alloc(e, ntcp) < 0)
 		goto fail;
 	/* All first: pd_engine_free must not take calloc's zeroes for fd 0. */
 	for (int w = 0; w < threads; w++)
@@ -215,11 +203,52 @@ fail:
 	return NULL;
 }
 
+/* Closes what slot has of UDP sockets and TCP listeners, for an address given up. */
+static void pd__slot_close(pd_engine_t *e, int slot)
+{
+	for (int w = 0; w < e->nthreads; w++)
+		if (e->workers[w].fds[slot] >= 0) {
+			close(e->workers[w].fds[slot]);
+			e->workers[w].fds[slot] = -1;
+		}
+	for (int t = 0; t < e->ntcp; t++)
+		if (*pd__tcp_fd(e, t, slot) >= 0) {
+			close(*pd__tcp_fd(e, t, slot));
+			*pd__tcp_fd(e, t, slot) = -1;
+		}
+}
+
+/*
+ * Binds whatever slot still lacks for l: the UDP socket of each worker and the listener
+ * of each TCP thread whose fd is -1. Returns 0 or -errno with err set.
+ */
+static int pd__slot_bind(pd_engine_t *e, int slot, const pd_listen_t *l, int rcvbuf, char *err,
+                         size_t cap)
+{
+	bool wildcard = pd__is_wildcard(l);
+	for (int w = 0; w < e->nthreads; w++) {
+		int *fd = &e->workers[w].fds[slot];
+		int ret = *fd >= 0 ? 0 : pd__socket_open(l, wildcard, rcvbuf, fd, err, cap);
+		if (ret < 0)
+			return ret;
+	}
+	for (int t = 0; t < e->ntcp; t++) {
+		int *fd = pd__tcp_fd(e, t, slot);
+		int ret = *fd >= 0 ? 0 : pd__tcp_listener_open(l, fd, err, cap);
+		if (ret < 0)
+			return ret;
+	}
+	e->listen[slot] = *l;
+	e->wildcard[slot] = wildcard;
+	return 0;
+}
+
 int pd_engine_new(pd_engine_t **out, const pd_engine_conf_t *cfg, char *err, size_t err_cap)
 {
 	int ret = -ENOMEM, ncpu;
 	pd__cpu_for(0, &ncpu);
-	pd_engine_t *e = pd__engine_alloc(cfg->threads > 0 ? cfg->threads : ncpu);
+	int threads = cfg->threads > 0 ? cfg->threads : ncpu;
+	pd_engine_t *e = pd__engine_alloc(cfg, threads, pd__tcp_threads(cfg, threads));
 
 	*out = NULL;
 	err[0] = '\0';
@@ -227,29 +256,18 @@ int pd_engine_new(pd_engine_t **out, const pd_engine_conf_t *cfg, char *err, siz
 		goto fail;
 	for (int i = 0; i < cfg->nlisten; i++) {
 		const pd_listen_t *l = &cfg->listen[i];
-		bool wildcard = pd__is_wildcard(l);
 		int slot = e->nlisten;
-		for (int w = 0; w < e->nthreads; w++) {
-			ret = pd__socket_open(l, wildcard, cfg->rcvbuf, &e->workers[w].fds[slot],
-			                      err, err_cap);
-			if (ret == 0)
-				continue;
-			/* The default [::] is optional: a host without IPv6 still serves IPv4. */
-			if (cfg->listen_is_default && l->addr.ss_family == AF_INET6 &&
-			    (ret == -EAFNOSUPPORT || ret == -EADDRNOTAVAIL)) {
-				pd_log(PD_LOG_WARN, "%s; serving IPv4 only", err);
-				err[0] = '\0';
-				for (int k = 0; k < w; k++) {
-					close(e->workers[k].fds[slot]);
-					e->workers[k].fds[slot] = -1;
-				}
-				slot = -1;
-				break;
-			}
-			goto fail;
-		}
-		if (slot < 0)
+		ret = pd__slot_bind(e, slot, l, cfg->rcvbuf, err, err_cap);
+		/* The default [::] is optional: a host without IPv6 still serves IPv4. */
+		if (ret < 0 && cfg->listen_is_default && l->addr.ss_family == AF_INET6 &&
+		    (ret == -EAFNOSUPPORT || ret == -EADDRNOTAVAIL)) {
+			pd_log(PD_LOG_WARN, "%s; serving IPv4 only", err);
+			err[0] = '\0';
+			pd__slot_close(e, slot);
 			continue;
+		}
+		if (ret < 0)
+			goto fail;
 		if (cfg->reuseport_cpu) {
 			ret = pd__attach_cpu_steering(e->workers[0].fds[slot], e->nthreads);
 			if (ret < 0) {
@@ -259,8 +277,6 @@ int pd_engine_new(pd_engine_t **out, const pd_engine_conf_t *cfg, char *err, siz
 				goto fail;
 			}
 		}
-		e->listen[slot] = *l;
-		e->wildcard[slot] = wildcard;
 		e->nlisten++;
 	}
 	*out = e;
@@ -272,111 +288,145 @@ fail:
 	return ret;
 }
 
-int pd_engine_new_from_fds(pd_engine_t **out, int threads, int nlisten, const pd_listen_t *listen,
-                           const int *fds, char *err, size_t err_cap)
+int pd_engine_new_from_fds(pd_engine_t **out, const pd_engine_conf_t *cfg, int threads,
+                           int tcp_threads, int nlisten, const pd_listen_t *listen, const int *fds,
+                           char *err, size_t err_cap)
 {
 	pd_engine_t *e = NULL;
+	int nfds = threads * nlisten + tcp_threads * nlisten, ret = -ENOMEM;
 	*out = NULL;
 	err[0] = '\0';
-	if (threads < 1 || nlisten < 1 || nlisten > PD_LISTEN_MAX ||
-	    !(e = pd__engine_alloc(threads))) {
+	if (threads < 1 || tcp_threads < 0 || nlisten < 1 || nlisten > PD_LISTEN_MAX ||
+	    !(e = pd__engine_alloc(cfg, threads,
+	                           tcp_threads ? tcp_threads : pd__tcp_threads(cfg, threads)))) {
 		snprintf(err, err_cap, "cannot build the engine on handed-over sockets: %s",
 		         strerror(errno ? errno : ENOMEM));
-		for (int i = 0; i < threads * nlisten; i++)
+		for (int i = 0; i < nfds; i++)
 			close(fds[i]); /* ours, also on failure */
 		return -ENOMEM;
 	}
 	for (int i = 0; i < nlisten; i++) {
 		for (int w = 0; w < threads; w++)
 			e->workers[w].fds[i] = fds[i * threads + w];
-		e->listen[i] = listen[i];
-		e->wildcard[i] = pd__is_wildcard(&listen[i]);
+		for (int t = 0; t < tcp_threads; t++)
+			*pd__tcp_fd(e, t, i) = fds[threads * nlisten + i * tcp_threads + t];
 	}
 	e->nlisten = nlisten;
+	/* A predecessor without TCP: its listeners are bound here, the rest is as it was. */
+	for (int i = 0; i < nlisten; i++)
+		if ((ret = pd__slot_bind(e, i, &listen[i], 0, err, err_cap)) < 0) {
+			pd_engine_free(e);
+			return ret;
+		}
 	*out = e;
 	return 0;
+}
+
+/* Sorts a passed socket into its address's slot of the UDP or TCP sockets. */
+typedef struct pd__passed {
+	pd_listen_t listen[PD_LISTEN_MAX];
+	int udp[PD_LISTEN_MAX][PD_LISTEN_MAX], tcp[PD_LISTEN_MAX][PD_LISTEN_MAX];
+	int nudp[PD_LISTEN_MAX], ntcp[PD_LISTEN_MAX];
+	int nlisten, threads, tcp_threads;
+} pd__passed_t;
+
+static int pd__passed_add(pd__passed_t *p, int fd, char *err, size_t cap)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	pd_listen_t l;
+	int type = 0, listening = 0;
+	socklen_t tl = sizeof(type), al = sizeof(listening);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
+	    (type == SOCK_STREAM &&
+	     (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &al) < 0 || !listening)) ||
+	    (type != SOCK_DGRAM && type != SOCK_STREAM) ||
+	    pd_listen_from_sockaddr(&l, (struct sockaddr *)&ss, sl) < 0) {
+		snprintf(err, cap,
+		         "socket activation: fd %d is neither a UDP socket nor a listening TCP one",
+		         fd);
+		return -EINVAL;
+	}
+	int slot = 0;
+	while (slot < p->nlisten && strcmp(p->listen[slot].text, l.text) != 0)
+		slot++;
+	if (slot == p->nlisten) {
+		if (p->nlisten == PD_LISTEN_MAX)
+			goto many;
+		p->listen[p->nlisten++] = l;
+	}
+	int *count = type == SOCK_DGRAM ? &p->nudp[slot] : &p->ntcp[slot];
+	if (*count == PD_LISTEN_MAX)
+		goto many;
+	(type == SOCK_DGRAM ? p->udp : p->tcp)[slot][(*count)++] = fd;
+	if (type == SOCK_DGRAM && *count > p->threads)
+		p->threads = *count;
+	if (type == SOCK_STREAM && *count > p->tcp_threads)
+		p->tcp_threads = *count;
+	return 0;
+many:
+	snprintf(err, cap, "socket activation: too many sockets");
+	return -EINVAL;
 }
 
 int pd_engine_new_from_activation(pd_engine_t **out, const pd_engine_conf_t *cfg, const int *fds,
                                   int nfds, char *err, size_t err_cap)
 {
-	pd_listen_t listen[PD_LISTEN_MAX];
-	int per[PD_LISTEN_MAX][PD_LISTEN_MAX], count[PD_LISTEN_MAX] = {0};
-	int nlisten = 0, threads = 1, ret = -EINVAL;
-	int *all = NULL;
+	pd__passed_t *p = calloc(1, sizeof(*p));
+	pd_engine_t *e = NULL;
+	int ret = -ENOMEM;
 
 	*out = NULL;
 	err[0] = '\0';
-	for (int i = 0; i < nfds; i++) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		pd_listen_t l;
-		int type = 0;
-		socklen_t tl = sizeof(type);
-		if (getsockname(fds[i], (struct sockaddr *)&ss, &sl) < 0 ||
-		    getsockopt(fds[i], SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_DGRAM ||
-		    pd_listen_from_sockaddr(&l, (struct sockaddr *)&ss, sl) < 0) {
-			snprintf(err, err_cap, "socket activation: fd %d is not a UDP socket",
-			         fds[i]);
+	if (!p)
+		goto fail;
+	p->threads = 1;
+	for (int i = 0; i < nfds; i++)
+		if ((ret = pd__passed_add(p, fds[i], err, err_cap)) < 0)
 			goto fail;
-		}
-		int slot = 0;
-		while (slot < nlisten && strcmp(listen[slot].text, l.text) != 0)
-			slot++;
-		if (slot == nlisten) {
-			if (nlisten == PD_LISTEN_MAX)
-				goto fail;
-			listen[nlisten++] = l;
-		}
-		if (count[slot] == PD_LISTEN_MAX)
-			goto fail;
-		per[slot][count[slot]++] = fds[i];
-		if (count[slot] > threads)
-			threads = count[slot];
-	}
-	if (cfg->threads > threads)
-		threads = cfg->threads;
-	if (threads > PD_LISTEN_MAX) {
+	int threads = cfg->threads > p->threads ? cfg->threads : p->threads;
+	int ntcp = pd__tcp_threads(cfg, threads);
+	if (p->tcp_threads > ntcp)
+		ntcp = p->tcp_threads;
+	if (threads > PD_LISTEN_MAX || ntcp > PD_LISTEN_MAX) {
 		snprintf(err, err_cap, "socket activation: at most %d workers", PD_LISTEN_MAX);
+		ret = -EINVAL;
 		goto fail;
 	}
-	all = malloc((size_t)(nlisten * threads) * sizeof(*all));
-	if (!all) {
+	if (!(e = pd__engine_alloc(cfg, threads, ntcp))) {
 		ret = -ENOMEM;
 		goto fail;
 	}
-	for (int slot = 0; slot < nlisten; slot++) {
-		for (int w = 0; w < threads; w++) {
-			if (w < count[slot]) {
-				all[slot * threads + w] = per[slot][w];
-				continue;
-			}
-			/* Joining the group needs SO_REUSEPORT on systemd's socket: ReusePort=yes.
-			 */
-			ret = pd__socket_open(&listen[slot], pd__is_wildcard(&listen[slot]),
-			                      cfg->rcvbuf, &all[slot * threads + w], err, err_cap);
-			if (ret < 0) {
-				size_t n = strlen(err);
-				snprintf(
-				    err + n, err_cap - n,
-				    " (for more workers than passed sockets, the socket unit needs "
-				    "ReusePort=yes)");
-				for (int k = count[slot]; k < w; k++)
-					close(all[slot * threads + k]);
-				for (int s2 = 0; s2 < slot; s2++)
-					for (int k = count[s2]; k < threads; k++)
-						close(all[s2 * threads + k]);
-				goto fail;
-			}
+	for (int slot = 0; slot < p->nlisten; slot++) {
+		for (int k = 0; k < p->nudp[slot]; k++)
+			e->workers[k].fds[slot] = p->udp[slot][k];
+		for (int k = 0; k < p->ntcp[slot]; k++)
+			*pd__tcp_fd(e, k, slot) = p->tcp[slot][k];
+	}
+	e->nlisten = p->nlisten;
+	nfds = 0; /* the engine's now */
+	for (int slot = 0; slot < p->nlisten; slot++) {
+		/* Joining a group needs SO_REUSEPORT on systemd's socket: ReusePort=yes. */
+		ret = pd__slot_bind(e, slot, &p->listen[slot], cfg->rcvbuf, err, err_cap);
+		if (ret < 0) {
+			size_t n = strlen(err);
+			snprintf(err + n, err_cap - n,
+			         " (for more workers than passed sockets, or TCP beside passed UDP "
+			         "sockets, the socket unit needs ReusePort=yes)");
+			goto fail;
 		}
 	}
-	ret = pd_engine_new_from_fds(out, threads, nlisten, listen, all, err, err_cap);
-	free(all);
-	return ret;
+	free(p);
+	*out = e;
+	return 0;
 fail:
-	free(all);
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	pd_engine_free(e);
+	free(p);
 	if (!err[0])
-		snprintf(err, err_cap, "socket activation: too many sockets");
+		snprintf(err, err_cap, "socket activation: %s", strerror(-ret));
 	return ret;
 }
 
@@ -393,12 +443,20 @@ int pd_engine_fds(const pd_engine_t *e, int *fds, int cap)
 	for (int i = 0; i < e->nlisten; i++)
 		for (int w = 0; w < e->nthreads && n < cap; w++)
 			fds[n++] = e->workers[w].fds[i];
+	for (int i = 0; i < e->nlisten; i++)
+		for (int t = 0; t < e->ntcp && n < cap; t++)
+			fds[n++] = *pd__tcp_fd((pd_engine_t *)e, t, i);
 	return n;
 }
 
 int pd_engine_threads(const pd_engine_t *e)
 {
 	return e->nthreads;
+}
+
+int pd_engine_tcp_threads(const pd_engine_t *e)
+{
+	return e->ntcp;
 }
 
 /* Reads up to a batch from the worker's socket in slot; returns the count, or -errno. */
@@ -472,24 +530,6 @@ static void pd__worker_count(pd_engine_stats_t *st, const pd__worker_t *wk, int 
 	pd_counter_add(&st->bytes_out, out);
 }
 
-/* Tells ThreadSanitizer (PD_TSAN) that the worker picked up data, published before. */
-static inline void pd__using_data(pd__worker_t *wk, const void *data)
-{
-#if PD_TSAN
-	if (data)
-		PD__HAPPENS_AFTER(data);
-	/* Several sockets are read between two quiescent states, and a reload may come in
-	 * between: what was done with the set used before is as done now as it will be at the
-	 * quiescent state, which its grace period waits for too. */
-	if (wk->used && wk->used != data)
-		PD__HAPPENS_BEFORE(wk->used);
-	wk->used = data;
-#else
-	(void)wk;
-	(void)data;
-#endif
-}
-
 /* Answers the got datagrams just read from slot and sends the replies in one batch. */
 static void pd__worker_answer(pd__worker_t *wk, int slot, int got)
 {
@@ -497,7 +537,7 @@ static void pd__worker_answer(pd__worker_t *wk, int slot, int got)
 	int fd = wk->fds[slot];
 	bool pktinfo = e->wildcard[slot];
 	const void *data = rcu_dereference(e->data);
-	pd__using_data(wk, data);
+	pd__using_data(&wk->used, data);
 	int n = 0, nout = 0;
 
 	for (int i = 0; i < got; i++) {
@@ -508,6 +548,7 @@ static void pd__worker_answer(pd__worker_t *wk, int slot, int got)
 		d->peer_len = wk->rx[i].msg_hdr.msg_namelen;
 		d->in = wk->rx_buf[i];
 		d->in_len = wk->rx[i].msg_len;
+		d->tcp = false;
 		d->out = wk->tx_buf[n];
 		d->out_cap = PD_PKT_MAX;
 		d->out_len = 0;
@@ -548,33 +589,6 @@ static void pd__worker_answer(pd__worker_t *wk, int slot, int got)
 	}
 }
 
-/* Tells ThreadSanitizer (PD_TSAN) that the worker is done with the zone set it used: its
- * next quiescent state or going offline ends that use. */
-static inline void pd__done_with_data(pd__worker_t *wk)
-{
-#if PD_TSAN
-	if (wk->used)
-		PD__HAPPENS_BEFORE(wk->used);
-	wk->used = NULL; /* an idle worker has nothing more to hand on */
-#else
-	(void)wk;
-#endif
-}
-
-/* rcu_quiescent_state(), and what it means told to ThreadSanitizer. */
-static inline void pd__quiescent(pd__worker_t *wk)
-{
-	pd__done_with_data(wk);
-	rcu_quiescent_state();
-}
-
-/* rcu_thread_offline(), and what it means told to ThreadSanitizer. */
-static inline void pd__offline(pd__worker_t *wk)
-{
-	pd__done_with_data(wk);
-	rcu_thread_offline();
-}
-
 /*
  * One address: one blocking recvmmsg per batch, the cheapest loop there is. The worker
  * is offline for RCU only while blocked, and reports a quiescent state per batch.
@@ -583,12 +597,12 @@ static void pd__worker_loop_single(pd__worker_t *wk)
 {
 	pd_engine_t *e = wk->engine;
 	while (!atomic_load_explicit(&e->stopping, memory_order_relaxed)) {
-		pd__offline(wk);
+		pd__offline(&wk->used);
 		int got = pd__worker_recv(wk, 0, MSG_WAITFORONE);
 		rcu_thread_online();
 		if (got > 0)
 			pd__worker_answer(wk, 0, got);
-		pd__quiescent(wk);
+		pd__quiescent(&wk->used);
 	}
 }
 
@@ -606,10 +620,10 @@ static void pd__worker_loop_multi(pd__worker_t *wk)
 				total += got;
 			}
 		}
-		pd__quiescent(wk);
+		pd__quiescent(&wk->used);
 		if (total > 0)
 			continue;
-		pd__offline(wk);
+		pd__offline(&wk->used);
 		epoll_wait(wk->epfd, ev, PD_LISTEN_MAX + 1, -1);
 		rcu_thread_online();
 	}
@@ -637,7 +651,15 @@ static void pd__wake_signal(int sig)
 
 void pd_engine_set_stats(pd_engine_t *e, int worker, pd_engine_stats_t *stats)
 {
-	e->workers[worker].stats = stats;
+	if (worker < e->nthreads)
+		e->workers[worker].stats = stats;
+	else
+		pd__tcp_set_stats(e, worker - e->nthreads, stats, NULL);
+}
+
+void pd_engine_set_tcp_stats(pd_engine_t *e, int t, pd_tcp_stats_t *stats)
+{
+	pd__tcp_set_stats(e, t, NULL, stats);
 }
 
 int pd_engine_start(pd_engine_t *e, pd_engine_handler_fn handler, void *arg, void *data)
@@ -691,8 +713,17 @@ int pd_engine_start(pd_engine_t *e, pd_engine_handler_fn handler, void *arg, voi
 			goto fail;
 		}
 		wk->started = true;
+		/* Named for top -H and perf: which is a UDP worker, which a TCP thread. */
+		char name[16];
+		snprintf(name, sizeof(name), "pindns-udp/%d", w);
+		pthread_setname_np(wk->thread, name);
 	}
 	e->running = true;
+	int tret = pd__tcp_start(e);
+	if (tret < 0) {
+		errno = -tret;
+		goto fail;
+	}
 	return 0;
 fail:;
 	int ret = -errno;
@@ -742,6 +773,7 @@ void pd_engine_stop(pd_engine_t *e)
 		}
 		wk->started = false;
 	}
+	pd__tcp_stop(e);
 	e->running = false;
 }
 
@@ -762,6 +794,7 @@ void pd_engine_free(pd_engine_t *e)
 		free(wk->tx_buf);
 	}
 	free(e->workers);
+	pd__tcp_free(e);
 	if (e->stop_fd >= 0)
 		close(e->stop_fd);
 	free(e);

@@ -15,22 +15,36 @@
 #include "pindns/util.h"
 
 /*
- * The conversation, all on one stream connection:
- *   new -> old  "PINDNS-TAKEOVER 1\n"
- *   old -> new  "PINDNS-SOCKETS 1 <threads> <nlisten> <stats>\n" + one "<addr>\n" per
- *               address, with every bound socket attached (SCM_RIGHTS),
- *               fds[slot * threads + w], and last, when <stats> is 1, the counter segment
- *   new -> old  "GO\n"   (its workers are reading the sockets now)
- *   old -> new  "BYE\n"  (the old workers have stopped)
+ * The conversation, all on one stream connection (version 2):
+ *   new -> old  "PINDNS-TAKEOVER 2\n"
+ *   old -> new  "PINDNS-SOCKETS 2 <threads> <tcp-threads> <nlisten> <stats>\n" + one
+ *               "<addr>\n" per address, with every bound socket attached (SCM_RIGHTS):
+ *               the UDP ones, fds[slot * threads + w], then the TCP listeners,
+ *               [slot * tcp-threads + t], and last, when <stats> is 1, the counter segment
+ *   new -> old  "GO\n"   (its workers and TCP threads are serving the sockets now)
+ *   old -> new  "CONN <n>\n" + n bytes, one per open TCP connection, its fd attached to
+ *               the line: the bytes are what was read from it and not yet answered
+ *   old -> new  "BYE\n"  (the old workers have stopped, every connection is handed over)
+ * Version 1, spoken by pindnsd before TCP, has no TCP threads in the SOCKETS line and
+ * no CONN lines. A successor asks for 2 and, when the old one closes the connection
+ * without an answer, asks again for 1 (its own TCP listeners are then bound anew). A
+ * successor that asks for 1 gets the UDP sockets only.
  * One message carries every fd, so a group is at most SCM_MAX_FD (253) sockets.
  */
 #define PD_HANDOFF_FDS_MAX 253
 #define PD_HANDOFF_TIMEOUT_MS 30000
+#define PD_HANDOFF_VERSION 2
 
-/* Reads one line (up to cap-1 bytes) within the timeout; returns its length or -errno. */
-static int pd__read_line(int fd, char *buf, size_t cap, int timeout_ms)
+/*
+ * Reads one line (up to cap-1 bytes) within the timeout; returns its length or -errno.
+ * A descriptor passed with it goes to *passed when passed is not NULL (else it is
+ * closed); *passed stays -1 without one.
+ */
+static int pd__read_line_fd(int fd, char *buf, size_t cap, int timeout_ms, int *passed)
 {
 	size_t n = 0;
+	if (passed)
+		*passed = -1;
 	while (n + 1 < cap) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		int rc = poll(&p, 1, timeout_ms);
@@ -41,7 +55,28 @@ static int pd__read_line(int fd, char *buf, size_t cap, int timeout_ms)
 				continue;
 			return -errno;
 		}
-		ssize_t got = read(fd, buf + n, 1);
+		union {
+			char buf[CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		} ctl;
+		struct iovec iov = {.iov_base = buf + n, .iov_len = 1};
+		struct msghdr msg = {.msg_iov = &iov,
+		                     .msg_iovlen = 1,
+		                     .msg_control = ctl.buf,
+		                     .msg_controllen = sizeof(ctl.buf)};
+		ssize_t got = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+		for (struct cmsghdr *c = got > 0 ? CMSG_FIRSTHDR(&msg) : NULL; c;
+		     c = CMSG_NXTHDR(&msg, c)) {
+			int in;
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+			    c->cmsg_len != CMSG_LEN(sizeof(int)))
+				continue;
+			memcpy(&in, CMSG_DATA(c), sizeof(int));
+			if (passed && *passed < 0)
+				*passed = in;
+			else
+				close(in);
+		}
 		if (got == 0)
 			return -ECONNRESET;
 		if (got < 0) {
@@ -56,6 +91,33 @@ static int pd__read_line(int fd, char *buf, size_t cap, int timeout_ms)
 		n++;
 	}
 	return -EMSGSIZE;
+}
+
+static int pd__read_line(int fd, char *buf, size_t cap, int timeout_ms)
+{
+	return pd__read_line_fd(fd, buf, cap, timeout_ms, NULL);
+}
+
+/* Reads exactly len bytes within the timeout. Returns 0 or -errno. */
+static int pd__read_all(int fd, uint8_t *buf, size_t len, int timeout_ms)
+{
+	size_t n = 0;
+	while (n < len) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int rc = poll(&p, 1, timeout_ms);
+		if (rc == 0)
+			return -ETIMEDOUT;
+		ssize_t got = rc < 0 ? -1 : read(fd, buf + n, len - n);
+		if (got == 0)
+			return -ECONNRESET;
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		n += (size_t)got;
+	}
+	return 0;
 }
 
 static int pd__write_all(int fd, const char *s)
@@ -78,11 +140,16 @@ int pd_handoff_listen(const char *path, char *err, size_t cap)
 	return pd_unix_listen("handoff socket", path, 4, err, cap);
 }
 
-int pd_handoff_give(int conn, const pd_engine_t *e, int stats_fd, char *err, size_t cap)
+int pd_handoff_give(int conn, const pd_engine_t *e, int stats_fd, int *version, char *err,
+                    size_t cap)
 {
 	char line[128];
 	int ret = pd__read_line(conn, line, sizeof(line), 5000);
-	if (ret < 0 || strcmp(line, "PINDNS-TAKEOVER 1") != 0) {
+	*version = ret < 0                                  ? 0
+	           : strcmp(line, "PINDNS-TAKEOVER 2") == 0 ? 2
+	           : strcmp(line, "PINDNS-TAKEOVER 1") == 0 ? 1
+	                                                    : 0;
+	if (*version == 0) {
 		snprintf(err, cap, "handoff: no valid takeover request (%s)",
 		         ret < 0 ? strerror(-ret) : line);
 		return ret < 0 ? ret : -EPROTO;
@@ -90,19 +157,24 @@ int pd_handoff_give(int conn, const pd_engine_t *e, int stats_fd, char *err, siz
 	int fds[PD_HANDOFF_FDS_MAX];
 	pd_listen_t listen[PD_LISTEN_MAX];
 	int threads = pd_engine_threads(e);
+	int ntcp = *version >= 2 ? pd_engine_tcp_threads(e) : 0;
 	int nlisten = pd_engine_listens(e, listen);
-	if (threads * nlisten + 1 > PD_HANDOFF_FDS_MAX) {
+	if ((threads + ntcp) * nlisten + 1 > PD_HANDOFF_FDS_MAX) {
 		snprintf(err, cap, "handoff: %d sockets are more than one message can carry (%d)",
-		         threads * nlisten, PD_HANDOFF_FDS_MAX);
+		         (threads + ntcp) * nlisten, PD_HANDOFF_FDS_MAX);
 		return -E2BIG;
 	}
-	int nfds = pd_engine_fds(e, fds, PD_HANDOFF_FDS_MAX);
+	/* Version 1 takes the UDP sockets only: they come first. */
+	int nfds = pd_engine_fds(e, fds, (threads + ntcp) * nlisten);
 	if (stats_fd >= 0)
 		fds[nfds++] = stats_fd; /* the counters ride along, last */
 
 	char text[PD_LISTEN_MAX * 96 + 64];
-	size_t n = (size_t)snprintf(text, sizeof(text), "PINDNS-SOCKETS 1 %d %d %d\n", threads,
-	                            nlisten, stats_fd >= 0);
+	size_t n = *version >= 2
+	               ? (size_t)snprintf(text, sizeof(text), "PINDNS-SOCKETS 2 %d %d %d %d\n",
+	                                  threads, ntcp, nlisten, stats_fd >= 0)
+	               : (size_t)snprintf(text, sizeof(text), "PINDNS-SOCKETS 1 %d %d %d\n",
+	                                  threads, nlisten, stats_fd >= 0);
 	for (int i = 0; i < nlisten; i++)
 		n += (size_t)snprintf(text + n, sizeof(text) - n, "%s\n", listen[i].text);
 
@@ -136,106 +208,212 @@ int pd_handoff_give(int conn, const pd_engine_t *e, int stats_fd, char *err, siz
 	return 0;
 }
 
-void pd_handoff_done(int conn)
+/* Sends one connection: its line with the fd attached, then its unread bytes. */
+static int pd__send_conn(void *arg, int fd, const uint8_t *unread, size_t len)
 {
-	pd__write_all(conn, "BYE\n");
-	close(conn);
+	int conn = *(int *)arg;
+	char line[32];
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	int n = snprintf(line, sizeof(line), "CONN %zu\n", len);
+	struct iovec iov[2] = {{.iov_base = line, .iov_len = (size_t)n},
+	                       {.iov_base = (void *)unread, .iov_len = len}};
+	struct msghdr msg = {.msg_iov = iov,
+	                     .msg_iovlen = len ? 2 : 1,
+	                     .msg_control = ctl.buf,
+	                     .msg_controllen = sizeof(ctl.buf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	ssize_t sent = sendmsg(conn, &msg, MSG_NOSIGNAL);
+	if (sent < 0)
+		return -errno;
+	/* The fd went with the first byte; a short send only leaves bytes to follow. */
+	size_t total = (size_t)n + len, off = (size_t)sent;
+	while (off < total) {
+		const uint8_t *p = off < (size_t)n ? (const uint8_t *)line + off : unread + off - n;
+		size_t chunk = off < (size_t)n ? (size_t)n - off : total - off;
+		ssize_t k = send(conn, p, chunk, MSG_NOSIGNAL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		off += (size_t)k;
+	}
+	return 0;
 }
 
-int pd_handoff_take(const char *path, pd_engine_t **out, int *stats_fd, char *err, size_t cap)
+int pd_handoff_done(int conn, pd_engine_t *e, int version)
+{
+	int handed = version >= 2 ? pd_engine_conns(e, pd__send_conn, &conn) : 0;
+	pd__write_all(conn, "BYE\n");
+	close(conn);
+	return handed;
+}
+
+/* Asks the pindnsd at path for its sockets in the given protocol version. Returns the
+ * connection, with the reply in text and its fds, or -errno with err set. */
+static int pd__request(const char *path, int version, char *text, size_t tcap, int *fds, int *nfds,
+                       int *flags, char *err, size_t cap)
 {
 	struct sockaddr_un sa;
-	int fd = -1, ret = pd_unix_addr(&sa, path);
-	int fds[PD_HANDOFF_FDS_MAX], nfds = 0;
-
-	*out = NULL;
-	*stats_fd = -1;
-	if (ret < 0)
-		goto fail;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	char req[32];
+	int ret = pd_unix_addr(&sa, path);
+	if (ret < 0) {
+		snprintf(err, cap, "takeover from %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		ret = -errno;
 		snprintf(err, cap, "takeover: cannot reach a running pindnsd at %s: %s", path,
 		         strerror(-ret));
-		goto out;
-	}
-	ret = pd__write_all(fd, "PINDNS-TAKEOVER 1\n");
-	if (ret < 0)
 		goto fail;
-
-	char text[PD_LISTEN_MAX * 96 + 64];
+	}
+	snprintf(req, sizeof(req), "PINDNS-TAKEOVER %d\n", version);
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * PD_HANDOFF_FDS_MAX)];
 		struct cmsghdr align;
 	} ctl;
-	struct iovec iov = {.iov_base = text, .iov_len = sizeof(text) - 1};
+	struct iovec iov = {.iov_base = text, .iov_len = tcap - 1};
 	struct msghdr msg = {.msg_iov = &iov,
 	                     .msg_iovlen = 1,
 	                     .msg_control = ctl.buf,
 	                     .msg_controllen = sizeof(ctl)};
 	struct pollfd p = {.fd = fd, .events = POLLIN};
-	if (poll(&p, 1, PD_HANDOFF_TIMEOUT_MS) <= 0) {
+	ret = pd__write_all(fd, req);
+	if (ret == 0 && poll(&p, 1, PD_HANDOFF_TIMEOUT_MS) <= 0)
 		ret = -ETIMEDOUT;
-		goto fail;
-	}
-	ssize_t got = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-	if (got <= 0) {
+	ssize_t got = ret < 0 ? 0 : recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+	if (ret == 0 && got <= 0)
 		ret = got == 0 ? -ECONNRESET : -errno;
+	if (ret < 0) {
+		snprintf(err, cap, "takeover from %s: %s", path, strerror(-ret));
 		goto fail;
 	}
 	text[got] = '\0';
+	*nfds = 0;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-			nfds = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-			memcpy(fds, CMSG_DATA(c), sizeof(int) * (size_t)nfds);
+			*nfds = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			memcpy(fds, CMSG_DATA(c), sizeof(int) * (size_t)*nfds);
 		}
-	int threads = 0, nlisten = 0, with_stats = 0, pos = 0;
-	pd_listen_t listen[PD_LISTEN_MAX];
-	if (sscanf(text, "PINDNS-SOCKETS 1 %d %d %d\n%n", &threads, &nlisten, &with_stats, &pos) !=
-	        3 ||
-	    threads < 1 || nlisten < 1 || nlisten > PD_LISTEN_MAX ||
-	    threads * nlisten + (with_stats ? 1 : 0) != nfds ||
-	    (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+	*flags = msg.msg_flags;
+	return fd;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+/* The addresses of a SOCKETS reply, one per line from line on. 0 or -EPROTO. */
+static int pd__parse_listens(char *line, int nlisten, pd_listen_t *listen)
+{
+	for (int i = 0; i < nlisten; i++) {
+		char *nl = strchr(line, '\n');
+		if (!nl)
+			return -EPROTO;
+		*nl = '\0';
+		if (pd_listen_parse(&listen[i], line) < 0)
+			return -EPROTO;
+		line = nl + 1;
+	}
+	return 0;
+}
+
+int pd_handoff_take(const char *path, const pd_engine_conf_t *cfg, pd_engine_t **out, int *stats_fd,
+                    int *version, char *err, size_t cap)
+{
+	char text[PD_LISTEN_MAX * 96 + 64];
+	int fds[PD_HANDOFF_FDS_MAX], nfds = 0, flags = 0;
+	int threads = 0, ntcp = 0, nlisten = 0, with_stats = 0, pos = 0, ret;
+
+	*out = NULL;
+	*stats_fd = -1;
+	*version = PD_HANDOFF_VERSION;
+	int fd = pd__request(path, 2, text, sizeof(text), fds, &nfds, &flags, err, cap);
+	if (fd == -ECONNRESET) {
+		/* A pindnsd from before TCP closes on a request it does not know. */
+		*version = 1;
+		fd = pd__request(path, 1, text, sizeof(text), fds, &nfds, &flags, err, cap);
+	}
+	if (fd < 0)
+		return fd;
+	bool ok = *version == 2 ? sscanf(text, "PINDNS-SOCKETS 2 %d %d %d %d\n%n", &threads, &ntcp,
+	                                 &nlisten, &with_stats, &pos) == 4
+	                        : sscanf(text, "PINDNS-SOCKETS 1 %d %d %d\n%n", &threads, &nlisten,
+	                                 &with_stats, &pos) == 3;
+	if (!ok || threads < 1 || ntcp < 0 || nlisten < 1 || nlisten > PD_LISTEN_MAX ||
+	    (threads + ntcp) * nlisten + (with_stats ? 1 : 0) != nfds ||
+	    (flags & (MSG_TRUNC | MSG_CTRUNC))) {
 		snprintf(err, cap, "takeover: the running pindnsd sent something unexpected");
 		ret = -EPROTO;
 		goto out;
 	}
 	if (with_stats)
 		*stats_fd = fds[--nfds];
-	char *line = text + pos;
-	for (int i = 0; i < nlisten; i++) {
-		char *nl = strchr(line, '\n');
-		if (!nl) {
-			ret = -EPROTO;
-			goto fail;
-		}
-		*nl = '\0';
-		if (pd_listen_parse(&listen[i], line) < 0) {
-			ret = -EPROTO;
-			goto fail;
-		}
-		line = nl + 1;
+	pd_listen_t listen[PD_LISTEN_MAX];
+	if ((ret = pd__parse_listens(text + pos, nlisten, listen)) < 0) {
+		snprintf(err, cap, "takeover: the running pindnsd sent a bad address list");
+		goto out;
 	}
-	ret = pd_engine_new_from_fds(out, threads, nlisten, listen, fds, err, cap);
+	ret = pd_engine_new_from_fds(out, cfg, threads, ntcp, nlisten, listen, fds, err, cap);
 	nfds = 0; /* the engine owns them now, also on failure */
 	if (ret < 0)
 		goto out;
 	return fd;
-fail:
-	snprintf(err, cap, "takeover from %s: %s", path, strerror(-ret));
 out:
 	for (int i = 0; i < nfds; i++)
 		close(fds[i]);
-	if (fd >= 0)
-		close(fd);
+	if (*stats_fd >= 0)
+		close(*stats_fd);
+	*stats_fd = -1;
+	close(fd);
 	return ret;
 }
 
-int pd_handoff_go(int conn)
+/* Takes the connections the old pindnsd sends until its BYE. Returns how many or -errno. */
+static int pd__take_conns(int conn, pd_engine_t *e)
+{
+	static uint8_t unread[2 + 65535];
+	char line[64];
+	int taken = 0;
+	for (;;) {
+		int cfd,
+		    ret = pd__read_line_fd(conn, line, sizeof(line), PD_HANDOFF_TIMEOUT_MS, &cfd);
+		if (ret >= 0 && strcmp(line, "BYE") == 0 && cfd < 0)
+			return taken;
+		size_t len = 0;
+		char extra;
+		if (ret >= 0 && (cfd < 0 || sscanf(line, "CONN %zu%c", &len, &extra) != 1 ||
+		                 len > sizeof(unread)))
+			ret = -EPROTO;
+		if (ret >= 0)
+			ret = pd__read_all(conn, unread, len, PD_HANDOFF_TIMEOUT_MS);
+		if (ret < 0) {
+			if (cfd >= 0)
+				close(cfd);
+			return ret;
+		}
+		if (pd_engine_adopt(e, cfd, unread, len) == 0)
+			taken++;
+	}
+}
+
+int pd_handoff_go(int conn, pd_engine_t *e, int version, int *taken)
 {
 	char line[32];
 	int ret = pd__write_all(conn, "GO\n");
-	if (ret == 0) {
+	*taken = 0;
+	if (ret == 0 && version >= 2) {
+		ret = pd__take_conns(conn, e);
+		*taken = ret > 0 ? ret : 0;
+		ret = ret < 0 ? ret : 0;
+	} else if (ret == 0) {
 		ret = pd__read_line(conn, line, sizeof(line), PD_HANDOFF_TIMEOUT_MS);
 		if (ret >= 0)
 			ret = strcmp(line, "BYE") == 0 ? 0 : -EPROTO;

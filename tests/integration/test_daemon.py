@@ -303,23 +303,29 @@ class Serving(unittest.TestCase):
             self.assertNotIn("records so far", r.stdout)
 
     def test_threads_each_pinned(self):
+        """Every UDP worker and TCP thread is pinned to one CPU (named by kind), the UDP
+        workers each to its own while there are CPUs enough."""
         srv = harness.start_pindnsd(["--threads", "3"])
         try:
-            def worker_cpus():
-                out = []
+            def threads():
+                out = {}
                 for tid in os.listdir("/proc/%d/task" % srv.proc.pid):
                     if int(tid) == srv.proc.pid:
                         continue  # the main thread waits for signals, unpinned
                     with open("/proc/%d/task/%s/status" % (srv.proc.pid, tid)) as f:
-                        m = re.search(r"Cpus_allowed_list:\s*(\S+)", f.read())
-                    out.append(m.group(1))
+                        st = f.read()
+                    name = re.search(r"Name:\s*(\S+)", st).group(1)
+                    out[name] = re.search(r"Cpus_allowed_list:\s*(\S+)", st).group(1)
                 return out
-            wait_for(lambda: len(worker_cpus()) == 3, what="3 worker threads")
+            # 3 UDP workers, and half as many TCP threads (rounded down, at least 1).
+            names = ["pindns-udp/0", "pindns-udp/1", "pindns-udp/2", "pindns-tcp/0"]
+            wait_for(lambda: sorted(threads()) == sorted(names), what="3 workers, 1 TCP thread")
             ncpu = len(os.sched_getaffinity(0))
-            for c in worker_cpus():
-                self.assertRegex(c, r"^\d+$", "worker not pinned to one CPU")
-            self.assertEqual(len(set(worker_cpus())), min(3, ncpu))
-            self.assertIn("with 3 worker(s)", srv.output())
+            for name, c in threads().items():
+                self.assertRegex(c, r"^\d+$", "%s not pinned to one CPU" % name)
+            udp = [c for name, c in threads().items() if "udp" in name]
+            self.assertEqual(len(set(udp)), min(3, ncpu))
+            self.assertIn("with 3 worker(s) and 1 TCP thread(s)", srv.output())
         finally:
             srv.stop()
 

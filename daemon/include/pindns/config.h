@@ -6,8 +6,11 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "pindns/engine.h"
 #include "pindns/listen.h"
 #include "pindns/zonesrc.h"
+
+#define PD_CONFIG_NSID_MAX 128 /* bytes of NSID one may configure */
 
 /** Everything the daemon can be told; pd_config_init() fills in the embedded defaults. */
 typedef struct pd_config {
@@ -33,8 +36,11 @@ typedef struct pd_config {
 	bool metrics_on;
 	bool foreground; /* stay attached to the terminal instead of detaching */
 	int log_level;
-	bool log_syslog;    /* log: syslog */
-	unsigned query_log; /* log 1 in this many queries per worker; 0: off */
+	bool log_syslog;                  /* log: syslog */
+	unsigned query_log;               /* log 1 in this many queries per worker; 0: off */
+	pd_tcp_conf_t tcp;                /* TCP threads and limits; 0: the engine's default */
+	uint8_t nsid[PD_CONFIG_NSID_MAX]; /* NSID (RFC 5001); nsid_len 0: none */
+	uint16_t nsid_len;
 } pd_config_t;
 
 /** The zones cfg names, for pd_zones_build(). */

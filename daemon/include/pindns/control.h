@@ -14,7 +14,6 @@ typedef struct pd_control {
 	const pd_config_t *cfg;
 	pd_zoneset_t *const *zones; /* the set being served, replaced by reloads */
 	const pd_stats_t *stats;
-	int workers;
 	int64_t started_unix;
 	/* Reloads all zones (zone NULL) or one; returns 0 or -errno with msg set. */
 	int (*reload)(void *arg, const char *zone, char *msg, size_t cap);
@@ -32,5 +31,9 @@ int pd_control_listen(const char *path, char *err, size_t cap);
  */
 void pd_control_serve(int conn, pd_control_t *ctl);
 
-/** Writes the counters as text or JSON into buf (for "stats"); returns the length. */
+/**
+ * Writes the counters as text or JSON into buf (for "stats"): per worker (with its
+ * transport), in total, per transport, the TCP connections, and the spread of queries over
+ * the UDP workers. JSON is one line. Returns the length.
+ */
 size_t pd_control_stats(const pd_stats_t *stats, bool json, char *buf, size_t cap);

@@ -158,12 +158,71 @@ static void missing_file(void **state)
 	pd_config_free(&cfg);
 }
 
+static void tcp_limits_and_times(void **state)
+{
+	pd_config_t cfg;
+	char err[512];
+	pd_config_init(&cfg);
+	assert_int_equal(cfg.tcp.threads, 0); /* the engine's default */
+	assert_int_equal(pd_config_set(&cfg, "tcp-threads", "2", err, sizeof(err)), 0);
+	assert_int_equal(pd_config_set(&cfg, "tcp-max-clients", "300", err, sizeof(err)), 0);
+	assert_int_equal(pd_config_set(&cfg, "tcp-max-per-client", "5", err, sizeof(err)), 0);
+	assert_int_equal(pd_config_set(&cfg, "tcp-max-queries", "0", err, sizeof(err)), 0);
+	assert_int_equal(pd_config_set(&cfg, "tcp-idle-timeout", "10s", err, sizeof(err)), 0);
+	assert_int_equal(pd_config_set(&cfg, "tcp-io-timeout", "250ms", err, sizeof(err)), 0);
+	assert_int_equal(cfg.tcp.threads, 2);
+	assert_int_equal(cfg.tcp.max_clients, 300);
+	assert_int_equal(cfg.tcp.max_per_client, 5);
+	assert_int_equal(cfg.tcp.max_queries, 0);
+	assert_int_equal(cfg.tcp.idle_timeout_ms, 10000);
+	assert_int_equal(cfg.tcp.io_timeout_ms, 250);
+	assert_int_equal(pd_config_set(&cfg, "tcp-io-timeout", "750", err, sizeof(err)), 0);
+	assert_int_equal(cfg.tcp.io_timeout_ms, 750);
+	assert_int_equal(pd_config_set(&cfg, "tcp-idle-timeout", "0", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "tcp-idle-timeout must be a time"));
+	assert_int_equal(pd_config_set(&cfg, "tcp-io-timeout", "2m", err, sizeof(err)), -EINVAL);
+	assert_int_equal(pd_config_set(&cfg, "tcp-io-timeout", "s", err, sizeof(err)), -EINVAL);
+	assert_int_equal(pd_config_set(&cfg, "tcp-max-per-client", "65536", err, sizeof(err)),
+	                 -EINVAL);
+	assert_int_equal(pd_config_set(&cfg, "tcp-threads", "-1", err, sizeof(err)), -EINVAL);
+	assert_int_equal(cfg.tcp.threads, 2); /* a refused value changes nothing */
+	pd_config_free(&cfg);
+}
+
+static void nsid_text_and_hex(void **state)
+{
+	pd_config_t cfg;
+	char err[512];
+	pd_config_init(&cfg);
+	assert_int_equal(cfg.nsid_len, 0);
+	assert_int_equal(pd_config_set(&cfg, "nsid", "ns1.fra", err, sizeof(err)), 0);
+	assert_int_equal(cfg.nsid_len, 7);
+	assert_memory_equal(cfg.nsid, "ns1.fra", 7);
+	assert_int_equal(pd_config_set(&cfg, "nsid", "0x00fF10", err, sizeof(err)), 0);
+	assert_int_equal(cfg.nsid_len, 3);
+	assert_memory_equal(cfg.nsid, "\x00\xff\x10", 3);
+	assert_int_equal(pd_config_set(&cfg, "nsid", "0x0f1", err, sizeof(err)), -EINVAL);
+	assert_int_equal(pd_config_set(&cfg, "nsid", "0xzz", err, sizeof(err)), -EINVAL);
+	assert_int_equal(pd_config_set(&cfg, "nsid", "0x", err, sizeof(err)), -EINVAL);
+	char big[PD_CONFIG_NSID_MAX + 2];
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(pd_config_set(&cfg, "nsid", big, err, sizeof(err)), -EINVAL);
+	assert_int_equal(cfg.nsid_len, 3);
+	pd_config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(listen_forms),      cmocka_unit_test(defaults),
-	    cmocka_unit_test(file_sets_options), cmocka_unit_test(file_errors_name_file_and_line),
-	    cmocka_unit_test(cache_size_units),  cmocka_unit_test(missing_file),
+	    cmocka_unit_test(listen_forms),
+	    cmocka_unit_test(defaults),
+	    cmocka_unit_test(file_sets_options),
+	    cmocka_unit_test(file_errors_name_file_and_line),
+	    cmocka_unit_test(cache_size_units),
+	    cmocka_unit_test(missing_file),
+	    cmocka_unit_test(tcp_limits_and_times),
+	    cmocka_unit_test(nsid_text_and_hex),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,7 +17,7 @@ typedef struct pd_dgram {
 	uint8_t *out;
 	size_t out_cap;
 	size_t out_len;
-	/* peer_len sits down here so that the two fields after it fill its padding: the
+	/* peer_len sits down here so that the three fields after it fill its padding: the
 	 * engine keeps an array of these per worker, touched by every query, and it stays
 	 * 56 bytes on 64-bit hosts. */
 	unsigned peer_len;
@@ -25,4 +25,7 @@ typedef struct pd_dgram {
 	 * as 0), and whether it has TC set; 0 and false when out_len is 0. */
 	uint8_t rcode;
 	bool truncated;
+	/* Set by the engine: the message came over TCP (one length-framed message, in and
+	 * out), so the reply may fill out_cap (up to 65,535 bytes) and never needs TC. */
+	bool tcp;
 } pd_dgram_t;

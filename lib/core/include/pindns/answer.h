@@ -18,6 +18,9 @@ typedef struct pd_answer_conf {
 	uint16_t udp_size;    /* our EDNS buffer size: advertised, and the most we send */
 	const char *identity; /* CH TXT id.server / hostname.bind; NULL or "" refuses */
 	const char *version;  /* CH TXT version.server / version.bind; NULL or "" refuses */
+	const uint8_t *nsid;  /* NSID (RFC 5001), sent only to queries that ask; NULL: none */
+	uint16_t nsid_len;
+	uint16_t tcp_keepalive; /* RFC 7828 TIMEOUT over TCP, in units of 100 ms */
 } pd_answer_conf_t;
 
 /** What happened to a query, for statistics and logs. */
