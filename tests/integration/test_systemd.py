@@ -17,6 +17,20 @@ import harness  # noqa: E402
 # systemd passes sockets from fd 3 on and sets LISTEN_PID to the service's PID; sh can
 # do both (exec keeps the PID), moving the inherited socket FD to 3.
 EXEC_WITH_LISTEN_FD = 'exec 3<&%d %d<&-; LISTEN_PID=$$ exec "$0" "$@"'
+# The same for several sockets (argv: their count, their fds, then the program): moved
+# high first so that putting one at 3, 4, ... never overwrites another.
+EXEC_WITH_LISTEN_FDS = """
+import fcntl, os, sys
+fds = [int(a) for a in sys.argv[2:2 + int(sys.argv[1])]]
+high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 100) for fd in fds]
+for i, fd in enumerate(high):
+    os.dup2(fd, 3 + i)  # inheritable
+for fd in set(fds + high) - set(range(3, 3 + len(fds))):
+    os.close(fd)
+os.environ["LISTEN_PID"] = str(os.getpid())
+argv = sys.argv[2 + len(fds):]
+os.execv(argv[0], argv)
+"""
 
 
 class Systemd(unittest.TestCase):
@@ -90,6 +104,42 @@ class Systemd(unittest.TestCase):
         err = p.err
         self.assertIn("using 1 socket(s) from socket activation", err)
         self.assertIn("with 2 worker(s)", err)
+
+    def test_activation_passes_tcp_listeners(self):
+        """ListenDatagram= and ListenStream= on one address: pindnsd answers over both
+        on the passed sockets, and binds nothing of its own for TCP there (a passed
+        listener that is not SO_REUSEPORT would make a second bind fail)."""
+        port = harness.free_port()
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        u.bind(("127.0.0.1", port))
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        t.bind(("127.0.0.1", port))
+        t.listen(16)
+        with u, t:
+            p = self.start([sys.executable, "-c", EXEC_WITH_LISTEN_FDS, "2", str(u.fileno()),
+                            str(t.fileno()), harness.PINDNSD, "--foreground", "--threads",
+                            "1", "--config", self.conf(), "--zones", harness.served_zones()],
+                           pass_fds=(u.fileno(), t.fileno()), extra_env={"LISTEN_FDS": "2"})
+        self.expect("READY=1", "MAINPID=%d" % p.pid)
+        self.assertEqual(harness.dig(port, "www.example.com", "A").answer,
+                         ["www.example.com. 3600 IN A 192.0.2.80"])
+        out = subprocess.run(["dig", "+tcp", "+short", "-p", str(port), "@127.0.0.1",
+                              "www.example.com", "A"], capture_output=True, text=True,
+                             timeout=20)
+        self.assertEqual(out.stdout.strip(), "192.0.2.80", out.stdout + out.stderr)
+        p.terminate()
+        self.assertEqual(p.wait(timeout=20), 0)
+        self.stop_all()
+        self.assertIn("using 2 socket(s) from socket activation", p.err)
+        self.assertIn("with 1 worker(s) and 1 TCP thread(s)", p.err)
+
+    def conf(self):
+        path = os.path.join(self.dir, "tcp.conf")
+        with open(path, "w") as f:
+            f.write("tcp-threads: 1\n")
+        return path
 
     def test_handoff_names_the_new_main_pid(self):
         port = harness.free_port()

@@ -44,7 +44,7 @@ dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qx /etc/pindns/pind
 dpkg -x "$deb" "$work/root"
 for f in usr/sbin/pindnsd usr/bin/pindnsctl usr/bin/pindns-load etc/pindns/pindns.conf \
 	var/lib/pindns/zones/example.com.zone usr/lib/systemd/system/pindns.service \
-	usr/lib/sysusers.d/pindns.conf usr/lib/tmpfiles.d/pindns.conf \
+	usr/lib/systemd/system/pindns.socket usr/lib/sysusers.d/pindns.conf usr/lib/tmpfiles.d/pindns.conf \
 	usr/share/man/man8/pindnsd.8 usr/share/man/man8/pindnsctl.8 \
 	usr/share/man/man5/pindns.conf.5; do
 	[ -f "$work/root/$f" ] || fail "missing /$f"
@@ -52,6 +52,10 @@ done
 grep -q '^Type=notify$' "$work/root/usr/lib/systemd/system/pindns.service" || fail "unit type"
 grep -q '^NoNewPrivileges=yes$' "$work/root/usr/lib/systemd/system/pindns.service" ||
 	fail "unit hardening"
+# Socket activation must pass TCP as well as UDP, in groups pindnsd can join.
+for k in 'ListenDatagram=0.0.0.0:53' 'ListenStream=0.0.0.0:53' 'ReusePort=yes'; do
+	grep -qx "$k" "$work/root/usr/lib/systemd/system/pindns.socket" || fail "pindns.socket: $k"
+done
 # What cpack of a /usr/local folder got wrong: the unit must start the packaged binary.
 exec_start=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$work/root/usr/lib/systemd/system/pindns.service")
 [ -x "$work/root$exec_start" ] || fail "the unit starts $exec_start, which the package lacks"
