@@ -1,10 +1,12 @@
-/* pindns-load: a closed-loop UDP load generator that can saturate a DNS server's core. */
+/* pindns-load: a closed-loop load generator, over UDP or TCP, that can saturate a DNS server's
+ * core. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -27,6 +30,12 @@
 #define PD_LOAD_PIDS_MAX 32
 #define PD_LOAD_SECONDS_MAX 3600
 #define PD_LAT_BUCKETS 200000 /* 1 us each: up to 200 ms; later answers go in the last */
+#define PD_LOAD_CONNS_MAX 4096
+#define PD_LOAD_INFLIGHT_MAX 16384  /* per connection; twice as many slots: see pd__conn_t */
+#define PD_TCP_RXBUF (2 * 65536)    /* the largest framed message, and as much again */
+#define PD_TCP_RETRY_NS 10000000ull /* a failed connect is tried again 10 ms later */
+#define PD_TCP_SCAN_NS 1000000ull   /* timeouts and retries are looked at every 1 ms */
+#define PD_TCP_EVENTS 256
 
 typedef struct pd__query {
 	uint16_t len; /* its bytes follow the previous query's in the arena */
@@ -44,6 +53,8 @@ typedef struct pd__sock {
 
 typedef struct pd__stats {
 	uint64_t sent, answered, lost, unexpected;
+	uint64_t timeouts; /* TCP: of the lost, those that timed out (the rest died with their
+	                    * connection); UDP loses only by timing out and leaves this 0 */
 	uint64_t rcodes[16];
 	uint64_t lat[PD_LAT_BUCKETS];
 } pd__stats_t;
@@ -252,14 +263,746 @@ static double pd__percentile(const pd__stats_t *s, double pct)
 	return PD_LAT_BUCKETS;
 }
 
+/* One run's queries, limits and clock, and what it measured, whatever the transport. */
+typedef struct pd__run {
+	const uint8_t *arena;
+	const pd__query_t *queries;
+	const size_t *qoff;
+	size_t nq, qnext; /* qnext: the query sent next, round robin over the file */
+	const int *pids;
+	int npids;
+	double warmup, duration;
+	uint64_t count, timeout_ns;
+	pd__stats_t *st;
+	uint64_t t_start, t_measure, t_end;
+	bool measuring, sending;
+	uint64_t measured_sent;
+	uint64_t t_measured_start, t_measured_end, t_first_sent, t_last_sent;
+	long long cpu0, cpu1;
+	struct rusage ru0, ru1;
+} pd__run_t;
+
+/* Starts the clock: the warm-up, then the measured part. */
+static void pd__run_begin(pd__run_t *r)
+{
+	r->t_start = pd__now_ns();
+	r->t_measure = r->t_start + (uint64_t)(r->warmup * 1e9);
+	r->t_end = r->t_measure + (uint64_t)(r->duration * 1e9);
+	r->measuring = r->warmup == 0;
+	r->sending = true;
+	r->cpu0 = r->measuring ? pd__cpu_ticks(r->pids, r->npids) : 0;
+	getrusage(RUSAGE_SELF, &r->ru0);
+	r->t_measured_start = r->measuring ? r->t_start : 0;
+}
+
+/* Moves the run on at time now: from the warm-up to measuring, and from sending to waiting
+ * for what is in flight (at the end, after --count queries, or on a signal). */
+static void pd__run_phase(pd__run_t *r, uint64_t now)
+{
+	if (!r->measuring && now >= r->t_measure) {
+		/* Warm-up over: forget it and start counting, also the server's CPU. */
+		r->measuring = true;
+		memset(r->st, 0, sizeof(*r->st));
+		r->cpu0 = pd__cpu_ticks(r->pids, r->npids);
+		getrusage(RUSAGE_SELF, &r->ru0);
+		r->t_measured_start = now;
+	}
+	if (pd__stop && !r->measuring) {
+		/* Stopped during the warm-up: report what was sent, CPU not measured. */
+		r->measuring = true;
+		r->t_measured_start = r->t_start;
+		r->cpu0 = -1;
+	}
+	if (r->sending && r->measuring &&
+	    (now >= r->t_end || (r->count && r->measured_sent >= r->count) || pd__stop)) {
+		r->sending = false;
+		r->t_measured_end = now;
+		r->cpu1 = pd__cpu_ticks(r->pids, r->npids);
+		getrusage(RUSAGE_SELF, &r->ru1);
+	}
+}
+
+/* Counts n queries that went out at now. */
+static void pd__run_sent(pd__run_t *r, uint64_t now, uint64_t n)
+{
+	r->st->sent += n;
+	if (n > 0) {
+		r->t_last_sent = now;
+		if (!r->t_first_sent)
+			r->t_first_sent = now;
+	}
+	if (r->measuring)
+		r->measured_sent += n;
+}
+
+/* Counts the answer msg (12 bytes at least) to a query sent at sent_ns. */
+static void pd__run_answered(pd__stats_t *st, const uint8_t *msg, uint64_t sent_ns, uint64_t now)
+{
+	st->answered++;
+	st->rcodes[msg[3] & 0xF]++;
+	uint64_t us = (now - sent_ns) / 1000;
+	st->lat[us < PD_LAT_BUCKETS ? us : PD_LAT_BUCKETS - 1]++;
+}
+
+/* UDP: nsock connected sockets (distinct source ports), window queries in flight over
+ * them, busy-polled. Returns 0, or 1 with why printed. */
+static int pd__run_udp(pd__run_t *r, const pd_listen_t *target, int nsock, int window)
+{
+	pd__sock_t *socks = calloc((size_t)nsock, sizeof(*socks));
+	pd__stats_t *st = r->st;
+	if (!socks) {
+		fprintf(stderr, "pindns-load: out of memory\n");
+		return 1;
+	}
+	for (int i = 0; i < nsock; i++) {
+		int fd =
+		    socket(target->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		int buf = 4 << 20;
+		if (fd < 0 ||
+		    connect(fd, (const struct sockaddr *)&target->addr, target->addr_len) < 0) {
+			fprintf(stderr, "pindns-load: socket to %s: %s\n", target->text,
+			        strerror(errno));
+			return 1;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+		socks[i].fd = fd;
+		socks[i].next_id = (uint16_t)(i * 7919);
+	}
+	int per_sock = window / nsock;
+
+	static uint8_t txbuf[PD_LOAD_BATCH][512], rxbuf[PD_LOAD_BATCH][4096];
+	struct mmsghdr tx[PD_LOAD_BATCH], rx[PD_LOAD_BATCH];
+	struct iovec txv[PD_LOAD_BATCH], rxv[PD_LOAD_BATCH];
+	memset(tx, 0, sizeof(tx));
+	memset(rx, 0, sizeof(rx));
+	for (int i = 0; i < PD_LOAD_BATCH; i++) {
+		txv[i].iov_base = txbuf[i];
+		tx[i].msg_hdr.msg_iov = &txv[i];
+		tx[i].msg_hdr.msg_iovlen = 1;
+		rxv[i].iov_base = rxbuf[i];
+		rxv[i].iov_len = sizeof(rxbuf[i]);
+		rx[i].msg_hdr.msg_iov = &rxv[i];
+		rx[i].msg_hdr.msg_iovlen = 1;
+	}
+
+	pd__run_begin(r);
+	for (;;) {
+		uint64_t now = pd__now_ns();
+		pd__run_phase(r, now);
+		uint32_t inflight = 0;
+		for (int s = 0; s < nsock; s++) {
+			pd__sock_t *k = &socks[s];
+			int got = recvmmsg(k->fd, rx, PD_LOAD_BATCH, MSG_DONTWAIT, NULL);
+			if (got > 0)
+				now = pd__now_ns();
+			for (int i = 0; i < got; i++) {
+				const uint8_t *m = rxbuf[i];
+				if (rx[i].msg_len < 12) {
+					st->unexpected++;
+					continue;
+				}
+				uint16_t id = pd_get_u16(m);
+				if (!k->live[id]) {
+					st->unexpected++; /* late, after we counted it lost */
+					continue;
+				}
+				k->live[id] = 0;
+				k->inflight--;
+				pd__run_answered(st, m, k->sent_ns[id], now);
+			}
+			/* Timeouts, oldest first. */
+			while (k->ring_head != k->ring_tail) {
+				uint16_t id = k->ring[k->ring_head & 0xFFFF];
+				if (k->live[id] && now - k->sent_ns[id] < r->timeout_ns)
+					break;
+				if (k->live[id]) {
+					k->live[id] = 0;
+					k->inflight--;
+					st->lost++;
+				}
+				k->ring_head++;
+			}
+			int room = r->sending ? per_sock - (int)k->inflight : 0;
+			while (room > 0) {
+				int b = room < PD_LOAD_BATCH ? room : PD_LOAD_BATCH;
+				int nb = 0;
+				for (; nb < b; nb++) {
+					uint16_t id = k->next_id;
+					if (k->live[id])
+						break; /* ID space wrapped onto a live query: wait
+						        */
+					const pd__query_t *q = &r->queries[r->qnext];
+					memcpy(txbuf[nb], r->arena + r->qoff[r->qnext], q->len);
+					pd_put_u16(txbuf[nb], id);
+					txv[nb].iov_len = q->len;
+					r->qnext = r->qnext + 1 == r->nq ? 0 : r->qnext + 1;
+					k->next_id++;
+					k->live[id] = 1;
+					k->sent_ns[id] = now;
+					k->ring[k->ring_tail & 0xFFFF] = id;
+					k->ring_tail++;
+				}
+				if (nb == 0)
+					break;
+				int sent = sendmmsg(k->fd, tx, (unsigned)nb, 0);
+				if (sent < 0)
+					sent = 0;
+				/* Unsent ones were never on the wire: take them back. */
+				for (int i = sent; i < nb; i++) {
+					k->next_id--;
+					k->ring_tail--;
+					k->live[k->ring[k->ring_tail & 0xFFFF]] = 0;
+					r->qnext = r->qnext == 0 ? r->nq - 1 : r->qnext - 1;
+				}
+				k->inflight += (uint32_t)sent;
+				pd__run_sent(r, now, (uint64_t)sent);
+				room -= nb;
+				if (sent < nb)
+					break;
+			}
+			inflight += k->inflight;
+		}
+		if (!r->sending && (inflight == 0 || now - r->t_measured_end > r->timeout_ns))
+			break;
+	}
+	/* Whatever is still out after the timeout is lost. */
+	for (int s = 0; s < nsock; s++)
+		for (uint32_t h = socks[s].ring_head; h != socks[s].ring_tail; h++)
+			if (socks[s].live[socks[s].ring[h & 0xFFFF]]) {
+				socks[s].live[socks[s].ring[h & 0xFFFF]] = 0;
+				st->lost++;
+			}
+	for (int i = 0; i < nsock; i++)
+		close(socks[i].fd);
+	free(socks);
+	return 0;
+}
+
+/* How a TCP run loads the server. */
+typedef struct pd__tcp_shape {
+	int connections, inflight; /* inflight: queries pipelined on each connection */
+	uint64_t conn_queries;     /* answers after which a connection is closed; 0: never */
+	int sources;               /* IPv4 source addresses to connect from, 127.0.0.1 on */
+} pd__tcp_shape_t;
+
+/* What only TCP reports: connection counts over the whole run, warm-up included (a
+ * connection is opened once and then lasts), and the longest wait between answers. */
+typedef struct pd__tcp_counts {
+	uint64_t connects;       /* connections established */
+	uint64_t connect_errors; /* refused, failed or timed out before they were established */
+	uint64_t server_closes;  /* closed by the server (end of stream) */
+	uint64_t resets;         /* reset, or another error, once established */
+	uint64_t client_closes;  /* closed by us after --conn-queries answers */
+	uint64_t max_gap_ns;     /* measured part: the longest time without an answer */
+} pd__tcp_counts_t;
+
+/* A query in flight on a TCP connection, found by its ID: slot[id & mask]. */
+typedef struct pd__slot {
+	uint64_t sent_ns;
+	uint16_t id;
+	bool live;
+} pd__slot_t;
+
+enum pd__conn_state { PD__CONN_DOWN, PD__CONN_CONNECTING, PD__CONN_OPEN };
+
+/*
+ * One TCP connection. IDs go out in order, so those still in flight lie in head..next_id-1
+ * (oldest first, for timeouts). With at least twice as many slots as queries in flight, the
+ * next ID's slot is free unless it holds the oldest query, which its answer or its timeout
+ * frees, and head never falls more than the slots behind: IDs cannot wrap onto a live one.
+ */
+typedef struct pd__conn {
+	int fd;
+	enum pd__conn_state state;
+	uint32_t gen; /* bumped per socket, so that an event for a closed one is seen as stale */
+	uint16_t next_id, head;
+	uint32_t inflight;
+	uint64_t on_conn;  /* queries sent on this socket, for --conn-queries */
+	uint64_t since_ns; /* CONNECTING: when connect() was called; DOWN: when to try again */
+	bool pollout;      /* out holds bytes the socket did not take yet; EPOLLOUT is asked for */
+	uint8_t *out, *in;
+	size_t out_len, out_off, in_len;
+	pd__slot_t *slot;
+} pd__conn_t;
+
+typedef struct pd__tcp {
+	pd__run_t *run;
+	const pd_listen_t *target;
+	int ep;
+	int nconn;
+	uint32_t window; /* queries in flight per connection */
+	uint32_t mask;   /* slots per connection, less 1 */
+	uint64_t conn_queries;
+	int sources; /* IPv4: connect from 127.0.0.1 to 127.0.0.<sources>, in turn */
+	uint32_t next_source;
+	uint64_t inflight; /* over all connections */
+	uint64_t last_answer_ns;
+	pd__conn_t *conns;
+	pd__tcp_counts_t *n;
+} pd__tcp_t;
+
+static int pd__tcp_watch(pd__tcp_t *t, pd__conn_t *c, int op, uint32_t events)
+{
+	struct epoll_event ev = {.events = events};
+	ev.data.u64 = (uint64_t)c->gen << 32 | (uint32_t)(c - t->conns);
+	return epoll_ctl(t->ep, op, c->fd, &ev);
+}
+
+static void pd__tcp_open(pd__tcp_t *t, pd__conn_t *c, uint64_t now);
+
+/* Closes c: what it had in flight is lost, since no answer comes on another connection.
+ * Opened again after delay_ns (at once for 0) if the run is still sending. */
+static void pd__tcp_close(pd__tcp_t *t, pd__conn_t *c, uint64_t now, uint64_t delay_ns)
+{
+	for (uint16_t id = c->head; id != c->next_id; id++)
+		c->slot[id & t->mask].live = false;
+	t->run->st->lost += c->inflight;
+	t->inflight -= c->inflight;
+	c->inflight = 0;
+	c->head = c->next_id;
+	c->in_len = c->out_len = c->out_off = 0;
+	c->pollout = false;
+	close(c->fd); /* which also takes it out of the epoll set */
+	c->fd = -1;
+	c->state = PD__CONN_DOWN;
+	c->since_ns = now + delay_ns;
+	if (delay_ns == 0 && t->run->sending)
+		pd__tcp_open(t, c, now);
+}
+
+static void pd__tcp_open(pd__tcp_t *t, pd__conn_t *c, uint64_t now)
+{
+	const pd_listen_t *target = t->target;
+	int one = 1;
+	c->fd = socket(target->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		t->n->connect_errors++;
+		c->since_ns = now + PD_TCP_RETRY_NS;
+		return;
+	}
+	/* A query goes out when it is written, not once the previous segment is acked. */
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/*
+	 * We close first, so each connection we close leaves its port in TIME_WAIT for a
+	 * minute, reusable (tcp_tw_reuse) only after a second: at thousands of connections a
+	 * second, connect() spends most of its time looking for a free port. Each source
+	 * address has ports of its own; the port is still picked by connect()
+	 * (IP_BIND_ADDRESS_NO_PORT), which knows the server's address and port.
+	 */
+	if (target->addr.ss_family == AF_INET && t->sources > 1) {
+		struct sockaddr_in src = {.sin_family = AF_INET};
+		src.sin_addr.s_addr = htonl(0x7F000001u + t->next_source++ % (uint32_t)t->sources);
+		setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+		if (bind(c->fd, (const struct sockaddr *)&src, sizeof(src)) < 0) {
+			t->n->connect_errors++;
+			pd__tcp_close(t, c, now, PD_TCP_RETRY_NS);
+			return;
+		}
+	}
+	c->gen++;
+	c->on_conn = 0;
+	c->since_ns = now;
+	c->state = PD__CONN_CONNECTING;
+	/* Writable once connected or failed (also at once if connect() completed here). */
+	if ((connect(c->fd, (const struct sockaddr *)&target->addr, target->addr_len) < 0 &&
+	     errno != EINPROGRESS) ||
+	    pd__tcp_watch(t, c, EPOLL_CTL_ADD, EPOLLOUT) < 0) {
+		t->n->connect_errors++;
+		pd__tcp_close(t, c, now, PD_TCP_RETRY_NS);
+	}
+}
+
+/* Sends what out holds; what the socket does not take waits for EPOLLOUT. Returns 0, or
+ * -1 when the connection failed and was closed. */
+static int pd__tcp_flush(pd__tcp_t *t, pd__conn_t *c, uint64_t now)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+		if (w > 0) {
+			c->out_off += (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		/* Full: no more queries on c until EPOLLOUT says the rest went (pollout). */
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+		    (c->pollout || pd__tcp_watch(t, c, EPOLL_CTL_MOD, EPOLLIN | EPOLLOUT) == 0)) {
+			c->pollout = true;
+			return 0;
+		}
+		goto fail;
+	}
+	c->out_off = c->out_len = 0;
+	if (c->pollout && pd__tcp_watch(t, c, EPOLL_CTL_MOD, EPOLLIN) < 0)
+		goto fail;
+	c->pollout = false;
+	return 0;
+fail:
+	t->n->resets++;
+	pd__tcp_close(t, c, now, 0);
+	return -1;
+}
+
+/* Counts the queries of c that waited longer than the timeout as lost, oldest first. */
+static void pd__tcp_expire(pd__tcp_t *t, pd__conn_t *c, uint64_t now)
+{
+	pd__stats_t *st = t->run->st;
+	while (c->head != c->next_id) {
+		pd__slot_t *s = &c->slot[c->head & t->mask];
+		if (s->live && s->id == c->head) {
+			if (now - s->sent_ns < t->run->timeout_ns)
+				break;
+			s->live = false;
+			c->inflight--;
+			t->inflight--;
+			st->lost++;
+			st->timeouts++;
+		}
+		c->head++;
+	}
+}
+
+/* Keeps c busy: up to the window in flight, pipelined in one write; after --conn-queries
+ * answers, closes it and opens another. */
+static void pd__tcp_tend(pd__tcp_t *t, pd__conn_t *c, uint64_t now)
+{
+	pd__run_t *r = t->run;
+	if (c->state != PD__CONN_OPEN)
+		return;
+	if (t->conn_queries && c->on_conn >= t->conn_queries && c->inflight == 0) {
+		t->n->client_closes++;
+		pd__tcp_close(t, c, now, 0);
+		return;
+	}
+	if (c->pollout || !r->sending)
+		return;
+	pd__tcp_expire(t, c, now);
+	uint64_t room = t->window - c->inflight;
+	if (t->conn_queries && room > t->conn_queries - c->on_conn)
+		room = t->conn_queries - c->on_conn;
+	uint32_t n = 0;
+	for (; n < room; n++) {
+		uint16_t id = c->next_id;
+		pd__slot_t *s = &c->slot[id & t->mask];
+		if (s->live)
+			break; /* the oldest query is still out: its answer or timeout frees it */
+		const pd__query_t *q = &r->queries[r->qnext];
+		uint8_t *p = c->out + c->out_len;
+		pd_put_u16(p, q->len);
+		memcpy(p + 2, r->arena + r->qoff[r->qnext], q->len);
+		pd_put_u16(p + 2, id);
+		c->out_len += 2 + (size_t)q->len;
+		r->qnext = r->qnext + 1 == r->nq ? 0 : r->qnext + 1;
+		c->next_id++;
+		s->id = id;
+		s->live = true;
+		s->sent_ns = now;
+	}
+	if (n == 0)
+		return;
+	/* Counted as sent once written to out: a connection that fails before the bytes go
+	 * out loses them as it loses the others in flight. */
+	c->inflight += n;
+	c->on_conn += n;
+	t->inflight += n;
+	pd__run_sent(r, now, n);
+	pd__tcp_flush(t, c, now);
+}
+
+/* c's connect() finished: established, or failed (tried again after a pause). */
+static void pd__tcp_connected(pd__tcp_t *t, pd__conn_t *c, uint64_t now)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err || pd__tcp_watch(t, c, EPOLL_CTL_MOD, EPOLLIN) < 0) {
+		t->n->connect_errors++;
+		pd__tcp_close(t, c, now, PD_TCP_RETRY_NS);
+		return;
+	}
+	c->state = PD__CONN_OPEN;
+	t->n->connects++;
+	pd__tcp_tend(t, c, now);
+}
+
+/* Matches one framed answer to its query by ID. */
+static void pd__tcp_answer(pd__tcp_t *t, pd__conn_t *c, const uint8_t *msg, size_t len,
+                           uint64_t now)
+{
+	pd__stats_t *st = t->run->st;
+	if (len < 12) {
+		st->unexpected++;
+		return;
+	}
+	uint16_t id = pd_get_u16(msg);
+	pd__slot_t *s = &c->slot[id & t->mask];
+	if (!s->live || s->id != id) {
+		st->unexpected++; /* late, after we counted it lost, or never asked */
+		return;
+	}
+	s->live = false;
+	c->inflight--;
+	t->inflight--;
+	pd__run_answered(st, msg, s->sent_ns, now);
+	if (now - t->last_answer_ns > t->n->max_gap_ns && t->run->measuring)
+		t->n->max_gap_ns = now - t->last_answer_ns;
+	t->last_answer_ns = now;
+}
+
+/* Reads what c has and answers each whole message in it; the end of the stream or an error
+ * closes c and opens another. */
+static void pd__tcp_read(pd__tcp_t *t, pd__conn_t *c)
+{
+	ssize_t got = recv(c->fd, c->in + c->in_len, PD_TCP_RXBUF - c->in_len, 0);
+	uint64_t now = pd__now_ns();
+	if (got == 0) {
+		t->n->server_closes++;
+		pd__tcp_close(t, c, now, 0);
+		return;
+	}
+	if (got < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		t->n->resets++;
+		pd__tcp_close(t, c, now, 0);
+		return;
+	}
+	c->in_len += (size_t)got;
+	size_t p = 0;
+	while (c->in_len - p >= 2) {
+		size_t len = pd_get_u16(c->in + p);
+		if (c->in_len - p - 2 < len)
+			break;
+		pd__tcp_answer(t, c, c->in + p + 2, len, now);
+		p += 2 + len;
+	}
+	if (p) {
+		memmove(c->in, c->in + p, c->in_len - p);
+		c->in_len -= p;
+	}
+	pd__tcp_tend(t, c, now);
+}
+
+/* Once a millisecond: timeouts of queries and of connects, and connects to try again. */
+static void pd__tcp_scan(pd__tcp_t *t, uint64_t now)
+{
+	for (int i = 0; i < t->nconn; i++) {
+		pd__conn_t *c = &t->conns[i];
+		switch (c->state) {
+		case PD__CONN_DOWN:
+			if (t->run->sending && now >= c->since_ns)
+				pd__tcp_open(t, c, now);
+			break;
+		case PD__CONN_CONNECTING:
+			if (now - c->since_ns >= t->run->timeout_ns) {
+				t->n->connect_errors++;
+				pd__tcp_close(t, c, now, PD_TCP_RETRY_NS);
+			}
+			break;
+		case PD__CONN_OPEN:
+			pd__tcp_expire(t, c, now);
+			pd__tcp_tend(t, c, now);
+			break;
+		}
+	}
+}
+
+/*
+ * TCP (RFC 7766): nconn connections, window queries pipelined on each, each answer (in any
+ * order, matched by ID) letting the next query go; a connection the server closes is opened
+ * again. One epoll set, busy-polled as the UDP sockets are: a blocked client would add a
+ * wake-up to every round trip. Returns 0, or 1 with why printed.
+ */
+static int pd__run_tcp(pd__run_t *r, const pd_listen_t *target, const pd__tcp_shape_t *shape,
+                       pd__tcp_counts_t *counts)
+{
+	int nconn = shape->connections, window = shape->inflight;
+	pd__tcp_t t = {.run = r,
+	               .target = target,
+	               .nconn = nconn,
+	               .window = (uint32_t)window,
+	               .conn_queries = shape->conn_queries,
+	               .sources = shape->sources,
+	               .n = counts};
+	uint32_t slots = 2;
+	while (slots < 2 * (uint32_t)window)
+		slots <<= 1;
+	t.mask = slots - 1;
+	size_t qmax = 0;
+	for (size_t i = 0; i < r->nq; i++)
+		if (r->queries[i].len > qmax)
+			qmax = r->queries[i].len;
+	t.ep = epoll_create1(EPOLL_CLOEXEC);
+	t.conns = calloc((size_t)nconn, sizeof(*t.conns));
+	if (t.ep < 0 || !t.conns) {
+		fprintf(stderr, "pindns-load: %s\n", t.ep < 0 ? strerror(errno) : "out of memory");
+		return 1;
+	}
+	for (int i = 0; i < nconn; i++) {
+		pd__conn_t *c = &t.conns[i];
+		c->fd = -1;
+		c->next_id = c->head = (uint16_t)(i * 7919);
+		c->out = malloc((size_t)window * (2 + qmax));
+		c->in = malloc(PD_TCP_RXBUF);
+		c->slot = calloc(slots, sizeof(*c->slot));
+		if (!c->out || !c->in || !c->slot) {
+			fprintf(stderr, "pindns-load: out of memory\n");
+			return 1;
+		}
+	}
+
+	struct epoll_event ev[PD_TCP_EVENTS];
+	pd__run_begin(r);
+	t.last_answer_ns = r->t_start;
+	for (int i = 0; i < nconn; i++)
+		pd__tcp_open(&t, &t.conns[i], r->t_start);
+	uint64_t last_scan = r->t_start;
+	for (;;) {
+		uint64_t now = pd__now_ns();
+		bool warm = !r->measuring;
+		pd__run_phase(r, now);
+		if (warm && r->measuring && r->t_measured_start != r->t_start) {
+			t.last_answer_ns = now; /* gaps count from the start of the measured part */
+			counts->max_gap_ns = 0;
+		}
+		int got = epoll_wait(t.ep, ev, PD_TCP_EVENTS, 0);
+		for (int i = 0; i < got; i++) {
+			pd__conn_t *c = &t.conns[(uint32_t)ev[i].data.u64];
+			if (c->fd < 0 || c->gen != (uint32_t)(ev[i].data.u64 >> 32))
+				continue; /* closed, maybe opened again, since this was reported */
+			if (c->state == PD__CONN_CONNECTING) {
+				pd__tcp_connected(&t, c, pd__now_ns());
+				continue;
+			}
+			if ((ev[i].events & EPOLLOUT) && pd__tcp_flush(&t, c, pd__now_ns()) < 0)
+				continue;
+			if (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+				pd__tcp_read(&t, c);
+			else
+				pd__tcp_tend(&t, c, pd__now_ns());
+		}
+		if (got > 0)
+			now = pd__now_ns();
+		if (now - last_scan >= PD_TCP_SCAN_NS) {
+			last_scan = now;
+			pd__tcp_scan(&t, now);
+		}
+		if (!r->sending && (t.inflight == 0 || now - r->t_measured_end > r->timeout_ns))
+			break;
+	}
+	/* Answers stopped coming before the end: that wait is a gap too. */
+	if (r->t_measured_end > t.last_answer_ns &&
+	    r->t_measured_end - t.last_answer_ns > counts->max_gap_ns)
+		counts->max_gap_ns = r->t_measured_end - t.last_answer_ns;
+	for (int i = 0; i < nconn; i++) {
+		pd__conn_t *c = &t.conns[i];
+		/* Whatever is still out after the timeout is lost. */
+		r->st->lost += c->inflight;
+		r->st->timeouts += c->inflight;
+		if (c->fd >= 0)
+			close(c->fd);
+		free(c->out);
+		free(c->in);
+		free(c->slot);
+	}
+	free(t.conns);
+	close(t.ep);
+	return 0;
+}
+
+/* The report, a table or one JSON line; tcp is NULL for a UDP run. */
+static void pd__report(const pd__run_t *r, const pd_listen_t *target, bool json,
+                       const pd__tcp_shape_t *shape, const pd__tcp_counts_t *tcp)
+{
+	const pd__stats_t *st = r->st;
+	double secs = (double)(r->t_measured_end - r->t_measured_start) / 1e9;
+	double qps = secs > 0 ? (double)st->answered / secs : 0;
+	long tck = sysconf(_SC_CLK_TCK);
+	double server_cpu_s = (r->npids && r->cpu0 >= 0 && r->cpu1 >= 0)
+	                          ? (double)(r->cpu1 - r->cpu0) / (double)tck
+	                          : -1;
+	double own_cpu_s = (double)(r->ru1.ru_utime.tv_sec - r->ru0.ru_utime.tv_sec) +
+	                   (double)(r->ru1.ru_stime.tv_sec - r->ru0.ru_stime.tv_sec) +
+	                   (double)(r->ru1.ru_utime.tv_usec - r->ru0.ru_utime.tv_usec) / 1e6 +
+	                   (double)(r->ru1.ru_stime.tv_usec - r->ru0.ru_stime.tv_usec) / 1e6;
+	double us_per_q =
+	    (server_cpu_s >= 0 && st->answered) ? server_cpu_s * 1e6 / (double)st->answered : -1;
+	if (json) {
+		printf("{\"sent\": %llu, \"answered\": %llu, \"lost\": %llu, \"unexpected\": %llu, "
+		       "\"seconds\": %.3f, \"qps\": %.0f, \"p50_us\": %.0f, \"p90_us\": %.0f, "
+		       "\"p99_us\": %.0f, \"p999_us\": %.0f, \"server_cpu_s\": %.3f, "
+		       "\"server_cpu_us_per_query\": %.4f, \"loadgen_cpu_s\": %.3f, "
+		       "\"first_sent_mono\": %.6f, \"last_sent_mono\": %.6f, ",
+		       (unsigned long long)st->sent, (unsigned long long)st->answered,
+		       (unsigned long long)st->lost, (unsigned long long)st->unexpected, secs, qps,
+		       pd__percentile(st, 50), pd__percentile(st, 90), pd__percentile(st, 99),
+		       pd__percentile(st, 99.9), server_cpu_s, us_per_q, own_cpu_s,
+		       (double)r->t_first_sent / 1e9, (double)r->t_last_sent / 1e9);
+		if (tcp)
+			printf(
+			    "\"transport\": \"tcp\", \"connections\": %d, \"inflight\": %d, "
+			    "\"timeouts\": %llu, \"connects\": %llu, \"connect_errors\": %llu, "
+			    "\"server_closes\": %llu, \"resets\": %llu, \"client_closes\": %llu, "
+			    "\"max_gap_us\": %.0f, ",
+			    shape->connections, shape->inflight, (unsigned long long)st->timeouts,
+			    (unsigned long long)tcp->connects,
+			    (unsigned long long)tcp->connect_errors,
+			    (unsigned long long)tcp->server_closes, (unsigned long long)tcp->resets,
+			    (unsigned long long)tcp->client_closes, (double)tcp->max_gap_ns / 1e3);
+		printf("\"rcodes\": {");
+		bool first = true;
+		for (int i = 0; i < 16; i++)
+			if (st->rcodes[i]) {
+				printf("%s\"%s\": %llu", first ? "" : ", ", pd__rcode_label(i),
+				       (unsigned long long)st->rcodes[i]);
+				first = false;
+			}
+		printf("}}\n");
+		return;
+	}
+	printf("server            %s%s\n", target->text, tcp ? " (TCP)" : "");
+	printf("queries sent      %llu\n", (unsigned long long)st->sent);
+	printf("answered          %llu\n", (unsigned long long)st->answered);
+	printf("lost              %llu\n", (unsigned long long)st->lost);
+	if (tcp)
+		printf("  timed out       %llu\n", (unsigned long long)st->timeouts);
+	printf("unexpected        %llu\n", (unsigned long long)st->unexpected);
+	printf("measured          %.3f s\n", secs);
+	printf("answered per sec  %.0f\n", qps);
+	printf("latency us        p50 %.0f  p90 %.0f  p99 %.0f  p99.9 %.0f\n",
+	       pd__percentile(st, 50), pd__percentile(st, 90), pd__percentile(st, 99),
+	       pd__percentile(st, 99.9));
+	if (tcp)
+		printf("longest gap       %.3f ms\n", (double)tcp->max_gap_ns / 1e6);
+	if (server_cpu_s >= 0)
+		printf("server CPU        %.2f s, %.3f us per answered query\n", server_cpu_s,
+		       us_per_q);
+	printf("load CPU          %.2f s\n", own_cpu_s);
+	if (tcp) {
+		printf("connections       %d x %d in flight\n", shape->connections,
+		       shape->inflight);
+		printf("  established     %llu\n", (unsigned long long)tcp->connects);
+		printf("  connect errors  %llu\n", (unsigned long long)tcp->connect_errors);
+		printf("  server closed   %llu\n", (unsigned long long)tcp->server_closes);
+		printf("  reset           %llu\n", (unsigned long long)tcp->resets);
+		printf("  we closed       %llu\n", (unsigned long long)tcp->client_closes);
+	}
+	for (int i = 0; i < 16; i++)
+		if (st->rcodes[i])
+			printf("rcode %-11s %llu\n", pd__rcode_label(i),
+			       (unsigned long long)st->rcodes[i]);
+}
+
 static void pd__usage(FILE *out)
 {
 	fprintf(
 	    out,
 	    "Usage: pindns-load -s ADDR:PORT -f QUERYFILE [OPTION]...\n"
-	    "Sends DNS queries over UDP as fast as the server answers them, keeping a fixed\n"
-	    "number in flight, and reports throughput, latency, losses and rcodes.\n"
-	    "Only loopback servers (127.0.0.0/8, ::1) are accepted.\n"
+	    "Sends DNS queries over UDP, or TCP with --tcp, as fast as the server answers them,\n"
+	    "keeping a fixed number in flight, and reports throughput, latency, losses and\n"
+	    "rcodes. Only loopback servers (127.0.0.0/8, ::1) are accepted.\n"
 	    "\n"
 	    "  -s, --server ADDR:PORT   server to load (loopback only)\n"
 	    "  -f, --queries FILE       dnsperf-format lines: 'name TYPE'\n"
@@ -267,7 +1010,7 @@ static void pd__usage(FILE *out)
 	    "  -n, --count N            stop after N queries were sent (measured part)\n"
 	    "  -W, --warmup SECONDS     unmeasured time first (default 1)\n"
 	    "  -S, --sockets N          UDP sockets, each its own source port (default 8)\n"
-	    "  -w, --window N           queries in flight over all sockets (default 128)\n"
+	    "  -w, --window N           UDP queries in flight over all sockets (default 128)\n"
 	    "  -t, --timeout MS         a query unanswered this long is lost (default 1000)\n"
 	    "  -e, --edns SIZE          EDNS buffer size in queries, 0 for none (default 1232)\n"
 	    "  -c, --cpu N              pin the load generator to CPU N\n"
@@ -275,27 +1018,66 @@ static void pd__usage(FILE *out)
 	    "      --json               one JSON line instead of the table, with the\n"
 	    "                           CLOCK_MONOTONIC times of the first and last query sent\n"
 	    "  -h, --help               this help\n"
+	    "\n"
+	    "TCP (RFC 7766: 2-byte length before each message, answers in any order):\n"
+	    "      --tcp                load over TCP instead of UDP\n"
+	    "      --connections N      connections open at once (default 8, max %d)\n"
+	    "      --inflight N         queries pipelined on each connection (default 16,\n"
+	    "                           max %d)\n"
+	    "      --conn-queries N     close a connection after N answers and open another\n"
+	    "                           (default 0: keep it)\n"
+	    "      --sources N          to an IPv4 server, connect from 127.0.0.1 to 127.0.0.N\n"
+	    "                           in turn (default 16, max 254): each has its own ports,\n"
+	    "                           which the TIME_WAIT of every close would use up\n"
+	    "A connection the server closes or resets is opened again at once (one that cannot\n"
+	    "connect, after 10 ms); its queries in flight count as lost. The report adds the\n"
+	    "timeouts among the lost, the connection counts (whole run, warm-up included) and\n"
+	    "the longest time without an answer (max_gap_us).\n"
+	    "\n"
 	    "SIGINT or SIGTERM ends the run early: sending stops, answers still in flight are\n"
 	    "awaited (up to the timeout), and the report covers what was sent.\n",
-	    PD_LOAD_SECONDS_MAX);
+	    PD_LOAD_SECONDS_MAX, PD_LOAD_CONNS_MAX, PD_LOAD_INFLIGHT_MAX);
 }
+
+/* Long options without a short form. */
+enum {
+	PD__OPT_JSON = 256,
+	PD__OPT_TCP,
+	PD__OPT_CONNS,
+	PD__OPT_INFLIGHT,
+	PD__OPT_CONN_QUERIES,
+	PD__OPT_SOURCES
+};
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"server", required_argument, NULL, 's'},   {"queries", required_argument, NULL, 'f'},
-	    {"duration", required_argument, NULL, 'd'}, {"count", required_argument, NULL, 'n'},
-	    {"warmup", required_argument, NULL, 'W'},   {"sockets", required_argument, NULL, 'S'},
-	    {"window", required_argument, NULL, 'w'},   {"timeout", required_argument, NULL, 't'},
-	    {"edns", required_argument, NULL, 'e'},     {"cpu", required_argument, NULL, 'c'},
-	    {"pid", required_argument, NULL, 'p'},      {"json", no_argument, NULL, 'J'},
-	    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+	    {"server", required_argument, NULL, 's'},
+	    {"queries", required_argument, NULL, 'f'},
+	    {"duration", required_argument, NULL, 'd'},
+	    {"count", required_argument, NULL, 'n'},
+	    {"warmup", required_argument, NULL, 'W'},
+	    {"sockets", required_argument, NULL, 'S'},
+	    {"window", required_argument, NULL, 'w'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"edns", required_argument, NULL, 'e'},
+	    {"cpu", required_argument, NULL, 'c'},
+	    {"pid", required_argument, NULL, 'p'},
+	    {"json", no_argument, NULL, PD__OPT_JSON},
+	    {"tcp", no_argument, NULL, PD__OPT_TCP},
+	    {"connections", required_argument, NULL, PD__OPT_CONNS},
+	    {"inflight", required_argument, NULL, PD__OPT_INFLIGHT},
+	    {"conn-queries", required_argument, NULL, PD__OPT_CONN_QUERIES},
+	    {"sources", required_argument, NULL, PD__OPT_SOURCES},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
 	const char *server = NULL, *qfile = NULL;
 	double duration = 5, warmup = 1;
 	uint64_t count = 0;
 	int nsock = 8, window = 128, timeout_ms = 1000, edns = 1232, cpu = -1, npids = 0;
+	pd__tcp_shape_t shape = {.connections = 8, .inflight = 16, .sources = 16};
 	int pids[PD_LOAD_PIDS_MAX];
-	bool json = false;
+	bool json = false, tcp = false, udp_opts = false, tcp_opts = false;
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "s:f:d:n:W:S:w:t:e:c:p:h", opts, NULL)) != -1) {
@@ -317,9 +1099,11 @@ int main(int argc, char **argv)
 			break;
 		case 'S':
 			nsock = atoi(optarg);
+			udp_opts = true;
 			break;
 		case 'w':
 			window = atoi(optarg);
+			udp_opts = true;
 			break;
 		case 't':
 			timeout_ms = atoi(optarg);
@@ -334,8 +1118,27 @@ int main(int argc, char **argv)
 			if (npids < PD_LOAD_PIDS_MAX)
 				pids[npids++] = atoi(optarg);
 			break;
-		case 'J':
+		case PD__OPT_JSON:
 			json = true;
+			break;
+		case PD__OPT_TCP:
+			tcp = true;
+			break;
+		case PD__OPT_CONNS:
+			shape.connections = atoi(optarg);
+			tcp_opts = true;
+			break;
+		case PD__OPT_INFLIGHT:
+			shape.inflight = atoi(optarg);
+			tcp_opts = true;
+			break;
+		case PD__OPT_CONN_QUERIES:
+			shape.conn_queries = strtoull(optarg, NULL, 10);
+			tcp_opts = true;
+			break;
+		case PD__OPT_SOURCES:
+			shape.sources = atoi(optarg);
+			tcp_opts = true;
 			break;
 		case 'h':
 			pd__usage(stdout);
@@ -349,10 +1152,22 @@ int main(int argc, char **argv)
 		pd__usage(stderr);
 		return 2;
 	}
+	/* Each transport has its own shape: a UDP window over sockets, or so many queries on
+	 * each connection. An option of the other one is a mistake, not something to ignore. */
+	if (tcp ? udp_opts : tcp_opts) {
+		fprintf(stderr, "pindns-load: %s\n",
+		        tcp ? "--sockets and --window are for UDP; TCP takes --connections and "
+		              "--inflight"
+		            : "--connections, --inflight, --conn-queries and --sources need --tcp");
+		return 2;
+	}
 	if (duration <= 0 || duration > PD_LOAD_SECONDS_MAX || warmup < 0 ||
 	    warmup > PD_LOAD_SECONDS_MAX || nsock < 1 || nsock > PD_LOAD_SOCKETS_MAX ||
-	    window < nsock || window > nsock * 32768 || timeout_ms < 1 || timeout_ms > 60000 ||
-	    edns < 0 || edns > 65535 || (edns > 0 && edns < 512)) {
+	    window < nsock || window > nsock * 32768 || shape.connections < 1 ||
+	    shape.connections > PD_LOAD_CONNS_MAX || shape.inflight < 1 ||
+	    shape.inflight > PD_LOAD_INFLIGHT_MAX || shape.sources < 1 || shape.sources > 254 ||
+	    timeout_ms < 1 || timeout_ms > 60000 || edns < 0 || edns > 65535 ||
+	    (edns > 0 && edns < 512)) {
 		fprintf(stderr, "pindns-load: an option is out of range; see --help\n");
 		return 2;
 	}
@@ -383,236 +1198,37 @@ int main(int argc, char **argv)
 	if (pd__load_queries(qfile, (uint16_t)edns, &arena, &queries, &nq) < 0)
 		return 1;
 	size_t *qoff = malloc(nq * sizeof(*qoff));
-	for (size_t i = 0, o = 0; i < nq; i++) {
-		qoff[i] = o;
-		o += queries[i].len;
-	}
-
-	pd__sock_t *socks = calloc((size_t)nsock, sizeof(*socks));
 	pd__stats_t *st = calloc(1, sizeof(*st));
-	if (!socks || !st || !qoff) {
+	if (!st || !qoff) {
 		fprintf(stderr, "pindns-load: out of memory\n");
 		return 1;
 	}
-	for (int i = 0; i < nsock; i++) {
-		int fd =
-		    socket(target.addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		int buf = 4 << 20;
-		if (fd < 0 || connect(fd, (struct sockaddr *)&target.addr, target.addr_len) < 0) {
-			fprintf(stderr, "pindns-load: socket to %s: %s\n", target.text,
-			        strerror(errno));
-			return 1;
-		}
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
-		socks[i].fd = fd;
-		socks[i].next_id = (uint16_t)(i * 7919);
-	}
-	int per_sock = window / nsock;
-
-	static uint8_t txbuf[PD_LOAD_BATCH][512], rxbuf[PD_LOAD_BATCH][4096];
-	struct mmsghdr tx[PD_LOAD_BATCH], rx[PD_LOAD_BATCH];
-	struct iovec txv[PD_LOAD_BATCH], rxv[PD_LOAD_BATCH];
-	memset(tx, 0, sizeof(tx));
-	memset(rx, 0, sizeof(rx));
-	for (int i = 0; i < PD_LOAD_BATCH; i++) {
-		txv[i].iov_base = txbuf[i];
-		tx[i].msg_hdr.msg_iov = &txv[i];
-		tx[i].msg_hdr.msg_iovlen = 1;
-		rxv[i].iov_base = rxbuf[i];
-		rxv[i].iov_len = sizeof(rxbuf[i]);
-		rx[i].msg_hdr.msg_iov = &rxv[i];
-		rx[i].msg_hdr.msg_iovlen = 1;
+	for (size_t i = 0, o = 0; i < nq; i++) {
+		qoff[i] = o;
+		o += queries[i].len;
 	}
 
 	struct sigaction sa = {.sa_handler = pd__on_stop};
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
-	uint64_t t_start = pd__now_ns();
-	uint64_t t_measure = t_start + (uint64_t)(warmup * 1e9);
-	uint64_t t_end = t_measure + (uint64_t)(duration * 1e9);
-	uint64_t timeout_ns = (uint64_t)timeout_ms * 1000000ull;
-	bool measuring = warmup == 0, sending = true;
-	long long cpu0 = measuring ? pd__cpu_ticks(pids, npids) : 0, cpu1 = 0;
-	struct rusage ru0, ru1;
-	getrusage(RUSAGE_SELF, &ru0);
-	uint64_t t_measured_start = measuring ? t_start : 0, t_measured_end = 0;
-	size_t qnext = 0;
-	uint64_t measured_sent = 0;
-	uint64_t t_first_sent = 0, t_last_sent = 0;
-
-	for (;;) {
-		uint64_t now = pd__now_ns();
-		if (!measuring && now >= t_measure) {
-			/* Warm-up over: forget it and start counting, also the server's CPU. */
-			measuring = true;
-			memset(st, 0, sizeof(*st));
-			cpu0 = pd__cpu_ticks(pids, npids);
-			getrusage(RUSAGE_SELF, &ru0);
-			t_measured_start = now;
-		}
-		if (pd__stop && !measuring) {
-			/* Stopped during the warm-up: report what was sent, CPU not measured. */
-			measuring = true;
-			t_measured_start = t_start;
-			cpu0 = -1;
-		}
-		if (sending && measuring &&
-		    (now >= t_end || (count && measured_sent >= count) || pd__stop)) {
-			sending = false;
-			t_measured_end = now;
-			cpu1 = pd__cpu_ticks(pids, npids);
-			getrusage(RUSAGE_SELF, &ru1);
-		}
-		uint32_t inflight = 0;
-		for (int s = 0; s < nsock; s++) {
-			pd__sock_t *k = &socks[s];
-			int got = recvmmsg(k->fd, rx, PD_LOAD_BATCH, MSG_DONTWAIT, NULL);
-			if (got > 0)
-				now = pd__now_ns();
-			for (int i = 0; i < got; i++) {
-				const uint8_t *r = rxbuf[i];
-				if (rx[i].msg_len < 12) {
-					st->unexpected++;
-					continue;
-				}
-				uint16_t id = pd_get_u16(r);
-				if (!k->live[id]) {
-					st->unexpected++; /* late, after we counted it lost */
-					continue;
-				}
-				k->live[id] = 0;
-				k->inflight--;
-				st->answered++;
-				st->rcodes[r[3] & 0xF]++;
-				uint64_t us = (now - k->sent_ns[id]) / 1000;
-				st->lat[us < PD_LAT_BUCKETS ? us : PD_LAT_BUCKETS - 1]++;
-			}
-			/* Timeouts, oldest first. */
-			while (k->ring_head != k->ring_tail) {
-				uint16_t id = k->ring[k->ring_head & 0xFFFF];
-				if (k->live[id] && now - k->sent_ns[id] < timeout_ns)
-					break;
-				if (k->live[id]) {
-					k->live[id] = 0;
-					k->inflight--;
-					st->lost++;
-				}
-				k->ring_head++;
-			}
-			int room = sending ? per_sock - (int)k->inflight : 0;
-			while (room > 0) {
-				int b = room < PD_LOAD_BATCH ? room : PD_LOAD_BATCH;
-				int nb = 0;
-				for (; nb < b; nb++) {
-					uint16_t id = k->next_id;
-					if (k->live[id])
-						break; /* ID space wrapped onto a live query: wait
-						        */
-					const pd__query_t *q = &queries[qnext];
-					memcpy(txbuf[nb], arena + qoff[qnext], q->len);
-					pd_put_u16(txbuf[nb], id);
-					txv[nb].iov_len = q->len;
-					qnext = qnext + 1 == nq ? 0 : qnext + 1;
-					k->next_id++;
-					k->live[id] = 1;
-					k->sent_ns[id] = now;
-					k->ring[k->ring_tail & 0xFFFF] = id;
-					k->ring_tail++;
-				}
-				if (nb == 0)
-					break;
-				int sent = sendmmsg(k->fd, tx, (unsigned)nb, 0);
-				if (sent < 0)
-					sent = 0;
-				/* Unsent ones were never on the wire: take them back. */
-				for (int i = sent; i < nb; i++) {
-					k->next_id--;
-					k->ring_tail--;
-					k->live[k->ring[k->ring_tail & 0xFFFF]] = 0;
-					qnext = qnext == 0 ? nq - 1 : qnext - 1;
-				}
-				k->inflight += (uint32_t)sent;
-				st->sent += (uint64_t)sent;
-				if (sent > 0) {
-					t_last_sent = now;
-					if (!t_first_sent)
-						t_first_sent = now;
-				}
-				if (measuring)
-					measured_sent += (uint64_t)sent;
-				room -= nb;
-				if (sent < nb)
-					break;
-			}
-			inflight += k->inflight;
-		}
-		if (!sending && (inflight == 0 || now - t_measured_end > timeout_ns))
-			break;
-	}
-	/* Whatever is still out after the timeout is lost. */
-	for (int s = 0; s < nsock; s++)
-		for (uint32_t h = socks[s].ring_head; h != socks[s].ring_tail; h++)
-			if (socks[s].live[socks[s].ring[h & 0xFFFF]]) {
-				socks[s].live[socks[s].ring[h & 0xFFFF]] = 0;
-				st->lost++;
-			}
-
-	double secs = (double)(t_measured_end - t_measured_start) / 1e9;
-	double qps = secs > 0 ? (double)st->answered / secs : 0;
-	long tck = sysconf(_SC_CLK_TCK);
-	double server_cpu_s =
-	    (npids && cpu0 >= 0 && cpu1 >= 0) ? (double)(cpu1 - cpu0) / (double)tck : -1;
-	double own_cpu_s = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
-	                   (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
-	                   (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e6 +
-	                   (double)(ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
-	double us_per_q =
-	    (server_cpu_s >= 0 && st->answered) ? server_cpu_s * 1e6 / (double)st->answered : -1;
-	if (json) {
-		printf("{\"sent\": %llu, \"answered\": %llu, \"lost\": %llu, \"unexpected\": %llu, "
-		       "\"seconds\": %.3f, \"qps\": %.0f, \"p50_us\": %.0f, \"p90_us\": %.0f, "
-		       "\"p99_us\": %.0f, \"p999_us\": %.0f, \"server_cpu_s\": %.3f, "
-		       "\"server_cpu_us_per_query\": %.4f, \"loadgen_cpu_s\": %.3f, "
-		       "\"first_sent_mono\": %.6f, \"last_sent_mono\": %.6f, \"rcodes\": {",
-		       (unsigned long long)st->sent, (unsigned long long)st->answered,
-		       (unsigned long long)st->lost, (unsigned long long)st->unexpected, secs, qps,
-		       pd__percentile(st, 50), pd__percentile(st, 90), pd__percentile(st, 99),
-		       pd__percentile(st, 99.9), server_cpu_s, us_per_q, own_cpu_s,
-		       (double)t_first_sent / 1e9, (double)t_last_sent / 1e9);
-		bool first = true;
-		for (int i = 0; i < 16; i++)
-			if (st->rcodes[i]) {
-				printf("%s\"%s\": %llu", first ? "" : ", ", pd__rcode_label(i),
-				       (unsigned long long)st->rcodes[i]);
-				first = false;
-			}
-		printf("}}\n");
-	} else {
-		printf("server            %s\n", target.text);
-		printf("queries sent      %llu\n", (unsigned long long)st->sent);
-		printf("answered          %llu\n", (unsigned long long)st->answered);
-		printf("lost              %llu\n", (unsigned long long)st->lost);
-		printf("unexpected        %llu\n", (unsigned long long)st->unexpected);
-		printf("measured          %.3f s\n", secs);
-		printf("answered per sec  %.0f\n", qps);
-		printf("latency us        p50 %.0f  p90 %.0f  p99 %.0f  p99.9 %.0f\n",
-		       pd__percentile(st, 50), pd__percentile(st, 90), pd__percentile(st, 99),
-		       pd__percentile(st, 99.9));
-		if (server_cpu_s >= 0)
-			printf("server CPU        %.2f s, %.3f us per answered query\n",
-			       server_cpu_s, us_per_q);
-		printf("load CPU          %.2f s\n", own_cpu_s);
-		for (int i = 0; i < 16; i++)
-			if (st->rcodes[i])
-				printf("rcode %-11s %llu\n", pd__rcode_label(i),
-				       (unsigned long long)st->rcodes[i]);
-	}
-	int status = st->answered ? 0 : 1;
-	for (int i = 0; i < nsock; i++)
-		close(socks[i].fd);
-	free(socks);
+	pd__run_t run = {.arena = arena,
+	                 .queries = queries,
+	                 .qoff = qoff,
+	                 .nq = nq,
+	                 .pids = pids,
+	                 .npids = npids,
+	                 .warmup = warmup,
+	                 .duration = duration,
+	                 .count = count,
+	                 .timeout_ns = (uint64_t)timeout_ms * 1000000ull,
+	                 .st = st};
+	pd__tcp_counts_t counts = {0};
+	int ret = tcp ? pd__run_tcp(&run, &target, &shape, &counts)
+	              : pd__run_udp(&run, &target, nsock, window);
+	if (ret == 0)
+		pd__report(&run, &target, json, &shape, tcp ? &counts : NULL);
+	int status = ret ? ret : st->answered ? 0 : 1;
 	free(st);
 	free(qoff);
 	free(queries);

@@ -8,6 +8,14 @@ ratio to the null responder measured in the same run: this VM's speed drifts too
 for absolute numbers to mean much. Servers are interleaved round by round and the median
 of the rounds is reported.
 
+The TCP table loads the same servers over TCP (RFC 7766 framing) in shapes of
+connections x queries in flight (--tcp-shapes): by default 8 connections with 16 queries
+pipelined on each, kept open, and 8 connections each closed after one answer and opened
+again (what resolvers falling back to TCP after a truncated answer cost). pindns gets
+1 UDP worker and 1 TCP thread, Knot 1 UDP and 1 TCP worker, NSD one server process (which
+answers both), all on CPU 0; the null responder echoes each framed message with QR set.
+pindns is in it once its pindnsd has TCP (its --help mentions tcp-threads).
+
 Only loopback is loaded; every server started here is stopped, also on errors.
 """
 
@@ -18,7 +26,9 @@ import os
 import random
 import shutil
 import signal
+import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -34,6 +44,64 @@ LOAD_CPU = "1"
 PIN = (os.cpu_count() or 1) >= 2  # one CPU each; on a single CPU pinning would fight
 REALISTIC = os.path.join(os.path.dirname(ROOT), "shared", "bench")
 REALISTIC = REALISTIC if os.path.exists(os.path.join(REALISTIC, "queries.txt")) else None
+TCP_SHAPES = "8x16,8x1/1"
+NSD_TCP_COUNT = 1024  # NSD's open TCP connections at most (default 100)
+
+
+def parse_shape(text):
+    """"CxW" (C connections, W queries in flight on each, kept open) or "CxW/Q" (each
+    connection closed after Q answers and opened again)."""
+    try:
+        cw, _, q = text.strip().partition("/")
+        c, w = cw.split("x")
+        shape = {"connections": int(c), "inflight": int(w), "conn_queries": int(q or 0)}
+    except ValueError:
+        raise argparse.ArgumentTypeError("bad TCP shape %r: CONNSxINFLIGHT[/QUERIES]" % text)
+    if shape["connections"] < 1 or shape["inflight"] < 1 or shape["conn_queries"] < 0:
+        raise argparse.ArgumentTypeError("bad TCP shape %r" % text)
+    return shape
+
+
+def shape_title(s):
+    if s["conn_queries"] == 1 and s["inflight"] == 1:
+        return ("%d connections, one query each: connect, query, answer, close, and again"
+                % s["connections"])
+    text = "%d connections x %d queries in flight each" % (s["connections"], s["inflight"])
+    if s["conn_queries"]:
+        return text + ", each closed after %d answers and opened again" % s["conn_queries"]
+    return text + ", kept open"
+
+
+def tcp_query(port, payload, timeout=1.0):
+    """Sends payload framed on a new TCP connection; returns the reply, or None."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.sendall(struct.pack("!H", len(payload)) + payload)
+            buf = b""
+            while len(buf) < 2 or len(buf) < 2 + struct.unpack("!H", buf[:2])[0]:
+                chunk = s.recv(65537)
+                if not chunk:
+                    return None
+                buf += chunk
+            return buf[2:2 + struct.unpack("!H", buf[:2])[0]]
+    except OSError:
+        return None
+
+
+_tcp_pindnsd = {}
+
+
+def pindnsd_has_tcp(pindnsd):
+    """pindnsd answers over TCP from the version whose --help names its TCP threads'
+    config key; before, it has no TCP listener and its row stays out of the TCP table."""
+    if pindnsd not in _tcp_pindnsd:
+        try:
+            out = subprocess.run([pindnsd, "--help"], capture_output=True, text=True,
+                                 timeout=20)
+            _tcp_pindnsd[pindnsd] = "tcp-threads" in out.stdout + out.stderr
+        except OSError:
+            _tcp_pindnsd[pindnsd] = False
+    return _tcp_pindnsd[pindnsd]
 
 
 def write_zone(path, origin, hosts, seed=1):
@@ -120,18 +188,26 @@ class Bench:
         shutil.rmtree(self.work, ignore_errors=True)
 
     # -- servers ---------------------------------------------------------------------
-    def start(self, kind, zonedir, origin, port, threads=1, pin=True):
+    def pindnsd(self, kind):
+        # "-base": the pindnsd of another build (--baseline), for before/after.
+        return os.path.join(self.args.baseline if kind.endswith("-base") else self.build,
+                            "pindnsd")
+
+    def start(self, kind, zonedir, origin, port, threads=1, pin=True, tcp=False):
+        """tcp: the server is loaded over TCP (the null responder then speaks TCP only,
+        pindns gets one TCP thread)."""
         taskset = ["taskset", "-c", SERVER_CPU] if pin and PIN else []
         log = os.path.join(self.work, "%s-%d.log" % (kind, port))
         if kind == "null":
-            argv = taskset + [os.path.join(self.build, "pindns-null"), "127.0.0.1:%d" % port]
+            argv = taskset + [os.path.join(self.build, "pindns-null")] + (
+                ["--tcp"] if tcp else []) + ["127.0.0.1:%d" % port]
         elif kind.startswith("pindns"):
             conf = os.path.join(self.work, "%s.conf" % kind)
             with open(conf, "w") as f:
                 f.write("cache-size: %s\n" % ("0" if "nocache" in kind else "16M"))
-            # "-base": the pindnsd of another build (--baseline), for before/after.
-            build = self.args.baseline if kind.endswith("-base") else self.build
-            argv = taskset + [os.path.join(build, "pindnsd"), "--foreground", "--config",
+                if tcp:
+                    f.write("tcp-threads: 1\n")
+            argv = taskset + [self.pindnsd(kind), "--foreground", "--config",
                               conf, "--listen", "127.0.0.1:%d" % port, "--threads",
                               str(threads), "--zones", zonedir]
         elif kind == "knot":
@@ -144,8 +220,14 @@ class Bench:
         elif kind == "nsd":
             d = tempfile.mkdtemp(dir=self.work)
             conf = os.path.join(d, "nsd.conf")
+            text = harness.NSD_CONF.format(port=port, zones=zonedir, dir=d)
+            if tcp:
+                # Into the server: clause, which remote-control: ends.
+                assert "\nremote-control:" in text
+                text = text.replace("\nremote-control:",
+                                    "\n  tcp-count: %d\nremote-control:" % NSD_TCP_COUNT, 1)
             with open(conf, "w") as f:
-                f.write(harness.NSD_CONF.format(port=port, zones=zonedir, dir=d))
+                f.write(text)
                 f.write("zone:\n  name: %s\n  zonefile: %s.zone\n" % (origin, origin))
             argv = taskset + ["nsd", "-d", "-c", conf]
         else:
@@ -155,15 +237,21 @@ class Bench:
         self.servers.append(srv)
         return srv
 
-    def wait_answering(self, srv, name, timeout):
-        """Seconds until the server answers `name` authoritatively (for load times)."""
+    def wait_answering(self, srv, name, timeout, tcp=False, echo=False):
+        """Seconds until the server answers `name` authoritatively (for load times); with
+        echo, until it answers at all (the null responder)."""
         t0 = time.monotonic()
         q = harness.make_query(name)
         while time.monotonic() - t0 < timeout:
             if srv.proc.poll() is not None:
                 raise RuntimeError("server exited:\n" + srv.output())
-            r = harness.raw_query(srv.port, q, timeout=0.05)
-            if r and r[3] & 0xF == 0 and r[2] & 0x04:
+            if tcp:
+                r = tcp_query(srv.port, q, timeout=0.2)
+                if r is None:
+                    time.sleep(0.02)  # refused at once while it starts: no busy loop
+            else:
+                r = harness.raw_query(srv.port, q, timeout=0.05)
+            if r and r[3] & 0xF == 0 and (echo or r[2] & 0x04):
                 return time.monotonic() - t0
         raise RuntimeError("no answer within %ds:\n%s" % (timeout, srv.output()))
 
@@ -171,10 +259,15 @@ class Bench:
         srv.stop()
         self.servers.remove(srv)
 
-    def load(self, srv, queries, duration, warmup, pin=True):
+    def load(self, srv, queries, duration, warmup, pin=True, shape=None):
+        """shape: a TCP shape (parse_shape); None loads over UDP."""
         argv = [os.path.join(self.build, "pindns-load"), "-s", "127.0.0.1:%d" % srv.port,
-                "-f", queries, "-d", str(duration), "-W", str(warmup), "-S", "8", "-w", "128",
-                "--json"]
+                "-f", queries, "-d", str(duration), "-W", str(warmup), "--json"]
+        if shape:
+            argv += ["--tcp", "--connections", str(shape["connections"]), "--inflight",
+                     str(shape["inflight"]), "--conn-queries", str(shape["conn_queries"])]
+        else:
+            argv += ["-S", "8", "-w", "128"]
         if pin and PIN:
             argv += ["-c", LOAD_CPU]
         for p in tree_pids(srv.proc.pid):
@@ -197,6 +290,14 @@ class Bench:
             r = self.load(srv, queries, self.args.duration, self.args.warmup, pin=pin)
             r["peak_rss_kib"] = peak_rss_kib(tree_pids(srv.proc.pid))
             return r
+        finally:
+            self.stop(srv)
+
+    def measure_tcp(self, kind, zonedir, origin, queries, probe, shape):
+        srv = self.start(kind, zonedir, origin, harness.free_port(), tcp=True)
+        try:
+            self.wait_answering(srv, probe, 60, tcp=True, echo=kind == "null")
+            return self.load(srv, queries, self.args.duration, self.args.warmup, shape=shape)
         finally:
             self.stop(srv)
 
@@ -230,7 +331,9 @@ zone:
 def median_row(results):
     keys = ["qps", "server_cpu_us_per_query", "lost", "answered", "peak_rss_kib",
             "server_cpu_s", "seconds", "p50_us", "p99_us", "loadgen_cpu_s"]
-    return {k: statistics.median(r[k] for r in results) for k in keys}
+    # TCP runs also count connections: opened, and closed or reset by the server.
+    keys += [k for k in ("connects", "server_closes", "resets") if k in results[0]]
+    return {k: statistics.median(r.get(k, 0) for r in results) for k in keys}
 
 
 def table(rows, floor_key="null"):
@@ -246,6 +349,22 @@ def table(rows, floor_key="null"):
     return "\n".join(lines)
 
 
+def tcp_table(rows):
+    """As table(), with the connections each run opened (warm-up included) and how many
+    of them the server closed or reset: a server that hangs up shows there."""
+    lines = ["| server | qps | server CPU % | CPU µs / answered query "
+             "| × null floor (median of rounds) | lost | connections opened "
+             "| closed or reset by the server |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, r in rows.items():
+        cpu_pct = 100.0 * r["server_cpu_s"] / r["seconds"] if r["seconds"] else 0
+        ratio = "%.2f" % r["ratio"] if r.get("ratio") else "-"
+        lines.append("| %s | %.0fk | %.0f | %.3f | %s | %d | %d | %d |" % (
+            name, r["qps"] / 1000, cpu_pct, r["server_cpu_us_per_query"], ratio, r["lost"],
+            r["connects"], r["server_closes"] + r["resets"]))
+    return "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -257,7 +376,8 @@ def main():
     ap.add_argument("--no-scaling", action="store_true", help="skip the 2-worker run")
     ap.add_argument("--big", action="store_true", help="also the 1,000,000-record zone run")
     ap.add_argument("--smoke", action="store_true",
-                    help="pindns only, one short round: checks the tools work")
+                    help="pindns only (and the null responder over TCP), one short "
+                         "round: checks the tools work")
     ap.add_argument("--out", help="write the report here too (default build/bench/)")
     ap.add_argument("--baseline", metavar="BUILD",
                     help="also run the pindnsd of this build (pindns-base, "
@@ -265,11 +385,26 @@ def main():
     ap.add_argument("--realistic", metavar="DIR", default=REALISTIC,
                     help="folder with example.com.zone and queries.txt for the realistic "
                          "mix (default ../shared/bench beside the project, when there)")
+    ap.add_argument("--tcp-shapes", default=TCP_SHAPES,
+                    help="TCP loads, comma-separated: CONNSxINFLIGHT (connections kept "
+                         "open, INFLIGHT queries pipelined on each) or CONNSxINFLIGHT/Q "
+                         "(each connection closed after Q answers and opened again); "
+                         "default %(default)s")
+    ap.add_argument("--tcp-servers", default="null,pindns,knot,nsd",
+                    help="servers of the TCP table (default %(default)s)")
+    ap.add_argument("--no-tcp", action="store_true", help="skip the TCP table")
+    ap.add_argument("--tcp-only", action="store_true", help="only the TCP table")
     args = ap.parse_args()
+    try:
+        args.tcp_shapes = [parse_shape(t) for t in args.tcp_shapes.split(",") if t.strip()]
+    except argparse.ArgumentTypeError as e:
+        ap.error(str(e))
     if args.smoke:
         args.duration, args.warmup, args.rounds = 1, 0.2, 1
         args.servers, args.no_scaling, args.big = "pindns", True, False
         args.realistic = None
+        # TCP against the null responder too, so that both ends of TCP stay working.
+        args.tcp_servers = "null,pindns"
     if args.baseline:
         args.servers += ",pindns-base,pindns-nocache-base"
 
@@ -288,17 +423,13 @@ def main():
         queries = os.path.join(b.work, "queries.txt")
         write_queries(queries, origin, 1000, 100000)
         probe = "h1.%s" % origin
-        kinds = []
-        for k in args.servers.split(","):
-            binary = {"knot": "knotd", "nsd": "nsd"}.get(k)
-            if binary and not shutil.which(binary):
-                report.append("(%s skipped: %s is not installed)" % (k, binary))
-                continue
-            kinds.append(k)
-        rows = small_zone(b, args, kinds, zdir, origin, queries, probe)
-        report += ["## Small zone (2,000 names, 100k-query mix)", "", table(rows), ""]
-        ok = ok and all(r["answered"] and not r["lost"] for r in rows.values())
-        if args.realistic:
+        kinds = available(b, args.servers, report)
+        rows = {}
+        if not args.tcp_only:
+            rows = small_zone(b, args, kinds, zdir, origin, queries, probe)
+            report += ["## Small zone (2,000 names, 100k-query mix)", "", table(rows), ""]
+            ok = ok and all(r["answered"] and not r["lost"] for r in rows.values())
+        if args.realistic and not args.tcp_only:
             rzdir = os.path.join(b.work, "realistic")
             os.makedirs(rzdir)
             shutil.copy(os.path.join(args.realistic, origin + ".zone"), rzdir)
@@ -310,7 +441,23 @@ def main():
                        "", table(rrows), ""]
             ok = ok and all(r["answered"] and not r["lost"] for r in rrows.values())
 
-        if not args.no_scaling and "pindns" in kinds:
+        if not args.no_tcp:
+            tcp_kinds = available(b, args.tcp_servers, report, tcp=True)
+            if tcp_kinds:
+                tables = tcp_shapes(b, args, tcp_kinds, zdir, origin, queries, probe)
+                report += ["## TCP (small zone, the same mix)", "",
+                           "pindns-load --tcp on CPU %s, connecting from 16 loopback "
+                           "addresses in turn; pindns with 1 UDP worker and `tcp-threads: "
+                           "1`, Knot with 1 UDP and 1 TCP worker, NSD with one server "
+                           "process (UDP and TCP) and `tcp-count: %d`, all on CPU %s; the "
+                           "null responder is `pindns-null --tcp` (read, set QR, write "
+                           "back, one epoll thread)." % (LOAD_CPU, NSD_TCP_COUNT,
+                                                         SERVER_CPU), ""]
+                for shape, trows in tables:
+                    report += ["### %s" % shape_title(shape), "", tcp_table(trows), ""]
+                    ok = ok and all(r["answered"] and not r["lost"] for r in trows.values())
+
+        if not args.no_scaling and not args.tcp_only and "pindns" in kinds:
             one = rows["pindns"]
             two_runs = [b.measure("pindns", zdir, origin, queries, probe, threads=2, pin=False)
                         for _ in range(args.rounds)]
@@ -332,7 +479,7 @@ def main():
                        "cannot show how workers scale: it needs CPUs for the load beyond the "
                        "workers' own." % (two["qps"] / one["qps"], os.cpu_count() or 1), ""]
 
-        if args.big:
+        if args.big and not args.tcp_only:
             report += big_zone(b, kinds, rows)
     finally:
         b.cleanup()
@@ -355,6 +502,23 @@ def main():
     return 0 if ok else 1
 
 
+def available(b, servers, report, tcp=False):
+    """The servers of a comma-separated list that can run here, with a note in the
+    report for each left out."""
+    kinds = []
+    for k in servers.split(","):
+        binary = {"knot": "knotd", "nsd": "nsd"}.get(k)
+        if binary and not shutil.which(binary):
+            report.append("(%s skipped: %s is not installed)" % (k, binary))
+            continue
+        if tcp and k.startswith("pindns") and not pindnsd_has_tcp(b.pindnsd(k)):
+            report.append("(%s not in the TCP table: `%s --help` does not mention "
+                          "tcp-threads, so it has no TCP listener)" % (k, b.pindnsd(k)))
+            continue
+        kinds.append(k)
+    return kinds
+
+
 def small_zone(b, args, kinds, zdir, origin, queries, probe):
     """Every server, round after round on the same zone and mix; the median rows, each
     with its median per-round ratio to the null responder."""
@@ -374,6 +538,33 @@ def small_zone(b, args, kinds, zdir, origin, queries, probe):
                 r["server_cpu_us_per_query"] / f["server_cpu_us_per_query"]
                 for r, f in zip(runs[k], runs["null"]))
     return rows
+
+
+def tcp_shapes(b, args, kinds, zdir, origin, queries, probe):
+    """Every server in every TCP shape, round after round (shapes and servers interleaved
+    within a round); per shape, the median rows with their median ratio to the null."""
+    runs = [{k: [] for k in kinds} for _ in args.tcp_shapes]
+    for rnd in range(args.rounds):
+        for shape, shape_runs in zip(args.tcp_shapes, runs):
+            for k in kinds:
+                r = b.measure_tcp(k, zdir, origin, queries, probe, shape)
+                shape_runs[k].append(r)
+                print("round %d tcp %dx%d/%d %-12s %8.0f qps %.3f us/q lost %d, %d "
+                      "connections, %d closed by the server" % (
+                          rnd + 1, shape["connections"], shape["inflight"],
+                          shape["conn_queries"], k, r["qps"], r["server_cpu_us_per_query"],
+                          r["lost"], r["connects"], r["server_closes"] + r["resets"]),
+                      file=sys.stderr)
+    out = []
+    for shape, shape_runs in zip(args.tcp_shapes, runs):
+        rows = {k: median_row(v) for k, v in shape_runs.items()}
+        if "null" in shape_runs:
+            for k in rows:
+                rows[k]["ratio"] = statistics.median(
+                    r["server_cpu_us_per_query"] / f["server_cpu_us_per_query"]
+                    for r, f in zip(shape_runs[k], shape_runs["null"]))
+        out.append((shape, rows))
+    return out
 
 
 def big_zone(b, kinds, small_rows):
