@@ -715,7 +715,7 @@ int pd_engine_start(pd_engine_t *e, pd_engine_handler_fn handler, void *arg, voi
 		wk->started = true;
 		/* Named for top -H and perf: which is a UDP worker, which a TCP thread. */
 		char name[16];
-		snprintf(name, sizeof(name), "pindns-udp/%d", w);
+		snprintf(name, sizeof(name), "pindns-udp/%u", (unsigned)w % 10000u);
 		pthread_setname_np(wk->thread, name);
 	}
 	e->running = true;

@@ -874,7 +874,7 @@ int pd__tcp_start(pd_engine_t *e)
 			return -rc;
 		th->started = true;
 		char name[16];
-		snprintf(name, sizeof(name), "pindns-tcp/%d", t);
+		snprintf(name, sizeof(name), "pindns-tcp/%u", (unsigned)t % 10000u);
 		pthread_setname_np(th->thread, name);
 	}
 	return 0;
