@@ -312,7 +312,12 @@ static uint32_t pd__client_slot(const struct sockaddr_storage *ss)
 	}
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ p[i]) * 0x100000001b3ull;
-	return (uint32_t)(h >> 20) % PD__CLIENT_SLOTS;
+	/* FNV's last byte reaches only the low and the top bits: mix before taking a slot,
+	 * or a whole /24 would share one. */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return (uint32_t)(h % PD__CLIENT_SLOTS);
 }
 
 /* Counts a connection from ss in; false (nothing counted) when the client is at its limit. */
