@@ -213,20 +213,22 @@ static int pd__set_nsid(pd_config_t *cfg, const char *value, char *err, size_t c
 	size_t len = strlen(value);
 	if (value[0] == '0' && (value[1] == 'x' || value[1] == 'X')) {
 		const char *h = value + 2;
+		uint8_t bytes[PD_CONFIG_NSID_MAX];
 		size_t n = strlen(h) / 2;
 		bool ok = strlen(h) % 2 == 0 && n > 0 && n <= PD_CONFIG_NSID_MAX;
 		for (size_t i = 0; ok && i < n; i++) {
-			unsigned byte;
+			unsigned byte = 0;
 			ok = isxdigit((unsigned char)h[2 * i]) &&
 			     isxdigit((unsigned char)h[2 * i + 1]) &&
 			     sscanf(h + 2 * i, "%2x", &byte) == 1;
-			cfg->nsid[i] = (uint8_t)byte;
+			bytes[i] = (uint8_t)byte;
 		}
 		if (!ok) {
 			snprintf(err, cap, "nsid in hex wants 0x and 2 to %d hex digits, not '%s'",
 			         2 * PD_CONFIG_NSID_MAX, value);
 			return -EINVAL;
 		}
+		memcpy(cfg->nsid, bytes, n); /* only now: a refused value changes nothing */
 		cfg->nsid_len = (uint16_t)n;
 		return 0;
 	}

@@ -208,7 +208,9 @@ static void nsid_text_and_hex(void **state)
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	assert_int_equal(pd_config_set(&cfg, "nsid", big, err, sizeof(err)), -EINVAL);
+	assert_int_equal(pd_config_set(&cfg, "nsid", "0xabcz", err, sizeof(err)), -EINVAL);
 	assert_int_equal(cfg.nsid_len, 3);
+	assert_memory_equal(cfg.nsid, "\x00\xff\x10", 3);
 	pd_config_free(&cfg);
 }
 
