@@ -125,16 +125,31 @@ def _port_range():
 _rng = random.SystemRandom()
 
 
+def _ipv6_loopback():
+    """Whether ::1 can be bound here (some hosts and containers have no IPv6)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
 def free_port():
-    """A port on 127.0.0.1 that nothing is bound to right now, for UDP and TCP alike.
-    Another test may take it before we do: start_pindnsd() retries on another."""
+    """A port that nothing is bound to right now on 127.0.0.1 (and ::1 when the host has
+    it), for UDP and TCP alike: pindnsd listens on both on the same port. Another test
+    may take it before we do: start_pindnsd() retries on another."""
     low, high = _port_range()
+    hosts = [(socket.AF_INET, "127.0.0.1")]
+    if _ipv6_loopback():
+        hosts.append((socket.AF_INET6, "::1"))
     while True:
         port = _rng.randint(low, high)
         try:
-            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-                with socket.socket(socket.AF_INET, kind) as s:
-                    s.bind(("127.0.0.1", port))
+            for family, host in hosts:
+                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                    with socket.socket(family, kind) as s:
+                        s.bind((host, port))
             return port
         except OSError:
             continue
@@ -152,6 +167,126 @@ def raw_query(port, payload, host="127.0.0.1", timeout=1.0):
             return None
 
 
+# DNS over TCP (RFC 1035 4.2.2, RFC 7766): each message is preceded by its length, two
+# bytes in network order. These helpers bound every wait, and tell a close by the peer
+# (PeerClosed: an orderly EOF, or a reset) from a wait that ran out (TimeoutError).
+class PeerClosed(ConnectionError):
+    """The peer closed the connection: how is "eof" or "reset"; partial holds the bytes
+    of a message that had begun to arrive (b"" at a message boundary)."""
+
+    def __init__(self, how, partial=b""):
+        super().__init__("connection closed by the peer (%s)%s" % (
+            how, ", %d bytes into a message" % len(partial) if partial else ""))
+        self.how = how
+        self.partial = partial
+
+
+def frame(msg):
+    """msg with its 2-byte length in front, as it goes on a TCP connection."""
+    if len(msg) > 65535:
+        raise ValueError("a DNS message over TCP is at most 65535 bytes")
+    return struct.pack("!H", len(msg)) + msg
+
+
+def tcp_connect(port, host="127.0.0.1", source=None, timeout=2.0):
+    """A TCP socket connected to host:port (from the address source, when given), with
+    Nagle off so that each send goes out at once."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.settimeout(timeout)
+        if source:
+            s.bind((source, 0))
+        s.connect((host, port))
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def send_msgs(sock, *msgs):
+    """Writes the messages, each framed, in one send (pipelined)."""
+    sock.sendall(b"".join(frame(m) for m in msgs))
+
+
+def _recv_exact(sock, n, deadline, got=b""):
+    buf = bytearray()
+    while len(buf) < n:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("%d of %d bytes received in time" % (len(buf), n))
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(n - len(buf))
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            raise PeerClosed("reset", got + bytes(buf))
+        if not chunk:
+            raise PeerClosed("eof", got + bytes(buf))
+        buf += chunk
+    return bytes(buf)
+
+
+def recv_msg(sock, timeout=2.0):
+    """The next message on a TCP connection, unframed. Raises TimeoutError when it has not
+    wholly arrived within timeout seconds, and PeerClosed when the peer closed first."""
+    deadline = time.monotonic() + timeout
+    was = sock.gettimeout()
+    try:
+        head = _recv_exact(sock, 2, deadline)
+        return _recv_exact(sock, struct.unpack("!H", head)[0], deadline, head)
+    finally:
+        sock.settimeout(was)
+
+
+def wait_closed(sock, timeout):
+    """Waits up to timeout seconds for the peer to close the connection, reading (and
+    keeping) whatever it still sends. Returns (how, data): how is "eof", "reset", or None
+    when the connection was still open when the time ran out."""
+    deadline = time.monotonic() + timeout
+    data = bytearray()
+    was = sock.gettimeout()
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None, bytes(data)
+            sock.settimeout(left)
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:
+                continue
+            except ConnectionResetError:
+                return "reset", bytes(data)
+            if not chunk:
+                return "eof", bytes(data)
+            data += chunk
+    finally:
+        sock.settimeout(was)
+
+
+def split_msgs(data):
+    """Length-framed messages in data (bytes read off a connection): (messages, the
+    bytes of an unfinished one at the end)."""
+    msgs = []
+    while len(data) >= 2:
+        n = struct.unpack("!H", data[:2])[0]
+        if len(data) < 2 + n:
+            break
+        msgs.append(data[2:2 + n])
+        data = data[2 + n:]
+    return msgs, data
+
+
+def tcp_query(port, payload, host="127.0.0.1", timeout=2.0):
+    """Sends payload as one message on a new TCP connection; returns the reply message."""
+    with tcp_connect(port, host=host, timeout=timeout) as s:
+        send_msgs(s, payload)
+        return recv_msg(s, timeout=timeout)
+
+
 def encode_name(name):
     out = b""
     for label in name.strip(".").split("."):
@@ -160,14 +295,20 @@ def encode_name(name):
     return out + b"\0"
 
 
-def make_query(name, qtype=1, qclass=1, qid=0x1234, flags=0x0100, edns=None):
-    """A query in wire form; edns is None or (udp_size, version, do_bit)."""
+def make_query(name, qtype=1, qclass=1, qid=0x1234, flags=0x0100, edns=None, options=()):
+    """A query in wire form; edns is None or (udp_size, version, do_bit), and options the
+    EDNS options as (code, data bytes) pairs (an OPT record is added for them, with
+    a 1232-byte buffer size when edns is None)."""
+    if options and not edns:
+        edns = (1232, 0, False)
     arcount = 1 if edns else 0
     msg = struct.pack("!HHHHHH", qid, flags, 1, 0, 0, arcount)
     msg += encode_name(name) + struct.pack("!HH", qtype, qclass)
     if edns:
         size, version, do = edns
-        msg += b"\0" + struct.pack("!HHBBHH", 41, size, 0, version, 0x8000 if do else 0, 0)
+        rdata = b"".join(struct.pack("!HH", code, len(data)) + data for code, data in options)
+        msg += b"\0" + struct.pack("!HHBBHH", 41, size, 0, version, 0x8000 if do else 0,
+                                   len(rdata)) + rdata
     return msg
 
 
@@ -181,6 +322,23 @@ def wait_for_udp(port, host="127.0.0.1", timeout=10.0, proc=None):
         if raw_query(port, q, host=host, timeout=0.2) is not None:
             return
     raise RuntimeError("nothing answered on %s port %d" % (host, port))
+
+
+def wait_for_tcp(port, host="127.0.0.1", timeout=10.0, proc=None):
+    """Waits until something answers a CH TXT id.server query over TCP on the port."""
+    deadline = time.monotonic() + timeout
+    q = make_query("id.server", qtype=16, qclass=3)
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("server exited with %s before answering" % proc.returncode)
+        try:
+            with tcp_connect(port, host=host, timeout=0.5) as s:
+                send_msgs(s, q)
+                if recv_msg(s, timeout=0.5)[:2] == q[:2]:
+                    return
+        except (OSError, PeerClosed):
+            time.sleep(0.05)
+    raise RuntimeError("nothing answered over TCP on %s port %d" % (host, port))
 
 
 def _group_pids(pgid):
@@ -214,7 +372,8 @@ def _socket_inodes_of_group(pgid):
 
 
 def _bound_inodes(port):
-    """Inodes of every UDP and TCP socket on this host bound to the port."""
+    """Inodes of every UDP and TCP socket (listening or connected) on this host bound
+    to the port and held by a process."""
     inodes = set()
     for table in ("udp", "udp6", "tcp", "tcp6"):
         try:
@@ -224,7 +383,9 @@ def _bound_inodes(port):
             continue
         for row in rows:
             fields = row.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+            # Inode 0: no process holds it (TCP's TIME_WAIT, or a connection closed
+            # but not yet done), so it cannot take a share of anyone's traffic.
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and int(fields[9]):
                 inodes.add(int(fields[9]))
     return inodes
 
@@ -312,11 +473,14 @@ class Server:
             return f.read()
 
 
-def _started(srv, retry):
-    """Waits for srv to answer on its own port. False when it should be tried again on
-    another port (it could not bind, or shares its port with another server)."""
+def _started(srv, retry, tcp=False):
+    """Waits for srv to answer on its own port (over TCP as well with tcp). False when
+    it should be tried again on another port (it could not bind, or shares its port
+    with another server)."""
     try:
         wait_for_udp(srv.port, proc=srv.proc)
+        if tcp:
+            wait_for_tcp(srv.port, proc=srv.proc)
     except RuntimeError:
         ours, srv.ours = srv.ours, False  # a failed start is reported here, not by stop()
         srv.stop()
@@ -335,12 +499,12 @@ def _started(srv, retry):
     return True
 
 
-def start_pindnsd(args=(), port=None, zones=None, workdir=None, tries=5):
-    """Starts pindnsd on 127.0.0.1 and waits until it answers; zones "" means no
-    --zones (the built-in default), None a copy of zones/. "{port}" in args is
-    replaced by the port. Without an explicit port, a port another test took first
-    (the bind fails, or another server shares the reuseport group) means another try
-    on another port."""
+def start_pindnsd(args=(), port=None, zones=None, workdir=None, tries=5, tcp=False):
+    """Starts pindnsd on 127.0.0.1 and waits until it answers (with tcp, over TCP too);
+    zones "" means no --zones (the built-in default), None a copy of zones/. "{port}"
+    in args is replaced by the port. Without an explicit port, a port another test took
+    first (the bind fails, or another server shares the reuseport group, UDP or TCP)
+    means another try on another port."""
     zones = served_zones() if zones is None else zones
     workdir = workdir or tempfile.mkdtemp(prefix="pindns-test-")
     for attempt in range(1 if port else tries):
@@ -350,7 +514,7 @@ def start_pindnsd(args=(), port=None, zones=None, workdir=None, tries=5):
             argv += ["--zones", zones]
         argv += [a.replace("{port}", str(p)) for a in args]
         srv = Server(argv, p, os.path.join(workdir, "pindnsd-%d.log" % attempt), ours=True)
-        if _started(srv, retry=not port and attempt + 1 < tries):
+        if _started(srv, retry=not port and attempt + 1 < tries, tcp=tcp):
             return srv
     raise RuntimeError("pindnsd: no free port after %d tries" % tries)
 
@@ -533,12 +697,38 @@ def normalise_rr(line):
     return " ".join([owner.lower(), ttl, cls, rtype, rdata])
 
 
-def dig(port, name, rtype="A", *opts, host="127.0.0.1", cls=None):
-    """Runs dig against a loopback server (UDP only, no retries) and parses the reply."""
-    argv = ["dig", "@" + host, "-p", str(port), "+norec", "+nocookie", "+ignore", "+tries=1",
-            "+time=2", "+notcp", "+noidnin", "+noidnout"]
+DIG_TRANSPORTS = {
+    "udp": ["+notcp", "+ignore"],  # UDP only: a truncated answer is shown as it came
+    "tcp": ["+tcp"],               # TCP only
+    "retry": ["+notcp"],           # UDP, then TCP when truncated, as a resolver does
+}
+
+
+def _dig_argv(port, host, transport):
+    return ["dig", "@" + host, "-p", str(port), "+norec", "+nocookie", "+tries=1", "+time=2",
+            "+noidnin", "+noidnout"] + DIG_TRANSPORTS[transport]
+
+
+def dig(port, name, rtype="A", *opts, host="127.0.0.1", cls=None, transport="udp"):
+    """Runs dig against a loopback server and parses the reply. transport is "udp" (no
+    retries, no TCP: the default), "tcp", or "retry" (UDP, TCP again on TC)."""
+    argv = _dig_argv(port, host, transport)
     argv += list(opts) + [name, rtype]
     if cls:
         argv += ["-c", cls]  # after the name: dig reads a later bare word as another query
     out = subprocess.run(argv, capture_output=True, text=True, timeout=20).stdout
     return Reply(out)
+
+
+def dig_many(port, queries, *opts, host="127.0.0.1", transport="tcp", keepopen=False):
+    """One dig run asking every query in turn, each (name, type, class or None, options of
+    that query alone); with keepopen (+keepopen) all on one TCP connection. Returns one
+    Reply per answer that came, in order."""
+    argv = _dig_argv(port, host, transport) + list(opts)
+    if keepopen:
+        argv.append("+keepopen")
+    for name, rtype, cls, qopts in queries:
+        argv += [name] + ([cls] if cls else []) + [rtype] + list(qopts)
+    out = subprocess.run(argv, capture_output=True, text=True,
+                         timeout=20 + 3 * len(queries)).stdout
+    return [Reply(part) for part in out.split(";; Got answer:")[1:]]

@@ -5,10 +5,12 @@ where a real one cannot misbehave on demand."""
 
 import os
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 import unittest
 
@@ -39,6 +41,50 @@ def stand_in(code=0, say="bye"):
     srv = harness.Server([sys.executable, "-c", STAND_IN, str(port), str(code), say], port,
                          log, ours=True)
     harness.wait_for_udp(port, proc=srv.proc)
+    return srv
+
+
+# The same over UDP and TCP (length-framed, pipelined, answered in order) on one port:
+# QR set on whatever comes, the rest as it came.
+STAND_IN_TCP = textwrap.dedent("""
+    import signal, socket, struct, sys, threading
+    port = int(sys.argv[1])
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    def answer(q):
+        return q[:2] + bytes([q[2] | 0x80]) + q[3:]
+    def udp(s):
+        while True:
+            data, peer = s.recvfrom(4096)
+            s.sendto(answer(data), peer)
+    def conn(c):
+        buf = b""
+        while True:
+            chunk = c.recv(4096)
+            if not chunk:
+                return c.close()
+            buf += chunk
+            while len(buf) >= 2 and len(buf) >= 2 + struct.unpack("!H", buf[:2])[0]:
+                n = struct.unpack("!H", buf[:2])[0]
+                c.sendall(struct.pack("!H", n) + answer(buf[2:2 + n]))
+                buf = buf[2 + n:]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", port))
+    threading.Thread(target=udp, args=(u,), daemon=True).start()
+    l = socket.socket()
+    l.bind(("127.0.0.1", port))
+    l.listen(16)
+    while True:
+        c, _ = l.accept()
+        threading.Thread(target=conn, args=(c,), daemon=True).start()
+""")
+
+
+def stand_in_tcp():
+    port = harness.free_port()
+    log = os.path.join(tempfile.mkdtemp(), "stand-in-tcp.log")
+    srv = harness.Server([sys.executable, "-c", STAND_IN_TCP, str(port)], port, log, ours=True)
+    harness.wait_for_udp(port, proc=srv.proc)
+    harness.wait_for_tcp(port, proc=srv.proc)
     return srv
 
 
@@ -206,6 +252,190 @@ class Ports(unittest.TestCase):
         with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
             self.assertLess(high, int(f.read().split()[0]))
         self.assertTrue(low <= harness.free_port() <= high)
+
+    def picks(self, *ports):
+        """free_port() draws these ports first, then random ones as usual."""
+        real = harness._rng.randint
+        queue = list(ports)
+        harness._rng.randint = lambda a, b: queue.pop(0) if queue else real(a, b)
+        self.addCleanup(setattr, harness._rng, "randint", real)
+
+    def test_a_port_with_only_a_tcp_listener_is_not_free(self):
+        """pindnsd listens on TCP too, on the same port; on ::1 as well as 127.0.0.1."""
+        hosts = [(socket.AF_INET, "127.0.0.1")]
+        if harness._ipv6_loopback():
+            hosts.append((socket.AF_INET6, "::1"))
+        for family, host in hosts:
+            with self.subTest(host), socket.socket(family, socket.SOCK_STREAM) as taken:
+                taken.bind((host, harness.free_port()))
+                taken.listen(1)
+                port = taken.getsockname()[1]
+                self.picks(port, port)
+                self.assertNotEqual(harness.free_port(), port)
+
+    def test_a_tcp_listener_sharing_the_port_means_another_port(self):
+        """With SO_REUSEPORT, a TCP listener of another process would take a share of
+        the connections: foreign_sockets() sees TCP sockets too."""
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as other:
+            other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            other.bind(("127.0.0.1", harness.free_port()))
+            other.listen(1)
+            port = other.getsockname()[1]
+            self.with_ports([port])
+            srv = harness.start_pindnsd()
+            self.addCleanup(srv.stop)
+            self.assertNotEqual(srv.port, port)
+            self.assertEqual(harness.foreign_sockets(srv), set())
+
+    def test_time_wait_on_the_port_is_not_a_foreign_socket(self):
+        """Connections a server closed stay in TIME_WAIT on its port, held by no process
+        (inode 0): a server started again on that port shares it with no one."""
+        srv = stand_in()
+        self.addCleanup(srv.stop)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as lst:
+            lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            lst.bind(("127.0.0.1", srv.port))
+            lst.listen(1)
+            client = socket.create_connection(("127.0.0.1", srv.port), timeout=2)
+            conn, _ = lst.accept()
+            conn.close()  # the server side closes first: its end goes to TIME_WAIT
+            client.recv(1)
+            client.close()
+        deadline = time.monotonic() + 5
+        while not self.time_wait_rows(srv.port):
+            self.assertLess(time.monotonic(), deadline, "no TIME_WAIT on the port: %s" %
+                            self.rows(srv.port))
+            time.sleep(0.02)
+        self.assertEqual(harness.foreign_sockets(srv), set(), self.rows(srv.port))
+
+    @staticmethod
+    def rows(port):
+        """The rows of /proc/net/tcp and udp for sockets on the port, split."""
+        out = []
+        for table in ("tcp", "udp"):
+            with open("/proc/net/" + table) as f:
+                out += [[table] + r.split() for r in f.read().splitlines()[1:]]
+        return [r for r in out if int(r[2].rsplit(":", 1)[1], 16) == port]
+
+    def time_wait_rows(self, port):
+        return [r for r in self.rows(port) if r[0] == "tcp" and r[4] == "06"]
+
+
+class Tcp(unittest.TestCase):
+    """The TCP helpers: framing, and telling a close (EOF or reset) from a timeout."""
+
+    def pair(self):
+        """Two ends of a loopback TCP connection: (ours, theirs)."""
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as lst:
+            lst.bind(("127.0.0.1", 0))
+            lst.listen(1)
+            ours = harness.tcp_connect(lst.getsockname()[1])
+            theirs, _ = lst.accept()
+        self.addCleanup(ours.close)
+        self.addCleanup(theirs.close)
+        return ours, theirs
+
+    def test_framing_and_pipelining(self):
+        ours, theirs = self.pair()
+        harness.send_msgs(ours, b"one", b"", b"x" * 65535)
+        data = b""
+        while len(data) < 5 + 2 + 65537:
+            data += theirs.recv(70000)
+        self.assertEqual(data[:7], b"\0\3one\0\0")
+        msgs, rest = harness.split_msgs(data + b"\0\5ab")
+        self.assertEqual(msgs, [b"one", b"", b"x" * 65535])
+        self.assertEqual(rest, b"\0\5ab")
+        with self.assertRaises(ValueError):
+            harness.frame(b"x" * 65536)
+
+    def test_a_message_in_pieces_is_put_together(self):
+        ours, theirs = self.pair()
+        whole = harness.frame(b"hello, world")
+
+        def dribble():
+            for i in range(len(whole)):
+                theirs.sendall(whole[i:i + 1])
+                time.sleep(0.01)
+        t = threading.Thread(target=dribble)
+        t.start()
+        ours.settimeout(7)
+        self.assertEqual(harness.recv_msg(ours, timeout=5), b"hello, world")
+        t.join()
+        self.assertEqual(ours.gettimeout(), 7)  # as it was
+
+    def test_eof_between_and_inside_messages(self):
+        ours, theirs = self.pair()
+        theirs.sendall(harness.frame(b"ok") + b"\0\x10half")
+        theirs.close()
+        self.assertEqual(harness.recv_msg(ours), b"ok")
+        with self.assertRaises(harness.PeerClosed) as e:
+            harness.recv_msg(ours)
+        self.assertEqual((e.exception.how, e.exception.partial), ("eof", b"\0\x10half"))
+        ours2, theirs2 = self.pair()
+        theirs2.close()
+        with self.assertRaises(harness.PeerClosed) as e:
+            harness.recv_msg(ours2)
+        self.assertEqual((e.exception.how, e.exception.partial), ("eof", b""))
+
+    def test_a_reset_is_told_apart(self):
+        ours, theirs = self.pair()
+        theirs.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        theirs.close()
+        with self.assertRaises(harness.PeerClosed) as e:
+            harness.recv_msg(ours)
+        self.assertEqual(e.exception.how, "reset")
+        ours2, theirs2 = self.pair()
+        theirs2.sendall(b"\0\1")
+        theirs2.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        theirs2.close()
+        self.assertEqual(harness.wait_closed(ours2, 2)[0], "reset")
+
+    def test_a_wait_that_runs_out_is_a_timeout(self):
+        ours, theirs = self.pair()
+        for sent in (b"", b"\0\x20abc"):
+            theirs.sendall(sent)
+            t0 = time.monotonic()
+            with self.assertRaises(TimeoutError):
+                harness.recv_msg(ours, timeout=0.2)
+            self.assertLess(time.monotonic() - t0, 1)
+        ours2, theirs2 = self.pair()
+        theirs2.sendall(b"still here")
+        self.assertEqual(harness.wait_closed(ours2, 0.2), (None, b"still here"))
+        theirs2.close()
+        self.assertEqual(harness.wait_closed(ours2, 2), ("eof", b""))
+
+    def test_query_with_edns_options(self):
+        q = harness.make_query("a.example", qid=7, options=[(11, b""), (3, b"ab")])
+        self.assertEqual(struct.unpack("!HHHHHH", q[:12]), (7, 0x0100, 1, 0, 0, 1))
+        opt = q[12 + len(harness.encode_name("a.example")) + 4:]
+        self.assertEqual(opt, b"\0" + struct.pack("!HHBBHH", 41, 1232, 0, 0, 0, 10) +
+                         struct.pack("!HH", 11, 0) + struct.pack("!HH", 3, 2) + b"ab")
+        self.assertEqual(harness.make_query("a.example", edns=(4096, 0, True)),
+                         harness.make_query("a.example", edns=(4096, 0, True), options=()))
+
+    def test_wait_for_tcp_and_dig_over_tcp(self):
+        """Against a stand-in answering over UDP and TCP; one with UDP alone fails it."""
+        srv = stand_in_tcp()
+        self.addCleanup(srv.stop)
+        q = harness.make_query("www.example.com", qid=99)
+        self.assertEqual(harness.tcp_query(srv.port, q)[:2], q[:2])
+        r = harness.dig(srv.port, "www.example.com", "A", transport="tcp")
+        self.assertIn("(TCP)", r.text)
+        self.assertEqual(r.rcode, "NOERROR")
+        self.assertIn("(UDP)", harness.dig(srv.port, "www.example.com", "A").text)
+        for keepopen in (False, True):
+            replies = harness.dig_many(srv.port, [("a.example", "A", None, ()),
+                                                  ("b.example", "TXT", "CH", ("+noedns",)),
+                                                  ("c.example", "MX", None, ())],
+                                       keepopen=keepopen)
+            self.assertEqual(len(replies), 3)
+            self.assertIn("b.example.\t\t\tCH\tTXT", replies[1].text)
+            self.assertIsNone(replies[1].edns)
+            self.assertTrue(all("(TCP)" in r.text for r in replies))
+        udp_only = stand_in()
+        self.addCleanup(udp_only.stop)
+        with self.assertRaisesRegex(RuntimeError, "nothing answered over TCP"):
+            harness.wait_for_tcp(udp_only.port, timeout=0.5)
 
 
 def queries_file(*lines):
