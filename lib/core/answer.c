@@ -10,17 +10,28 @@
 #include "rdata.h"
 
 #define PD_OPT_LEN 11        /* root owner, type, class, TTL, RDLENGTH */
+#define PD_OPTION_HDR 4      /* an option's code and length */
 #define PD_EDE_LEN 6         /* option code, length, INFO-CODE */
+#define PD_KEEPALIVE_LEN 6   /* option code, length, TIMEOUT */
+#define PD_TSIG_FIXED 26     /* a TSIG RR without its names and MAC: type to Other Len */
 #define PD_ADDITIONAL_MAX 16 /* target names whose addresses one answer carries */
+#define PD_NO_EDE (-1)
 
 typedef struct pd__ctx {
 	const pd_answer_conf_t *conf;
 	const pd_query_t *q;
-	pd_resp_t r;
+	pd_resp_t r;    /* its limit leaves room for the OPT record and what it carries */
+	size_t limit;   /* the whole response's: pd_answer_limit() */
 	uint16_t flags; /* response header flags without rcode */
 	int rcode;
+	int ede; /* the Extended DNS Error INFO-CODE to send, or PD_NO_EDE */
 	bool tc;
-	bool ede_not_auth;
+	bool question;  /* the question is echoed */
+	bool opt;       /* an OPT record goes in, */
+	bool opt_bare;  /* ... without DO or options (BADVERS), */
+	bool nsid;      /* ... or with our NSID */
+	bool keepalive; /* ... and our TCP keepalive */
+	bool tsig;      /* a TSIG error record ends the additional section */
 	const pd_zone_t *zone;
 	const pd_node_t *added[PD_ADDITIONAL_MAX]; /* nodes whose addresses are in additional */
 	unsigned nadded;
@@ -41,6 +52,9 @@ static bool pd__rrset_put(pd__ctx_t *c, int section, const uint8_t *owner, const
 
 static void pd__put_soa(pd__ctx_t *c)
 {
+	/* NSD answers class ANY without the SOA: it is no proof for every class. */
+	if (c->q->qclass == PD_CLASS_ANY)
+		return;
 	const pd_node_t *apex = &c->zone->nodes[c->zone->apex];
 	const pd_rrset_t *soa = pd_zone_rrset(c->zone, apex, PD_TYPE_SOA);
 	pd__rrset_put(c, PD_SEC_AUTHORITY, c->zone->origin, soa, c->zone->neg_ttl);
@@ -247,7 +261,11 @@ static uint16_t pd__txt_rdata(uint8_t *out, size_t cap, const char *s)
 	return (uint16_t)n;
 }
 
-/* CH-class TXT queries for the server's identity and version (RFC 4892). */
+/*
+ * CH-class TXT queries for the server's identity and version (RFC 4892), as NSD answers
+ * them: other types and other names are not supported (REFUSED, EDE 21), a hidden text
+ * is prohibited (REFUSED, EDE 18).
+ */
 static void pd__answer_chaos(pd__ctx_t *c)
 {
 	static const char *const id_names[] = {"id.server", "hostname.bind"};
@@ -263,12 +281,16 @@ static void pd__answer_chaos(pd__ctx_t *c)
 		if (pd_name_equal(n, c->q->question))
 			text = c->conf->version ? c->conf->version : "";
 	}
-	if (!text || !*text) {
+	if (!text || (c->q->qtype != PD_TYPE_TXT && c->q->qtype != PD_TYPE_ANY)) {
 		c->rcode = PD_RCODE_REFUSED;
+		c->ede = PD_EDE_NOT_SUPPORTED;
 		return;
 	}
-	if (c->q->qtype != PD_TYPE_TXT && c->q->qtype != PD_TYPE_ANY)
-		return; /* NODATA: the name exists, the type does not */
+	if (!*text) {
+		c->rcode = PD_RCODE_REFUSED;
+		c->ede = PD_EDE_PROHIBITED;
+		return;
+	}
 	uint8_t rdata[1024];
 	uint16_t rdlen = pd__txt_rdata(rdata, sizeof(rdata), text);
 	if (pd_resp_put_rr(&c->r, PD_SEC_ANSWER, c->q->question, PD_TYPE_TXT, PD_CLASS_CH, 0, rdata,
@@ -276,36 +298,129 @@ static void pd__answer_chaos(pd__ctx_t *c)
 		c->tc = true;
 }
 
+/* Writes a name lower-cased and uncompressed at out; returns its length. */
+static size_t pd__put_lower(uint8_t *out, pd_wire_t *w)
+{
+	uint8_t name[PD_NAME_MAX];
+	size_t len = pd_name_parse(w, name);
+	if (len)
+		pd_name_lower(out, name);
+	return len;
+}
+
+/*
+ * The TSIG record answering one whose key we do not have (RFC 8945 5.2.2, 5.3.2): the
+ * query's key and algorithm names (lower-cased and uncompressed, as NSD writes them), its
+ * Time Signed and Fudge, no MAC, its Original ID, error BADKEY and no Other Data;
+ * unsigned, there being no key to sign with. Returns its length, or 0 when it does not
+ * fit in room bytes at out.
+ */
+static size_t pd__put_tsig(const pd_query_t *q, uint8_t *out, size_t room)
+{
+	uint8_t key[PD_NAME_MAX], alg[PD_NAME_MAX], rest[8];
+	pd_wire_t w;
+	/* The parse checked the record, so these reads cannot fail; w.err guards anyway. */
+	pd_wire_init(&w, q->wire, q->len);
+	pd_wire_skip(&w, q->tsig_off);
+	size_t klen = pd__put_lower(key, &w);
+	pd_wire_skip(&w, 10); /* type, class, TTL, RDLENGTH */
+	size_t alen = pd__put_lower(alg, &w);
+	pd_wire_read(&w, rest, sizeof(rest)); /* Time Signed, Fudge */
+	pd_wire_skip(&w, pd_wire_u16(&w));    /* the MAC */
+	uint16_t orig_id = pd_wire_u16(&w);
+	size_t len = klen + alen + PD_TSIG_FIXED;
+	if (w.err || len > room)
+		return 0;
+	uint8_t *p = out;
+	memcpy(p, key, klen);
+	p += klen;
+	pd_put_u16(p, PD_TYPE_TSIG);
+	pd_put_u16(p + 2, PD_CLASS_ANY);
+	memset(p + 4, 0, 4); /* TTL */
+	pd_put_u16(p + 8, (uint16_t)(alen + PD_TSIG_FIXED - 10));
+	p += 10;
+	memcpy(p, alg, alen);
+	p += alen;
+	memcpy(p, rest, sizeof(rest));
+	pd_put_u16(p + 8, 0); /* MAC Size */
+	pd_put_u16(p + 10, orig_id);
+	pd_put_u16(p + 12, PD_RCODE_BADKEY);
+	pd_put_u16(p + 14, 0); /* Other Len */
+	return len;
+}
+
+/* Writes the OPT record at resp + len (its room set aside); returns the new length. */
+static size_t pd__put_opt(pd__ctx_t *c, uint8_t *resp, size_t len)
+{
+	const pd_answer_conf_t *conf = c->conf;
+	/* An EDE goes only with empty sections (errors), so no room was held for it: it is
+	 * sent when it fits, which in 512 bytes it does beside any question, keepalive and
+	 * an NSID of up to 200 bytes. */
+	bool ede = c->ede != PD_NO_EDE && c->r.len + PD_EDE_LEN <= c->r.limit;
+	uint16_t rdlen = (uint16_t)((c->nsid ? PD_OPTION_HDR + conf->nsid_len : 0) +
+	                            (c->keepalive ? PD_KEEPALIVE_LEN : 0) + (ede ? PD_EDE_LEN : 0));
+	uint8_t *o = resp + len;
+	o[0] = 0;
+	pd_put_u16(o + 1, PD_TYPE_OPT);
+	pd_put_u16(o + 3, conf->udp_size);
+	o[5] = (uint8_t)(c->rcode >> 4); /* extended rcode, upper 8 bits */
+	o[6] = 0;                        /* version */
+	pd_put_u16(o + 7, c->q->edns_do && !c->opt_bare ? PD_EDNS_DO : 0);
+	pd_put_u16(o + 9, rdlen);
+	o += PD_OPT_LEN;
+	/* In NSD's order: NSID, then (which NSD lacks) keepalive, then EDE. */
+	if (c->nsid) {
+		pd_put_u16(o, PD_EDNS_OPT_NSID);
+		pd_put_u16(o + 2, conf->nsid_len);
+		memcpy(o + PD_OPTION_HDR, conf->nsid, conf->nsid_len);
+		o += PD_OPTION_HDR + conf->nsid_len;
+	}
+	if (c->keepalive) {
+		pd_put_u16(o, PD_EDNS_OPT_KEEPALIVE);
+		pd_put_u16(o + 2, 2);
+		pd_put_u16(o + 4, conf->tcp_keepalive);
+		o += PD_KEEPALIVE_LEN;
+	}
+	if (ede) {
+		pd_put_u16(o, PD_EDNS_OPT_EDE);
+		pd_put_u16(o + 2, 2);
+		pd_put_u16(o + 4, (uint16_t)c->ede);
+		o += PD_EDE_LEN;
+	}
+	return (size_t)(o - resp);
+}
+
 static size_t pd__finish(pd__ctx_t *c, uint8_t *resp, pd_answer_info_t *info)
 {
 	size_t len = c->r.len;
+	uint16_t arcount = c->r.count[PD_SEC_ADDITIONAL];
+	if (c->q->tcp) {
+		/* TCP has no room left to ask for: what does not fit in 64 KiB cannot be sent
+		 * (as Knot), and missing glue is just missing. */
+		if (c->tc)
+			c->rcode = PD_RCODE_SERVFAIL;
+		c->tc = false;
+		c->flags &= (uint16_t)~PD_FLAG_TC;
+	}
+	if (c->opt) {
+		len = pd__put_opt(c, resp, len);
+		arcount++;
+	}
+	if (c->tsig) {
+		size_t n = pd__put_tsig(c->q, resp + len, c->limit - len);
+		if (n) {
+			len += n;
+			arcount++;
+		} else {
+			c->tc = !c->q->tcp; /* key and algorithm names too long for 512 bytes */
+		}
+	}
 	uint16_t flags = c->flags | (uint16_t)(c->rcode & 0xF);
 	if (c->tc)
 		flags |= PD_FLAG_TC;
 	pd_put_u16(resp + 2, flags);
 	pd_put_u16(resp + 6, c->r.count[PD_SEC_ANSWER]);
 	pd_put_u16(resp + 8, c->r.count[PD_SEC_AUTHORITY]);
-	uint16_t arcount = c->r.count[PD_SEC_ADDITIONAL];
-	if (c->q->edns) {
-		/* Space was set aside in the limit, so this always fits. */
-		uint8_t *o = resp + len;
-		uint16_t rdlen = c->ede_not_auth ? PD_EDE_LEN : 0;
-		o[0] = 0;
-		pd_put_u16(o + 1, PD_TYPE_OPT);
-		pd_put_u16(o + 3, c->conf->udp_size);
-		o[5] = (uint8_t)(c->rcode >> 4); /* extended rcode, upper 8 bits */
-		o[6] = 0;                        /* version */
-		pd_put_u16(o + 7, c->q->edns_do ? PD_EDNS_DO : 0);
-		pd_put_u16(o + 9, rdlen);
-		len += PD_OPT_LEN;
-		if (c->ede_not_auth) {
-			pd_put_u16(resp + len, PD_EDNS_OPT_EDE);
-			pd_put_u16(resp + len + 2, 2);
-			pd_put_u16(resp + len + 4, PD_EDE_NOT_AUTHORITATIVE);
-			len += PD_EDE_LEN;
-		}
-		arcount++;
-	}
 	pd_put_u16(resp + 10, arcount);
 	if (info) {
 		info->rcode = c->rcode;
@@ -331,64 +446,146 @@ static const pd_zone_t *pd__query_zone(const pd_zoneset_t *zs, const pd_query_t 
 	return z;
 }
 
-/* The rules that answer without a zone, in order. Returns false when a zone must answer. */
-static bool pd__answer_early(pd__ctx_t *c, const pd_zoneset_t *zs)
+/*
+ * NOTIFY (RFC 1996), until zones are kept as secondaries: what NSD answers for a zone it
+ * serves but takes no NOTIFY for. A name that is none of our zones' apex is NXDOMAIN,
+ * malformed records FORMERR, a TSIG NOTAUTH (BADKEY: we have no keys), the rest REFUSED.
+ */
+static void pd__answer_notify(pd__ctx_t *c, const pd_zoneset_t *zs)
 {
 	const pd_query_t *q = c->q;
-	uint8_t opcode = (uint8_t)((q->flags & PD_OPCODE_MASK) >> 11);
-	if (q->rcode != PD_RCODE_NOERROR)
-		return true;
-	if (q->edns && q->edns_version > 0) {
-		c->rcode = PD_RCODE_BADVERS; /* RFC 6891 6.1.3 */
-		return true;
-	}
-	if (opcode != PD_OPCODE_QUERY) {
-		c->rcode = PD_RCODE_NOTIMP;
-		return true;
-	}
-	if (q->ancount || q->nscount) {
-		c->rcode = PD_RCODE_FORMERR; /* a question carries no answers, as NSD holds */
-		return true;
-	}
-	if (q->qtype == PD_TYPE_AXFR || q->qtype == PD_TYPE_IXFR) {
-		c->rcode = PD_RCODE_NOTIMP; /* zone transfers need TCP, which this server lacks */
-		return true;
-	}
-	if (q->qclass == PD_CLASS_CH) {
-		pd__answer_chaos(c);
-		return true;
-	}
-	if (q->qclass != PD_CLASS_IN || !zs) {
+	const pd_zone_t *z = zs ? pd_zoneset_find_labels(zs, q->question, q->qname_len, q->hash,
+	                                                 q->label_off, q->labels)
+	                        : NULL;
+	if (!z || z->origin_len != q->qname_len) {
+		c->rcode = PD_RCODE_NXDOMAIN;
+	} else if (q->tsig_malformed) {
+		c->rcode = PD_RCODE_FORMERR;
+	} else if (q->tsig_off) {
+		c->rcode = PD_RCODE_NOTAUTH;
+		c->tsig = true;
+	} else {
 		c->rcode = PD_RCODE_REFUSED;
-		c->ede_not_auth = q->qclass == PD_CLASS_IN;
-		return true;
 	}
-	return false;
 }
 
-/* The header, the question echoed as sent, and the writer set up within the size limit. */
-static void pd__start(pd__ctx_t *c, const pd_answer_conf_t *conf, uint8_t *resp, size_t resp_cap)
+enum pd__next { PD__DONE, PD__CHAOS, PD__ZONE };
+
+/*
+ * The rules that answer without a zone, in NSD's order: they set the response's shape
+ * (flags, question, OPT) and rcode. Returns what answers the rest. Writes nothing.
+ */
+static enum pd__next pd__answer_early(pd__ctx_t *c, const pd_zoneset_t *zs)
 {
 	const pd_query_t *q = c->q;
-	/* RD and the opcode are echoed; CD is cleared (RFC 4035 3.1.6), AD never set. */
-	c->flags = PD_FLAG_QR | (q->flags & (PD_OPCODE_MASK | PD_FLAG_RD));
-	c->rcode = q->rcode;
-	size_t limit = PD_UDP_MIN;
-	if (q->edns) {
-		uint16_t ours = conf->udp_size < PD_UDP_MIN ? PD_UDP_MIN : conf->udp_size;
-		limit = q->edns_size < ours ? q->edns_size : ours;
+	/* Errors NSD answers with the query's own flags (QR set, AD cleared), with no
+	 * question and no OPT: it gives up before it reads them. */
+	uint16_t echoed = PD_FLAG_QR | (q->flags & (uint16_t) ~(PD_FLAG_AD | PD_RCODE_MASK));
+
+	if (q->rcode == PD_RCODE_NOTIMP) {
+		c->flags = echoed;
+		c->rcode = PD_RCODE_NOTIMP;
+		return PD__DONE;
 	}
-	if (limit > resp_cap)
-		limit = resp_cap;
+	/* RFC 7828 3.2.1: a client sends keepalive without a TIMEOUT; over UDP the option is
+	 * not read at all (3.2.2), over TCP one with a TIMEOUT is malformed (as Unbound). */
+	if (q->rcode == PD_RCODE_FORMERR || (q->tcp && q->edns_keepalive_timeout)) {
+		c->rcode = PD_RCODE_FORMERR;
+		if (q->formerr_qdcount)
+			c->flags = PD_FLAG_QR;
+		return PD__DONE;
+	}
+	if (q->opcode == PD_OPCODE_NOTIFY) {
+		c->flags = echoed;
+		pd__answer_notify(c, zs);
+		return PD__DONE;
+	}
+	c->opt = q->edns;
+	if (q->qdcount == 0)
+		return PD__DONE; /* the parse left only the OPT probe NOERROR: our OPT, no more */
+	if (q->tsig_off) {
+		/* RFC 8945 5.2.2: no key we know (we have none), whatever the question. */
+		c->flags = echoed;
+		c->rcode = PD_RCODE_NOTAUTH;
+		c->tsig = true;
+		c->opt_bare = q->edns_version != 0;
+		return PD__DONE;
+	}
+	c->question = true;
+	if (q->edns && q->edns_version > 0) {
+		c->flags = echoed;
+		c->rcode = PD_RCODE_BADVERS; /* RFC 6891 6.1.3 */
+		c->opt_bare = true;
+		return PD__DONE;
+	}
+	if (q->qclass == PD_CLASS_CH)
+		return PD__CHAOS;
+	if (q->qclass != PD_CLASS_IN && q->qclass != PD_CLASS_ANY) {
+		c->question = false; /* as NSD, which answers these as errors */
+		c->rcode = PD_RCODE_REFUSED;
+		c->ede = PD_EDE_NOT_SUPPORTED;
+		return PD__DONE;
+	}
+	if (q->qtype == PD_TYPE_AXFR && !q->tcp) {
+		c->rcode = PD_RCODE_NOTIMP; /* a zone transfer needs TCP (RFC 5936 4.2) */
+		return PD__DONE;
+	}
+	if (q->qtype == PD_TYPE_AXFR || q->qtype == PD_TYPE_IXFR) {
+		/* No zone is allowed out yet: what NSD says without provide-xfr. */
+		c->rcode = PD_RCODE_REFUSED;
+		c->ede = PD_EDE_PROHIBITED;
+		return PD__DONE;
+	}
+	if (!zs) {
+		c->rcode = PD_RCODE_REFUSED;
+		c->ede = PD_EDE_NOT_AUTHORITATIVE;
+		return PD__DONE;
+	}
+	return PD__ZONE;
+}
+
+size_t pd_answer_limit(const pd_answer_conf_t *conf, const pd_query_t *q, size_t resp_cap)
+{
+	size_t limit = PD_MSG_MAX;
+	if (!q->tcp) {
+		limit = PD_UDP_MIN;
+		if (q->edns) {
+			uint16_t ours = conf->udp_size < PD_UDP_MIN ? PD_UDP_MIN : conf->udp_size;
+			limit = q->edns_size < ours ? q->edns_size : ours;
+		}
+	}
+	return limit < resp_cap ? limit : resp_cap;
+}
+
+/*
+ * The header, the question if echoed, and the writer set up within the size limit,
+ * with room set aside for the OPT record and the options the query's shape puts in it.
+ */
+static void pd__start(pd__ctx_t *c, uint8_t *resp, size_t resp_cap)
+{
+	const pd_query_t *q = c->q;
+	const pd_answer_conf_t *conf = c->conf;
+	size_t qend = c->question ? q->question_end : PD_HEADER_LEN;
+	c->limit = pd_answer_limit(conf, q, resp_cap);
 	memcpy(resp, q->wire, 2);
-	pd_put_u16(resp + 4, q->question_ok ? 1 : 0);
-	memcpy(resp + PD_HEADER_LEN, q->wire + PD_HEADER_LEN, q->question_end - PD_HEADER_LEN);
-	size_t reserve = q->edns ? PD_OPT_LEN + PD_EDE_LEN : 0;
-	if (q->question_ok)
-		pd_resp_init_labels(&c->r, resp, q->question_end, limit - reserve, PD_HEADER_LEN,
+	pd_put_u16(resp + 4, c->question ? 1 : 0);
+	memcpy(resp + PD_HEADER_LEN, q->wire + PD_HEADER_LEN, qend - PD_HEADER_LEN);
+	size_t reserve = 0;
+	if (c->opt) {
+		c->keepalive = q->tcp && q->edns_keepalive && !c->opt_bare;
+		c->nsid = q->edns_nsid && conf->nsid && conf->nsid_len && !c->opt_bare;
+		reserve = PD_OPT_LEN + (c->keepalive ? PD_KEEPALIVE_LEN : 0);
+		/* An NSID too long for the room is left out, rather than the answer. */
+		if (c->nsid && qend + reserve + PD_OPTION_HDR + conf->nsid_len > c->limit)
+			c->nsid = false;
+		if (c->nsid)
+			reserve += PD_OPTION_HDR + conf->nsid_len;
+	}
+	if (c->question)
+		pd_resp_init_labels(&c->r, resp, qend, c->limit - reserve, PD_HEADER_LEN,
 		                    q->label_off, q->labels);
 	else
-		pd_resp_init(&c->r, resp, q->question_end, limit - reserve, 0);
+		pd_resp_init(&c->r, resp, qend, c->limit - reserve, 0);
 }
 
 size_t pd_answer_query(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, const pd_query_t *q,
@@ -402,19 +599,33 @@ size_t pd_answer_query(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, con
 		return 0;
 	c.conf = conf;
 	c.q = q;
+	/* RD and the opcode are echoed; CD is cleared (RFC 4035 3.1.6), AD never set. */
+	c.flags = PD_FLAG_QR | (q->flags & (PD_OPCODE_MASK | PD_FLAG_RD));
+	c.rcode = PD_RCODE_NOERROR;
+	c.ede = PD_NO_EDE;
 	c.tc = false;
-	c.ede_not_auth = false;
+	c.question = false;
+	c.opt = false;
+	c.opt_bare = false;
+	c.nsid = false;
+	c.keepalive = false;
+	c.tsig = false;
 	c.zone = NULL;
 	c.nadded = 0;
-	pd__start(&c, conf, resp, resp_cap);
-	if (!pd__answer_early(&c, zs)) {
+	enum pd__next next = pd__answer_early(&c, zs);
+	pd__start(&c, resp, resp_cap);
+	if (next == PD__CHAOS) {
+		pd__answer_chaos(&c);
+	} else if (next == PD__ZONE) {
 		c.zone = pd__query_zone(zs, q);
 		if (c.zone) {
-			c.flags |= PD_FLAG_AA;
+			/* Class ANY is answered from IN data, but not as its authority (NSD). */
+			if (q->qclass == PD_CLASS_IN)
+				c.flags |= PD_FLAG_AA;
 			pd__answer_zone(&c);
 		} else {
 			c.rcode = PD_RCODE_REFUSED;
-			c.ede_not_auth = true;
+			c.ede = PD_EDE_NOT_AUTHORITATIVE;
 		}
 	}
 	return pd__finish(&c, resp, info);
@@ -480,7 +691,9 @@ void pd_answer_prefetch(const pd_zoneset_t *zs, pd_query_t *qs, int n, const boo
 		for (int i = 0; i < m; i++) {
 			pd_query_t *q = &qs[start + i];
 			pf[i].zone = NULL;
-			if ((skip && skip[start + i]) || q->drop || q->rcode || !q->question_ok)
+			/* Only those pd__answer_early() sends to a zone. */
+			if ((skip && skip[start + i]) || q->drop || q->rcode ||
+			    q->opcode != PD_OPCODE_QUERY || q->qdcount != 1 || q->tsig_off)
 				continue;
 			const pd_zone_t *z = pd_zoneset_find_labels(
 			    zs, q->question, q->qname_len, q->hash, q->label_off, q->labels);
@@ -510,7 +723,7 @@ void pd_answer_dgram_query(const pd_zoneset_t *zs, const pd_answer_conf_t *conf,
 void pd_answer_dgram(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, pd_dgram_t *d)
 {
 	pd_query_t q;
-	pd_query_parse(&q, d->in, d->in_len);
+	pd_query_parse_dgram(&q, d);
 	pd_answer_dgram_query(zs, conf, &q, d);
 }
 
@@ -520,7 +733,7 @@ void pd_answer_batch(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, pd_dg
 	for (int start = 0; start < n; start += PD_PREFETCH_BATCH) {
 		int m = n - start < PD_PREFETCH_BATCH ? n - start : PD_PREFETCH_BATCH;
 		for (int i = 0; i < m; i++)
-			pd_query_parse(&qs[i], batch[start + i].in, batch[start + i].in_len);
+			pd_query_parse_dgram(&qs[i], &batch[start + i]);
 		pd_answer_prefetch(zs, qs, m, NULL);
 		for (int i = 0; i < m; i++)
 			pd_answer_dgram_query(zs, conf, &qs[i], &batch[start + i]);

@@ -103,17 +103,20 @@ void pd_cache_count_into(pd_cache_t *c, pd_cache_stats_t *counters)
 	c->stats = counters;
 }
 
-bool pd_cache_key(pd_cache_key_t *key, const pd_query_t *q, uint16_t udp_size)
+bool pd_cache_key(pd_cache_key_t *key, const pd_query_t *q, const pd_answer_conf_t *conf,
+                  size_t resp_cap)
 {
 	if (!q->cacheable)
 		return false;
-	uint32_t variant = PD_UDP_MIN;
-	if (q->edns) {
-		uint16_t ours = udp_size < PD_UDP_MIN ? PD_UDP_MIN : udp_size;
-		/* edns_size is at least PD_UDP_MIN already. */
-		variant = (q->edns_size < ours ? q->edns_size : ours) | 1u << 30 |
-		          (q->edns_do ? 1u << 31 : 0);
-	}
+	/* Everything but the question that the answer depends on. The size limit takes the
+	 * low 16 bits (up to 65,535 over TCP); keepalive counts over TCP only, UDP ignores it. */
+	uint32_t variant = (uint32_t)pd_answer_limit(conf, q, resp_cap);
+	if (q->edns)
+		variant |= PD_CACHE_V_EDNS | (q->edns_do ? PD_CACHE_V_DO : 0) |
+		           (q->edns_nsid ? PD_CACHE_V_NSID : 0) |
+		           (q->tcp && q->edns_keepalive ? PD_CACHE_V_KEEPALIVE : 0);
+	if (q->tcp)
+		variant |= PD_CACHE_V_TCP;
 	key->variant = variant;
 	key->qsection = (uint16_t)(q->qname_len + 4);
 	key->question = q->question;
@@ -222,7 +225,10 @@ static bool pd__cache_serve(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answ
 	}
 	pd_counter_add(&c->stats->misses, 1);
 	pd_answer_dgram_query(zs, conf, q, d);
-	if (d->out_len == 0 || e->key.qsection + d->out_len > sizeof(e->set->data))
+	/* A hit patches the query's question in: an answer without one (NSD's REFUSED for
+	 * the classes nobody serves) is not kept, nor one larger than a slot. */
+	if (d->out_len == 0 || pd_get_u16(d->out + 4) != 1 ||
+	    e->key.qsection + d->out_len > sizeof(e->set->data))
 		return false;
 	/*
 	 * Names asked for at random from a large zone almost never repeat before being
@@ -236,14 +242,14 @@ static bool pd__cache_serve(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answ
 }
 
 /* Parses, keys and probes m datagrams, prefetching every set before any is probed. */
-static void pd__cache_probe(pd_cache_t *c, const pd_zoneset_t *zs, uint16_t udp_size,
+static void pd__cache_probe(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answer_conf_t *conf,
                             const pd_dgram_t *batch, int m, pd_query_t *qs, pd__entry_t *es,
                             bool *hit)
 {
 	for (int i = 0; i < m; i++) {
-		pd_query_parse(&qs[i], batch[i].in, batch[i].in_len);
+		pd_query_parse_dgram(&qs[i], &batch[i]);
 		es[i].set = NULL;
-		if (zs && pd_cache_key(&es[i].key, &qs[i], udp_size)) {
+		if (zs && pd_cache_key(&es[i].key, &qs[i], conf, batch[i].out_cap)) {
 			es[i].set = pd__set(c, &es[i].key);
 			__builtin_prefetch(es[i].set);
 			__builtin_prefetch(&es[i].set[1]);
@@ -271,7 +277,7 @@ void pd_cache_answer_batch(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answe
 	for (int start = 0; start < n; start += PD_CACHE_BATCH) {
 		int m = n - start < PD_CACHE_BATCH ? n - start : PD_CACHE_BATCH;
 		pd_dgram_t *b = batch + start;
-		pd__cache_probe(c, zs, conf->udp_size, b, m, qs, es, hit);
+		pd__cache_probe(c, zs, conf, b, m, qs, es, hit);
 		/* Warm the zone for the misses; it remembers each one's zone in qs. */
 		pd_answer_prefetch(zs, qs, m, hit);
 		for (int i = 0; i < m; i++) {

@@ -13,7 +13,13 @@
 #include "answer_limit.h" /* from tests/unit/core: the limit the unit tests check too */
 
 static pd_zoneset_t *zs;
-static const pd_answer_conf_t conf = {.udp_size = 1232, .identity = "fuzz", .version = "v"};
+/* With an NSID and a keepalive, so the options the answer adds are fuzzed too. */
+static const pd_answer_conf_t conf = {.udp_size = 1232,
+                                      .identity = "fuzz",
+                                      .version = "v",
+                                      .nsid = (const uint8_t *)"fuzz-ns",
+                                      .nsid_len = 7,
+                                      .tcp_keepalive = 100};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -50,6 +56,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/* Over TCP the answer fills at most the buffer, never sets TC, and parses as one message. */
+static void check_tcp(const uint8_t *data, size_t size)
+{
+	static uint8_t resp[PD_MSG_MAX];
+	pd_query_t q;
+	pd_query_parse(&q, data, size);
+	q.tcp = true;
+	pd_answer_prefetch(zs, &q, 1, NULL);
+	size_t len = pd_answer_query(zs, &conf, &q, resp, sizeof(resp), NULL);
+	if (len && (len < PD_HEADER_LEN || (pd_get_u16(resp + 2) & PD_FLAG_TC)))
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t resp[PD_UDP_MAX], again[PD_UDP_MAX];
@@ -65,5 +84,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (pd_answer(zs, &conf, data, size, again, sizeof(again), NULL) != len ||
 	    memcmp(resp, again, len) != 0)
 		abort();
+	check_tcp(data, size);
 	return 0;
 }

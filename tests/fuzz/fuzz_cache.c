@@ -25,7 +25,12 @@ static pd_zoneset_t *sets[2];
 /* Kept across inputs, so that a packet meets entries an earlier input stored; small,
  * so that entries are evicted too. */
 static pd_cache_t *cache;
-static const pd_answer_conf_t conf = {.udp_size = 1232, .identity = "fuzz", .version = "v"};
+static const pd_answer_conf_t conf = {.udp_size = 1232,
+                                      .identity = "fuzz",
+                                      .version = "v",
+                                      .nsid = (const uint8_t *)"fuzz-ns",
+                                      .nsid_len = 7,
+                                      .tcp_keepalive = 100};
 
 /* count TXT strings of 200 bytes: 4 fit 1232 and a cache slot but not 512, 8 fit neither. */
 static void add_txt(pd_zone_builder_t *b, const char *owner, int count, uint8_t fill)
@@ -127,7 +132,9 @@ static bool same_info(const pd_dgram_t *d, const pd_answer_info_t *info, const u
 /*
  * Input: one byte whose low bit picks the zone set, then packets, each a 16-bit
  * big-endian length and that many bytes (fewer if the input ends). The packets and then
- * a twin of each go through pd_cache_answer_batch() as one batch.
+ * a twin of each go through pd_cache_answer_batch() as one batch. The length's top bit
+ * says the packet came over TCP; bit 1 of the first byte sends the twins over the other
+ * transport, so that an answer kept for one is tried on the other.
  */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -139,17 +146,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	const pd_zoneset_t *zs = sets[data[0] & 1];
 	for (size_t off = 1; off + 2 <= size && n < PD_FUZZ_PACKETS; n++) {
-		size_t len = pd_get_u16(data + off);
+		size_t len = pd_get_u16(data + off) & 0x7FFF;
+		bool tcp = data[off] & 0x80;
 		off += 2;
 		if (len > size - off)
 			len = size - off;
-		batch[n] = (pd_dgram_t){.in = copy(data + off, len), .in_len = len};
+		batch[n] = (pd_dgram_t){.in = copy(data + off, len), .in_len = len, .tcp = tcp};
 		off += len;
 	}
 	for (int i = 0; i < n; i++) {
 		uint8_t *twin = copy(batch[i].in, batch[i].in_len);
 		make_twin(twin, batch[i].in_len);
-		batch[n + i] = (pd_dgram_t){.in = twin, .in_len = batch[i].in_len};
+		batch[n + i] = (pd_dgram_t){
+		    .in = twin, .in_len = batch[i].in_len, .tcp = batch[i].tcp ^ !!(data[0] & 2)};
 	}
 	for (int i = 0; i < 2 * n; i++) {
 		batch[i].out = out[i];
@@ -160,8 +169,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pd_cache_answer_batch(cache, zs, &conf, batch, 2 * n);
 	for (int i = 0; i < 2 * n; i++) {
 		pd_answer_info_t info;
-		size_t len =
-		    pd_answer(zs, &conf, batch[i].in, batch[i].in_len, want, sizeof(want), &info);
+		pd_query_t q;
+		pd_query_parse_dgram(&q, &batch[i]);
+		size_t len = pd_answer_query(zs, &conf, &q, want, batch[i].out_cap, &info);
 		if (batch[i].out_len != len || memcmp(batch[i].out, want, len) != 0)
 			abort();
 		if (!same_info(&batch[i], &info, want))

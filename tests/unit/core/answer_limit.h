@@ -10,9 +10,12 @@
 #include "pindns/wire.h"
 
 /*
- * The most bytes a response to the query q (len bytes) may have when our configured EDNS
- * size is ours, by the rule of src/answer.c, read here by a parser of its own so that a
- * change there shows as a difference. The rules, each with its reason:
+ * The most bytes a response to the query q (len bytes) that came over UDP may have when
+ * our configured EDNS size is ours, by the rule of lib/core/answer.c, read here by a parser
+ * of its own so that a change there shows as a difference (over TCP the limit is the
+ * buffer, which needs no second opinion). It is an upper bound: where the answer is an
+ * error of a header alone (FORMERR, NOTIMP) any rule below holds. The rules, each with
+ * its reason:
  * - 512 without EDNS: RFC 1035 4.2.1, the most a client without an OPT record takes.
  * - Not exactly one question, or a malformed one (FORMERR): nothing after it is read, so
  *   no OPT record either: 512.

@@ -8,10 +8,18 @@
 #include "pindns/zoneset.h"
 
 #include "answer_limit.h"
+#include "msgutil.h"
 
 static pd_zoneset_t *zs;
 static const pd_answer_conf_t conf = {
     .udp_size = 1232, .identity = "ns.test", .version = "pindns test"};
+/* The same with an NSID and a TCP keepalive: 12.3 s. */
+static const pd_answer_conf_t conf_ids = {.udp_size = 1232,
+                                          .identity = "ns.test",
+                                          .version = "pindns test",
+                                          .nsid = (const uint8_t *)"ns1.test",
+                                          .nsid_len = 8,
+                                          .tcp_keepalive = 123};
 
 static pd_zone_t *build_example_com(void)
 {
@@ -97,7 +105,9 @@ static int teardown(void **state)
 static size_t ask_full(tu_resp_t *r, const char *name, uint16_t qtype, uint16_t qclass,
                        uint16_t edns, uint16_t edns_flags)
 {
-	uint8_t q[512], resp[PD_UDP_MAX];
+	/* Static: r points into it after the return. */
+	static uint8_t resp[PD_UDP_MAX];
+	uint8_t q[512];
 	size_t qlen = tu_query(q, name, qtype, qclass, edns, edns_flags);
 	size_t len = pd_answer(zs, &conf, q, qlen, resp, sizeof(resp), NULL);
 	assert_true(len >= 12);
@@ -116,7 +126,7 @@ static size_t ask(tu_resp_t *r, const char *name, uint16_t qtype)
 static size_t answer_with(tu_resp_t *r, const pd_zoneset_t *set, const pd_answer_conf_t *c,
                           const uint8_t *q, size_t qlen)
 {
-	uint8_t resp[PD_UDP_MAX];
+	static uint8_t resp[PD_MSG_MAX]; /* r points into it after the return */
 	size_t len = pd_answer(set, c, q, qlen, resp, sizeof(resp), NULL);
 	assert_true(len >= 12);
 	tu_parse(r, resp, len);
@@ -484,19 +494,27 @@ static void badvers_for_edns_version_1(void **state)
 {
 	uint8_t q[512];
 	tu_resp_t r;
-	size_t qlen = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0);
-	q[qlen - 5] = 1; /* OPT TTL: extended rcode, version, flags */
-	answer_with(&r, zs, &conf, q, qlen);
+	size_t qlen = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, PD_EDNS_DO);
+	mu_add_option(q, &qlen, PD_EDNS_OPT_NSID, NULL, 0);
+	mu_add_opt_bytes(q, &qlen, "\0\3\0\7", 4); /* malformed: options are not read */
+	q[PD_HEADER_LEN + 17 + 4 + 6] = 1;         /* OPT TTL: extended rcode, version, flags */
+	q[3] = (uint8_t)(PD_FLAG_CD | PD_FLAG_Z | PD_FLAG_AD);
+	answer_with(&r, zs, &conf_ids, q, qlen);
 	assert_int_equal(r.rcode, PD_RCODE_BADVERS);
 	assert_int_equal(r.flags & 0xF, 0);
 	assert_int_equal(r.opt_ttl >> 24, 1);
 	assert_int_equal((r.opt_ttl >> 16) & 0xFF, 0); /* we speak version 0 */
 	assert_int_equal(r.an, 0);
+	assert_int_equal(r.qd, 1);
+	/* As NSD: the query's flags come back (but AD), with neither DO nor any option. */
+	assert_int_equal(r.flags, PD_FLAG_QR | PD_FLAG_RD | PD_FLAG_CD | PD_FLAG_Z);
+	assert_int_equal(r.opt_ttl & PD_EDNS_DO, 0);
+	assert_int_equal(r.opt_rdlen, 0);
 }
 
 static int answer_rcode(const uint8_t *q, size_t qlen, tu_resp_t *r)
 {
-	uint8_t resp[PD_UDP_MAX];
+	static uint8_t resp[PD_UDP_MAX]; /* r points into it after the return */
 	pd_answer_info_t info;
 	size_t len = pd_answer(zs, &conf, q, qlen, resp, sizeof(resp), &info);
 	if (len == 0)
@@ -504,6 +522,14 @@ static int answer_rcode(const uint8_t *q, size_t qlen, tu_resp_t *r)
 	tu_parse(r, resp, len);
 	assert_int_equal(info.rcode, r->rcode);
 	return r->rcode;
+}
+
+/* A FORMERR as NSD sends it: header only, RD and the opcode kept (or nothing, rd_kept). */
+static void assert_formerr(const tu_resp_t *r, int rcode, bool rd_kept)
+{
+	assert_int_equal(rcode, PD_RCODE_FORMERR);
+	assert_int_equal(r->flags, PD_FLAG_QR | (rd_kept ? PD_FLAG_RD : 0) | PD_RCODE_FORMERR);
+	assert_int_equal(r->qd + r->an + r->ns + r->ar, 0);
 }
 
 static void bad_input(void **state)
@@ -519,46 +545,217 @@ static void bad_input(void **state)
 	assert_int_equal(answer_rcode(q, qlen, &r), -1);
 	q[2] &= 0x7F;
 
-	/* QDCOUNT 0 and 2: FORMERR without a question. */
+	/* QDCOUNT 0 and 2 with a question after the header: FORMERR with every flag
+	 * cleared, as NSD; with nothing after the header RD is kept. */
 	q[5] = 0;
-	assert_int_equal(answer_rcode(q, qlen, &r), PD_RCODE_FORMERR);
-	assert_int_equal(r.qd, 0);
+	assert_formerr(&r, answer_rcode(q, qlen, &r), false);
+	assert_formerr(&r, answer_rcode(q, PD_HEADER_LEN, &r), true);
 	q[5] = 2;
-	assert_int_equal(answer_rcode(q, qlen, &r), PD_RCODE_FORMERR);
+	assert_formerr(&r, answer_rcode(q, qlen, &r), false);
 	q[5] = 1;
 
 	/* A question cut short, a bad label type, a compressed question name. */
-	assert_int_equal(answer_rcode(q, qlen - 1, &r), PD_RCODE_FORMERR);
-	assert_int_equal(answer_rcode(q, 14, &r), PD_RCODE_FORMERR);
+	assert_formerr(&r, answer_rcode(q, qlen - 1, &r), true);
+	assert_formerr(&r, answer_rcode(q, 14, &r), true);
 	uint8_t bad[] = {0xAB, 0xCD, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x41, 'x', 0, 0, 1, 0, 1};
-	assert_int_equal(answer_rcode(bad, sizeof(bad), &r), PD_RCODE_FORMERR);
+	assert_formerr(&r, answer_rcode(bad, sizeof(bad), &r), true);
 	uint8_t ptr[] = {0xAB, 0xCD, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 0x04, 0, 1, 0, 1};
-	assert_int_equal(answer_rcode(ptr, sizeof(ptr), &r), PD_RCODE_FORMERR);
+	assert_formerr(&r, answer_rcode(ptr, sizeof(ptr), &r), true);
 	uint8_t loop[] = {0xAB, 0xCD, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 0x0C, 0, 1, 0, 1};
-	assert_int_equal(answer_rcode(loop, sizeof(loop), &r), PD_RCODE_FORMERR);
+	assert_formerr(&r, answer_rcode(loop, sizeof(loop), &r), true);
 
 	/* Trailing bytes after the question are ignored, as NSD does. */
 	memcpy(q + qlen, "\0\0\0", 3);
 	assert_int_equal(answer_rcode(q, qlen + 3, &r), PD_RCODE_NOERROR);
 
-	/* ARCOUNT 1 without a record: FORMERR, question echoed. */
+	/* ARCOUNT 1 without a record: FORMERR, no question echoed (as NSD). */
 	q[11] = 1;
-	assert_int_equal(answer_rcode(q, qlen, &r), PD_RCODE_FORMERR);
-	assert_int_equal(r.qd, 1);
+	assert_formerr(&r, answer_rcode(q, qlen, &r), true);
 	q[11] = 0;
 
-	/* ANCOUNT 1 in a query: FORMERR, as NSD. */
-	q[7] = 1;
+	/* ANCOUNT or NSCOUNT 1 in a query: FORMERR, as NSD. */
 	static const uint8_t rr[] = {0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 1, 2, 3, 4};
 	memcpy(q + qlen, rr, sizeof(rr));
-	assert_int_equal(answer_rcode(q, qlen + sizeof(rr), &r), PD_RCODE_FORMERR);
+	q[7] = 1;
+	assert_formerr(&r, answer_rcode(q, qlen + sizeof(rr), &r), true);
 	q[7] = 0;
+	q[9] = 1;
+	assert_formerr(&r, answer_rcode(q, qlen + sizeof(rr), &r), true);
+	q[9] = 0;
+	/* ... and so is any additional record but an OPT and a TSIG. */
+	q[11] = 1;
+	assert_formerr(&r, answer_rcode(q, qlen + sizeof(rr), &r), true);
+	q[11] = 0;
 
-	/* Opcodes other than QUERY: NOTIMP, opcode echoed. */
-	q[2] = (uint8_t)(q[2] | (4 << 3)); /* NOTIFY */
-	assert_int_equal(answer_rcode(q, qlen, &r), PD_RCODE_NOTIMP);
-	assert_int_equal((r.flags >> 11) & 0xF, 4);
-	q[2] = 0x01;
+	/* RCODE bits in a query: FORMERR, as NSD (a query has no rcode to tell). */
+	q[3] = PD_RCODE_REFUSED;
+	assert_formerr(&r, answer_rcode(q, qlen, &r), true);
+	q[3] = 0;
+	/* Other flags are ignored. */
+	q[2] |= (PD_FLAG_AA | PD_FLAG_TC) >> 8;
+	q[3] = (uint8_t)(PD_FLAG_RA | PD_FLAG_Z);
+	assert_int_equal(answer_rcode(q, qlen, &r), PD_RCODE_NOERROR);
+	assert_int_equal(r.flags, PD_FLAG_QR | PD_FLAG_AA | PD_FLAG_RD);
+}
+
+/* A record after the OPT, or before it: FORMERR (NSD takes an OPT first, a TSIG last). */
+static void additional_records_are_opt_then_tsig(void **state)
+{
+	uint8_t q[600];
+	tu_resp_t r;
+	static const uint8_t a[] = {0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 1, 2, 3, 4};
+	static const uint8_t opt[] = {0, 0, 41, 4, 0xD0, 0, 0, 0, 0, 0, 0};
+	size_t qlen = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0);
+	memcpy(q + qlen, a, sizeof(a));
+	q[11] = 2;
+	assert_formerr(&r, answer_rcode(q, qlen + sizeof(a), &r), true);
+	qlen = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 0, 0);
+	memcpy(q + qlen, a, sizeof(a));
+	memcpy(q + qlen + sizeof(a), opt, sizeof(opt));
+	q[11] = 2;
+	assert_formerr(&r, answer_rcode(q, qlen + sizeof(a) + sizeof(opt), &r), true);
+}
+
+/* Every opcode but QUERY and NOTIFY: NOTIMP with the query's flags, as NSD answers. */
+static void other_opcodes_are_notimp(void **state)
+{
+	uint8_t q[600];
+	tu_resp_t r;
+	for (unsigned op = 1; op < 16; op++) {
+		if (op == PD_OPCODE_NOTIFY)
+			continue;
+		for (int shape = 0; shape < 4; shape++) {
+			size_t qlen = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN,
+			                       shape & 1 ? 1232 : 0, 0);
+			mu_set_opcode(q, op);
+			q[2] |= PD_FLAG_AA >> 8;
+			q[3] = (uint8_t)(PD_FLAG_CD | PD_FLAG_AD | PD_FLAG_Z | PD_RCODE_NXDOMAIN);
+			if (shape & 2)
+				q[5] = 0; /* QDCOUNT 0: NOTIMP still, the opcode is read first */
+			uint8_t resp[PD_UDP_MAX];
+			size_t len = pd_answer(zs, &conf, q, qlen, resp, sizeof(resp), NULL);
+			assert_int_equal(len, PD_HEADER_LEN);
+			tu_parse(&r, resp, len);
+			assert_int_equal(r.id, 0xABCD);
+			assert_int_equal(r.flags, PD_FLAG_QR | op << PD_OPCODE_SHIFT | PD_FLAG_AA |
+			                              PD_FLAG_RD | PD_FLAG_CD | PD_FLAG_Z |
+			                              PD_RCODE_NOTIMP);
+			assert_int_equal(r.qd + r.an + r.ns + r.ar, 0);
+		}
+	}
+}
+
+/* A NOTIFY's answer: the query's flags, nothing after the header. */
+static int notify_rcode(const uint8_t *q, size_t qlen)
+{
+	uint8_t resp[PD_UDP_MAX];
+	tu_resp_t r;
+	size_t len = pd_answer(zs, &conf, q, qlen, resp, sizeof(resp), NULL);
+	assert_int_equal(len, PD_HEADER_LEN);
+	tu_parse(&r, resp, len);
+	assert_int_equal(r.flags & ~PD_RCODE_MASK,
+	                 PD_FLAG_QR | PD_OPCODE_NOTIFY << PD_OPCODE_SHIFT | PD_FLAG_AA);
+	return r.rcode;
+}
+
+/*
+ * NOTIFY before zones are kept as secondaries: what NSD answers for the zones it serves
+ * without allow-notify (REFUSED), for names that are none of its zones (NXDOMAIN), with
+ * records it cannot read (FORMERR) and with a TSIG (NOTAUTH, and its TSIG record).
+ */
+static void notify_is_refused_as_nsd_does(void **state)
+{
+	uint8_t q[600];
+	static const uint8_t soa[] = {0xC0, 12, 0, 6, 0, 1, 0, 0, 0, 60, 0, 22, 0, 0, 0, 0, 0,
+	                              7,    0,  0, 0, 0, 0, 0, 0, 0, 0,  0, 0,  0, 0, 0, 0, 0};
+	static const char *const refused[] = {"example.com", "EXAMPLE.com", "secure.example.com"};
+	static const char *const nxdomain[] = {"www.example.com", "example.net", "com", "."};
+	for (int i = 0; i < 3; i++) {
+		size_t qlen = tu_query(q, refused[i], PD_TYPE_SOA, PD_CLASS_IN, 0, 0);
+		mu_set_opcode(q, PD_OPCODE_NOTIFY);
+		q[2] = (uint8_t)((q[2] & ~1) | PD_FLAG_AA >> 8); /* RFC 1996: AA, no RD */
+		assert_int_equal(notify_rcode(q, qlen), PD_RCODE_REFUSED);
+		/* The SOA in the answer section is no FORMERR in a NOTIFY. */
+		memcpy(q + qlen, soa, sizeof(soa));
+		q[7] = 1;
+		assert_int_equal(notify_rcode(q, qlen + sizeof(soa)), PD_RCODE_REFUSED);
+		/* An additional record that is not there is, for our zones: NSD looks at the
+		 * last record for a TSIG, past every other one. */
+		q[11] = 1;
+		assert_int_equal(notify_rcode(q, qlen + sizeof(soa)), PD_RCODE_FORMERR);
+		q[7] = q[11] = 0;
+		mu_tsig_t t = {.key = "k", .alg = "hmac-sha256", .fudge = 300, .mac_len = 32};
+		size_t tlen = qlen;
+		mu_add_tsig(q, &tlen, &t);
+		uint8_t resp[PD_UDP_MAX];
+		tu_resp_t r;
+		size_t len = pd_answer(zs, &conf, q, tlen, resp, sizeof(resp), NULL);
+		tu_parse(&r, resp, len);
+		assert_int_equal(r.rcode, PD_RCODE_NOTAUTH);
+		assert_int_equal(r.qd, 0);
+		assert_int_equal(r.ar, 1);
+		assert_int_equal(r.rr[0].type, PD_TYPE_TSIG);
+		assert_int_equal(notify_rcode(q, tlen - 1), PD_RCODE_FORMERR);
+	}
+	for (int i = 0; i < 4; i++) {
+		size_t qlen = tu_query(q, nxdomain[i], PD_TYPE_SOA, PD_CLASS_IN, 0, 0);
+		mu_set_opcode(q, PD_OPCODE_NOTIFY);
+		q[2] = (uint8_t)((q[2] & ~1) | PD_FLAG_AA >> 8);
+		assert_int_equal(notify_rcode(q, qlen), PD_RCODE_NXDOMAIN);
+		q[11] = 1; /* a record we cannot read: no zone of ours, so NXDOMAIN still */
+		assert_int_equal(notify_rcode(q, qlen), PD_RCODE_NXDOMAIN);
+	}
+	/* No question to read: FORMERR with RD and the opcode kept, as every FORMERR. */
+	size_t qlen = tu_query(q, "example.com", PD_TYPE_SOA, PD_CLASS_IN, 0, 0);
+	mu_set_opcode(q, PD_OPCODE_NOTIFY);
+	q[5] = 0;
+	uint8_t resp[PD_UDP_MAX];
+	tu_resp_t r;
+	size_t len = pd_answer(zs, &conf, q, PD_HEADER_LEN, resp, sizeof(resp), NULL);
+	tu_parse(&r, resp, len);
+	assert_int_equal(r.flags, PD_FLAG_QR | PD_OPCODE_NOTIFY << PD_OPCODE_SHIFT | PD_FLAG_RD |
+	                              PD_RCODE_FORMERR);
+	/* QDCOUNT 0 with a question after the header: NSD reads it all the same. */
+	len = pd_answer(zs, &conf, q, qlen, resp, sizeof(resp), NULL);
+	tu_parse(&r, resp, len);
+	assert_int_equal(r.rcode, PD_RCODE_REFUSED);
+}
+
+/* QDCOUNT 0 and nothing but an OPT: NOERROR with our OPT (and NSID), as NSD answers. */
+static void an_opt_without_question_is_answered(void **state)
+{
+	uint8_t q[600], resp[PD_UDP_MAX];
+	tu_resp_t r;
+	/* tu_query()'s OPT, moved to right after the header. */
+	size_t qlen = tu_query(q, ".", PD_TYPE_A, PD_CLASS_IN, 4096, PD_EDNS_DO);
+	memmove(q + PD_HEADER_LEN, q + PD_HEADER_LEN + 5, qlen - PD_HEADER_LEN - 5);
+	qlen -= 5;
+	q[5] = 0;
+	q[3] = PD_FLAG_CD;
+	size_t len = pd_answer(zs, &conf_ids, q, qlen, resp, sizeof(resp), NULL);
+	tu_parse(&r, resp, len);
+	assert_int_equal(r.flags, PD_FLAG_QR | PD_FLAG_RD);
+	assert_int_equal(r.qd + r.an + r.ns, 0);
+	assert_int_equal(r.has_opt, 1);
+	assert_int_equal(r.opt_size, 1232);
+	assert_int_equal(r.opt_ttl, PD_EDNS_DO);
+	assert_int_equal(r.opt_rdlen, 0);
+	/* Asking for the NSID gets it. */
+	memcpy(q + qlen, "\0\3\0\0", 4);
+	q[PD_HEADER_LEN + 10] = 4;
+	len = pd_answer(zs, &conf_ids, q, qlen + 4, resp, sizeof(resp), NULL);
+	tu_parse(&r, resp, len);
+	assert_int_equal(r.opt_rdlen, 12);
+	assert_memory_equal(r.opt_rdata, "\0\3\0\10ns1.test", 12);
+	/* Version 1, a second record, or a bad option there: FORMERR, every flag cleared. */
+	q[PD_HEADER_LEN + 6] = 1;
+	assert_formerr(&r, answer_rcode(q, qlen, &r), false);
+	q[PD_HEADER_LEN + 6] = 0;
+	q[11] = 2;
+	assert_formerr(&r, answer_rcode(q, qlen, &r), false);
+	q[11] = 1;
+	q[PD_HEADER_LEN + 10] = 3;
+	assert_formerr(&r, answer_rcode(q, qlen + 3, &r), false);
 }
 
 static void two_opt_records_are_formerr(void **state)
@@ -568,14 +765,21 @@ static void two_opt_records_are_formerr(void **state)
 	size_t qlen = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0);
 	memcpy(q + qlen, q + qlen - 11, 11);
 	q[11] = 2;
-	assert_int_equal(answer_rcode(q, qlen + 11, &r), PD_RCODE_FORMERR);
-	assert_int_equal(r.has_opt, 0);
+	assert_formerr(&r, answer_rcode(q, qlen + 11, &r), true);
 	/* An OPT not owned by the root is malformed too. */
 	qlen = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 0, 0);
 	static const uint8_t opt[] = {0xC0, 12, 0, 41, 4, 0xD0, 0, 0, 0, 0, 0, 0};
 	memcpy(q + qlen, opt, sizeof(opt));
 	q[11] = 1;
-	assert_int_equal(answer_rcode(q, qlen + sizeof(opt), &r), PD_RCODE_FORMERR);
+	assert_formerr(&r, answer_rcode(q, qlen + sizeof(opt), &r), true);
+}
+
+/* The EDE of a response's OPT record; -1 without one. */
+static int ede_of(const tu_resp_t *r)
+{
+	uint16_t len;
+	const uint8_t *ede = mu_find_option(r->opt_rdata, r->opt_rdlen, PD_EDNS_OPT_EDE, &len);
+	return ede && len >= 2 ? pd_get_u16(ede) : -1;
 }
 
 static void classes_zones_and_transfers(void **state)
@@ -584,6 +788,7 @@ static void classes_zones_and_transfers(void **state)
 	ask(&r, "www.example.net", PD_TYPE_A);
 	assert_int_equal(r.rcode, PD_RCODE_REFUSED);
 	assert_false(r.flags & PD_FLAG_AA);
+	assert_int_equal(r.qd, 1);
 	/* EDE 20 "Not Authoritative" rides in the OPT record (RFC 8914). */
 	assert_int_equal(r.opt_rdlen, 6);
 	assert_memory_equal(r.opt_rdata, "\x00\x0F\x00\x02\x00\x14", 6);
@@ -591,14 +796,75 @@ static void classes_zones_and_transfers(void **state)
 	assert_int_equal(r.rcode, PD_RCODE_REFUSED);
 	assert_int_equal(r.has_opt, 0);
 
-	ask_full(&r, "www.example.com", PD_TYPE_A, 4 /* HS */, 1232, 0);
-	assert_int_equal(r.rcode, PD_RCODE_REFUSED);
-	ask_full(&r, "www.example.com", PD_TYPE_A, PD_CLASS_ANY, 1232, 0);
-	assert_int_equal(r.rcode, PD_RCODE_REFUSED);
+	/* Classes no one serves: REFUSED without the question and EDE 21, as NSD. */
+	static const uint16_t odd[] = {PD_CLASS_HS, PD_CLASS_NONE, 2, 1234, 65535};
+	for (size_t i = 0; i < sizeof(odd) / sizeof(*odd); i++) {
+		ask_full(&r, "www.example.com", PD_TYPE_A, odd[i], 1232, 0);
+		assert_int_equal(r.rcode, PD_RCODE_REFUSED);
+		assert_int_equal(r.flags, PD_FLAG_QR | PD_FLAG_RD | PD_RCODE_REFUSED);
+		assert_int_equal(r.qd, 0);
+		assert_int_equal(ede_of(&r), PD_EDE_NOT_SUPPORTED);
+		ask_full(&r, "www.example.com", PD_TYPE_A, odd[i], 0, 0);
+		assert_int_equal(r.qd + r.ar, 0);
+	}
+	/* Zone transfers: not over UDP (NOTIMP), and allowed to no one (REFUSED, EDE 18). */
 	ask(&r, "example.com", PD_TYPE_AXFR);
 	assert_int_equal(r.rcode, PD_RCODE_NOTIMP);
+	assert_int_equal(r.qd, 1);
+	assert_int_equal(ede_of(&r), -1);
 	ask(&r, "example.com", PD_TYPE_IXFR);
-	assert_int_equal(r.rcode, PD_RCODE_NOTIMP);
+	assert_int_equal(r.rcode, PD_RCODE_REFUSED);
+	assert_int_equal(r.qd, 1);
+	assert_int_equal(ede_of(&r), PD_EDE_PROHIBITED);
+	uint8_t q[600], resp[PD_MSG_MAX];
+	size_t qlen = tu_query(q, "example.com", PD_TYPE_AXFR, PD_CLASS_IN, 1232, 0);
+	size_t len = mu_answer(zs, &conf, q, qlen, true, resp, sizeof(resp), NULL);
+	tu_parse(&r, resp, len);
+	assert_int_equal(r.rcode, PD_RCODE_REFUSED);
+	assert_int_equal(ede_of(&r), PD_EDE_PROHIBITED);
+	/* An IXFR carries the SOA it has in its authority section (RFC 1995 3). */
+	qlen = tu_query(q, "example.com", PD_TYPE_IXFR, PD_CLASS_IN, 0, 0);
+	static const uint8_t soa[] = {0xC0, 12, 0, 6, 0, 1, 0, 0, 0, 60, 0, 22, 0, 0, 0, 0, 0,
+	                              7,    0,  0, 0, 0, 0, 0, 0, 0, 0,  0, 0,  0, 0, 0, 0, 0};
+	memcpy(q + qlen, soa, sizeof(soa));
+	q[9] = 1;
+	assert_int_equal(answer_rcode(q, qlen + sizeof(soa), &r), PD_RCODE_REFUSED);
+	assert_formerr(&r, answer_rcode(q, qlen + sizeof(soa) - 1, &r), true);
+}
+
+/* QCLASS ANY is answered from the IN data, as NSD does: not authoritatively, no SOA. */
+static void class_any_is_answered_from_in(void **state)
+{
+	tu_resp_t r, in;
+	static const struct {
+		const char *name;
+		uint16_t qtype;
+		int rcode;
+		uint16_t an, ns;
+	} cases[] = {{"www.example.com", PD_TYPE_A, PD_RCODE_NOERROR, 1, 0},
+	             {"alias.example.com", PD_TYPE_A, PD_RCODE_NOERROR, 3, 0},
+	             {"example.com", PD_TYPE_MX, PD_RCODE_NOERROR, 2, 0},
+	             {"nope.example.com", PD_TYPE_A, PD_RCODE_NXDOMAIN, 0, 0},
+	             {"www.example.com", PD_TYPE_AAAA, PD_RCODE_NOERROR, 0, 0},
+	             {"www.sub.example.com", PD_TYPE_A, PD_RCODE_NOERROR, 0, 2},
+	             {"www.old.example.com", PD_TYPE_A, PD_RCODE_NOERROR, 3, 0}};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		ask_full(&r, cases[i].name, cases[i].qtype, PD_CLASS_ANY, 1232, 0);
+		assert_int_equal(r.rcode, cases[i].rcode);
+		assert_int_equal(r.an, cases[i].an);
+		assert_int_equal(r.ns, cases[i].ns);
+		assert_false(r.flags & PD_FLAG_AA);
+		assert_int_equal(r.qd, 1);
+		/* The records are IN's, class and all. */
+		for (int k = 0; k < r.nrr; k++)
+			assert_int_equal(r.rr[k].cls, PD_CLASS_IN);
+		ask_full(&in, cases[i].name, cases[i].qtype, PD_CLASS_IN, 1232, 0);
+		assert_int_equal(r.nrr, in.nrr - in.ns + r.ns);
+	}
+	ask_full(&r, "www.example.net", PD_TYPE_A, PD_CLASS_ANY, 1232, 0);
+	assert_int_equal(r.rcode, PD_RCODE_REFUSED);
+	assert_int_equal(r.qd, 1);
+	assert_int_equal(ede_of(&r), PD_EDE_NOT_AUTHORITATIVE);
 }
 
 static void chaos_identity_and_version(void **state)
@@ -609,22 +875,359 @@ static void chaos_identity_and_version(void **state)
 	assert_false(r.flags & PD_FLAG_AA);
 	assert_int_equal(r.an, 1);
 	assert_int_equal(r.rr[0].cls, PD_CLASS_CH);
+	assert_string_equal(r.rr[0].owner, "ID.SERVER.");
 	assert_memory_equal(r.rr[0].rdata, "\x07ns.test", 8);
 	ask_full(&r, "version.bind", PD_TYPE_TXT, PD_CLASS_CH, 0, 0);
 	assert_memory_equal(r.rr[0].rdata, "\x0bpindns test", 12);
-	ask_full(&r, "hostname.bind", PD_TYPE_A, PD_CLASS_CH, 0, 0);
-	assert_int_equal(r.rcode, PD_RCODE_NOERROR);
-	assert_int_equal(r.an, 0);
-	ask_full(&r, "www.example.com", PD_TYPE_TXT, PD_CLASS_CH, 0, 0);
-	assert_int_equal(r.rcode, PD_RCODE_REFUSED);
+	ask_full(&r, "hostname.bind", PD_TYPE_ANY, PD_CLASS_CH, 0, 0);
+	assert_int_equal(r.an, 1);
+	assert_int_equal(r.rr[0].type, PD_TYPE_TXT);
+	/* Other types and names: REFUSED with EDE 21 (Not Supported), question kept (NSD). */
+	static const struct {
+		const char *name;
+		uint16_t qtype;
+	} no[] = {{"hostname.bind", PD_TYPE_A}, {"version.server", PD_TYPE_SOA},
+	          {"id.server", PD_TYPE_AXFR},  {"www.example.com", PD_TYPE_TXT},
+	          {"server", PD_TYPE_TXT},      {"x.id.server", PD_TYPE_TXT}};
+	for (size_t i = 0; i < sizeof(no) / sizeof(*no); i++) {
+		ask_full(&r, no[i].name, no[i].qtype, PD_CLASS_CH, 1232, 0);
+		assert_int_equal(r.rcode, PD_RCODE_REFUSED);
+		assert_int_equal(r.qd, 1);
+		assert_int_equal(r.an, 0);
+		assert_int_equal(ede_of(&r), PD_EDE_NOT_SUPPORTED);
+	}
 
-	/* An empty string hides the answer. */
+	/* An empty string hides the answer: REFUSED, EDE 18 (Prohibited). */
 	pd_answer_conf_t hidden = conf;
 	hidden.version = "";
+	hidden.identity = NULL;
 	uint8_t q[512];
-	size_t qlen = tu_query(q, "version.server", PD_TYPE_TXT, PD_CLASS_CH, 0, 0);
+	size_t qlen = tu_query(q, "version.server", PD_TYPE_TXT, PD_CLASS_CH, 1232, 0);
 	answer_with(&r, zs, &hidden, q, qlen);
 	assert_int_equal(r.rcode, PD_RCODE_REFUSED);
+	assert_int_equal(ede_of(&r), PD_EDE_PROHIBITED);
+	qlen = tu_query(q, "id.server", PD_TYPE_TXT, PD_CLASS_CH, 1232, 0);
+	answer_with(&r, zs, &hidden, q, qlen);
+	assert_int_equal(ede_of(&r), PD_EDE_PROHIBITED);
+}
+
+/* The bytes NSD sends for a TSIG with a key it does not have: the TSIG record. */
+static size_t badkey_tsig(uint8_t *out, const char *key, const char *alg, uint64_t time,
+                          uint16_t fudge, uint16_t orig_id)
+{
+	size_t n = (size_t)pd_name_from_str(out, key);
+	pd_name_lower(out, out);
+	pd_put_u16(out + n, PD_TYPE_TSIG);
+	pd_put_u16(out + n + 2, PD_CLASS_ANY);
+	memset(out + n + 4, 0, 4);
+	size_t rd = n + 10;
+	size_t alen = (size_t)pd_name_from_str(out + rd, alg);
+	pd_name_lower(out + rd, out + rd);
+	uint8_t *p = out + rd + alen;
+	pd_put_u16(p, (uint16_t)(time >> 32));
+	pd_put_u16(p + 2, (uint16_t)(time >> 16));
+	pd_put_u16(p + 4, (uint16_t)time);
+	pd_put_u16(p + 6, fudge);
+	pd_put_u16(p + 8, 0); /* MAC Size */
+	pd_put_u16(p + 10, orig_id);
+	pd_put_u16(p + 12, 17); /* BADKEY */
+	pd_put_u16(p + 14, 0);  /* Other Len */
+	pd_put_u16(out + n + 8, (uint16_t)(alen + 16));
+	return rd + alen + 16;
+}
+
+/*
+ * RFC 8945 5.2.2: a TSIG with a key we do not have (we have none) is NOTAUTH, with a TSIG
+ * record saying BADKEY; byte for byte what NSD sends: the query's flags, no question,
+ * key and algorithm names lower-cased and uncompressed, the query's time, fudge and
+ * original ID, no MAC, no Other Data; our OPT before it when the query had one.
+ */
+static void tsig_with_an_unknown_key_is_badkey(void **state)
+{
+	uint8_t q[600], resp[PD_UDP_MAX], want[600];
+	static const char *const names[] = {"www.example.com", "nope.example.com",
+	                                    "www.example.net", "id.server"};
+	for (int i = 0; i < 4; i++) {
+		for (int edns = 0; edns < 2; edns++) {
+			size_t qlen = tu_query(q, names[i], i == 3 ? PD_TYPE_TXT : PD_TYPE_A,
+			                       i == 3 ? PD_CLASS_CH : PD_CLASS_IN, edns ? 4096 : 0,
+			                       PD_EDNS_DO);
+			if (edns)
+				mu_add_option(q, &qlen, PD_EDNS_OPT_NSID, NULL, 0);
+			q[3] = (uint8_t)(PD_FLAG_CD | PD_FLAG_AD);
+			mu_tsig_t t = {.key = "Key.Example",
+			               .alg = "HMAC-SHA256",
+			               .time_signed = 0x123456789ABCull,
+			               .fudge = 300,
+			               .mac_len = 32,
+			               .orig_id = 0x4242,
+			               .error = 0,
+			               .other_len = 6};
+			mu_add_tsig(q, &qlen, &t);
+			size_t len = pd_answer(zs, &conf_ids, q, qlen, resp, sizeof(resp), NULL);
+			size_t n = 12;
+			memcpy(want, "\xAB\xCD\x81\x19\0\0\0\0\0\0\0\1", 12);
+			if (edns) {
+				want[11] = 2;
+				static const uint8_t opt[] = {
+				    0, 0, 41, 4,   0xD0, 0,   0,   0x80, 0,   0,   12, 0,
+				    3, 0, 8,  'n', 's',  '1', '.', 't',  'e', 's', 't'};
+				memcpy(want + n, opt, sizeof(opt));
+				n += sizeof(opt);
+			}
+			n += badkey_tsig(want + n, "key.example", "hmac-sha256", 0x123456789ABCull,
+			                 300, 0x4242);
+			assert_int_equal(len, n);
+			assert_memory_equal(resp, want, n);
+		}
+	}
+	/* The key name compressed (a pointer to the question's): written out whole. */
+	size_t qlen = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 0, 0);
+	mu_tsig_t t = {.alg = "hmac-sha256", .time_signed = 7, .fudge = 1, .orig_id = 9};
+	mu_add_tsig(q, &qlen, &t);
+	size_t len = pd_answer(zs, &conf, q, qlen, resp, sizeof(resp), NULL);
+	memcpy(want, "\xAB\xCD\x81\x09\0\0\0\0\0\0\0\1", 12);
+	size_t n = 12 + badkey_tsig(want + 12, "www.example.com", "hmac-sha256", 7, 1, 9);
+	assert_int_equal(len, n);
+	assert_memory_equal(resp, want, n);
+	/* Another opcode is NOTIMP first. */
+	mu_set_opcode(q, PD_OPCODE_STATUS);
+	tu_resp_t r;
+	assert_int_equal(answer_rcode(q, qlen, &r), PD_RCODE_NOTIMP);
+}
+
+/* A TSIG anywhere but last, twice, or malformed: FORMERR (RFC 8945 5.1, NSD's checks). */
+static void misplaced_or_malformed_tsig_is_formerr(void **state)
+{
+	uint8_t q[900];
+	tu_resp_t r;
+	const mu_tsig_t good = {.key = "k", .alg = "hmac-sha256", .fudge = 300, .mac_len = 32};
+	/* Before the OPT; twice. */
+	size_t qlen = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 0, 0);
+	mu_add_tsig(q, &qlen, &good);
+	static const uint8_t opt[] = {0, 0, 41, 4, 0xD0, 0, 0, 0, 0, 0, 0};
+	memcpy(q + qlen, opt, sizeof(opt));
+	q[11] = 2;
+	assert_formerr(&r, answer_rcode(q, qlen + sizeof(opt), &r), true);
+	q[11] = 1;
+	mu_add_tsig(q, &qlen, &good);
+	assert_formerr(&r, answer_rcode(q, qlen, &r), true);
+	/* Malformed in each of the ways NSD checks. */
+	mu_tsig_t bad[6] = {good, good, good, good, good, good};
+	bad[0].ttl = 1;
+	bad[1].cls = PD_CLASS_IN; /* then it is no TSIG, and an additional record too many */
+	bad[2].other_len = 17;
+	bad[3].mac_len = 16385;
+	for (int i = 0; i < 4; i++) {
+		qlen = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 0, 0);
+		if (i == 3) {
+			/* A MAC too large to be one: the record is cut where the buffer ends. */
+			bad[3].mac_len = 600;
+			mu_add_tsig(q, &qlen, &bad[3]);
+			pd_put_u16(q + qlen - 6 - 600 - 2, 16385);
+		} else {
+			mu_add_tsig(q, &qlen, &bad[i]);
+		}
+		assert_formerr(&r, answer_rcode(q, qlen, &r), true);
+	}
+	/* Cut short anywhere. */
+	size_t base = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 0, 0);
+	qlen = base;
+	mu_add_tsig(q, &qlen, &good);
+	for (size_t cut = base; cut < qlen; cut++)
+		assert_formerr(&r, answer_rcode(q, cut, &r), true);
+	/* RDLENGTH shorter than its fields. */
+	pd_put_u16(q + base + 3 + 8, (uint16_t)(qlen - base - 13 - 1));
+	assert_formerr(&r, answer_rcode(q, qlen, &r), true);
+}
+
+/* Our NSID (RFC 5001) goes to the queries that ask, and to no other. */
+static void nsid_only_when_asked(void **state)
+{
+	uint8_t q[600];
+	tu_resp_t r;
+	uint16_t len;
+	const uint8_t *nsid;
+	size_t qlen = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0);
+	answer_with(&r, zs, &conf_ids, q, qlen);
+	assert_int_equal(r.opt_rdlen, 0);
+	mu_add_option(q, &qlen, PD_EDNS_OPT_NSID, NULL, 0);
+	answer_with(&r, zs, &conf_ids, q, qlen);
+	assert_int_equal(r.an, 1);
+	assert_int_equal(r.opt_rdlen, 12);
+	assert_memory_equal(r.opt_rdata, "\0\3\0\10ns1.test", 12);
+	/* Without one configured: nothing. */
+	answer_with(&r, zs, &conf, q, qlen);
+	assert_int_equal(r.opt_rdlen, 0);
+	/* An NSID option with data in the query still asks, as NSD reads it. */
+	qlen = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0);
+	mu_add_option(q, &qlen, 65001, "abc", 3);
+	mu_add_option(q, &qlen, PD_EDNS_OPT_NSID, "xy", 2);
+	answer_with(&r, zs, &conf_ids, q, qlen);
+	nsid = mu_find_option(r.opt_rdata, r.opt_rdlen, PD_EDNS_OPT_NSID, &len);
+	assert_non_null(nsid);
+	assert_int_equal(len, 8);
+	/* With an EDE: the NSID first, as NSD writes them. */
+	qlen = tu_query(q, "www.example.net", PD_TYPE_A, PD_CLASS_IN, 1232, 0);
+	mu_add_option(q, &qlen, PD_EDNS_OPT_NSID, NULL, 0);
+	answer_with(&r, zs, &conf_ids, q, qlen);
+	assert_int_equal(r.rcode, PD_RCODE_REFUSED);
+	assert_int_equal(r.opt_rdlen, 18);
+	assert_memory_equal(r.opt_rdata, "\0\3\0\10ns1.test\0\x0f\0\2\0\x14", 18);
+	/* A truncated answer keeps it, and stays within the limit. */
+	qlen = tu_query(q, "big.example.com", PD_TYPE_TXT, PD_CLASS_IN, 1232, 0);
+	mu_add_option(q, &qlen, PD_EDNS_OPT_NSID, NULL, 0);
+	size_t n = answer_with(&r, zs, &conf_ids, q, qlen);
+	assert_true(r.flags & PD_FLAG_TC);
+	assert_true(n <= 1232);
+	assert_non_null(mu_find_option(r.opt_rdata, r.opt_rdlen, PD_EDNS_OPT_NSID, &len));
+	/* An NSID longer than the room left is left out, not the answer. */
+	static uint8_t huge[600];
+	pd_answer_conf_t big = conf_ids;
+	big.nsid = huge;
+	big.nsid_len = sizeof(huge);
+	qlen = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 512, 0);
+	mu_add_option(q, &qlen, PD_EDNS_OPT_NSID, NULL, 0);
+	n = answer_with(&r, zs, &big, q, qlen);
+	assert_true(n <= 512);
+	assert_int_equal(r.an, 1);
+	assert_int_equal(r.opt_rdlen, 0);
+	qlen = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0);
+	mu_add_option(q, &qlen, PD_EDNS_OPT_NSID, NULL, 0);
+	n = answer_with(&r, zs, &big, q, qlen);
+	assert_int_equal(r.opt_rdlen, 4 + sizeof(huge));
+}
+
+/* RFC 7828: keepalive is answered over TCP only, and a TIMEOUT in a query is FORMERR there. */
+static void keepalive_over_tcp_only(void **state)
+{
+	uint8_t q[600], resp[PD_MSG_MAX];
+	tu_resp_t r;
+	uint16_t len;
+	size_t qlen = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0);
+	mu_add_option(q, &qlen, PD_EDNS_OPT_KEEPALIVE, NULL, 0);
+	size_t n = mu_answer(zs, &conf_ids, q, qlen, true, resp, sizeof(resp), NULL);
+	tu_parse(&r, resp, n);
+	assert_int_equal(r.an, 1);
+	const uint8_t *ka = mu_find_option(r.opt_rdata, r.opt_rdlen, PD_EDNS_OPT_KEEPALIVE, &len);
+	assert_non_null(ka);
+	assert_int_equal(len, 2);
+	assert_int_equal(pd_get_u16(ka), 123);
+	assert_int_equal(r.opt_rdlen, 6);
+	/* UDP: ignored (RFC 7828 3.2.2 says the server MUST). */
+	n = mu_answer(zs, &conf_ids, q, qlen, false, resp, sizeof(resp), NULL);
+	tu_parse(&r, resp, n);
+	assert_int_equal(r.an, 1);
+	assert_int_equal(r.opt_rdlen, 0);
+	/* TCP without the option, or without EDNS: none. */
+	qlen = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0);
+	n = mu_answer(zs, &conf_ids, q, qlen, true, resp, sizeof(resp), NULL);
+	tu_parse(&r, resp, n);
+	assert_int_equal(r.opt_rdlen, 0);
+	/* With NSID and an EDE, in that order: NSID, keepalive, EDE. */
+	qlen = tu_query(q, "www.example.net", PD_TYPE_A, PD_CLASS_IN, 1232, 0);
+	mu_add_option(q, &qlen, PD_EDNS_OPT_KEEPALIVE, NULL, 0);
+	mu_add_option(q, &qlen, PD_EDNS_OPT_NSID, NULL, 0);
+	n = mu_answer(zs, &conf_ids, q, qlen, true, resp, sizeof(resp), NULL);
+	tu_parse(&r, resp, n);
+	assert_int_equal(r.opt_rdlen, 24);
+	assert_memory_equal(r.opt_rdata, "\0\3\0\10ns1.test\0\x0b\0\2\0\x7b\0\x0f\0\2\0\x14", 24);
+	/* A TIMEOUT in the query: FORMERR over TCP, ignored over UDP. */
+	qlen = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0);
+	mu_add_option(q, &qlen, PD_EDNS_OPT_KEEPALIVE, "\0\x64", 2);
+	n = mu_answer(zs, &conf_ids, q, qlen, true, resp, sizeof(resp), NULL);
+	tu_parse(&r, resp, n);
+	assert_formerr(&r, r.rcode, true);
+	n = mu_answer(zs, &conf_ids, q, qlen, false, resp, sizeof(resp), NULL);
+	tu_parse(&r, resp, n);
+	assert_int_equal(r.rcode, PD_RCODE_NOERROR);
+	assert_int_equal(r.an, 1);
+	assert_int_equal(r.opt_rdlen, 0);
+}
+
+/* Options that do not add up to the OPT's RDATA: FORMERR, as NSD; unknown ones are fine. */
+static void malformed_options_are_formerr(void **state)
+{
+	uint8_t q[600];
+	tu_resp_t r;
+	static const struct {
+		const char *bytes;
+		uint16_t len;
+		int rcode;
+	} cases[] = {
+	    {"\0\3\0\5ab", 6, PD_RCODE_FORMERR},         /* runs past the RDATA */
+	    {"\0\3", 2, PD_RCODE_FORMERR},               /* half a header */
+	    {"\0\3\0\0\0\x0b\0", 7, PD_RCODE_FORMERR},   /* NSID, then 3 bytes */
+	    {"\0\x0b\0\2\0", 5, PD_RCODE_FORMERR},       /* keepalive cut short */
+	    {"\xfd\xe9\0\3xyz", 7, PD_RCODE_NOERROR},    /* unknown: ignored */
+	    {"\0\x0c\0\4\0\0\0\0", 8, PD_RCODE_NOERROR}, /* padding: ignored */
+	    {"\0\x0a\0\x08"
+	     "12345678",
+	     12, PD_RCODE_NOERROR}, /* a client cookie: ignored */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		for (int general = 0; general < 2; general++) {
+			size_t qlen =
+			    tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0);
+			mu_add_opt_bytes(q, &qlen, cases[i].bytes, cases[i].len);
+			if (general) {
+				/* A TSIG after it: the general parse reads the options too. */
+				mu_tsig_t t = {.key = "k", .alg = "hmac-md5.sig-alg.reg.int"};
+				mu_add_tsig(q, &qlen, &t);
+			}
+			int rcode = answer_rcode(q, qlen, &r);
+			if (cases[i].rcode == PD_RCODE_FORMERR) {
+				assert_formerr(&r, rcode, true);
+			} else {
+				assert_int_equal(rcode,
+				                 general ? PD_RCODE_NOTAUTH : PD_RCODE_NOERROR);
+				assert_int_equal(r.opt_rdlen, 0);
+			}
+		}
+	}
+	/* An OPT whose RDATA runs past the packet. */
+	size_t qlen = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0);
+	pd_put_u16(mu_opt_rdlen(q), 4);
+	assert_formerr(&r, answer_rcode(q, qlen, &r), true);
+	/* Version 1: BADVERS, its options never read. */
+	pd_put_u16(mu_opt_rdlen(q), 0);
+	mu_add_opt_bytes(q, &qlen, "\0\3\0\5", 4);
+	mu_opt_rdlen(q)[-3] = 1;
+	assert_int_equal(answer_rcode(q, qlen, &r), PD_RCODE_BADVERS);
+}
+
+/* Over TCP the buffer is the limit (not 512, nor EDNS's), and TC is never set. */
+static void tcp_answers_fill_the_buffer(void **state)
+{
+	uint8_t q[600];
+	static uint8_t resp[PD_MSG_MAX];
+	tu_resp_t r;
+	pd_answer_info_t info;
+	static const uint16_t sizes[] = {0, 512, 1232, 4096};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(*sizes); i++) {
+		size_t qlen = tu_query(q, "big.example.com", PD_TYPE_TXT, PD_CLASS_IN, sizes[i], 0);
+		size_t n = mu_answer(zs, &conf, q, qlen, true, resp, sizeof(resp), &info);
+		tu_parse(&r, resp, n);
+		assert_true(n > 1232);
+		assert_false(r.flags & PD_FLAG_TC);
+		assert_false(info.truncated);
+		assert_int_equal(r.an, 8);
+		assert_int_equal(r.has_opt, sizes[i] != 0);
+		if (sizes[i])
+			assert_int_equal(r.opt_size, 1232); /* ours, advertised all the same */
+	}
+	/* What does not fit even the TCP buffer is SERVFAIL, as Knot answers it. */
+	size_t qlen = tu_query(q, "big.example.com", PD_TYPE_TXT, PD_CLASS_IN, 0, 0);
+	size_t n = mu_answer(zs, &conf, q, qlen, true, resp, 1000, &info);
+	tu_parse(&r, resp, n);
+	assert_int_equal(r.rcode, PD_RCODE_SERVFAIL);
+	assert_false(r.flags & PD_FLAG_TC);
+	assert_int_equal(r.an + r.ns + r.ar, 0);
+	/* And over UDP the same query still truncates. */
+	n = mu_answer(zs, &conf, q, qlen, false, resp, sizeof(resp), &info);
+	tu_parse(&r, resp, n);
+	assert_true(r.flags & PD_FLAG_TC);
+	assert_true(n <= 512);
 }
 
 static void flags_cd_cleared_rd_copied(void **state)
@@ -650,6 +1253,7 @@ static void no_zones_refuses(void **state)
 /* Random and mutated packets: any answer must parse and fit; ASan watches the reads. */
 static void random_input_never_breaks(void **state)
 {
+	static uint8_t tcp[PD_MSG_MAX];
 	uint8_t q[2][600], resp[PD_UDP_MAX];
 	tu_resp_t r;
 	srand(12345);
@@ -678,19 +1282,27 @@ static void random_input_never_breaks(void **state)
 		memcpy(heap, m, len);
 		size_t out = pd_answer(zs, &conf, heap, len, resp, sizeof(resp), NULL);
 		size_t limit = tu_exact_limit(heap, len, conf.udp_size);
-		free(heap);
 		if (out) {
 			assert_true(out <= limit);
 			tu_parse(&r, resp, out);
+		}
+		/* Over TCP, with options to send: never TC, always well-formed. */
+		out = mu_answer(zs, &conf_ids, heap, len, true, tcp, sizeof(tcp), NULL);
+		free(heap);
+		if (out) {
+			tu_parse(&r, tcp, out);
+			assert_false(r.flags & PD_FLAG_TC);
 		}
 	}
 }
 
 #define OPT_LEN 11 /* an OPT record without options */
-#define EDE_LEN 6  /* an EDE option with its INFO-CODE */
 
-/* The length of the sections of an answer given all the room it wants: no OPT record. */
-static size_t whole_sections(const char *name, uint16_t qtype)
+/*
+ * The length of the sections of an answer given all the room it wants, without its OPT
+ * record; *opt_rdlen gets that OPT's RDATA length (its options, EDE included).
+ */
+static size_t whole_sections(const char *name, uint16_t qtype, uint16_t *opt_rdlen)
 {
 	pd_answer_conf_t roomy = conf;
 	tu_resp_t r;
@@ -699,13 +1311,14 @@ static size_t whole_sections(const char *name, uint16_t qtype)
 	size_t qlen = tu_query(q, name, qtype, PD_CLASS_IN, PD_UDP_MAX, 0);
 	size_t len = answer_with(&r, zs, &roomy, q, qlen);
 	assert_false(r.flags & PD_FLAG_TC);
+	*opt_rdlen = r.opt_rdlen;
 	return len - OPT_LEN - r.opt_rdlen;
 }
 
 /*
  * Every client size against several of ours: a response never exceeds the exact limit,
- * and one whose sections fit with room for the OPT record and its EDE option (set aside
- * even when unused) is sent whole.
+ * and one whose sections fit with room for the OPT record and the options it carries
+ * (an EDE only where there is one: no room is held back for it) is sent whole.
  */
 static void responses_fit_the_exact_limit(void **state)
 {
@@ -719,7 +1332,8 @@ static void responses_fit_the_exact_limit(void **state)
 	uint8_t q[512], resp[PD_UDP_MAX];
 	tu_resp_t r;
 	for (size_t k = 0; k < sizeof(qs) / sizeof(*qs); k++) {
-		size_t whole = whole_sections(qs[k].name, qs[k].qtype);
+		uint16_t opts;
+		size_t whole = whole_sections(qs[k].name, qs[k].qtype, &opts);
 		for (size_t o = 0; o < sizeof(ours) / sizeof(*ours); o++) {
 			pd_answer_conf_t c = conf;
 			c.udp_size = ours[o];
@@ -732,10 +1346,10 @@ static void responses_fit_the_exact_limit(void **state)
 				size_t len = pd_answer(zs, &c, q, qlen, resp, sizeof(resp), NULL);
 				assert_true(len <= limit);
 				tu_parse(&r, resp, len);
-				if (whole + (size ? OPT_LEN + EDE_LEN : 0) <= limit) {
+				size_t opt = size ? OPT_LEN + opts : 0;
+				if (whole + opt <= limit) {
 					assert_false(r.flags & PD_FLAG_TC);
-					assert_int_equal(
-					    len, whole + (size ? OPT_LEN + r.opt_rdlen : 0));
+					assert_int_equal(len, whole + opt);
 				}
 			}
 		}
@@ -748,15 +1362,21 @@ static void batch_answers_match_single(void **state)
 	enum { N = 40 };
 	static const char *names[] = {
 	    "www.example.com",     "Mail.Example.com",  "nope.example.com",    "x.apps.example.com",
-	    "www.sub.example.com", "alias.example.com", "www.old.example.com", "www.example.net"};
-	uint8_t q[N][600], out[N][PD_UDP_MAX], want[PD_UDP_MAX];
+	    "www.sub.example.com", "alias.example.com", "www.old.example.com", "www.example.net",
+	    "mid.example.com",     "example.com"};
+	static uint8_t out[N][PD_MSG_MAX], want[PD_MSG_MAX];
+	uint8_t q[N][600];
 	pd_dgram_t batch[N];
 	srand(4242);
 	for (int round = 0; round < 200; round++) {
 		for (int i = 0; i < N; i++) {
-			size_t n =
-			    tu_query(q[i], names[rand() % 8], (uint16_t)(rand() % 3 ? 1 : 28),
-			             PD_CLASS_IN, (uint16_t)(rand() % 2 ? 1232 : 0), 0);
+			size_t n = tu_query(q[i], names[rand() % 10],
+			                    (uint16_t)(rand() % 3   ? 1
+			                               : rand() % 2 ? 16
+			                                            : 28),
+			                    PD_CLASS_IN, (uint16_t)(rand() % 2 ? 1232 : 0), 0);
+			if (q[i][11] && rand() % 2)
+				mu_add_option(q[i], &n, (uint16_t)(rand() % 2 ? 3 : 11), NULL, 0);
 			if (rand() % 4 == 0)
 				q[i][rand() % (int)n] = (uint8_t)rand();
 			if (rand() % 8 == 0)
@@ -765,20 +1385,23 @@ static void batch_answers_match_single(void **state)
 			batch[i] = (pd_dgram_t){.in = q[i],
 			                        .in_len = n,
 			                        .out = out[i],
-			                        .out_cap = sizeof(out[i]),
+			                        .out_cap = rand() % 2 ? PD_MSG_MAX : PD_UDP_MAX,
 			                        .rcode = 0xFF,
-			                        .truncated = true};
+			                        .truncated = true,
+			                        .tcp = rand() % 3 == 0};
 		}
-		pd_answer_batch(zs, &conf, batch, N);
+		pd_answer_batch(zs, &conf_ids, batch, N);
 		for (int i = 0; i < N; i++) {
 			pd_answer_info_t info;
-			size_t len = pd_answer(zs, &conf, batch[i].in, batch[i].in_len, want,
-			                       sizeof(want), &info);
+			size_t len = mu_answer(zs, &conf_ids, batch[i].in, batch[i].in_len,
+			                       batch[i].tcp, want, batch[i].out_cap, &info);
 			assert_int_equal(batch[i].out_len, len);
 			assert_memory_equal(batch[i].out, want, len);
 			/* And what the reply says of itself: none of it when there is none. */
 			assert_int_equal(batch[i].rcode, len ? info.rcode & PD_RCODE_MASK : 0);
 			assert_int_equal(batch[i].truncated, len && info.truncated);
+			if (batch[i].tcp)
+				assert_false(batch[i].truncated);
 		}
 	}
 }
@@ -803,9 +1426,20 @@ int main(void)
 	    cmocka_unit_test(big_answer_fits_with_a_big_buffer),
 	    cmocka_unit_test(badvers_for_edns_version_1),
 	    cmocka_unit_test(bad_input),
+	    cmocka_unit_test(additional_records_are_opt_then_tsig),
+	    cmocka_unit_test(other_opcodes_are_notimp),
+	    cmocka_unit_test(notify_is_refused_as_nsd_does),
+	    cmocka_unit_test(an_opt_without_question_is_answered),
 	    cmocka_unit_test(two_opt_records_are_formerr),
 	    cmocka_unit_test(classes_zones_and_transfers),
+	    cmocka_unit_test(class_any_is_answered_from_in),
 	    cmocka_unit_test(chaos_identity_and_version),
+	    cmocka_unit_test(tsig_with_an_unknown_key_is_badkey),
+	    cmocka_unit_test(misplaced_or_malformed_tsig_is_formerr),
+	    cmocka_unit_test(nsid_only_when_asked),
+	    cmocka_unit_test(keepalive_over_tcp_only),
+	    cmocka_unit_test(malformed_options_are_formerr),
+	    cmocka_unit_test(tcp_answers_fill_the_buffer),
 	    cmocka_unit_test(flags_cd_cleared_rd_copied),
 	    cmocka_unit_test(no_zones_refuses),
 	    cmocka_unit_test(responses_fit_the_exact_limit),

@@ -5,8 +5,15 @@
 
 #include "pindns/cache.h"
 
+#include "msgutil.h"
+
 static pd_zoneset_t *zs;
-static const pd_answer_conf_t conf = {.udp_size = 1232, .identity = "id", .version = "v"};
+static const pd_answer_conf_t conf = {.udp_size = 1232,
+                                      .identity = "id",
+                                      .version = "v",
+                                      .nsid = (const uint8_t *)"ns1",
+                                      .nsid_len = 3,
+                                      .tcp_keepalive = 50};
 
 static pd_zoneset_t *make_set(uint8_t last_octet)
 {
@@ -79,11 +86,24 @@ static void check_same(pd_cache_t *c, const pd_zoneset_t *set, const uint8_t *q,
 	assert_memory_equal(got, want, wlen);
 }
 
-/* pd_cache_key() of a query in wire form: pq, which the key points into, gets its parse. */
+/*
+ * pd_cache_key() of a query in wire form, over TCP or UDP, for a reply buffer of
+ * PD_UDP_MAX bytes: pq, which the key points into, gets its parse.
+ */
+static bool key_via(pd_cache_key_t *k, pd_query_t *pq, const uint8_t *q, size_t n, uint16_t udp,
+                    bool tcp)
+{
+	pd_answer_conf_t c = conf;
+	c.udp_size = udp;
+	pd_query_parse(pq, q, n);
+	pq->tcp = tcp;
+	return pd_cache_key(k, pq, &c, PD_UDP_MAX);
+}
+
+/* key_via() for a query that came over UDP. */
 static bool key_of(pd_cache_key_t *k, pd_query_t *pq, const uint8_t *q, size_t n, uint16_t udp)
 {
-	pd_query_parse(pq, q, n);
-	return pd_cache_key(k, pq, udp);
+	return key_via(k, pq, q, n, udp, false);
 }
 
 static void key_shapes(void **state)
@@ -263,53 +283,72 @@ typedef struct rule_case {
 	int rcode;
 	uint16_t an, ns; /* records in the answer and authority sections */
 	bool aa, tc;
+	unsigned via; /* VIA_TCP: over TCP; VIA_NSID, VIA_KEEPALIVE: with that option */
 } rule_case_t;
+
+#define VIA_TCP 1u
+#define VIA_NSID 2u
+#define VIA_KEEPALIVE 4u
 
 #define LONG_LABEL "lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll" /* 63 */
 
 /* clang-format off */
 static const rule_case_t rules[] = {
-	/* name, qtype, qclass, EDNS size, DO; expected rcode, AN, NS, AA, TC */
+	/* name, qtype, qclass, EDNS size, DO; expected rcode, AN, NS, AA, TC; via */
 	/* Positive, with and without EDNS and DO, odd case, ours capping 4096. */
-	{"www.example.com",      PD_TYPE_A,    PD_CLASS_IN, 0,    0, PD_RCODE_NOERROR,  1, 0, 1, 0},
-	{"www.example.com",      PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  1, 0, 1, 0},
-	{"www.example.com",      PD_TYPE_A,    PD_CLASS_IN, 1232, 1, PD_RCODE_NOERROR,  1, 0, 1, 0},
-	{"wWw.ExAmPlE.cOm",      PD_TYPE_A,    PD_CLASS_IN, 700,  0, PD_RCODE_NOERROR,  1, 0, 1, 0},
-	{"example.com",          PD_TYPE_MX,   PD_CLASS_IN, 4096, 0, PD_RCODE_NOERROR,  1, 0, 1, 0},
+	{"www.example.com",      PD_TYPE_A,    PD_CLASS_IN, 0,    0, PD_RCODE_NOERROR,  1, 0, 1, 0, 0},
+	{"www.example.com",      PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  1, 0, 1, 0, 0},
+	{"www.example.com",      PD_TYPE_A,    PD_CLASS_IN, 1232, 1, PD_RCODE_NOERROR,  1, 0, 1, 0, 0},
+	{"wWw.ExAmPlE.cOm",      PD_TYPE_A,    PD_CLASS_IN, 700,  0, PD_RCODE_NOERROR,  1, 0, 1, 0, 0},
+	{"example.com",          PD_TYPE_MX,   PD_CLASS_IN, 4096, 0, PD_RCODE_NOERROR,  1, 0, 1, 0, 0},
 	/* NODATA and NXDOMAIN: the SOA. */
-	{"www.example.com",      PD_TYPE_AAAA, PD_CLASS_IN, 0,    0, PD_RCODE_NOERROR,  0, 1, 1, 0},
-	{"WWW.example.COM",      PD_TYPE_AAAA, PD_CLASS_IN, 1232, 1, PD_RCODE_NOERROR,  0, 1, 1, 0},
-	{"nope.example.com",     PD_TYPE_A,    PD_CLASS_IN, 0,    0, PD_RCODE_NXDOMAIN, 0, 1, 1, 0},
-	{"Nope.Example.Com",     PD_TYPE_A,    PD_CLASS_IN, 1232, 1, PD_RCODE_NXDOMAIN, 0, 1, 1, 0},
+	{"www.example.com",      PD_TYPE_AAAA, PD_CLASS_IN, 0,    0, PD_RCODE_NOERROR,  0, 1, 1, 0, 0},
+	{"WWW.example.COM",      PD_TYPE_AAAA, PD_CLASS_IN, 1232, 1, PD_RCODE_NOERROR,  0, 1, 1, 0, 0},
+	{"nope.example.com",     PD_TYPE_A,    PD_CLASS_IN, 0,    0, PD_RCODE_NXDOMAIN, 0, 1, 1, 0, 0},
+	{"Nope.Example.Com",     PD_TYPE_A,    PD_CLASS_IN, 1232, 1, PD_RCODE_NXDOMAIN, 0, 1, 1, 0, 0},
 	/* A CNAME chain: chain, alias, www. */
-	{"chain.example.com",    PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  3, 0, 1, 0},
-	{"CHAIN.example.com",    PD_TYPE_A,    PD_CLASS_IN, 0,    0, PD_RCODE_NOERROR,  3, 0, 1, 0},
+	{"chain.example.com",    PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  3, 0, 1, 0, 0},
+	{"CHAIN.example.com",    PD_TYPE_A,    PD_CLASS_IN, 0,    0, PD_RCODE_NOERROR,  3, 0, 1, 0, 0},
 	/* Wildcard answers, deeper names too, and wildcard NODATA. */
-	{"x.wild.example.com",   PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  1, 0, 1, 0},
-	{"A.B.WILD.example.com", PD_TYPE_A,    PD_CLASS_IN, 0,    0, PD_RCODE_NOERROR,  1, 0, 1, 0},
-	{"x.wild.example.com",   PD_TYPE_MX,   PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  0, 1, 1, 0},
+	{"x.wild.example.com",   PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  1, 0, 1, 0, 0},
+	{"A.B.WILD.example.com", PD_TYPE_A,    PD_CLASS_IN, 0,    0, PD_RCODE_NOERROR,  1, 0, 1, 0, 0},
+	{"x.wild.example.com",   PD_TYPE_MX,   PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  0, 1, 1, 0, 0},
 	/* DNAME: the DNAME, a CNAME made from it, the A. */
-	{"www.old.example.com",  PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  3, 0, 1, 0},
-	{"WwW.OlD.example.com",  PD_TYPE_A,    PD_CLASS_IN, 0,    0, PD_RCODE_NOERROR,  3, 0, 1, 0},
+	{"www.old.example.com",  PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  3, 0, 1, 0, 0},
+	{"WwW.OlD.example.com",  PD_TYPE_A,    PD_CLASS_IN, 0,    0, PD_RCODE_NOERROR,  3, 0, 1, 0, 0},
 	/* A referral with glue. */
-	{"www.sub.example.com",  PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  0, 1, 0, 0},
-	{"Www.Sub.Example.Com",  PD_TYPE_A,    PD_CLASS_IN, 1232, 1, PD_RCODE_NOERROR,  0, 1, 0, 0},
+	{"www.sub.example.com",  PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  0, 1, 0, 0, 0},
+	{"Www.Sub.Example.Com",  PD_TYPE_A,    PD_CLASS_IN, 1232, 1, PD_RCODE_NOERROR,  0, 1, 0, 0, 0},
 	/* 0.9 KB: TC in 512 bytes (a client asking for 100 gets 512) or 600, fits 1232. */
-	{"mid.example.com",      PD_TYPE_TXT,  PD_CLASS_IN, 0,    0, PD_RCODE_NOERROR,  0, 0, 1, 1},
-	{"mid.example.com",      PD_TYPE_TXT,  PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  4, 0, 1, 0},
-	{"mid.example.com",      PD_TYPE_TXT,  PD_CLASS_IN, 600,  0, PD_RCODE_NOERROR,  0, 0, 1, 1},
-	{"mid.example.com",      PD_TYPE_TXT,  PD_CLASS_IN, 100,  0, PD_RCODE_NOERROR,  0, 0, 1, 1},
-	{"big.example.com",      PD_TYPE_TXT,  PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  0, 0, 1, 1},
+	{"mid.example.com",      PD_TYPE_TXT,  PD_CLASS_IN, 0,    0, PD_RCODE_NOERROR,  0, 0, 1, 1, 0},
+	{"mid.example.com",      PD_TYPE_TXT,  PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  4, 0, 1, 0, 0},
+	{"mid.example.com",      PD_TYPE_TXT,  PD_CLASS_IN, 600,  0, PD_RCODE_NOERROR,  0, 0, 1, 1, 0},
+	{"mid.example.com",      PD_TYPE_TXT,  PD_CLASS_IN, 100,  0, PD_RCODE_NOERROR,  0, 0, 1, 1, 0},
+	{"big.example.com",      PD_TYPE_TXT,  PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  0, 0, 1, 1, 0},
 	/* A referral whose in-domain glue does not fit 512 bytes: TC with the NS kept. */
-	{"www.glue.example.com", PD_TYPE_A,    PD_CLASS_IN, 0,    0, PD_RCODE_NOERROR,  0, 9, 0, 1},
-	{"www.glue.example.com", PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  0, 9, 0, 0},
+	{"www.glue.example.com", PD_TYPE_A,    PD_CLASS_IN, 0,    0, PD_RCODE_NOERROR,  0, 9, 0, 1, 0},
+	{"www.glue.example.com", PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  0, 9, 0, 0, 0},
 	/* A DNAME substitution too long for a name. */
-	{LONG_LABEL ".long.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0, PD_RCODE_YXDOMAIN, 1, 0, 1, 0},
+	{LONG_LABEL ".long.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0, PD_RCODE_YXDOMAIN, 1, 0, 1, 0, 0},
 	/* Not ours: REFUSED with EDE 20; zone transfers; and CHAOS identity, or not. */
-	{"www.example.net",      PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_REFUSED,  0, 0, 0, 0},
-	{"example.com",          PD_TYPE_AXFR, PD_CLASS_IN, 0,    0, PD_RCODE_NOTIMP,   0, 0, 0, 0},
-	{"id.server",            PD_TYPE_TXT,  PD_CLASS_CH, 0,    0, PD_RCODE_NOERROR,  1, 0, 0, 0},
-	{"nope.bind",            PD_TYPE_TXT,  PD_CLASS_CH, 1232, 0, PD_RCODE_REFUSED,  0, 0, 0, 0},
+	{"www.example.net",      PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_REFUSED,  0, 0, 0, 0, 0},
+	{"example.com",          PD_TYPE_AXFR, PD_CLASS_IN, 0,    0, PD_RCODE_NOTIMP,   0, 0, 0, 0, 0},
+	{"id.server",            PD_TYPE_TXT,  PD_CLASS_CH, 0,    0, PD_RCODE_NOERROR,  1, 0, 0, 0, 0},
+	{"nope.bind",            PD_TYPE_TXT,  PD_CLASS_CH, 1232, 0, PD_RCODE_REFUSED,  0, 0, 0, 0, 0},
+	/* Class ANY: IN's data, not authoritatively and without the SOA (NSD). */
+	{"www.example.com",      PD_TYPE_A,    PD_CLASS_ANY, 1232, 0, PD_RCODE_NOERROR, 1, 0, 0, 0, 0},
+	{"nope.example.com",     PD_TYPE_A,    PD_CLASS_ANY, 0,   0, PD_RCODE_NXDOMAIN, 0, 0, 0, 0, 0},
+	/* Over TCP: no TC, whatever the EDNS size (or none). */
+	{"mid.example.com",      PD_TYPE_TXT,  PD_CLASS_IN, 0,    0, PD_RCODE_NOERROR,  4, 0, 1, 0, VIA_TCP},
+	{"mid.example.com",      PD_TYPE_TXT,  PD_CLASS_IN, 600,  1, PD_RCODE_NOERROR,  4, 0, 1, 0, VIA_TCP},
+	{"www.glue.example.com", PD_TYPE_A,    PD_CLASS_IN, 0,    0, PD_RCODE_NOERROR,  0, 9, 0, 0, VIA_TCP},
+	{"www.example.com",      PD_TYPE_A,    PD_CLASS_IN, 0,    0, PD_RCODE_NOERROR,  1, 0, 1, 0, VIA_TCP},
+	/* The NSID asked for, over either transport, and keepalive over TCP. */
+	{"www.example.com",      PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  1, 0, 1, 0, VIA_NSID},
+	{"www.example.net",      PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_REFUSED,  0, 0, 0, 0, VIA_NSID},
+	{"www.example.com",      PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  1, 0, 1, 0, VIA_TCP | VIA_NSID},
+	{"www.example.com",      PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  1, 0, 1, 0, VIA_TCP | VIA_KEEPALIVE},
+	{"nope.example.com",     PD_TYPE_A,    PD_CLASS_IN, 1232, 1, PD_RCODE_NXDOMAIN, 0, 1, 1, 0, VIA_TCP | VIA_KEEPALIVE | VIA_NSID},
 };
 /* clang-format on */
 #define NRULES (sizeof(rules) / sizeof(*rules))
@@ -319,6 +358,10 @@ static size_t rule_query(uint8_t *q, const rule_case_t *rc, uint16_t id, bool rd
 {
 	size_t n =
 	    tu_query(q, rc->name, rc->qtype, rc->qclass, rc->edns, rc->dnssec_ok ? PD_EDNS_DO : 0);
+	if (rc->via & VIA_NSID)
+		mu_add_option(q, &n, PD_EDNS_OPT_NSID, NULL, 0);
+	if (rc->via & VIA_KEEPALIVE)
+		mu_add_option(q, &n, PD_EDNS_OPT_KEEPALIVE, NULL, 0);
 	pd_put_u16(q, id);
 	q[2] = rd ? 1 : 0;
 	return n;
@@ -342,7 +385,7 @@ static void assert_answered(const pd_dgram_t *d)
 {
 	uint8_t want[PD_UDP_MAX];
 	pd_answer_info_t info;
-	size_t wlen = pd_answer(zs, &conf, d->in, d->in_len, want, sizeof(want), &info);
+	size_t wlen = mu_answer(zs, &conf, d->in, d->in_len, d->tcp, want, d->out_cap, &info);
 	assert_int_equal(d->out_len, wlen);
 	assert_memory_equal(d->out, want, wlen);
 	if (wlen == 0) {
@@ -357,8 +400,11 @@ static void assert_answered(const pd_dgram_t *d)
 	assert_int_equal(d->truncated, (pd_get_u16(d->out + 2) & PD_FLAG_TC) != 0);
 }
 
-/* A datagram for query q with room for its reply, and what it says of it unset. */
-static pd_dgram_t dgram(const uint8_t *q, size_t qlen, uint8_t *out)
+/*
+ * A datagram for query q with room for its reply (PD_UDP_MAX bytes, TCP's too), over
+ * TCP or not, and what it says of it unset.
+ */
+static pd_dgram_t dgram(const uint8_t *q, size_t qlen, uint8_t *out, bool tcp)
 {
 	/* Not 0: a path that forgot to set them shows. */
 	return (pd_dgram_t){.in = q,
@@ -366,13 +412,14 @@ static pd_dgram_t dgram(const uint8_t *q, size_t qlen, uint8_t *out)
 	                    .out = out,
 	                    .out_cap = PD_UDP_MAX,
 	                    .rcode = 0xFF,
-	                    .truncated = true};
+	                    .truncated = true,
+	                    .tcp = tcp};
 }
 
 /* Answers one query through a batch of one: always pd_answer()'s response, to the byte. */
-static size_t ask_batch(pd_cache_t *c, const uint8_t *q, size_t qlen, uint8_t *out)
+static size_t ask_batch(pd_cache_t *c, const uint8_t *q, size_t qlen, uint8_t *out, bool tcp)
 {
-	pd_dgram_t d = dgram(q, qlen, out);
+	pd_dgram_t d = dgram(q, qlen, out, tcp);
 	pd_cache_answer_batch(c, zs, &conf, &d, 1);
 	assert_answered(&d);
 	return d.out_len;
@@ -402,8 +449,9 @@ static void every_rule_is_cached_exactly(void **state)
 			const rule_case_t *rc = &rules[k];
 			pd_cache_t *c = pd_cache_new(64 * 1024);
 			assert_non_null(c);
+			bool tcp = rc->via & VIA_TCP;
 			size_t n = rule_query(q, rc, (uint16_t)(0x1000 + k), rd);
-			size_t len = ask_batch(c, q, n, first);
+			size_t len = ask_batch(c, q, n, first, tcp);
 			assert_counts(c, 0, 1, 1);
 			/* The rule did what it is here for. */
 			tu_parse(&r, first, len);
@@ -416,9 +464,16 @@ static void every_rule_is_cached_exactly(void **state)
 			assert_int_equal(r.has_opt, rc->edns != 0);
 			assert_int_equal(!!(r.opt_ttl & PD_EDNS_DO), rc->dnssec_ok);
 			assert_int_equal(first[3] & PD_RCODE_MASK, rc->rcode & PD_RCODE_MASK);
+			uint16_t olen;
+			assert_int_equal(
+			    !!mu_find_option(r.opt_rdata, r.opt_rdlen, PD_EDNS_OPT_NSID, &olen),
+			    !!(rc->via & VIA_NSID));
+			assert_int_equal(!!mu_find_option(r.opt_rdata, r.opt_rdlen,
+			                                  PD_EDNS_OPT_KEEPALIVE, &olen),
+			                 !!(rc->via & VIA_KEEPALIVE));
 
 			pd_put_u16(q, (uint16_t)(0x2000 + k));
-			assert_int_equal(ask_batch(c, q, n, out), len);
+			assert_int_equal(ask_batch(c, q, n, out, tcp), len);
 			assert_counts(c, 1, 1, 1);
 			assert_int_equal(pd_get_u16(out), 0x2000 + k);
 			assert_memory_equal(out + 2, first + 2, len - 2);
@@ -426,16 +481,142 @@ static void every_rule_is_cached_exactly(void **state)
 			pd_put_u16(q, (uint16_t)(0x3000 + k));
 			q[2] ^= 1;
 			flip_case(q);
-			assert_int_equal(ask_batch(c, q, n, out), len);
+			assert_int_equal(ask_batch(c, q, n, out, tcp), len);
 			assert_counts(c, 2, 1, 1);
 			pd_cache_free(c);
 		}
 }
 
+/* The variant tells apart what the answer depends on besides the question. */
+static void key_variants(void **state)
+{
+	pd_cache_key_t k;
+	pd_query_t pq;
+	uint8_t q[600];
+	size_t n = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 0, 0);
+	/* TCP: the buffer is the limit, EDNS or not. */
+	assert_true(key_via(&k, &pq, q, n, 1232, true));
+	assert_int_equal(k.variant, PD_UDP_MAX | PD_CACHE_V_TCP);
+	n = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 700, PD_EDNS_DO);
+	assert_true(key_via(&k, &pq, q, n, 1232, true));
+	assert_int_equal(k.variant, PD_UDP_MAX | PD_CACHE_V_TCP | PD_CACHE_V_EDNS | PD_CACHE_V_DO);
+	/* NSID over either; keepalive over TCP only (UDP ignores it: the same answer). */
+	mu_add_option(q, &n, PD_EDNS_OPT_NSID, NULL, 0);
+	assert_true(key_of(&k, &pq, q, n, 1232));
+	assert_int_equal(k.variant, 700 | PD_CACHE_V_EDNS | PD_CACHE_V_DO | PD_CACHE_V_NSID);
+	mu_add_option(q, &n, PD_EDNS_OPT_KEEPALIVE, NULL, 0);
+	assert_true(key_of(&k, &pq, q, n, 1232));
+	assert_int_equal(k.variant, 700 | PD_CACHE_V_EDNS | PD_CACHE_V_DO | PD_CACHE_V_NSID);
+	assert_true(key_via(&k, &pq, q, n, 1232, true));
+	assert_int_equal(k.variant, PD_UDP_MAX | PD_CACHE_V_TCP | PD_CACHE_V_EDNS | PD_CACHE_V_DO |
+	                                PD_CACHE_V_NSID | PD_CACHE_V_KEEPALIVE);
+	/* Options the answer ignores share the entry of a query without them. */
+	pd_cache_key_t plain;
+	n = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0);
+	assert_true(key_of(&plain, &pq, q, n, 1232));
+	mu_add_option(q, &n, 12, "\0\0\0\0", 4); /* padding */
+	assert_true(key_of(&k, &pq, q, n, 1232));
+	assert_int_equal(k.variant, plain.variant);
+	assert_true(k.hash == plain.hash);
+	/* A keepalive TIMEOUT (FORMERR over TCP), malformed options, a TSIG: not kept. */
+	n = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0);
+	mu_add_option(q, &n, PD_EDNS_OPT_KEEPALIVE, "\0\1", 2);
+	assert_false(key_via(&k, &pq, q, n, 1232, true));
+	assert_false(key_of(&k, &pq, q, n, 1232));
+	n = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0);
+	mu_add_opt_bytes(q, &n, "\0\3\0\1", 4);
+	assert_false(key_of(&k, &pq, q, n, 1232));
+	n = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0);
+	mu_tsig_t t = {.key = "k", .alg = "hmac-sha256", .mac_len = 32};
+	mu_add_tsig(q, &n, &t);
+	assert_false(key_of(&k, &pq, q, n, 1232));
+	/* Nor NOTIFY, nor a QUERY without a question. */
+	n = tu_query(q, "example.com", PD_TYPE_SOA, PD_CLASS_IN, 0, 0);
+	mu_set_opcode(q, PD_OPCODE_NOTIFY);
+	assert_false(key_of(&k, &pq, q, n, 1232));
+	n = tu_query(q, "example.com", PD_TYPE_SOA, PD_CLASS_IN, 0, 0);
+	q[5] = 0;
+	assert_false(key_of(&k, &pq, q, n, 1232));
+}
+
+/*
+ * One question over UDP and TCP, with and without NSID and keepalive, through one cache
+ * in every order: each gets its own answer (a UDP TC never reaches TCP, an NSID never a
+ * query that did not ask), and the second round is all hits.
+ */
+static void transport_and_options_are_never_mixed(void **state)
+{
+	static const struct {
+		uint16_t edns;
+		unsigned via;
+	} cases[] = {{0, 0},
+	             {0, VIA_TCP},
+	             {512, 0},
+	             {512, VIA_TCP},
+	             {512, VIA_NSID},
+	             {512, VIA_TCP | VIA_NSID},
+	             {512, VIA_KEEPALIVE}, /* UDP ignores keepalive: the same as {512, 0} */
+	             {512, VIA_TCP | VIA_KEEPALIVE},
+	             {512, VIA_TCP | VIA_NSID | VIA_KEEPALIVE},
+	             {512, VIA_NSID | VIA_KEEPALIVE}}; /* ... as {512, VIA_NSID} */
+	enum { N = sizeof(cases) / sizeof(*cases), DISTINCT = N - 2 };
+	uint8_t q[N][600], out[PD_UDP_MAX];
+	size_t len[N];
+	bool tcp[N];
+	for (int i = 0; i < N; i++) {
+		rule_case_t rc = {.name = "mid.example.com",
+		                  .qtype = PD_TYPE_TXT,
+		                  .qclass = PD_CLASS_IN,
+		                  .edns = cases[i].edns,
+		                  .via = cases[i].via};
+		len[i] = rule_query(q[i], &rc, (uint16_t)i, true);
+		tcp[i] = cases[i].via & VIA_TCP;
+	}
+	/* The UDP ones truncate (0.9 KB in 512 bytes), the TCP ones do not. */
+	for (int i = 0; i < N; i++) {
+		tu_resp_t r;
+		size_t n = mu_answer(zs, &conf, q[i], len[i], tcp[i], out, sizeof(out), NULL);
+		tu_parse(&r, out, n);
+		assert_int_equal(!!(r.flags & PD_FLAG_TC), !tcp[i]);
+	}
+	srand(3);
+	for (int round = 0; round < 50; round++) {
+		pd_cache_t *c = pd_cache_new(64 * 1024);
+		int order[N];
+		for (int i = 0; i < N; i++)
+			order[i] = i;
+		for (int i = N - 1; i > 0; i--) {
+			int j = rand() % (i + 1), t = order[i];
+			order[i] = order[j];
+			order[j] = t;
+		}
+		for (int pass = 0; pass < 2; pass++)
+			for (int i = 0; i < N; i++)
+				ask_batch(c, q[order[i]], len[order[i]], out, tcp[order[i]]);
+		pd_cache_stats_t st = pd_cache_stats(c);
+		assert_int_equal(st.misses, DISTINCT);
+		assert_int_equal(st.hits, 2 * N - DISTINCT);
+		pd_cache_free(c);
+	}
+}
+
+/* An answer without its question (REFUSED for an odd class, as NSD) is never kept: a hit
+ * writes the question in. */
+static void answers_without_question_are_not_kept(void **state)
+{
+	pd_cache_t *c = pd_cache_new(64 * 1024);
+	uint8_t q[600], out[PD_UDP_MAX];
+	size_t n = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_HS, 1232, 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(ask_batch(c, q, n, out, false), 12 + 17);
+	assert_counts(c, 0, 3, 0);
+	pd_cache_free(c);
+}
+
 /* Queries the cache leaves to pd_answer(), in q[0..]: returns how many. */
 static size_t uncacheable_queries(uint8_t q[][600], size_t *len)
 {
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < 7; i++)
 		len[i] = tu_query(q[i], "www.example.com", PD_TYPE_A, PD_CLASS_IN, 0, 0);
 	len[0] = tu_query(q[0], "www.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0);
 	q[0][len[0] - 5] = 1; /* EDNS version 1: BADVERS */
@@ -444,9 +625,10 @@ static size_t uncacheable_queries(uint8_t q[][600], size_t *len)
 	len[1] = 14 + 4;
 	len[2] -= 2;        /* cut short: FORMERR */
 	q[3][2] |= 0x80;    /* a response: dropped */
-	q[4][2] |= 4 << 3;  /* NOTIFY: NOTIMP */
+	q[4][2] |= 2 << 3;  /* STATUS: NOTIMP */
 	q[5][len[5]++] = 0; /* a byte after the question */
-	return 6;
+	q[6][2] |= 4 << 3;  /* NOTIFY for a name that is no zone of ours: NXDOMAIN */
+	return 7;
 }
 
 /*
@@ -460,6 +642,7 @@ static void a_mixed_batch_matches_pd_answer(void **state)
 	enum { MAX = 2 * NRULES + 8 };
 	uint8_t q[MAX][600], out[MAX][PD_UDP_MAX];
 	size_t len[MAX];
+	bool tcp[MAX] = {false};
 	int order[MAX];
 	pd_dgram_t batch[MAX];
 	pd_cache_key_t keys[NRULES];
@@ -468,9 +651,10 @@ static void a_mixed_batch_matches_pd_answer(void **state)
 	assert_non_null(c);
 	size_t n = 0;
 	for (size_t k = 0; k < NRULES; k++) {
+		tcp[n] = tcp[n + 1] = rules[k].via & VIA_TCP;
 		len[n] = rule_query(q[n], &rules[k], 0, true);
 		/* Distinct keys, or the counts below would not add up. */
-		assert_true(key_of(&keys[k], &parsed[k], q[n], len[n], conf.udp_size));
+		assert_true(key_via(&keys[k], &parsed[k], q[n], len[n], conf.udp_size, tcp[n]));
 		for (size_t j = 0; j < k; j++)
 			assert_false(keys[j].variant == keys[k].variant &&
 			             keys[j].qsection == keys[k].qsection &&
@@ -496,7 +680,7 @@ static void a_mixed_batch_matches_pd_answer(void **state)
 		for (size_t i = 0; i < n; i++) {
 			int k = order[i];
 			pd_put_u16(q[k], (uint16_t)(pass << 12 | k));
-			batch[i] = dgram(q[k], len[k], out[i]);
+			batch[i] = dgram(q[k], len[k], out[i], tcp[k]);
 		}
 		pd_cache_answer_batch(c, zs, &conf, batch, (int)n);
 		for (size_t i = 0; i < n; i++)
@@ -517,7 +701,8 @@ static const int uncacheable_rcodes[] = {
     PD_RCODE_FORMERR,
     -1,
     PD_RCODE_NOTIMP,
-    PD_RCODE_NOERROR};
+    PD_RCODE_NOERROR,
+    PD_RCODE_NXDOMAIN};
 
 /*
  * Every rule and every uncacheable query in one batch, through pd_answer_batch() and
@@ -530,7 +715,7 @@ static void both_batch_paths_report_rcode_and_tc(void **state)
 	uint8_t q[MAX][600], out[MAX][PD_UDP_MAX];
 	size_t len[MAX], n = 0;
 	int rcode[MAX];
-	bool tc[MAX];
+	bool tc[MAX], tcp[MAX] = {false};
 	pd_dgram_t batch[MAX];
 	pd_cache_t *c = pd_cache_new(PD_CACHE_DEFAULT_SIZE); /* no two keys in one set */
 	assert_non_null(c);
@@ -538,6 +723,7 @@ static void both_batch_paths_report_rcode_and_tc(void **state)
 		len[n] = rule_query(q[n], &rules[k], (uint16_t)k, k % 2);
 		rcode[n] = rules[k].rcode & PD_RCODE_MASK;
 		tc[n] = rules[k].tc;
+		tcp[n] = rules[k].via & VIA_TCP;
 	}
 	size_t nunc = uncacheable_queries(q + n, len + n);
 	assert_int_equal(nunc, sizeof(uncacheable_rcodes) / sizeof(*uncacheable_rcodes));
@@ -547,7 +733,7 @@ static void both_batch_paths_report_rcode_and_tc(void **state)
 	}
 	for (int pass = 0; pass < 3; pass++) {
 		for (size_t i = 0; i < n; i++)
-			batch[i] = dgram(q[i], len[i], out[i]);
+			batch[i] = dgram(q[i], len[i], out[i], tcp[i]);
 		if (pass == 0)
 			pd_answer_batch(zs, &conf, batch, (int)n);
 		else
@@ -586,8 +772,9 @@ static void a_store_in_a_batch_reprobes_its_set(void **state)
 	for (int round = 0; round < 6; round++) {
 		/* Two names stored, then the third (a miss that evicts) before both. */
 		int a = round % 3, b = (round + 1) % 3, m = (round + 2) % 3;
-		pd_dgram_t batch[4] = {dgram(q[m], len[m], out[0]), dgram(q[a], len[a], out[1]),
-		                       dgram(q[b], len[b], out[2]), dgram(q[m], len[m], out[3])};
+		pd_dgram_t batch[4] = {
+		    dgram(q[m], len[m], out[0], false), dgram(q[a], len[a], out[1], false),
+		    dgram(q[b], len[b], out[2], false), dgram(q[m], len[m], out[3], false)};
 		pd_cache_answer_batch(c, zs, &conf, batch + 1, 2);
 		pd_cache_answer_batch(c, zs, &conf, batch, 4);
 		for (int i = 0; i < 4; i++)
@@ -603,6 +790,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(key_shapes),
+	    cmocka_unit_test(key_variants),
+	    cmocka_unit_test(transport_and_options_are_never_mixed),
+	    cmocka_unit_test(answers_without_question_are_not_kept),
 	    cmocka_unit_test(hits_match_pd_answer),
 	    cmocka_unit_test(a_new_zone_generation_is_never_served_stale),
 	    cmocka_unit_test(a_full_cache_keeps_answering_right),

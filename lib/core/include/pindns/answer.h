@@ -31,19 +31,28 @@ typedef struct pd_answer_info {
 } pd_answer_info_t;
 
 /**
+ * The most bytes a response to q may have in a buffer of resp_cap bytes: over TCP the
+ * buffer (at most 65,535 bytes, what TCP's length can frame), never the EDNS size; over
+ * UDP 512 without EDNS, else the client's EDNS size capped by ours (conf->udp_size, taken
+ * as 512 when below), and never more than resp_cap.
+ */
+size_t pd_answer_limit(const pd_answer_conf_t *conf, const pd_query_t *q, size_t resp_cap);
+
+/**
  * Answers the parsed query q into resp (resp_cap bytes; at least PD_UDP_MIN, and the
- * response never exceeds what the client accepts). zs may be NULL (no zones:
- * everything is refused). info may be NULL. When q->zone_known, q->zone is taken as
- * the zone pd_zoneset_find() gives in zs (pd_answer_prefetch() remembers it). Returns
- * the response length, or 0 when the query must be dropped without an answer (too
- * short, or itself a response).
+ * response never exceeds pd_answer_limit()). Over TCP (q->tcp) TC is never set: a
+ * required RRset that does not fit even there is SERVFAIL, as Knot answers it. zs may be
+ * NULL (no zones: everything is refused). info may be NULL. When q->zone_known, q->zone
+ * is taken as the zone pd_zoneset_find() gives in zs (pd_answer_prefetch() remembers
+ * it). Returns the response length, or 0 when the query must be dropped without an
+ * answer (too short, or itself a response).
  */
 size_t pd_answer_query(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, const pd_query_t *q,
                        uint8_t *resp, size_t resp_cap, pd_answer_info_t *info);
 
 /**
  * Parses the query of qlen bytes at query with pd_query_parse() and answers it with
- * pd_answer_query().
+ * pd_answer_query(), as a query that came over UDP.
  */
 size_t pd_answer(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, const uint8_t *query,
                  size_t qlen, uint8_t *resp, size_t resp_cap, pd_answer_info_t *info);
@@ -59,18 +68,19 @@ size_t pd_answer(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, const uin
 void pd_answer_prefetch(const pd_zoneset_t *zs, pd_query_t *qs, int n, const bool *skip);
 
 /**
- * Answers the datagram d, parsed as q, with pd_answer_query(), setting d->out_len and,
+ * Answers the datagram d, parsed as q by pd_query_parse_dgram() (so q->tcp is d->tcp),
+ * with pd_answer_query(), setting d->out_len and,
  * from what it answered, d->rcode (the header's 4 bits) and d->truncated; both 0 when
  * the query is dropped.
  */
 void pd_answer_dgram_query(const pd_zoneset_t *zs, const pd_answer_conf_t *conf,
                            const pd_query_t *q, pd_dgram_t *d);
 
-/** Parses one datagram and answers it with pd_answer_dgram_query(). */
+/** Parses one datagram (pd_query_parse_dgram()) and answers it with pd_answer_dgram_query(). */
 void pd_answer_dgram(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, pd_dgram_t *d);
 
 /**
- * Answers a batch: each datagram parsed once, pd_answer_prefetch(), then
+ * Answers a batch: each datagram parsed once (pd_query_parse_dgram()), pd_answer_prefetch(), then
  * pd_answer_dgram_query() for each, 32 datagrams at a time (the parsed queries are
  * on the stack, nothing is allocated).
  */

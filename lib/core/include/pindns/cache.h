@@ -15,10 +15,17 @@
 #define PD_CACHE_SLOT 1024 /* bytes per entry: key and response; larger answers are not kept */
 #define PD_CACHE_DEFAULT_SIZE (16u << 20)
 
+/* Bits of a key's variant above the response size limit (its low 16 bits). */
+#define PD_CACHE_V_KEEPALIVE (1u << 27) /* over TCP, the query asked for keepalive */
+#define PD_CACHE_V_TCP (1u << 28)       /* the query came over TCP */
+#define PD_CACHE_V_NSID (1u << 29)      /* the query asked for the NSID */
+#define PD_CACHE_V_EDNS (1u << 30)      /* the query had an OPT record */
+#define PD_CACHE_V_DO (1u << 31)        /* ... with the DO bit */
+
 /** The cache key of a query, and what a hit needs to patch. */
 typedef struct pd_cache_key {
 	uint64_t hash;
-	uint32_t variant;        /* DO bit, EDNS present, response size limit */
+	uint32_t variant;        /* size limit, transport, EDNS present, DO, NSID, keepalive */
 	uint16_t qsection;       /* bytes of the question section: name + type + class */
 	const uint8_t *question; /* the query's: lower-cased name, then type and class */
 } pd_cache_key_t;
@@ -46,20 +53,25 @@ void pd_cache_free(pd_cache_t *c);
  * Builds the key of a parsed query if it has the one shape whose answer depends on
  * nothing but the key, ID, RD and the letter case of the name (q->cacheable), from
  * what the parse found: the name is not read again, and key->question points into q,
- * which must outlive the key. Returns false for any other shape.
+ * which must outlive the key. The variant holds the rest the answer depends on, with
+ * pd_answer_limit() for conf and a reply buffer of resp_cap bytes: a UDP answer is never
+ * served over TCP nor one with an NSID to a query that did not ask. Returns false for
+ * any other shape.
  */
-bool pd_cache_key(pd_cache_key_t *key, const pd_query_t *q, uint16_t udp_size);
+bool pd_cache_key(pd_cache_key_t *key, const pd_query_t *q, const pd_answer_conf_t *conf,
+                  size_t resp_cap);
 
 /**
- * Answers a query from the cache, or with pd_answer() and stores the result. The
- * response is byte for byte what pd_answer() would give. gen is the zone set's
+ * Answers a query that came over UDP from the cache, or with pd_answer() and stores the
+ * result. The response is byte for byte what pd_answer() would give. gen is the zone set's
  * generation: entries of another generation are never served.
  */
 size_t pd_cache_answer(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answer_conf_t *conf,
                        const uint8_t *query, size_t qlen, uint8_t *resp, size_t resp_cap);
 
 /**
- * Answers a batch of queries like pd_cache_answer(), first parsing every query once
+ * Answers a batch of queries like pd_cache_answer(), over the transport each datagram
+ * says (d->tcp), first parsing every query once
  * and prefetching every cache set, so the batch's memory misses overlap instead of
  * following one another. Each set is probed once; the misses' zones are prefetched
  * and remembered for the answer, and a miss is stored in the set it probed (32
