@@ -31,10 +31,15 @@ class Control(unittest.TestCase):
         with open(conf, "w") as f:
             f.write("control-socket: %s\nmetrics-listen: 127.0.0.1:%d\n" % (
                 cls.sock, cls.metrics_port))
-        cls.srv = harness.start_pindnsd(["--config", conf])
+        cls.srv = harness.start_pindnsd(["--config", conf], tcp=True)
         for i in range(30):
             harness.raw_query(cls.srv.port, harness.make_query("www.example.com", qid=i))
         harness.raw_query(cls.srv.port, harness.make_query("nope.example.com"))
+        # Two over TCP, on one connection the client then closes.
+        with harness.tcp_connect(cls.srv.port) as s:
+            for i in range(2):
+                harness.send_msgs(s, harness.make_query("www.example.com", qid=100 + i))
+                harness.recv_msg(s)
 
     @classmethod
     def tearDownClass(cls):
@@ -44,7 +49,8 @@ class Control(unittest.TestCase):
     def test_status_and_zone_list(self):
         r = ctl("-s", self.sock, "status")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertRegex(r.stdout, r"^running: pid %d, version \d+\.\d+\.\d+, 2 worker\(s\), 2 "
+        self.assertRegex(r.stdout, r"^running: pid %d, version \d+\.\d+\.\d+, 2 worker\(s\) and 1 TCP "
+                                   r"thread\(s\), 2 "
                                    r"zone\(s\), up \d+ s\n$" % self.srv.proc.pid)
         r = ctl("-s", self.sock, "zone-list")
         self.assertEqual(r.returncode, 0)
@@ -55,13 +61,29 @@ class Control(unittest.TestCase):
         r = ctl("-s", self.sock, "stats", "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
         st = json.loads(r.stdout)
-        self.assertEqual(len(st["workers"]), 2)
+        self.assertEqual([w["transport"] for w in st["workers"]], ["udp", "udp", "tcp"])
         self.assertGreaterEqual(st["total"]["queries"], 31)
         self.assertGreaterEqual(st["total"]["rcodes"]["NXDOMAIN"], 1)
         self.assertEqual(sum(w["queries"] for w in st["workers"]), st["total"]["queries"])
         self.assertTrue(0 <= st["spread"] <= 1)
+        udp, tcp = st["transports"]["udp"], st["transports"]["tcp"]
+        self.assertEqual((udp["workers"], tcp["workers"]), (2, 1))
+        self.assertEqual(udp["queries"] + tcp["queries"], st["total"]["queries"])
+        self.assertGreaterEqual(tcp["queries"], 2)  # and the readiness probe's
+        self.assertEqual(tcp["responses"], tcp["queries"])
+        self.assertEqual(st["workers"][2]["queries"], tcp["queries"])
+        conns = st["tcp_connections"]
+        self.assertGreaterEqual(conns["accepted"], 2)
+        self.assertEqual(conns["adopted"], 0)
+        self.assertEqual(conns["closed"], sum(conns["closed_by_reason"].values()))
+        self.assertEqual(conns["open"], conns["accepted"] - conns["closed"])
+        self.assertIn("eof", conns["closed_by_reason"])
         r = ctl("-s", self.sock, "stats")
         self.assertIn("spread (least/most busy worker):", r.stdout)
+        self.assertRegex(r.stdout, r"\nworker 2: transport tcp queries [1-9]\d* ")
+        self.assertRegex(r.stdout, r"\ntcp: workers 1 queries [1-9]\d* responses [1-9]\d* ")
+        self.assertRegex(r.stdout, r"\ntcp-connections: open \d+ accepted \d+ adopted 0 "
+                                   r"closed \d+\ntcp-closed: eof \d+ idle \d+ ")
 
     def test_reload(self):
         r = ctl("-s", self.sock, "reload")
@@ -85,9 +107,13 @@ class Control(unittest.TestCase):
         for name in ("pindns_queries_total", "pindns_responses_total",
                      "pindns_responses_by_rcode_total", "pindns_cache_hits_total"):
             self.assertIn("# TYPE %s counter" % name, body)
-        self.assertRegex(body, r'pindns_queries_total\{worker="0"\} \d+\n')
-        self.assertRegex(body, r'pindns_responses_by_rcode_total\{worker="\d",rcode="NXDOMAIN"\} '
-                               r'[1-9]\d*\n')
+        self.assertRegex(body, r'pindns_queries_total\{worker="0",transport="udp"\} \d+\n')
+        self.assertRegex(body, r'pindns_queries_total\{worker="2",transport="tcp"\} [1-9]\d*\n')
+        self.assertRegex(body, r'pindns_responses_by_rcode_total\{worker="\d",transport="udp",'
+                               r'rcode="NXDOMAIN"\} [1-9]\d*\n')
+        self.assertIn("# TYPE pindns_tcp_connections_open gauge\n", body)
+        self.assertRegex(body, r'pindns_tcp_connections_accepted_total [1-9]\d*\n')
+        self.assertRegex(body, r'pindns_tcp_connections_closed_total\{reason="eof"\} \d+\n')
         # Every sample line follows the exposition format.
         for line in body.splitlines():
             if not line.startswith("#"):
