@@ -728,7 +728,8 @@ static int pd__server_new(pd__daemon_t *d)
 	d->server.answer.nsid_len = d->cfg.nsid_len;
 	/* RFC 7828 counts in 100 ms: the idle timeout, as the engine applies it. */
 	int idle = d->cfg.tcp.idle_timeout_ms ? d->cfg.tcp.idle_timeout_ms : PD_TCP_DEFAULT_IDLE_MS;
-	d->server.answer.tcp_keepalive = (uint16_t)(idle / 100 > 65535 ? 65535 : idle / 100);
+	int units = idle / 100 > 65535 ? 65535 : idle / 100;
+	d->server.answer.tcp_keepalive = (uint16_t)(units ? units : 1); /* 0 says: close now */
 	/* The handler's workers: the UDP ones, then the TCP threads. */
 	d->nworkers = pd_engine_threads(d->engine) + pd_engine_tcp_threads(d->engine);
 	int ret = pd__caches_new(d);
