@@ -31,7 +31,7 @@ static void pd__usage(FILE *out)
 	        "Controls a running pindnsd over its control socket, or checks files offline.\n"
 	        "\n"
 	        "Commands for the running daemon (its control-socket; default %s):\n"
-	        "  status              pid, version, workers, zones, uptime\n"
+	        "  status              pid, version, workers and TCP threads, zones, uptime\n"
 	        "  reload [ZONE]       reload every zone (unchanged files are skipped) or one\n"
 	        "  stats [--json]      counters per worker (udp or tcp), per transport and in\n"
 	        "                      total; TCP connections open, accepted, adopted, closed\n"
