@@ -13,25 +13,11 @@
 #include "answer_limit.h" /* from tests/unit/core: the limit the unit tests check too */
 
 static pd_zoneset_t *zs;
-/* With an NSID and a keepalive, so the options the answer adds are fuzzed too. */
-static const pd_answer_conf_t conf = {.udp_size = 1232,
-                                      .identity = "fuzz",
-                                      .version = "v",
-                                      .nsid = (const uint8_t *)"fuzz-ns",
-                                      .nsid_len = 7,
-                                      .tcp_keepalive = 100};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	uint8_t o[PD_NAME_MAX], soa[64];
 	pd_zone_t *z = NULL;
-	pd_name_from_str(o, "example.com");
-	pd_zone_builder_t *b = pd_zone_builder_new(o);
-	int n = pd_name_from_str(soa, "ns.example.com");
-	n += pd_name_from_str(soa + n, "h.example.com");
-	memset(soa + n, 1, 20);
-	fz_add(b, "example.com", PD_TYPE_SOA, soa, (size_t)n + 20);
-	fz_add_name(b, "example.com", PD_TYPE_NS, "ns.example.com");
+	pd_zone_builder_t *b = fz_example_com(1);
 	fz_add_name(b, "example.com", PD_TYPE_MX, "ns.example.com");
 	fz_add(b, "ns.example.com", PD_TYPE_A, "\x01\x02\x03\x04", 4);
 	/* Answers near the limits: 48 A (about 800 bytes) fit 1232 and not 512; 64 AAAA
@@ -64,7 +50,7 @@ static void check_tcp(const uint8_t *data, size_t size)
 	pd_query_parse(&q, data, size);
 	q.tcp = true;
 	pd_answer_prefetch(zs, &q, 1, NULL);
-	size_t len = pd_answer_query(zs, &conf, &q, resp, sizeof(resp), NULL);
+	size_t len = pd_answer_query(zs, &fz_conf, &q, resp, sizeof(resp), NULL);
 	if (len && (len < PD_HEADER_LEN || (pd_get_u16(resp + 2) & PD_FLAG_TC)))
 		abort();
 }
@@ -76,12 +62,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pd_query_t q;
 	pd_query_parse(&q, data, size);
 	pd_answer_prefetch(zs, &q, 1, NULL);
-	size_t len = pd_answer_query(zs, &conf, &q, resp, sizeof(resp), NULL);
+	size_t len = pd_answer_query(zs, &fz_conf, &q, resp, sizeof(resp), NULL);
 	/* Never larger than the client may take. */
-	if (len > tu_exact_limit(data, size, conf.udp_size))
+	if (len > tu_exact_limit(data, size, fz_conf.udp_size))
 		abort();
 	/* The zone remembered by the prefetch changes nothing: the same as a fresh parse. */
-	if (pd_answer(zs, &conf, data, size, again, sizeof(again), NULL) != len ||
+	if (pd_answer(zs, &fz_conf, data, size, again, sizeof(again), NULL) != len ||
 	    memcmp(resp, again, len) != 0)
 		abort();
 	check_tcp(data, size);

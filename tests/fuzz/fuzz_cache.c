@@ -25,12 +25,6 @@ static pd_zoneset_t *sets[2];
 /* Kept across inputs, so that a packet meets entries an earlier input stored; small,
  * so that entries are evicted too. */
 static pd_cache_t *cache;
-static const pd_answer_conf_t conf = {.udp_size = 1232,
-                                      .identity = "fuzz",
-                                      .version = "v",
-                                      .nsid = (const uint8_t *)"fuzz-ns",
-                                      .nsid_len = 7,
-                                      .tcp_keepalive = 100};
 
 /* count TXT strings of 200 bytes: 4 fit 1232 and a cache slot but not 512, 8 fit neither. */
 static void add_txt(pd_zone_builder_t *b, const char *owner, int count, uint8_t fill)
@@ -45,16 +39,10 @@ static void add_txt(pd_zone_builder_t *b, const char *owner, int count, uint8_t 
 
 static pd_zoneset_t *make_set(uint8_t v)
 {
-	uint8_t o[PD_NAME_MAX], soa[64], a[4] = {192, 0, 2, v};
+	uint8_t a[4] = {192, 0, 2, v};
 	pd_zone_t *z = NULL;
 	pd_zoneset_t *set = NULL;
-	pd_name_from_str(o, "example.com");
-	pd_zone_builder_t *b = pd_zone_builder_new(o);
-	int n = pd_name_from_str(soa, "ns.example.com");
-	n += pd_name_from_str(soa + n, "h.example.com");
-	memset(soa + n, v, 20);
-	fz_add(b, "example.com", PD_TYPE_SOA, soa, (size_t)n + 20);
-	fz_add_name(b, "example.com", PD_TYPE_NS, "ns.example.com");
+	pd_zone_builder_t *b = fz_example_com(v);
 	fz_add_name(b, "example.com", PD_TYPE_MX, "ns.example.com");
 	fz_add(b, "ns.example.com", PD_TYPE_A, a, 4);
 	fz_add(b, "www.example.com", PD_TYPE_A, a, 4);
@@ -166,12 +154,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		batch[i].rcode = 0xFF; /* so that a path which leaves them unset shows */
 		batch[i].truncated = true;
 	}
-	pd_cache_answer_batch(cache, zs, &conf, batch, 2 * n);
+	pd_cache_answer_batch(cache, zs, &fz_conf, batch, 2 * n);
 	for (int i = 0; i < 2 * n; i++) {
 		pd_answer_info_t info;
 		pd_query_t q;
 		pd_query_parse_dgram(&q, &batch[i]);
-		size_t len = pd_answer_query(zs, &conf, &q, want, batch[i].out_cap, &info);
+		size_t len = pd_answer_query(zs, &fz_conf, &q, want, batch[i].out_cap, &info);
 		if (batch[i].out_len != len || memcmp(batch[i].out, want, len) != 0)
 			abort();
 		if (!same_info(&batch[i], &info, want))

@@ -29,27 +29,19 @@
 
 static pd_engine_t *engine;
 static uint16_t port;
-static const pd_answer_conf_t conf = {.udp_size = 1232, .identity = "fuzz", .version = "v"};
 
 static void fz_handle(void *arg, int worker, const void *data, pd_dgram_t *batch, int n)
 {
 	(void)arg;
 	(void)worker;
-	pd_answer_batch(data, &conf, batch, n);
+	pd_answer_batch(data, &fz_conf, batch, n);
 }
 
 static pd_zoneset_t *fz_zones(void)
 {
-	uint8_t o[PD_NAME_MAX], soa[64];
 	pd_zone_t *z = NULL;
 	pd_zoneset_t *zs = NULL;
-	pd_name_from_str(o, "example.com");
-	pd_zone_builder_t *b = pd_zone_builder_new(o);
-	int n = pd_name_from_str(soa, "ns.example.com");
-	n += pd_name_from_str(soa + n, "h.example.com");
-	memset(soa + n, 1, 20);
-	fz_add(b, "example.com", PD_TYPE_SOA, soa, (size_t)n + 20);
-	fz_add_name(b, "example.com", PD_TYPE_NS, "ns.example.com");
+	pd_zone_builder_t *b = fz_example_com(1);
 	fz_add(b, "ns.example.com", PD_TYPE_A, "\x01\x02\x03\x04", 4);
 	/* A big RRset: over TCP it goes out whole, some 6 KB. */
 	for (int i = 0; i < 255; i++) {

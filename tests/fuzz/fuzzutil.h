@@ -3,7 +3,9 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "pindns/answer.h"
 #include "pindns/dns.h"
 #include "pindns/name.h"
 #include "pindns/zone.h"
@@ -25,4 +27,29 @@ static inline void fz_add_name(pd_zone_builder_t *b, const char *owner, uint16_t
 	size_t off = type == PD_TYPE_MX ? 2 : 0;
 	int n = pd_name_from_str(rd + off, target);
 	fz_add(b, owner, type, rd, off + (size_t)n);
+}
+
+/* What the targets answer with: an NSID and a keepalive, so the options the answer adds
+ * are fuzzed too. */
+static const pd_answer_conf_t fz_conf = {.udp_size = 1232,
+                                         .identity = "fuzz",
+                                         .version = "v",
+                                         .nsid = (const uint8_t *)"fuzz-ns",
+                                         .nsid_len = 7,
+                                         .tcp_keepalive = 100};
+
+/* A builder for example.com with its SOA (timers all fill bytes) and NS ns.example.com. */
+static inline pd_zone_builder_t *fz_example_com(uint8_t fill)
+{
+	uint8_t o[PD_NAME_MAX], soa[64];
+	pd_name_from_str(o, "example.com");
+	pd_zone_builder_t *b = pd_zone_builder_new(o);
+	if (!b)
+		abort();
+	int n = pd_name_from_str(soa, "ns.example.com");
+	n += pd_name_from_str(soa + n, "h.example.com");
+	memset(soa + n, fill, 20);
+	fz_add(b, "example.com", PD_TYPE_SOA, soa, (size_t)n + 20);
+	fz_add_name(b, "example.com", PD_TYPE_NS, "ns.example.com");
+	return b;
 }
