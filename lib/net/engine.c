@@ -643,6 +643,26 @@ static void *pd__worker_main(void *arg)
 	return NULL;
 }
 
+int pd__thread_start(pthread_t *thread, int cpu, const char *name, void *(*fn)(void *), void *arg)
+{
+	/* Pinned from its first instruction, not once it gets around to it. */
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	if (cpu >= 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+	}
+	int rc = pthread_create(thread, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
+	if (rc != 0)
+		return -rc;
+	/* Named for top -H and perf: which is a UDP worker, which a TCP thread. */
+	pthread_setname_np(*thread, name);
+	return 0;
+}
+
 /* Only interrupts a blocked recvmmsg (installed without SA_RESTART). */
 static void pd__wake_signal(int sig)
 {
@@ -697,26 +717,14 @@ int pd_engine_start(pd_engine_t *e, pd_engine_handler_fn handler, void *arg, voi
 		struct epoll_event sev = {.events = EPOLLIN, .data.u32 = UINT32_MAX};
 		if (epoll_ctl(wk->epfd, EPOLL_CTL_ADD, e->stop_fd, &sev) < 0)
 			goto fail;
-		/* Pinned from its first instruction, not once it gets around to it. */
-		pthread_attr_t attr;
-		pthread_attr_init(&attr);
-		if (wk->cpu >= 0) {
-			cpu_set_t set;
-			CPU_ZERO(&set);
-			CPU_SET(wk->cpu, &set);
-			pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
-		}
-		int rc = pthread_create(&wk->thread, &attr, pd__worker_main, wk);
-		pthread_attr_destroy(&attr);
-		if (rc != 0) {
-			errno = rc;
+		char name[16];
+		snprintf(name, sizeof(name), "pindns-udp/%u", (unsigned)w % 10000u);
+		int rc = pd__thread_start(&wk->thread, wk->cpu, name, pd__worker_main, wk);
+		if (rc < 0) {
+			errno = -rc;
 			goto fail;
 		}
 		wk->started = true;
-		/* Named for top -H and perf: which is a UDP worker, which a TCP thread. */
-		char name[16];
-		snprintf(name, sizeof(name), "pindns-udp/%u", (unsigned)w % 10000u);
-		pthread_setname_np(wk->thread, name);
 	}
 	e->running = true;
 	int tret = pd__tcp_start(e);

@@ -1,6 +1,7 @@
 /* What the UDP workers (engine.c) and the TCP threads (tcp.c) share inside the engine. */
 #pragma once
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -58,6 +59,9 @@ struct pd_engine {
 
 /* The CPU for thread index of the ones this process may use; -1 when unknown. */
 int pd__cpu_for(int index, int *ncpu_out);
+
+/* Starts fn(arg) as a thread pinned to cpu (unless -1) and named name. 0 or -errno. */
+int pd__thread_start(pthread_t *thread, int cpu, const char *name, void *(*fn)(void *), void *arg);
 
 /* What to tell an operator about a bind error, or "". */
 const char *pd__bind_advice(int err, const pd_listen_t *l);

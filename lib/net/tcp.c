@@ -865,22 +865,12 @@ int pd__tcp_start(pd_engine_t *e)
 		int ret = pd__thread_prepare(th);
 		if (ret < 0)
 			return ret;
-		pthread_attr_t attr;
-		pthread_attr_init(&attr);
-		if (th->cpu >= 0) {
-			cpu_set_t set;
-			CPU_ZERO(&set);
-			CPU_SET(th->cpu, &set);
-			pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
-		}
-		int rc = pthread_create(&th->thread, &attr, pd__tcp_main, th);
-		pthread_attr_destroy(&attr);
-		if (rc != 0)
-			return -rc;
-		th->started = true;
 		char name[16];
 		snprintf(name, sizeof(name), "pindns-tcp/%u", (unsigned)t % 10000u);
-		pthread_setname_np(th->thread, name);
+		ret = pd__thread_start(&th->thread, th->cpu, name, pd__tcp_main, th);
+		if (ret < 0)
+			return ret;
+		th->started = true;
 	}
 	return 0;
 }
