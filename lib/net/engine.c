@@ -184,11 +184,11 @@ static pd_engine_t *pd__engine_alloc(const pd_engine_conf_t *cfg, int threads, i
 	e->tcp_conf = pd__tcp_conf(cfg);
 	e->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	e->workers = calloc((size_t)threads, sizeof(*e->workers));
+	/* All first: pd_engine_free must not take calloc's zeroes for fd 0. */
+	for (int w = 0; e->workers && w < threads; w++)
+		e->workers[w].epfd = -1;
 	if (e->stop_fd < 0 || !e->workers || pd__tcp_alloc(e, ntcp) < 0)
 		goto fail;
-	/* All first: pd_engine_free must not take calloc's zeroes for fd 0. */
-	for (int w = 0; w < threads; w++)
-		e->workers[w].epfd = -1;
 	for (int w = 0; w < threads; w++) {
 		pd__worker_t *wk = &e->workers[w];
 		wk->fds = malloc(PD_LISTEN_MAX * sizeof(int));

@@ -47,7 +47,8 @@ struct pd_engine {
 	pd_tcp_conf_t tcp_conf;
 	/* Open connections per client address hash, across the TCP threads. Collisions only
 	 * make the per-client limit stricter for the few addresses that share a slot. */
-	_Atomic uint16_t *clients;
+	_Atomic uint32_t *clients;
+	uint64_t client_seed;   /* random, so no one can aim an address at another's slot */
 	atomic_uint adopt_next; /* the TCP thread the next adopted connection goes to */
 	int stop_fd;
 	pd_engine_handler_fn handler;
@@ -127,8 +128,9 @@ void pd__tcp_set_stats(pd_engine_t *e, int t, pd_engine_stats_t *net, pd_tcp_sta
 /* Starts the TCP threads, once the handler and data are set. 0 or -errno. */
 int pd__tcp_start(pd_engine_t *e);
 
-/* Joins the TCP threads, which drain their answers on e->stopping. */
+/* Joins the TCP threads, which stop on e->stopping, leaving their connections open. */
 void pd__tcp_stop(pd_engine_t *e);
 
-/* Closes every connection and listener and frees the TCP threads' state. */
+/* Sends what open connections are owed (a bounded time), closes them and the listeners,
+ * and frees the TCP threads' state. */
 void pd__tcp_free(pd_engine_t *e);

@@ -22,13 +22,16 @@
  *               the UDP ones, fds[slot * threads + w], then the TCP listeners,
  *               [slot * tcp-threads + t], and last, when <stats> is 1, the counter segment
  *   new -> old  "GO\n"   (its workers and TCP threads are serving the sockets now)
- *   old -> new  "CONN <n>\n" + n bytes, one per open TCP connection, its fd attached to
- *               the line: the bytes are what was read from it and not yet answered
+ *   old -> new  "CONN <unread> <unsent> <closing>\n" + unread + unsent bytes, one per
+ *               open TCP connection, its fd attached to the line: what was read from it
+ *               and not yet answered, then the answers it is owed; closing 1 says it
+ *               is to end once they are sent
  *   old -> new  "BYE\n"  (the old workers have stopped, every connection is handed over)
- * Version 1, spoken by pindnsd before TCP, has no TCP threads in the SOCKETS line and
- * no CONN lines. A successor asks for 2 and, when the old one closes the connection
- * without an answer, asks again for 1 (its own TCP listeners are then bound anew). A
- * successor that asks for 1 gets the UDP sockets only.
+ * The old side answers a request it cannot serve with "ERR <why>\n". Version 1, spoken
+ * by pindnsd before TCP, has no TCP threads in the SOCKETS line and no CONN lines, and
+ * closes on a request it does not know without a word: a successor asks for 2 and only
+ * then asks again for 1 (its own TCP listeners are then bound anew). A successor that
+ * asks for 1 gets the UDP sockets only.
  * One message carries every fd, so a group is at most SCM_MAX_FD (253) sockets.
  */
 #define PD_HANDOFF_FDS_MAX 253
@@ -152,6 +155,7 @@ int pd_handoff_give(int conn, const pd_engine_t *e, int stats_fd, int *version, 
 	if (*version == 0) {
 		snprintf(err, cap, "handoff: no valid takeover request (%s)",
 		         ret < 0 ? strerror(-ret) : line);
+		pd__write_all(conn, "ERR not a takeover request this pindnsd knows\n");
 		return ret < 0 ? ret : -EPROTO;
 	}
 	int fds[PD_HANDOFF_FDS_MAX];
@@ -162,6 +166,7 @@ int pd_handoff_give(int conn, const pd_engine_t *e, int stats_fd, int *version, 
 	if ((threads + ntcp) * nlisten + 1 > PD_HANDOFF_FDS_MAX) {
 		snprintf(err, cap, "handoff: %d sockets are more than one message can carry (%d)",
 		         (threads + ntcp) * nlisten, PD_HANDOFF_FDS_MAX);
+		pd__write_all(conn, "ERR more sockets than one message can carry\n");
 		return -E2BIG;
 	}
 	/* Version 1 takes the UDP sockets only: they come first. */
@@ -208,36 +213,11 @@ int pd_handoff_give(int conn, const pd_engine_t *e, int stats_fd, int *version, 
 	return 0;
 }
 
-/* Sends one connection: its line with the fd attached, then its unread bytes. */
-static int pd__send_conn(void *arg, int fd, const uint8_t *unread, size_t len)
+/* Sends len bytes, however many calls it takes. 0 or -errno. */
+static int pd__send_all(int fd, const void *p, size_t len)
 {
-	int conn = *(int *)arg;
-	char line[32];
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	int n = snprintf(line, sizeof(line), "CONN %zu\n", len);
-	struct iovec iov[2] = {{.iov_base = line, .iov_len = (size_t)n},
-	                       {.iov_base = (void *)unread, .iov_len = len}};
-	struct msghdr msg = {.msg_iov = iov,
-	                     .msg_iovlen = len ? 2 : 1,
-	                     .msg_control = ctl.buf,
-	                     .msg_controllen = sizeof(ctl.buf)};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	ssize_t sent = sendmsg(conn, &msg, MSG_NOSIGNAL);
-	if (sent < 0)
-		return -errno;
-	/* The fd went with the first byte; a short send only leaves bytes to follow. */
-	size_t total = (size_t)n + len, off = (size_t)sent;
-	while (off < total) {
-		const uint8_t *p = off < (size_t)n ? (const uint8_t *)line + off : unread + off - n;
-		size_t chunk = off < (size_t)n ? (size_t)n - off : total - off;
-		ssize_t k = send(conn, p, chunk, MSG_NOSIGNAL);
+	for (size_t off = 0; off < len;) {
+		ssize_t k = send(fd, (const uint8_t *)p + off, len - off, MSG_NOSIGNAL);
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0)
@@ -245,6 +225,45 @@ static int pd__send_conn(void *arg, int fd, const uint8_t *unread, size_t len)
 		off += (size_t)k;
 	}
 	return 0;
+}
+
+/* Sends one connection: its line with the fd attached, then its unread and unsent bytes. */
+static int pd__send_conn(void *arg, const pd_engine_conn_t *hc)
+{
+	int conn = *(int *)arg;
+	size_t unsent = 0;
+	for (int i = 0; i < hc->nunsent; i++)
+		unsent += hc->unsent[i].iov_len;
+	char line[64];
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	int n =
+	    snprintf(line, sizeof(line), "CONN %zu %zu %d\n", hc->unread_len, unsent, hc->closing);
+	/* The fd goes with the line's first byte, in a message of its own. */
+	struct iovec iov = {.iov_base = line, .iov_len = 1};
+	struct msghdr msg = {.msg_iov = &iov,
+	                     .msg_iovlen = 1,
+	                     .msg_control = ctl.buf,
+	                     .msg_controllen = sizeof(ctl.buf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &hc->fd, sizeof(int));
+	ssize_t sent;
+	do
+		sent = sendmsg(conn, &msg, MSG_NOSIGNAL);
+	while (sent < 0 && errno == EINTR);
+	if (sent < 0)
+		return -errno;
+	int ret = pd__send_all(conn, line + 1, (size_t)n - 1);
+	if (ret == 0)
+		ret = pd__send_all(conn, hc->unread, hc->unread_len);
+	for (int i = 0; ret == 0 && i < hc->nunsent; i++)
+		ret = pd__send_all(conn, hc->unsent[i].iov_base, hc->unsent[i].iov_len);
+	return ret;
 }
 
 int pd_handoff_done(int conn, pd_engine_t *e, int version)
@@ -336,13 +355,19 @@ int pd_handoff_take(const char *path, const pd_engine_conf_t *cfg, pd_engine_t *
 	*stats_fd = -1;
 	*version = PD_HANDOFF_VERSION;
 	int fd = pd__request(path, 2, text, sizeof(text), fds, &nfds, &flags, err, cap);
-	if (fd == -ECONNRESET) {
+	if (fd == -ECONNRESET) { /* closed without a byte: not an "ERR" */
 		/* A pindnsd from before TCP closes on a request it does not know. */
 		*version = 1;
 		fd = pd__request(path, 1, text, sizeof(text), fds, &nfds, &flags, err, cap);
 	}
 	if (fd < 0)
 		return fd;
+	if (strncmp(text, "ERR ", 4) == 0) {
+		text[strcspn(text, "\n")] = '\0';
+		snprintf(err, cap, "takeover: the running pindnsd refused: %s", text + 4);
+		ret = -EPROTO;
+		goto out;
+	}
 	bool ok = *version == 2 ? sscanf(text, "PINDNS-SOCKETS 2 %d %d %d %d\n%n", &threads, &ntcp,
 	                                 &nlisten, &with_stats, &pos) == 4
 	                        : sscanf(text, "PINDNS-SOCKETS 1 %d %d %d\n%n", &threads, &nlisten,
@@ -376,31 +401,49 @@ out:
 	return ret;
 }
 
-/* Takes the connections the old pindnsd sends until its BYE. Returns how many or -errno. */
+#define PD__UNSENT_MAX (64u << 20) /* more owed to one connection is not believed */
+
+/*
+ * Takes the connections the old pindnsd sends until its BYE. One whose descriptor did
+ * not arrive (we were out of descriptors) is skipped, the rest still taken. Returns how
+ * many were taken, or -errno when the stream itself broke.
+ */
 static int pd__take_conns(int conn, pd_engine_t *e)
 {
-	static uint8_t unread[2 + 65535];
-	char line[64];
+	char line[96];
 	int taken = 0;
 	for (;;) {
-		int cfd,
-		    ret = pd__read_line_fd(conn, line, sizeof(line), PD_HANDOFF_TIMEOUT_MS, &cfd);
+		int cfd, closing = 0;
+		size_t len = 0, unsent = 0;
+		char extra;
+		int ret = pd__read_line_fd(conn, line, sizeof(line), PD_HANDOFF_TIMEOUT_MS, &cfd);
 		if (ret >= 0 && strcmp(line, "BYE") == 0 && cfd < 0)
 			return taken;
-		size_t len = 0;
-		char extra;
-		if (ret >= 0 && (cfd < 0 || sscanf(line, "CONN %zu%c", &len, &extra) != 1 ||
-		                 len > sizeof(unread)))
+		if (ret >= 0 &&
+		    (sscanf(line, "CONN %zu %zu %d%c", &len, &unsent, &closing, &extra) != 3 ||
+		     len > 2 + 65535 || unsent > PD__UNSENT_MAX))
 			ret = -EPROTO;
+		uint8_t *data = ret >= 0 ? malloc(len + unsent + 1) : NULL;
+		if (ret >= 0 && !data)
+			ret = -ENOMEM;
 		if (ret >= 0)
-			ret = pd__read_all(conn, unread, len, PD_HANDOFF_TIMEOUT_MS);
+			ret = pd__read_all(conn, data, len + unsent, PD_HANDOFF_TIMEOUT_MS);
 		if (ret < 0) {
+			free(data);
 			if (cfd >= 0)
 				close(cfd);
 			return ret;
 		}
-		if (pd_engine_adopt(e, cfd, unread, len) == 0)
+		struct iovec iov = {.iov_base = data + len, .iov_len = unsent};
+		pd_engine_conn_t hc = {.fd = cfd,
+		                       .unread = data,
+		                       .unread_len = len,
+		                       .unsent = &iov,
+		                       .nunsent = 1,
+		                       .closing = closing != 0};
+		if (cfd >= 0 && pd_engine_adopt(e, &hc) == 0)
 			taken++;
+		free(data);
 	}
 }
 

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -11,90 +12,28 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "engine_int.h"
 #include "pindns/log.h"
+#include "tcp_int.h"
 
-#define PD__TCP_IN_CAP (2 + PD_TCP_MSG_MAX) /* a whole message with its length */
-#define PD__TCP_SLOT (2 + PD_TCP_MSG_MAX)   /* an answer with its length */
-#define PD__TCP_BLOCK (64u << 10)           /* a block of unsent output */
-#define PD__NONE UINT32_MAX
 #define PD__EV_STOP UINT64_MAX
 #define PD__EV_INBOX (UINT64_MAX - 1)
 #define PD__EV_LISTEN (1ull << 40) /* + listen slot */
 #define PD__ACCEPTS 64             /* accepted per listener wake-up, for fairness */
 #define PD__READS 4                /* reads of one connection per wake-up */
 #define PD__EVENTS 64
-#define PD__PAUSE_MS 100 /* listeners rest this long when the process is out of fds */
+#define PD__PAUSE_MS 100   /* listeners rest this long when accepting fails for want */
+#define PD__WARN_MS 10000  /* the least time between two such warnings */
+#define PD__FINISH_MS 2000 /* the most a stop waits for clients to take what is owed */
+#define PD__IOV_OWED 64    /* pieces of owed output sent per call */
 
 const char *const pd_tcp_close_names[PD_TCP_CLOSE_REASONS] = {
     "eof", "idle", "io", "bad", "evicted", "limit", "queries", "error", "stop", "handed"};
-
-enum { PD__LIST_IDLE, PD__LIST_BUSY, PD__LIST_NONE };
-
-/*
- * One connection. It sits on its thread's idle list (nothing half-read, nothing unsent:
- * the idle timeout runs) or busy list (a message half-read or an answer unsent: the I/O
- * timeout runs); both are kept in the order their clocks started, so only their heads
- * can be due.
- */
-typedef struct pd__conn {
-	int fd; /* -1: free */
-	uint32_t prev, next;
-	uint8_t list;
-	bool closing;                         /* close once the unsent output is gone */
-	bool writing;                         /* epoll waits for EPOLLOUT, not EPOLLIN */
-	uint8_t end_why;                      /* the reason to count when closing completes */
-	int64_t since_ms;                     /* when its list's clock started */
-	uint32_t in_len;                      /* bytes read into in */
-	uint8_t *in;                          /* PD__TCP_IN_CAP bytes of the thread's region */
-	uint32_t out_head, out_tail, out_off; /* unsent output, a chain of blocks */
-	uint32_t answered;
-	uint32_t client; /* its slot in the engine's per-client counts */
-	socklen_t peer_len;
-	struct sockaddr_storage peer;
-} pd__conn_t;
-
-/* A connection handed in by pd_engine_adopt(), waiting for its thread. */
-typedef struct pd__adoptee {
-	struct pd__adoptee *next;
-	int fd;
-	uint32_t len;
-	uint8_t unread[];
-} pd__adoptee_t;
-
-struct pd__tcp_thread {
-	pd_engine_t *engine;
-	int index, worker, cpu;
-	int epfd, inbox_fd;
-	int fds[PD_LISTEN_MAX]; /* listeners, one per address */
-	pthread_t thread;
-	bool started;
-	pd__conn_t *conns;
-	uint32_t nconns, free_conn;
-	uint8_t *in_region; /* nconns x PD__TCP_IN_CAP, touched as used */
-	size_t in_region_len;
-	uint8_t (*blocks)[PD__TCP_BLOCK]; /* nblocks of output, touched as used */
-	uint32_t *block_next, *block_len; /* kept apart, so a free block stays untouched */
-	uint32_t nblocks, free_block;
-	struct {
-		uint32_t head, tail;
-	} lists[2];
-	uint8_t *scratch; /* PD_BATCH answer slots of PD__TCP_SLOT */
-	int64_t paused_until;
-	pd_dgram_t dgrams[PD_BATCH];
-	struct iovec iov[PD_BATCH];
-	pd_engine_stats_t *net;
-	pd_tcp_stats_t *stats;
-	pthread_mutex_t inbox_lock;
-	pd__adoptee_t *inbox;
-	const void *used; /* for ThreadSanitizer: the zone set in use */
-};
 
 static int64_t pd__now_ms(void)
 {
@@ -128,49 +67,13 @@ fail:;
 	return -e;
 }
 
-/* An anonymous mapping whose pages are only backed once touched; NULL on failure. */
-static void *pd__region(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	return p == MAP_FAILED ? NULL : p;
-}
-
-/* The connection and block pools of one thread, sized once: nothing per query. */
-static int pd__thread_pools(pd__tcp_thread_t *th, uint32_t nconns)
-{
-	th->nconns = nconns;
-	th->nblocks = nconns < 32 ? 32 : nconns;
-	th->conns = calloc(nconns, sizeof(*th->conns));
-	th->in_region_len = (size_t)nconns * PD__TCP_IN_CAP;
-	th->in_region = pd__region(th->in_region_len);
-	th->blocks = pd__region((size_t)th->nblocks * PD__TCP_BLOCK);
-	th->block_next = calloc(th->nblocks, sizeof(*th->block_next));
-	th->block_len = calloc(th->nblocks, sizeof(*th->block_len));
-	th->scratch = pd__region((size_t)PD_BATCH * PD__TCP_SLOT);
-	if (!th->conns || !th->in_region || !th->blocks || !th->block_next || !th->block_len ||
-	    !th->scratch)
-		return -ENOMEM;
-	for (uint32_t b = 0; b < th->nblocks; b++)
-		th->block_next[b] = b + 1 < th->nblocks ? b + 1 : PD__NONE;
-	for (uint32_t i = 0; i < nconns; i++) {
-		th->conns[i].fd = -1;
-		th->conns[i].list = PD__LIST_NONE;
-		th->conns[i].in = th->in_region + (size_t)i * PD__TCP_IN_CAP;
-		th->conns[i].next = i + 1 < nconns ? i + 1 : PD__NONE;
-	}
-	th->free_conn = 0;
-	th->free_block = 0;
-	return 0;
-}
-
 int pd__tcp_alloc(pd_engine_t *e, int ntcp)
 {
-	e->ntcp = ntcp;
 	e->tcp = calloc((size_t)ntcp, sizeof(*e->tcp));
-	e->clients = calloc(PD__CLIENT_SLOTS, sizeof(*e->clients));
-	if (!e->tcp || !e->clients)
+	if (!e->tcp)
 		return -ENOMEM;
+	e->ntcp = ntcp;
+	/* Every descriptor -1 first: pd__tcp_free must not take calloc's zeroes for fd 0. */
 	for (int t = 0; t < ntcp; t++) {
 		pd__tcp_thread_t *th = &e->tcp[t];
 		th->epfd = th->inbox_fd = -1;
@@ -178,7 +81,12 @@ int pd__tcp_alloc(pd_engine_t *e, int ntcp)
 			th->fds[i] = -1;
 		pthread_mutex_init(&th->inbox_lock, NULL);
 	}
-	return 0;
+	e->clients = calloc(PD__CLIENT_SLOTS, sizeof(*e->clients));
+	if (getrandom(&e->client_seed, sizeof(e->client_seed), GRND_NONBLOCK) !=
+	    sizeof(e->client_seed))
+		e->client_seed =
+		    (uint64_t)pd__now_ms() * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+	return e->clients ? 0 : -ENOMEM;
 }
 
 int *pd__tcp_fd(pd_engine_t *e, int t, int slot)
@@ -194,153 +102,28 @@ void pd__tcp_set_stats(pd_engine_t *e, int t, pd_engine_stats_t *net, pd_tcp_sta
 		e->tcp[t].stats = tcp;
 }
 
-/* ---- lists ---- */
+/* ---- opening and ending connections ---- */
 
-static void pd__list_remove(pd__tcp_thread_t *th, pd__conn_t *c)
+static void pd__count_close(pd__tcp_thread_t *th, int why)
 {
-	if (c->list == PD__LIST_NONE)
-		return;
-	if (c->prev != PD__NONE)
-		th->conns[c->prev].next = c->next;
-	else
-		th->lists[c->list].head = c->next;
-	if (c->next != PD__NONE)
-		th->conns[c->next].prev = c->prev;
-	else
-		th->lists[c->list].tail = c->prev;
-	c->list = PD__LIST_NONE;
+	if (why != PD__WHY_COUNTED && th->stats)
+		pd_counter_add(&th->stats->closed[why], 1);
 }
 
-static void pd__list_append(pd__tcp_thread_t *th, pd__conn_t *c, uint8_t list, int64_t now)
-{
-	uint32_t idx = (uint32_t)(c - th->conns);
-	pd__list_remove(th, c);
-	c->list = list;
-	c->since_ms = now;
-	c->next = PD__NONE;
-	c->prev = th->lists[list].tail;
-	if (c->prev != PD__NONE)
-		th->conns[c->prev].next = idx;
-	else
-		th->lists[list].head = idx;
-	th->lists[list].tail = idx;
-}
-
-/*
- * Puts c on the list its state calls for. The I/O clock restarts only on progress (a
- * whole message taken, or output sent): a message trickling in a byte at a time must
- * still be whole within the I/O timeout.
- */
-static void pd__conn_settle(pd__tcp_thread_t *th, pd__conn_t *c, int64_t now, bool progress)
-{
-	bool busy = c->in_len > 0 || c->out_head != PD__NONE;
-	if (!busy)
-		pd__list_append(th, c, PD__LIST_IDLE, now);
-	else if (c->list != PD__LIST_BUSY || progress)
-		pd__list_append(th, c, PD__LIST_BUSY, now);
-}
-
-/* ---- blocks of unsent output ---- */
-
-static uint32_t pd__block_get(pd__tcp_thread_t *th)
-{
-	uint32_t b = th->free_block;
-	if (b == PD__NONE)
-		return PD__NONE;
-	th->free_block = th->block_next[b];
-	th->block_next[b] = PD__NONE;
-	th->block_len[b] = 0;
-	return b;
-}
-
-static void pd__block_put(pd__tcp_thread_t *th, uint32_t b)
-{
-	th->block_next[b] = th->free_block;
-	th->free_block = b;
-}
-
-/* Appends len bytes to c's unsent output. Returns false when the pool is out of blocks. */
-static bool pd__out_append(pd__tcp_thread_t *th, pd__conn_t *c, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		uint32_t t = c->out_tail;
-		if (t == PD__NONE || th->block_len[t] == PD__TCP_BLOCK) {
-			uint32_t b = pd__block_get(th);
-			if (b == PD__NONE)
-				return false;
-			if (t != PD__NONE)
-				th->block_next[t] = b;
-			else
-				c->out_head = b;
-			c->out_tail = t = b;
-		}
-		size_t n = PD__TCP_BLOCK - th->block_len[t];
-		if (n > len)
-			n = len;
-		memcpy(th->blocks[t] + th->block_len[t], p, n);
-		th->block_len[t] += (uint32_t)n;
-		p += n;
-		len -= n;
-	}
-	return true;
-}
-
-static void pd__out_free(pd__tcp_thread_t *th, pd__conn_t *c)
-{
-	for (uint32_t b = c->out_head; b != PD__NONE;) {
-		uint32_t next = th->block_next[b];
-		pd__block_put(th, b);
-		b = next;
-	}
-	c->out_head = c->out_tail = PD__NONE;
-	c->out_off = 0;
-}
-
-/* ---- connections ---- */
-
-static uint32_t pd__client_slot(const struct sockaddr_storage *ss)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-	const uint8_t *p;
-	size_t n;
-	if (ss->ss_family == AF_INET6) {
-		p = (const uint8_t *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
-		n = 16;
-	} else {
-		p = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
-		n = 4;
-	}
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
-	/* FNV's last byte reaches only the low and the top bits: mix before taking a slot,
-	 * or a whole /24 would share one. */
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	return (uint32_t)(h % PD__CLIENT_SLOTS);
-}
-
-/* Counts a connection from ss in; false (nothing counted) when the client is at its limit. */
-static bool pd__client_enter(pd_engine_t *e, uint32_t slot, bool force)
-{
-	uint16_t n = atomic_fetch_add_explicit(&e->clients[slot], 1, memory_order_relaxed);
-	if (force || (int)n < e->tcp_conf.max_per_client)
-		return true;
-	atomic_fetch_sub_explicit(&e->clients[slot], 1, memory_order_relaxed);
-	return false;
-}
-
-static void pd__conn_close(pd__tcp_thread_t *th, pd__conn_t *c, int why)
+/* Lets go of c: its descriptor, slot, client count and unsent output. */
+static void pd__conn_release(pd__tcp_thread_t *th, pd__conn_t *c)
 {
 	pd__list_remove(th, c);
 	pd__out_free(th, c);
 	close(c->fd);
-	c->fd = -1;
-	atomic_fetch_sub_explicit(&th->engine->clients[c->client], 1, memory_order_relaxed);
-	if (th->stats)
-		pd_counter_add(&th->stats->closed[why], 1);
-	c->next = th->free_conn;
-	th->free_conn = (uint32_t)(c - th->conns);
+	pd__client_leave(th->engine, c->client);
+	pd__slot_put(th, c);
+}
+
+static void pd__conn_close(pd__tcp_thread_t *th, pd__conn_t *c, int why)
+{
+	pd__count_close(th, why);
+	pd__conn_release(th, c);
 }
 
 /* Waits for what c needs next: room to write while output is unsent, else input. */
@@ -354,16 +137,66 @@ static void pd__conn_want(pd__tcp_thread_t *th, pd__conn_t *c, bool writing)
 	epoll_ctl(th->epfd, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
+/*
+ * Our side of c is done, all it was owed sent. Closing now, with input the client still
+ * sends unread, would reset the connection, and a reset destroys the answers the client
+ * has not read yet: so our side shuts down, and what comes is read and dropped until the
+ * client's EOF, for up to the I/O timeout.
+ */
+static void pd__conn_linger(pd__tcp_thread_t *th, pd__conn_t *c, int64_t now)
+{
+	shutdown(c->fd, SHUT_WR);
+	c->lingering = true;
+	c->closing = false;
+	c->in_len = 0;
+	pd__conn_want(th, c, false);
+	pd__list_append(th, c, PD__LIST_BUSY, now);
+}
+
+/* Ends c from our side (why: a limit, or a message not to answer), once its answers are
+ * sent. Counted now. */
+static void pd__conn_end(pd__tcp_thread_t *th, pd__conn_t *c, int why, int64_t now)
+{
+	pd__count_close(th, why);
+	c->closing = true;
+	c->end_why = PD__WHY_COUNTED;
+	c->in_len = 0;
+	if (c->out_head == PD__NONE)
+		pd__conn_linger(th, c, now);
+}
+
+/* What c's state calls for once its owed output is gone: its end, or reading again. */
+static bool pd__conn_ended(pd__tcp_thread_t *th, pd__conn_t *c, int64_t now)
+{
+	if (!c->closing)
+		return false;
+	if (c->end_why == PD__WHY_COUNTED)
+		pd__conn_linger(th, c, now);
+	else
+		pd__conn_close(th, c, c->end_why); /* the client's EOF: it sends nothing more */
+	return true;
+}
+
+/*
+ * Puts c on the list its state calls for. The I/O clock restarts only on progress (a
+ * whole message taken, or output sent): a message trickling in a byte at a time must
+ * still be whole within the I/O timeout.
+ */
+static void pd__conn_settle(pd__tcp_thread_t *th, pd__conn_t *c, int64_t now, bool progress)
+{
+	bool busy = c->in_len > 0 || c->out_head != PD__NONE || c->closing || c->lingering;
+	if (!busy)
+		pd__list_append(th, c, PD__LIST_IDLE, now);
+	else if (c->list != PD__LIST_BUSY || (progress && !c->lingering))
+		pd__list_append(th, c, PD__LIST_BUSY, now);
+}
+
 /* A free connection slot; the oldest idle connection makes room when there is none. */
 static pd__conn_t *pd__conn_slot(pd__tcp_thread_t *th)
 {
 	if (th->free_conn == PD__NONE && th->lists[PD__LIST_IDLE].head != PD__NONE)
 		pd__conn_close(th, &th->conns[th->lists[PD__LIST_IDLE].head], PD_TCP_CLOSE_EVICTED);
-	if (th->free_conn == PD__NONE)
-		return NULL;
-	pd__conn_t *c = &th->conns[th->free_conn];
-	th->free_conn = c->next;
-	return c;
+	return pd__slot_get(th);
 }
 
 /* Sets up a connection on fd from peer in slot c and watches it. false: it was closed. */
@@ -375,10 +208,10 @@ static bool pd__conn_open(pd__tcp_thread_t *th, pd__conn_t *c, int fd, uint32_t 
 	c->client = client;
 	c->in_len = 0;
 	c->out_head = c->out_tail = PD__NONE;
-	c->out_off = 0;
+	c->out_off = c->out_blocks = 0;
 	c->answered = 0;
-	c->closing = false;
-	c->writing = false;
+	c->closing = c->lingering = c->writing = false;
+	c->end_why = PD__WHY_COUNTED;
 	c->list = PD__LIST_NONE;
 	c->peer = *peer;
 	c->peer_len = peer_len;
@@ -395,46 +228,52 @@ static bool pd__conn_open(pd__tcp_thread_t *th, pd__conn_t *c, int fd, uint32_t 
 /* ---- answering ---- */
 
 /*
- * Sends what can be sent of the iovecs; the rest goes to c's unsent output. Returns
- * false when c had to be closed.
+ * Sends the n framed answers at iov; c owes nothing yet. What the socket does not take
+ * is kept to be sent, up to c's share of the blocks: answers past it are not taken, and
+ * their queries are answered again once the client has read. Returns how many answers
+ * were taken, or -1 when c was closed.
  */
-static bool pd__conn_send(pd__tcp_thread_t *th, pd__conn_t *c, struct iovec *iov, int n)
+static int pd__conn_send(pd__tcp_thread_t *th, pd__conn_t *c, struct iovec *iov, int n)
 {
-	ssize_t sent = 0;
-	if (c->out_head == PD__NONE) {
-		do
-			sent = writev(c->fd, iov, n);
-		while (sent < 0 && errno == EINTR);
-		if (sent < 0 && errno != EAGAIN) {
-			pd__conn_close(th, c, PD_TCP_CLOSE_ERROR);
-			return false;
-		}
-		if (sent < 0)
-			sent = 0;
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+	ssize_t sent;
+	do
+		sent = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (sent < 0 && errno == EINTR);
+	if (sent < 0 && errno != EAGAIN) {
+		pd__conn_close(th, c, PD_TCP_CLOSE_ERROR);
+		return -1;
 	}
-	for (int i = 0; i < n; i++) {
-		size_t len = iov[i].iov_len;
-		if ((size_t)sent >= len) {
-			sent -= (ssize_t)len;
+	size_t done = sent < 0 ? 0 : (size_t)sent;
+	int taken = 0;
+	for (; taken < n; taken++) {
+		size_t len = iov[taken].iov_len;
+		if (done >= len) {
+			done -= len;
 			continue;
 		}
-		if (!pd__out_append(th, c, (uint8_t *)iov[i].iov_base + sent, len - (size_t)sent)) {
-			pd__conn_close(th, c, PD_TCP_CLOSE_IO); /* too much unread: pool spent */
-			return false;
+		/* An answer cut by the socket must be finished, whatever c's share. */
+		bool cut = done > 0;
+		if (!pd__out_append(th, c, (uint8_t *)iov[taken].iov_base + done, len - done,
+		                    !cut)) {
+			if (!cut)
+				break;
+			pd__conn_close(th, c, PD_TCP_CLOSE_IO); /* the pool is spent */
+			return -1;
 		}
-		sent = 0;
+		done = 0;
 	}
 	if (c->out_head != PD__NONE)
 		pd__conn_want(th, c, true);
-	return true;
+	return taken;
 }
 
-/* Counts one handler call over n messages of which nout were answered. */
+/* Counts one handler call: n messages taken, nout of them answered. */
 static void pd__count_batch(pd__tcp_thread_t *th, int n, int nout, uint64_t in, uint64_t out)
 {
 	pd_engine_stats_t *st = th->net;
 	int fill = 0;
-	if (!st)
+	if (!st || n == 0)
 		return;
 	for (int v = n; v > 1 && fill < PD_ENGINE_FILL - 1; v >>= 1)
 		fill++;
@@ -447,26 +286,19 @@ static void pd__count_batch(pd__tcp_thread_t *th, int n, int nout, uint64_t in, 
 	pd_counter_add(&st->bytes_out, out);
 }
 
-/*
- * Answers one batch of the whole messages at the front of c's input, from *pos on.
- * Returns 1 when more may follow, 0 when there is nothing whole left or c must wait for
- * its output to drain, -1 when c was closed.
- */
-static int pd__answer_batch(pd__tcp_thread_t *th, pd__conn_t *c, uint32_t *pos)
+/* Cuts up to a batch of whole messages out of c's input from *pos on, as dgrams. Sets
+ * *why when a length of 0 ends the connection. Returns how many. */
+static int pd__batch_cut(pd__tcp_thread_t *th, pd__conn_t *c, uint32_t *pos, int *why)
 {
-	pd_engine_t *e = th->engine;
-	unsigned max = e->tcp_conf.max_queries;
-	int n = 0, why = -1;
-	uint64_t in = 0, out = 0;
+	unsigned max = th->engine->tcp_conf.max_queries;
+	int n = 0;
 	while (n < PD_BATCH && c->in_len - *pos >= 2) {
 		uint32_t mlen = (uint32_t)c->in[*pos] << 8 | c->in[*pos + 1];
 		if (mlen == 0) {
-			why = PD_TCP_CLOSE_BAD;
+			*why = PD_TCP_CLOSE_BAD;
 			break;
 		}
-		if (c->in_len - *pos - 2 < mlen)
-			break;
-		if (max && c->answered + (unsigned)n >= max)
+		if (c->in_len - *pos - 2 < mlen || (max && c->answered + (unsigned)n >= max))
 			break;
 		pd_dgram_t *d = &th->dgrams[n];
 		d->peer = &c->peer;
@@ -477,60 +309,74 @@ static int pd__answer_batch(pd__tcp_thread_t *th, pd__conn_t *c, uint32_t *pos)
 		d->out_cap = PD_TCP_MSG_MAX;
 		d->out_len = 0;
 		d->tcp = true;
+		th->starts[n++] = *pos;
 		*pos += 2 + mlen;
-		in += 2 + mlen;
-		n++;
 	}
-	if (n == 0 && why < 0)
-		return 0;
-	int nout = 0;
+	return n;
+}
+
+/*
+ * Answers one batch of the whole messages in c's input from *pos on. Returns 1 when more
+ * may follow, 0 when there is nothing whole left or c waits for the client to read, -1
+ * when c was closed or is ending.
+ */
+static int pd__answer_batch(pd__tcp_thread_t *th, pd__conn_t *c, uint32_t *pos, int64_t now)
+{
+	pd_engine_t *e = th->engine;
+	int why = -1;
+	int n = pd__batch_cut(th, c, pos, &why);
 	if (n) {
 		const void *data = rcu_dereference(e->data);
 		pd__using_data(&th->used, data);
 		e->handler(e->handler_arg, th->worker, data, th->dgrams, n);
 	}
-	for (int k = 0; k < n; k++) {
-		pd_dgram_t *d = &th->dgrams[k];
-		if (d->out_len == 0) {
-			why = PD_TCP_CLOSE_BAD; /* no answer to give: not a DNS query */
-			break;
-		}
+	int nout = 0;
+	while (nout < n && th->dgrams[nout].out_len) {
+		pd_dgram_t *d = &th->dgrams[nout];
 		d->out[-2] = (uint8_t)(d->out_len >> 8);
 		d->out[-1] = (uint8_t)d->out_len;
 		th->iov[nout].iov_base = d->out - 2;
 		th->iov[nout].iov_len = d->out_len + 2;
-		out += d->out_len + 2;
 		nout++;
 	}
-	pd__count_batch(th, n, nout, in, out);
-	c->answered += (uint32_t)nout;
-	if (nout && !pd__conn_send(th, c, th->iov, nout))
+	if (nout < n)
+		why = PD_TCP_CLOSE_BAD; /* no answer to give: not a DNS query */
+	int taken = nout ? pd__conn_send(th, c, th->iov, nout) : 0;
+	if (taken < 0)
 		return -1;
+	/* What was not taken is answered again later; a message with no answer counts. */
+	int used = taken < nout ? taken : nout < n ? nout + 1 : n;
+	uint64_t in = 0, out = 0;
+	for (int k = 0; k < used; k++)
+		in += 2 + th->dgrams[k].in_len;
+	for (int k = 0; k < taken; k++)
+		out += th->iov[k].iov_len;
+	pd__count_batch(th, used, taken, in, out);
+	c->answered += (uint32_t)taken;
+	if (taken < nout) {
+		*pos = th->starts[taken];
+		return 0;
+	}
+	unsigned max = e->tcp_conf.max_queries;
 	if (why < 0 && max && c->answered >= max)
 		why = PD_TCP_CLOSE_QUERIES;
 	if (why >= 0) {
-		/* What was answered goes out first; what came after is not read. */
-		c->closing = true;
-		c->end_why = (uint8_t)why;
 		*pos = c->in_len;
-		if (c->out_head == PD__NONE) {
-			pd__conn_close(th, c, why);
-			return -1;
-		}
-		return 0;
+		pd__conn_end(th, c, why, now);
+		return -1;
 	}
-	return c->out_head == PD__NONE ? 1 : 0;
+	return n && c->out_head == PD__NONE ? 1 : 0;
 }
 
 /*
- * Answers every whole message in c's input, keeping the partial rest. Returns 1 when it
- * took a message, 0 when there was none whole, -1 when c was closed.
+ * Answers every whole message in c's input, keeping the rest. Returns 1 when it took a
+ * message, 0 when it took none, -1 when c was closed or is ending.
  */
-static int pd__conn_answer(pd__tcp_thread_t *th, pd__conn_t *c)
+static int pd__conn_answer(pd__tcp_thread_t *th, pd__conn_t *c, int64_t now)
 {
 	uint32_t pos = 0;
 	int more;
-	while ((more = pd__answer_batch(th, c, &pos)) > 0)
+	while ((more = pd__answer_batch(th, c, &pos, now)) > 0)
 		;
 	if (more < 0)
 		return -1;
@@ -541,10 +387,32 @@ static int pd__conn_answer(pd__tcp_thread_t *th, pd__conn_t *c)
 	return 1;
 }
 
+/* ---- reading and writing ---- */
+
+/* Reads and drops what a lingering c still gets, until its EOF. */
+static void pd__conn_discard(pd__tcp_thread_t *th, pd__conn_t *c)
+{
+	for (int r = 0; r < PD__READS; r++) {
+		ssize_t got = read(c->fd, c->in, PD__TCP_IN_CAP);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0 && errno == EAGAIN)
+			return;
+		if (got <= 0) {
+			pd__conn_release(th, c); /* its end was counted when it began */
+			return;
+		}
+	}
+}
+
 /* Reads what c sent and answers it. */
 static void pd__conn_read(pd__tcp_thread_t *th, pd__conn_t *c, int64_t now)
 {
 	bool progress = false;
+	if (c->lingering) {
+		pd__conn_discard(th, c);
+		return;
+	}
 	for (int r = 0; r < PD__READS && !c->writing && !c->closing; r++) {
 		size_t room = PD__TCP_IN_CAP - c->in_len;
 		if (room == 0)
@@ -569,7 +437,7 @@ static void pd__conn_read(pd__tcp_thread_t *th, pd__conn_t *c, int64_t now)
 			return;
 		}
 		c->in_len += (uint32_t)got;
-		int took = pd__conn_answer(th, c);
+		int took = pd__conn_answer(th, c, now);
 		if (took < 0)
 			return;
 		progress = progress || took;
@@ -579,39 +447,39 @@ static void pd__conn_read(pd__tcp_thread_t *th, pd__conn_t *c, int64_t now)
 	pd__conn_settle(th, c, now, progress);
 }
 
+/* Sends what c owes; 0, or -1 when c was closed. */
+static int pd__conn_write_owed(pd__tcp_thread_t *th, pd__conn_t *c, bool *progress)
+{
+	while (c->out_head != PD__NONE) {
+		struct iovec iov[PD__IOV_OWED];
+		struct msghdr mh = {.msg_iov = iov,
+		                    .msg_iovlen = (size_t)pd__out_iov(th, c, iov, PD__IOV_OWED)};
+		ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n < 0) {
+			pd__conn_close(th, c, PD_TCP_CLOSE_ERROR);
+			return -1;
+		}
+		*progress = true;
+		pd__out_consume(th, c, (size_t)n);
+	}
+	return 0;
+}
+
 /* Sends what c owes. Once all is gone, reads again, answering what waited meanwhile. */
 static void pd__conn_flush(pd__tcp_thread_t *th, pd__conn_t *c, int64_t now)
 {
 	bool progress = false;
-	while (c->out_head != PD__NONE) {
-		uint32_t b = c->out_head;
-		ssize_t n = write(c->fd, th->blocks[b] + c->out_off, th->block_len[b] - c->out_off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			break;
-		if (n < 0) {
-			pd__conn_close(th, c, PD_TCP_CLOSE_ERROR);
-			return;
-		}
-		progress = true;
-		c->out_off += (uint32_t)n;
-		if (c->out_off == th->block_len[b]) {
-			uint32_t next = th->block_next[b];
-			pd__block_put(th, b);
-			c->out_head = next;
-			c->out_off = 0;
-			if (next == PD__NONE)
-				c->out_tail = PD__NONE;
-		}
-	}
+	if (pd__conn_write_owed(th, c, &progress) < 0)
+		return;
 	if (c->out_head == PD__NONE) {
-		if (c->closing) {
-			pd__conn_close(th, c, c->end_why);
+		if (pd__conn_ended(th, c, now))
 			return;
-		}
 		pd__conn_want(th, c, false);
-		if (pd__conn_answer(th, c) < 0)
+		if (pd__conn_answer(th, c, now) < 0)
 			return;
 	}
 	pd__conn_settle(th, c, now, progress);
@@ -629,41 +497,100 @@ static void pd__listeners_arm(pd__tcp_thread_t *th, bool on)
 	}
 }
 
+/*
+ * accept4() failed with err. Out of descriptors, the oldest idle connection makes room
+ * (true: try again); when that is not possible, or the kernel is short of memory, the
+ * listeners rest a moment, so that a level-triggered listener does not spin.
+ */
+static bool pd__accept_failed(pd__tcp_thread_t *th, int err, bool retried, int64_t now)
+{
+	bool fds = err == EMFILE || err == ENFILE;
+	if (!fds && err != ENOBUFS && err != ENOMEM)
+		return false; /* EAGAIN: another thread or process took it; or the client left */
+	if (fds && !retried && th->lists[PD__LIST_IDLE].head != PD__NONE) {
+		pd__conn_close(th, &th->conns[th->lists[PD__LIST_IDLE].head], PD_TCP_CLOSE_EVICTED);
+		return true;
+	}
+	if (now - th->warned_ms >= PD__WARN_MS || !th->warned_ms) {
+		th->warned_ms = now;
+		pd_log(PD_LOG_WARN, "TCP: cannot accept: %s; not accepting for %d ms%s",
+		       strerror(err), PD__PAUSE_MS,
+		       fds ? " (raise LimitNOFILE / ulimit -n, or lower tcp-max-clients)" : "");
+	}
+	th->paused_until = now + PD__PAUSE_MS;
+	pd__listeners_arm(th, false);
+	return false;
+}
+
 static void pd__accept(pd__tcp_thread_t *th, int slot, int64_t now)
 {
 	pd_engine_t *e = th->engine;
+	bool retried = false;
 	for (int i = 0; i < PD__ACCEPTS; i++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 		int fd = accept4(th->fds[slot], (struct sockaddr *)&ss, &sl,
 		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE) {
-				pd_log(PD_LOG_WARN,
-				       "TCP: out of file descriptors, not accepting for "
-				       "%d ms (raise LimitNOFILE, or lower tcp-max-clients)",
-				       PD__PAUSE_MS);
-				th->paused_until = now + PD__PAUSE_MS;
-				pd__listeners_arm(th, false);
-			}
-			return; /* EAGAIN: another thread or process took it, or none left */
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (!pd__accept_failed(th, errno, retried, now))
+				return;
+			retried = true;
+			continue;
 		}
 		if (th->stats)
 			pd_counter_add(&th->stats->accepted, 1);
-		uint32_t client = pd__client_slot(&ss);
+		uint32_t client = pd__client_slot(e, &ss);
 		pd__conn_t *c = NULL;
 		bool entered = pd__client_enter(e, client, false);
 		if (!entered || !(c = pd__conn_slot(th))) {
 			if (entered)
-				atomic_fetch_sub_explicit(&e->clients[client], 1,
-				                          memory_order_relaxed);
+				pd__client_leave(e, client);
 			close(fd);
-			if (th->stats)
-				pd_counter_add(&th->stats->closed[PD_TCP_CLOSE_LIMIT], 1);
+			pd__count_close(th, PD_TCP_CLOSE_LIMIT);
 			continue;
 		}
 		if (pd__conn_open(th, c, fd, client, &ss, sl))
 			pd__list_append(th, c, PD__LIST_IDLE, now);
+	}
+}
+
+/* One connection from a predecessor: what it is owed goes out first. */
+static void pd__adopt_one(pd__tcp_thread_t *th, pd__adoptee_t *a, int64_t now)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t sl = sizeof(ss);
+	if (getpeername(a->fd, (struct sockaddr *)&ss, &sl) < 0)
+		sl = 0;
+	uint32_t client = pd__client_slot(th->engine, &ss);
+	pd__client_enter(th->engine, client, true); /* it was open already: counted */
+	pd__conn_t *c = pd__conn_slot(th);
+	if (!c) {
+		close(a->fd);
+		pd__client_leave(th->engine, client);
+		pd__count_close(th, PD_TCP_CLOSE_LIMIT);
+		return;
+	}
+	if (!pd__conn_open(th, c, a->fd, client, &ss, sl))
+		return;
+	if (th->stats)
+		pd_counter_add(&th->stats->adopted, 1);
+	memcpy(c->in, a->data, a->len);
+	c->in_len = a->len;
+	if (a->closing) {
+		c->closing = true; /* its end was counted by the predecessor */
+		c->in_len = 0;
+	}
+	if (!pd__out_append(th, c, a->data + a->len, a->unsent_len, false)) {
+		pd__conn_close(th, c, PD_TCP_CLOSE_IO); /* the pool is spent */
+		return;
+	}
+	if (c->out_head != PD__NONE) {
+		pd__conn_want(th, c, true);
+		pd__conn_flush(th, c, now);
+	} else if (!pd__conn_ended(th, c, now) && pd__conn_answer(th, c, now) >= 0) {
+		pd__conn_settle(th, c, now, true);
 	}
 }
 
@@ -679,27 +606,7 @@ static void pd__adopt_queued(pd__tcp_thread_t *th, int64_t now)
 	pthread_mutex_unlock(&th->inbox_lock);
 	while (a) {
 		pd__adoptee_t *next = a->next;
-		struct sockaddr_storage ss = {0};
-		socklen_t sl = sizeof(ss);
-		if (getpeername(a->fd, (struct sockaddr *)&ss, &sl) < 0)
-			sl = 0;
-		uint32_t client = pd__client_slot(&ss);
-		pd__client_enter(th->engine, client, true); /* it was open already: counted */
-		pd__conn_t *c = pd__conn_slot(th);
-		if (!c) {
-			close(a->fd);
-			atomic_fetch_sub_explicit(&th->engine->clients[client], 1,
-			                          memory_order_relaxed);
-			if (th->stats)
-				pd_counter_add(&th->stats->closed[PD_TCP_CLOSE_LIMIT], 1);
-		} else if (pd__conn_open(th, c, a->fd, client, &ss, sl)) {
-			if (th->stats)
-				pd_counter_add(&th->stats->adopted, 1);
-			memcpy(c->in, a->unread, a->len);
-			c->in_len = a->len;
-			if (pd__conn_answer(th, c) >= 0)
-				pd__conn_settle(th, c, now, true);
-		}
+		pd__adopt_one(th, a, now);
 		free(a);
 		a = next;
 	}
@@ -712,7 +619,6 @@ static int pd__expire(pd__tcp_thread_t *th, int64_t now)
 {
 	const pd_tcp_conf_t *tc = &th->engine->tcp_conf;
 	const int64_t limit[2] = {tc->idle_timeout_ms, tc->io_timeout_ms};
-	const int why[2] = {PD_TCP_CLOSE_IDLE, PD_TCP_CLOSE_IO};
 	int64_t next = -1;
 	for (int l = 0; l < 2; l++) {
 		while (th->lists[l].head != PD__NONE) {
@@ -723,7 +629,12 @@ static int pd__expire(pd__tcp_thread_t *th, int64_t now)
 					next = due - now;
 				break;
 			}
-			pd__conn_close(th, c, why[l]);
+			if (l == PD__LIST_IDLE)
+				pd__conn_close(th, c, PD_TCP_CLOSE_IDLE);
+			else if (c->lingering || (c->closing && c->end_why == PD__WHY_COUNTED))
+				pd__conn_release(th, c); /* its end was counted when it began */
+			else
+				pd__conn_close(th, c, PD_TCP_CLOSE_IO);
 		}
 	}
 	if (th->paused_until) {
@@ -759,47 +670,6 @@ static void pd__event(pd__tcp_thread_t *th, const struct epoll_event *ev, int64_
 		pd__conn_read(th, c, now);
 }
 
-/*
- * After stop: no more accepting or reading; the answers owed are sent, for up to the
- * I/O timeout. What stays open is left for a successor (pd_engine_conns) or the close.
- */
-static void pd__drain(pd__tcp_thread_t *th)
-{
-	pd_engine_t *e = th->engine;
-	struct epoll_event evs[PD__EVENTS];
-	int64_t end = pd__now_ms() + e->tcp_conf.io_timeout_ms;
-	for (int slot = 0; slot < e->nlisten; slot++)
-		epoll_ctl(th->epfd, EPOLL_CTL_DEL, th->fds[slot], NULL);
-	epoll_ctl(th->epfd, EPOLL_CTL_DEL, e->stop_fd, NULL);
-	epoll_ctl(th->epfd, EPOLL_CTL_DEL, th->inbox_fd, NULL);
-	for (;;) {
-		bool owed = false;
-		for (uint32_t i = 0; i < th->nconns; i++) {
-			pd__conn_t *c = &th->conns[i];
-			if (c->fd < 0)
-				continue;
-			if (c->out_head != PD__NONE)
-				owed = true;
-			else if (c->closing)
-				pd__conn_close(th, c, c->end_why);
-			else if (!c->writing)
-				epoll_ctl(th->epfd, EPOLL_CTL_DEL, c->fd, NULL); /* read no more */
-		}
-		int64_t now = pd__now_ms();
-		if (!owed || now >= end)
-			break;
-		int n = epoll_wait(th->epfd, evs, PD__EVENTS, (int)(end - now));
-		for (int k = 0; k < n; k++) {
-			uint64_t tag = evs[k].data.u64;
-			if (tag < PD__EV_LISTEN && th->conns[tag].fd >= 0 && th->conns[tag].writing)
-				pd__conn_flush(th, &th->conns[tag], now);
-		}
-	}
-	for (uint32_t i = 0; i < th->nconns; i++)
-		if (th->conns[i].fd >= 0 && th->conns[i].out_head != PD__NONE)
-			pd__conn_close(th, &th->conns[i], PD_TCP_CLOSE_IO);
-}
-
 static void *pd__tcp_main(void *arg)
 {
 	pd__tcp_thread_t *th = arg;
@@ -817,21 +687,18 @@ static void *pd__tcp_main(void *arg)
 		pd__quiescent(&th->used);
 	}
 	pd__offline(&th->used);
-	rcu_thread_online();
-	pd__drain(th);
 	rcu_unregister_thread();
 	return NULL;
 }
 
-/* The thread's epoll set: its listeners, its adoption inbox and the engine's stop. */
+/* The thread's pools and epoll set: its listeners, its adoption inbox, the engine's stop. */
 static int pd__thread_prepare(pd__tcp_thread_t *th)
 {
 	pd_engine_t *e = th->engine;
+	/* Shared evenly; each thread takes one at least. */
 	uint32_t per = (uint32_t)((e->tcp_conf.max_clients + e->ntcp - 1) / e->ntcp);
-	if (pd__thread_pools(th, per ? per : 1) < 0)
+	if (pd__pools_new(th, per ? per : 1) < 0)
 		return -ENOMEM;
-	th->lists[0].head = th->lists[0].tail = PD__NONE;
-	th->lists[1].head = th->lists[1].tail = PD__NONE;
 	th->epfd = epoll_create1(EPOLL_CLOEXEC);
 	th->inbox_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (th->epfd < 0 || th->inbox_fd < 0)
@@ -885,6 +752,8 @@ void pd__tcp_stop(pd_engine_t *e)
 	}
 }
 
+/* ---- handing over, adopting, finishing ---- */
+
 int pd_engine_conns(pd_engine_t *e, pd_engine_conn_fn fn, void *arg)
 {
 	int handed = 0;
@@ -892,11 +761,26 @@ int pd_engine_conns(pd_engine_t *e, pd_engine_conn_fn fn, void *arg)
 		pd__tcp_thread_t *th = &e->tcp[t];
 		for (uint32_t i = 0; i < th->nconns; i++) {
 			pd__conn_t *c = &th->conns[i];
-			if (c->fd < 0 || c->closing)
+			if (c->fd < 0)
 				continue;
-			if (fn(arg, c->fd, c->in, c->in_len) != 0)
+			struct iovec *iov =
+			    c->out_blocks ? calloc(c->out_blocks, sizeof(*iov)) : NULL;
+			if (c->out_blocks && !iov)
+				continue; /* closed with the rest at pd_engine_free */
+			/* A connection that ended on the client's EOF is handed as open: the
+			 * successor reads the EOF again once what is owed is sent. */
+			pd_engine_conn_t hc = {
+			    .fd = c->fd,
+			    .unread = c->in,
+			    .unread_len = c->in_len,
+			    .unsent = iov,
+			    .nunsent = iov ? pd__out_iov(th, c, iov, (int)c->out_blocks) : 0,
+			    .closing =
+			        c->lingering || (c->closing && c->end_why == PD__WHY_COUNTED)};
+			int ret = fn(arg, &hc);
+			free(iov);
+			if (ret != 0)
 				return handed;
-			/* The successor holds its own descriptor: ours can go. */
 			pd__conn_close(th, c, PD_TCP_CLOSE_HANDED);
 			handed++;
 		}
@@ -904,38 +788,95 @@ int pd_engine_conns(pd_engine_t *e, pd_engine_conn_fn fn, void *arg)
 	return handed;
 }
 
-int pd_engine_adopt(pd_engine_t *e, int fd, const uint8_t *unread, size_t len)
+int pd_engine_adopt(pd_engine_t *e, const pd_engine_conn_t *conn)
 {
-	if (e->ntcp < 1 || len > PD__TCP_IN_CAP) {
-		close(fd);
-		return -EINVAL;
+	size_t unsent = 0;
+	for (int i = 0; i < conn->nunsent; i++)
+		unsent += conn->unsent[i].iov_len;
+	pd__adoptee_t *a = NULL;
+	if (e->ntcp < 1 || conn->unread_len > PD__TCP_IN_CAP || unsent > UINT32_MAX ||
+	    !(a = malloc(sizeof(*a) + conn->unread_len + unsent))) {
+		close(conn->fd);
+		return e->ntcp < 1 || !a ? -ENOMEM : -EINVAL;
 	}
-	pd__adoptee_t *a = malloc(sizeof(*a) + len);
-	if (!a) {
-		close(fd);
-		return -ENOMEM;
+	a->fd = conn->fd;
+	a->closing = conn->closing;
+	a->len = (uint32_t)conn->unread_len;
+	a->unsent_len = (uint32_t)unsent;
+	memcpy(a->data, conn->unread, conn->unread_len);
+	uint8_t *p = a->data + conn->unread_len;
+	for (int i = 0; i < conn->nunsent; i++) {
+		memcpy(p, conn->unsent[i].iov_base, conn->unsent[i].iov_len);
+		p += conn->unsent[i].iov_len;
 	}
-	a->fd = fd;
-	a->len = (uint32_t)len;
-	memcpy(a->unread, unread, len);
 	pd__tcp_thread_t *th = &e->tcp[atomic_fetch_add(&e->adopt_next, 1) % (unsigned)e->ntcp];
 	pthread_mutex_lock(&th->inbox_lock);
 	a->next = th->inbox;
 	th->inbox = a;
 	pthread_mutex_unlock(&th->inbox_lock);
 	uint64_t one = 1;
+	/* Should the wake-up fail, it is queued all the same, taken at the next one. */
 	if (write(th->inbox_fd, &one, sizeof(one)) < 0)
-		return -errno; /* queued all the same: taken at the thread's next wake-up */
+		pd_log(PD_LOG_WARN, "TCP: cannot wake a thread for a connection: %s",
+		       strerror(errno));
 	return 0;
+}
+
+/*
+ * At the end, with the threads stopped: what open connections are owed is sent, for up
+ * to the I/O timeout (PD__FINISH_MS at most), from this thread alone.
+ */
+static void pd__tcp_finish_owed(pd_engine_t *e)
+{
+	int64_t end =
+	    pd__now_ms() +
+	    (e->tcp_conf.io_timeout_ms < PD__FINISH_MS ? e->tcp_conf.io_timeout_ms : PD__FINISH_MS);
+	for (;;) {
+		struct pollfd pfd[256];
+		pd__conn_t *who[256];
+		pd__tcp_thread_t *whose[256];
+		nfds_t n = 0;
+		for (int t = 0; t < e->ntcp; t++)
+			for (uint32_t i = 0; i < e->tcp[t].nconns && n < 256; i++) {
+				pd__conn_t *c = &e->tcp[t].conns[i];
+				if (c->fd < 0 || c->out_head == PD__NONE)
+					continue;
+				pfd[n] = (struct pollfd){.fd = c->fd, .events = POLLOUT};
+				who[n] = c;
+				whose[n++] = &e->tcp[t];
+			}
+		int64_t left = end - pd__now_ms();
+		if (n == 0 || left <= 0 || poll(pfd, n, (int)left) <= 0)
+			return;
+		for (nfds_t k = 0; k < n; k++) {
+			bool progress = false;
+			if (pfd[k].revents)
+				pd__conn_write_owed(whose[k], who[k], &progress);
+		}
+	}
 }
 
 void pd__tcp_free(pd_engine_t *e)
 {
-	for (int t = 0; e->tcp && t < e->ntcp; t++) {
+	if (!e->tcp)
+		return;
+	pd__tcp_finish_owed(e);
+	for (int t = 0; t < e->ntcp; t++) {
 		pd__tcp_thread_t *th = &e->tcp[t];
-		for (uint32_t i = 0; th->conns && i < th->nconns; i++)
-			if (th->conns[i].fd >= 0)
-				pd__conn_close(th, &th->conns[i], PD_TCP_CLOSE_STOP);
+		for (uint32_t i = 0; i < th->nconns; i++) {
+			pd__conn_t *c = &th->conns[i];
+			if (c->fd < 0)
+				continue;
+			/* Unread input would make the close a reset, destroying answers the
+			 * client has not read yet: what is queued is read first. */
+			while (read(c->fd, c->in, PD__TCP_IN_CAP) > 0)
+				;
+			bool ended = c->lingering || (c->closing && c->end_why == PD__WHY_COUNTED);
+			if (ended)
+				pd__conn_release(th, c);
+			else
+				pd__conn_close(th, c, c->closing ? c->end_why : PD_TCP_CLOSE_STOP);
+		}
 		for (pd__adoptee_t *a = th->inbox, *next; a; a = next) {
 			next = a->next;
 			close(a->fd);
@@ -948,15 +889,7 @@ void pd__tcp_free(pd_engine_t *e)
 			close(th->epfd);
 		if (th->inbox_fd >= 0)
 			close(th->inbox_fd);
-		free(th->conns);
-		if (th->in_region)
-			munmap(th->in_region, th->in_region_len);
-		if (th->blocks)
-			munmap(th->blocks, (size_t)th->nblocks * PD__TCP_BLOCK);
-		free(th->block_next);
-		free(th->block_len);
-		if (th->scratch)
-			munmap(th->scratch, (size_t)PD_BATCH * PD__TCP_SLOT);
+		pd__pools_free(th);
 		pthread_mutex_destroy(&th->inbox_lock);
 	}
 	free(e->tcp);

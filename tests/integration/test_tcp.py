@@ -848,6 +848,32 @@ class PerClientAndQueries(TcpCase):
         self.assertEqual(len(set(ids)), 5, ids)
         self.assertTrue(set(ids) <= set(range(8)))
 
+    def test_max_queries_while_the_client_keeps_sending(self):
+        """The limit reached while a slow reader still pipelines: it gets its 5 answers
+        whole and then EOF. Closing with its later queries unread would reset the
+        connection, and the reset would destroy the answers it had not read yet."""
+        big = harness.make_query(BIG_4K[0], qtype=16)
+        s = harness.tcp_connect(self.port, timeout=3)
+        self.addCleanup(s.close)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        harness.send_msgs(s, *[big] * 5)
+        time.sleep(0.2)
+        harness.send_msgs(s, www(6), www(7))  # past the limit, still unread
+        data, how = b"", None
+        deadline = time.monotonic() + 10
+        while how is None and time.monotonic() < deadline:
+            time.sleep(0.01)  # a slow reader
+            try:
+                chunk = s.recv(4096)
+            except ConnectionResetError:
+                how = "reset"
+                break
+            how = "eof" if not chunk else None
+            data += chunk
+        msgs, rest = harness.split_msgs(data)
+        self.assertEqual((how, len(msgs), len(rest)), ("eof", 5, 0),
+                         "%d bytes: %d whole answers, %d cut" % (len(data), len(msgs), len(rest)))
+
 
 # --- upgrades ----------------------------------------------------------------------------
 
@@ -904,14 +930,61 @@ class Upgrades(TcpCase):
         conf["handoff-socket"] = cls.handoff
         return super().start_server(folder, zones, conf, v6)
 
-    def successor(self, n):
+    def successor(self, n, last=False):
+        """A pindnsd taking over; stopped at the end of the test, or with last (the one
+        serving when the test ends) at the end of the class, for the tests after it."""
         srv = harness.Server([harness.PINDNSD, "--foreground", "--config",
                               os.path.join(self.dir, "pindns.conf"), "--zones", self.zones,
                               "--takeover", self.handoff],
                              self.port, os.path.join(self.dir, "successor-%d.log" % n),
                              ours=True)
-        self.addCleanup(srv.stop)
+        if not last:
+            self.addCleanup(srv.stop)
         return srv
+
+    def test_a_client_that_does_not_read_holds_up_no_upgrade(self):
+        """One client pipelines far more than the socket takes and reads nothing while
+        pindnsd is upgraded: another client's answers keep coming within milliseconds
+        (the old process does not wait for the slow one), and the slow one, reading at
+        last, gets every answer, whole and in order, from the old process and the new."""
+        hog = self.connect(timeout=5)
+        # Some 24 MB: more than both sockets' buffers take (a small receive buffer would
+        # do it with less, but then loopback TCP crawls through zero-window probes).
+        ids = list(range(100, 500))
+        harness.send_msgs(hog, *[harness.make_query(BIG_60K[0], qtype=16, qid=i)
+                                 for i in ids])
+        time.sleep(0.3)  # the old process now owes it answers
+        pinger = Pinger(self.port)
+        self.addCleanup(pinger.finish)
+        slowest = [0.0]
+
+        def watch():
+            last = pinger.answered
+            seen = time.monotonic()
+            while not pinger.done.is_set():
+                time.sleep(0.002)
+                if pinger.answered != last:
+                    last, now = pinger.answered, time.monotonic()
+                    slowest[0] = max(slowest[0], now - seen)
+                    seen = now
+        pinger.start()
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        time.sleep(0.2)
+        srv = type(self).srv
+        old, srv = srv, self.successor(100, last=True)
+        old.proc.wait(timeout=60)
+        old.stop()
+        type(self).srv = srv
+        time.sleep(0.3)
+        pinger.finish()
+        watcher.join(5)
+        print("beside a client that reads nothing: the longest wait for an answer during "
+              "the upgrade was %.1f ms" % (slowest[0] * 1000))
+        self.assertIsNone(pinger.error)
+        self.assertLess(slowest[0], 0.5, "the upgrade waited for the client that did not read")
+        got = [Msg(harness.recv_msg(hog, timeout=10)).id for _ in ids]
+        self.assertEqual(got, ids)
 
     def test_one_connection_across_ten_upgrades(self):
         before = self.tcp_counters()

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "pindns/counter.h"
 #include "pindns/dgram.h"
@@ -164,29 +165,42 @@ int pd_engine_start(pd_engine_t *e, pd_engine_handler_fn handler, void *arg, voi
 void *pd_engine_publish(pd_engine_t *e, void *data);
 
 /**
- * Stops and joins the workers and TCP threads; queued datagrams are left to the kernel.
- * TCP threads stop reading, send the answers they owe (for up to tcp.io_timeout_ms) and
- * leave their connections open, for pd_engine_conns() or pd_engine_free().
+ * Stops and joins the workers and TCP threads; queued datagrams are left to the kernel,
+ * and TCP connections stay open as they are, with what they read and what they owe, for
+ * pd_engine_conns() or pd_engine_free().
  */
 void pd_engine_stop(pd_engine_t *e);
 
+/** One open TCP connection, as pd_engine_conns() hands it on. */
+typedef struct pd_engine_conn {
+	int fd;
+	const uint8_t *unread; /* read from it, not yet a whole message: unread_len bytes */
+	size_t unread_len;
+	const struct iovec *unsent; /* answers owed to it, in order, nunsent pieces */
+	int nunsent;
+	bool closing; /* once what is owed is sent, it is to end (a limit, or the client's EOF) */
+} pd_engine_conn_t;
+
 /** Called by pd_engine_conns() for each open connection; non-zero stops the walk. */
-typedef int (*pd_engine_conn_fn)(void *arg, int fd, const uint8_t *unread, size_t len);
+typedef int (*pd_engine_conn_fn)(void *arg, const pd_engine_conn_t *conn);
 
 /**
- * After pd_engine_stop(), for a handoff: calls fn with each open TCP connection's fd and
- * the bytes read from it that do not yet make a whole message. A connection fn returns 0
- * for counts as handed over (the successor holds it; ours is closed at pd_engine_free()).
- * Returns how many were handed over.
+ * After pd_engine_stop(), for a handoff: calls fn with each open TCP connection. A
+ * connection fn returns 0 for counts as handed over and is closed here (the successor
+ * holds its own descriptor). Returns how many were handed over.
  */
 int pd_engine_conns(pd_engine_t *e, pd_engine_conn_fn fn, void *arg);
 
 /**
- * Takes an open TCP connection, with the bytes a predecessor read from it but did not
- * answer, into one of the running TCP threads. The engine owns fd from now on, also on
- * failure. Returns 0 or -errno. Not for the TCP threads themselves.
+ * Takes an open TCP connection, handed over as pd_engine_conns() gives it (conn->unsent
+ * as one piece or none), into one of the running TCP threads: what is owed is sent
+ * first, then the unread bytes are taken as if just read. The engine owns conn->fd from
+ * now on, also on failure. Returns 0 or -errno. Not for the TCP threads themselves.
  */
-int pd_engine_adopt(pd_engine_t *e, int fd, const uint8_t *unread, size_t len);
+int pd_engine_adopt(pd_engine_t *e, const pd_engine_conn_t *conn);
 
-/** Closes the sockets and frees the engine (stopping it first if needed). */
+/**
+ * Closes the sockets and frees the engine (stopping it first if needed). Open TCP
+ * connections first get what they are owed, for up to tcp.io_timeout_ms (2 s at most).
+ */
 void pd_engine_free(pd_engine_t *e);
