@@ -120,9 +120,10 @@ static void pd__conn_release(pd__tcp_thread_t *th, pd__conn_t *c)
 	pd__slot_put(th, c);
 }
 
+/* Closes c, counting why unless its end was counted when it began. */
 static void pd__conn_close(pd__tcp_thread_t *th, pd__conn_t *c, int why)
 {
-	pd__count_close(th, why);
+	pd__count_close(th, c->closing && c->end_why == PD__WHY_COUNTED ? PD__WHY_COUNTED : why);
 	pd__conn_release(th, c);
 }
 
@@ -163,6 +164,8 @@ static void pd__conn_end(pd__tcp_thread_t *th, pd__conn_t *c, int why, int64_t n
 	c->in_len = 0;
 	if (c->out_head == PD__NONE)
 		pd__conn_linger(th, c, now);
+	else
+		pd__list_append(th, c, PD__LIST_BUSY, now); /* the I/O clock, never evicted */
 }
 
 /* What c's state calls for once its owed output is gone: its end, or reading again. */
@@ -210,6 +213,7 @@ static bool pd__conn_open(pd__tcp_thread_t *th, pd__conn_t *c, int fd, uint32_t 
 	c->out_head = c->out_tail = PD__NONE;
 	c->out_off = c->out_blocks = 0;
 	c->answered = 0;
+	c->batch_max = PD_BATCH;
 	c->closing = c->lingering = c->writing = false;
 	c->end_why = PD__WHY_COUNTED;
 	c->list = PD__LIST_NONE;
@@ -263,6 +267,12 @@ static int pd__conn_send(pd__tcp_thread_t *th, pd__conn_t *c, struct iovec *iov,
 		}
 		done = 0;
 	}
+	if (taken < n && c->out_head == PD__NONE) {
+		/* Refused with nothing owed: the pool is spent (it has room for every
+		 * connection's most, so this is a guard), and nothing would wake c again. */
+		pd__conn_close(th, c, PD_TCP_CLOSE_IO);
+		return -1;
+	}
 	if (c->out_head != PD__NONE)
 		pd__conn_want(th, c, true);
 	return taken;
@@ -292,7 +302,7 @@ static int pd__batch_cut(pd__tcp_thread_t *th, pd__conn_t *c, uint32_t *pos, int
 {
 	unsigned max = th->engine->tcp_conf.max_queries;
 	int n = 0;
-	while (n < PD_BATCH && c->in_len - *pos >= 2) {
+	while (n < c->batch_max && c->in_len - *pos >= 2) {
 		uint32_t mlen = (uint32_t)c->in[*pos] << 8 | c->in[*pos + 1];
 		if (mlen == 0) {
 			*why = PD_TCP_CLOSE_BAD;
@@ -354,9 +364,14 @@ static int pd__answer_batch(pd__tcp_thread_t *th, pd__conn_t *c, uint32_t *pos, 
 	pd__count_batch(th, used, taken, in, out);
 	c->answered += (uint32_t)taken;
 	if (taken < nout) {
+		/* The rest is answered again once the client reads: as few as it took, so that
+		 * a slow reader does not make every query cost many answers. */
 		*pos = th->starts[taken];
+		c->batch_max = (uint8_t)(taken > 1 ? taken : 1);
 		return 0;
 	}
+	if (c->batch_max < PD_BATCH)
+		c->batch_max = (uint8_t)(2 * c->batch_max < PD_BATCH ? 2 * c->batch_max : PD_BATCH);
 	unsigned max = e->tcp_conf.max_queries;
 	if (why < 0 && max && c->answered >= max)
 		why = PD_TCP_CLOSE_QUERIES;
@@ -539,6 +554,7 @@ static void pd__accept(pd__tcp_thread_t *th, int slot, int64_t now)
 			retried = true;
 			continue;
 		}
+		retried = false; /* one retry per failure */
 		if (th->stats)
 			pd_counter_add(&th->stats->accepted, 1);
 		uint32_t client = pd__client_slot(e, &ss);
@@ -565,6 +581,9 @@ static void pd__adopt_one(pd__tcp_thread_t *th, pd__adoptee_t *a, int64_t now)
 		sl = 0;
 	uint32_t client = pd__client_slot(th->engine, &ss);
 	pd__client_enter(th->engine, client, true); /* it was open already: counted */
+	/* Counted in first, so that whatever closes it below keeps the open gauge right. */
+	if (th->stats)
+		pd_counter_add(&th->stats->adopted, 1);
 	pd__conn_t *c = pd__conn_slot(th);
 	if (!c) {
 		close(a->fd);
@@ -574,8 +593,6 @@ static void pd__adopt_one(pd__tcp_thread_t *th, pd__adoptee_t *a, int64_t now)
 	}
 	if (!pd__conn_open(th, c, a->fd, client, &ss, sl))
 		return;
-	if (th->stats)
-		pd_counter_add(&th->stats->adopted, 1);
 	memcpy(c->in, a->data, a->len);
 	c->in_len = a->len;
 	if (a->closing) {
@@ -831,13 +848,16 @@ static void pd__tcp_finish_owed(pd_engine_t *e)
 	int64_t end =
 	    pd__now_ms() +
 	    (e->tcp_conf.io_timeout_ms < PD__FINISH_MS ? e->tcp_conf.io_timeout_ms : PD__FINISH_MS);
+	size_t all = 0;
+	for (int t = 0; t < e->ntcp; t++)
+		all += e->tcp[t].nconns;
+	struct pollfd *pfd = calloc(all ? all : 1, sizeof(*pfd));
+	pd__conn_t **who = calloc(all ? all : 1, sizeof(*who));
+	pd__tcp_thread_t **whose = calloc(all ? all : 1, sizeof(*whose));
 	for (;;) {
-		struct pollfd pfd[256];
-		pd__conn_t *who[256];
-		pd__tcp_thread_t *whose[256];
 		nfds_t n = 0;
-		for (int t = 0; t < e->ntcp; t++)
-			for (uint32_t i = 0; i < e->tcp[t].nconns && n < 256; i++) {
+		for (int t = 0; pfd && who && whose && t < e->ntcp; t++)
+			for (uint32_t i = 0; i < e->tcp[t].nconns; i++) {
 				pd__conn_t *c = &e->tcp[t].conns[i];
 				if (c->fd < 0 || c->out_head == PD__NONE)
 					continue;
@@ -847,13 +867,16 @@ static void pd__tcp_finish_owed(pd_engine_t *e)
 			}
 		int64_t left = end - pd__now_ms();
 		if (n == 0 || left <= 0 || poll(pfd, n, (int)left) <= 0)
-			return;
+			break;
 		for (nfds_t k = 0; k < n; k++) {
 			bool progress = false;
 			if (pfd[k].revents)
 				pd__conn_write_owed(whose[k], who[k], &progress);
 		}
 	}
+	free(pfd);
+	free(who);
+	free(whose);
 }
 
 void pd__tcp_free(pd_engine_t *e)

@@ -12,9 +12,11 @@
 #define PD__TCP_IN_CAP (2 + PD_TCP_MSG_MAX) /* a whole message with its length */
 #define PD__TCP_SLOT (2 + PD_TCP_MSG_MAX)   /* an answer with its length */
 #define PD__TCP_BLOCK (64u << 10)           /* a block of unsent output */
-/* Blocks one connection may fill beyond the one a cut answer needs: past them, answers
- * wait for the client to read, so a few clients that do not read cannot spend the pool. */
-#define PD__TCP_CONN_BLOCKS 4
+/* Blocks one connection may fill beyond the two a cut answer needs: past them, answers
+ * wait for the client to read. The pool has room for every connection's most, so no
+ * number of clients that do not read can spend it. */
+#define PD__TCP_CONN_BLOCKS 2
+#define PD__TCP_POOL_BLOCKS (PD__TCP_CONN_BLOCKS + 2)
 #define PD__NONE UINT32_MAX
 
 enum { PD__LIST_IDLE, PD__LIST_BUSY, PD__LIST_NONE };
@@ -42,7 +44,8 @@ typedef struct pd__conn {
 	uint32_t out_head, out_tail, out_off; /* unsent output, a chain of blocks */
 	uint32_t out_blocks;
 	uint32_t answered;
-	uint32_t client; /* its slot in the engine's per-client counts */
+	uint8_t batch_max; /* messages cut per batch: fewer while the client reads slowly */
+	uint32_t client;   /* its slot in the engine's per-client counts */
 	socklen_t peer_len;
 	struct sockaddr_storage peer;
 } pd__conn_t;

@@ -32,8 +32,8 @@ int pd__pools_new(pd__tcp_thread_t *th, uint32_t nconns)
 	th->free_conn = 0;
 	th->lists[0].head = th->lists[0].tail = PD__NONE;
 	th->lists[1].head = th->lists[1].tail = PD__NONE;
-	/* Two per connection: a reader pays for none, a slow one for a few. */
-	th->nblocks = 2 * nconns + 32;
+	/* Every connection's most at once: only address space until touched. */
+	th->nblocks = PD__TCP_POOL_BLOCKS * nconns;
 	th->in_region_len = (size_t)nconns * PD__TCP_IN_CAP;
 	th->in_region = pd__region(th->in_region_len);
 	th->blocks = pd__region((size_t)th->nblocks * PD__TCP_BLOCK);
