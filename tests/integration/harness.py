@@ -125,7 +125,7 @@ def _port_range():
 _rng = random.SystemRandom()
 
 
-def _ipv6_loopback():
+def have_ipv6_loopback():
     """Whether ::1 can be bound here (some hosts and containers have no IPv6)."""
     try:
         with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
@@ -141,7 +141,7 @@ def free_port():
     may take it before we do: start_pindnsd() retries on another."""
     low, high = _port_range()
     hosts = [(socket.AF_INET, "127.0.0.1")]
-    if _ipv6_loopback():
+    if have_ipv6_loopback():
         hosts.append((socket.AF_INET6, "::1"))
     while True:
         port = _rng.randint(low, high)

@@ -12,19 +12,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
 
-def have_ipv6_loopback():
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
 class Answers(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.v6 = have_ipv6_loopback()
+        cls.v6 = harness.have_ipv6_loopback()
         args = ["--listen", "[::1]:{port}"] if cls.v6 else []
         cls.srv = harness.start_pindnsd(args)
         cls.port = cls.srv.port

@@ -263,7 +263,7 @@ class Ports(unittest.TestCase):
     def test_a_port_with_only_a_tcp_listener_is_not_free(self):
         """pindnsd listens on TCP too, on the same port; on ::1 as well as 127.0.0.1."""
         hosts = [(socket.AF_INET, "127.0.0.1")]
-        if harness._ipv6_loopback():
+        if harness.have_ipv6_loopback():
             hosts.append((socket.AF_INET6, "::1"))
         for family, host in hosts:
             with self.subTest(host), socket.socket(family, socket.SOCK_STREAM) as taken:

@@ -60,15 +60,6 @@ def make_zones(folder):
     return zones
 
 
-def have_ipv6_loopback():
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
 # --- DNS messages -----------------------------------------------------------------------
 
 class Msg:
@@ -201,7 +192,7 @@ class TcpCase(unittest.TestCase):
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="pindns-tcp-")
         cls.zones = make_zones(cls.dir)
-        cls.v6 = cls.V6 and have_ipv6_loopback()
+        cls.v6 = cls.V6 and harness.have_ipv6_loopback()
         cls.srv = cls.start_server(cls.dir, cls.zones, dict(cls.CONF), cls.v6)
         cls.port = cls.srv.port
 
