@@ -123,19 +123,24 @@ static int pd__read_all(int fd, uint8_t *buf, size_t len, int timeout_ms)
 	return 0;
 }
 
-static int pd__write_all(int fd, const char *s)
+/* Sends len bytes, however many calls it takes. 0 or -errno. */
+static int pd__send_all(int fd, const void *p, size_t len)
 {
-	size_t len = strlen(s), off = 0;
-	while (off < len) {
-		ssize_t n = send(fd, s + off, len - off, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
+	for (size_t off = 0; off < len;) {
+		ssize_t k = send(fd, (const uint8_t *)p + off, len - off, MSG_NOSIGNAL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
 			return -errno;
-		}
-		off += (size_t)n;
+		off += (size_t)k;
 	}
 	return 0;
+}
+
+/* Sends the text s whole. */
+static int pd__write_all(int fd, const char *s)
+{
+	return pd__send_all(fd, s, strlen(s));
 }
 
 int pd_handoff_listen(const char *path, char *err, size_t cap)
@@ -209,20 +214,6 @@ int pd_handoff_give(int conn, const pd_engine_t *e, int stats_fd, int *version, 
 		snprintf(err, cap, "handoff: the successor did not start (%s); still serving",
 		         ret < 0 ? strerror(-ret) : line);
 		return ret < 0 ? ret : -EPROTO;
-	}
-	return 0;
-}
-
-/* Sends len bytes, however many calls it takes. 0 or -errno. */
-static int pd__send_all(int fd, const void *p, size_t len)
-{
-	for (size_t off = 0; off < len;) {
-		ssize_t k = send(fd, (const uint8_t *)p + off, len - off, MSG_NOSIGNAL);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		off += (size_t)k;
 	}
 	return 0;
 }
