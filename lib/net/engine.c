@@ -56,7 +56,7 @@ static bool pd__is_wildcard(const pd_listen_t *l)
 	return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&l->addr)->sin6_addr);
 }
 
-const char *pd__bind_advice(int err, const pd_listen_t *l)
+static const char *pd__bind_advice(int err, const pd_listen_t *l)
 {
 	uint16_t port = ntohs(((const struct sockaddr_in *)&l->addr)->sin_port);
 	switch (err) {
@@ -75,6 +75,17 @@ const char *pd__bind_advice(int err, const pd_listen_t *l)
 	default:
 		return "";
 	}
+}
+
+int pd__listen_failed(int fd, const pd_listen_t *l, const char *what, char *err, size_t cap)
+{
+	int e = errno;
+	const char *advice = pd__bind_advice(e, l);
+	snprintf(err, cap, "cannot listen on %s%s: %s%s%s", l->text, what, strerror(e),
+	         *advice ? " — " : "", advice);
+	if (fd >= 0)
+		close(fd);
+	return -e;
 }
 
 static int pd__socket_open(const pd_listen_t *l, bool wildcard, int rcvbuf, int *out, char *err,
@@ -104,13 +115,8 @@ static int pd__socket_open(const pd_listen_t *l, bool wildcard, int rcvbuf, int 
 		goto fail;
 	*out = fd;
 	return 0;
-fail:;
-	int e = errno;
-	snprintf(err, cap, "cannot listen on %s: %s%s%s", l->text, strerror(e),
-	         *pd__bind_advice(e, l) ? " — " : "", pd__bind_advice(e, l));
-	if (fd >= 0)
-		close(fd);
-	return -e;
+fail:
+	return pd__listen_failed(fd, l, "", err, cap);
 }
 
 /*
@@ -506,6 +512,20 @@ static void pd__reply_source(pd__worker_t *wk, struct msghdr *rh, struct msghdr 
 	}
 }
 
+void pd__count_traffic(pd_engine_stats_t *st, int n, int nout, uint64_t in, uint64_t out)
+{
+	int fill = 0;
+	for (int v = n; v > 1 && fill < PD_ENGINE_FILL - 1; v >>= 1)
+		fill++;
+	pd_counter_add(&st->batches, 1);
+	pd_counter_add(&st->batch_fill[fill], 1);
+	pd_counter_add(&st->queries, (uint64_t)n);
+	pd_counter_add(&st->responses, (uint64_t)nout);
+	pd_counter_add(&st->dropped, (uint64_t)(n - nout));
+	pd_counter_add(&st->bytes_in, in);
+	pd_counter_add(&st->bytes_out, out);
+}
+
 /*
  * Counts a batch of got datagrams of which nout were answered. Sums are made here and
  * added once: each add is an atomic store (for readers on other threads), which the
@@ -513,21 +533,12 @@ static void pd__reply_source(pd__worker_t *wk, struct msghdr *rh, struct msghdr 
  */
 static void pd__worker_count(pd_engine_stats_t *st, const pd__worker_t *wk, int got, int nout)
 {
-	int fill = 0;
 	uint64_t in = 0, out = 0;
-	for (int v = got; v > 1 && fill < PD_ENGINE_FILL - 1; v >>= 1)
-		fill++;
 	for (int i = 0; i < got; i++)
 		in += wk->rx[i].msg_len;
 	for (int i = 0; i < nout; i++)
 		out += wk->tx_iov[i].iov_len;
-	pd_counter_add(&st->batches, 1);
-	pd_counter_add(&st->batch_fill[fill], 1);
-	pd_counter_add(&st->queries, (uint64_t)got);
-	pd_counter_add(&st->responses, (uint64_t)nout);
-	pd_counter_add(&st->dropped, (uint64_t)(got - nout));
-	pd_counter_add(&st->bytes_in, in);
-	pd_counter_add(&st->bytes_out, out);
+	pd__count_traffic(st, got, nout, in, out);
 }
 
 /* Answers the got datagrams just read from slot and sends the replies in one batch. */

@@ -64,8 +64,13 @@ int pd__cpu_for(int index, int *ncpu_out);
 /* Starts fn(arg) as a thread pinned to cpu (unless -1) and named name. 0 or -errno. */
 int pd__thread_start(pthread_t *thread, int cpu, const char *name, void *(*fn)(void *), void *arg);
 
-/* What to tell an operator about a bind error, or "". */
-const char *pd__bind_advice(int err, const pd_listen_t *l);
+/* A socket for l could not be set up (errno says why): closes fd (unless -1), writes
+ * "cannot listen on ADDR<what>: why — what to do" to err, returns -errno. */
+int pd__listen_failed(int fd, const pd_listen_t *l, const char *what, char *err, size_t cap);
+
+/* Counts one batch of n messages, nout of them answered, in and out bytes: the sums are
+ * made by the caller and added once, as each add is an atomic store. */
+void pd__count_traffic(pd_engine_stats_t *st, int n, int nout, uint64_t in, uint64_t out);
 
 /* Tells ThreadSanitizer (PD_TSAN) that a thread picked up data, published before;
  * *used is what that thread last used, until its next quiescent state. */

@@ -58,13 +58,8 @@ int pd__tcp_listener_open(const pd_listen_t *l, int *out, char *err, size_t cap)
 		goto fail;
 	*out = fd;
 	return 0;
-fail:;
-	int e = errno;
-	snprintf(err, cap, "cannot listen on %s (TCP): %s%s%s", l->text, strerror(e),
-	         *pd__bind_advice(e, l) ? " — " : "", pd__bind_advice(e, l));
-	if (fd >= 0)
-		close(fd);
-	return -e;
+fail:
+	return pd__listen_failed(fd, l, " (TCP)", err, cap);
 }
 
 int pd__tcp_alloc(pd_engine_t *e, int ntcp)
@@ -278,24 +273,6 @@ static int pd__conn_send(pd__tcp_thread_t *th, pd__conn_t *c, struct iovec *iov,
 	return taken;
 }
 
-/* Counts one handler call: n messages taken, nout of them answered. */
-static void pd__count_batch(pd__tcp_thread_t *th, int n, int nout, uint64_t in, uint64_t out)
-{
-	pd_engine_stats_t *st = th->net;
-	int fill = 0;
-	if (!st || n == 0)
-		return;
-	for (int v = n; v > 1 && fill < PD_ENGINE_FILL - 1; v >>= 1)
-		fill++;
-	pd_counter_add(&st->batches, 1);
-	pd_counter_add(&st->batch_fill[fill], 1);
-	pd_counter_add(&st->queries, (uint64_t)n);
-	pd_counter_add(&st->responses, (uint64_t)nout);
-	pd_counter_add(&st->dropped, (uint64_t)(n - nout));
-	pd_counter_add(&st->bytes_in, in);
-	pd_counter_add(&st->bytes_out, out);
-}
-
 /* Cuts up to a batch of whole messages out of c's input from *pos on, as dgrams. Sets
  * *why when a length of 0 ends the connection. Returns how many. */
 static int pd__batch_cut(pd__tcp_thread_t *th, pd__conn_t *c, uint32_t *pos, int *why)
@@ -361,7 +338,8 @@ static int pd__answer_batch(pd__tcp_thread_t *th, pd__conn_t *c, uint32_t *pos, 
 		in += 2 + th->dgrams[k].in_len;
 	for (int k = 0; k < taken; k++)
 		out += th->iov[k].iov_len;
-	pd__count_batch(th, used, taken, in, out);
+	if (th->net && used)
+		pd__count_traffic(th->net, used, taken, in, out);
 	c->answered += (uint32_t)taken;
 	if (taken < nout) {
 		/* The rest is answered again once the client reads: as few as it took, so that
