@@ -65,6 +65,23 @@ static void pd__tcp_stats(const pd_tcp_stats_t *t, bool json, char *buf, size_t 
 	pd_buf_printf(buf, cap, n, json ? "}}" : "\n");
 }
 
+/* The totals' traffic and cache counts, as the text line or the start of the JSON
+ * "total" member (which the rcodes and batch fill complete). */
+static void pd__total_stats(const pd_worker_stats_t *t, bool json, char *buf, size_t cap, size_t *n)
+{
+	pd_buf_printf(buf, cap, n,
+	              !json ? "total: queries %llu responses %llu dropped %llu truncated %llu "
+	                      "bytes-in %llu bytes-out %llu cache-hits %llu cache-misses %llu\n"
+	                    : "], \"total\": {\"queries\": %llu, \"responses\": %llu, "
+	                      "\"dropped\": %llu, \"truncated\": %llu, \"bytes_in\": %llu, "
+	                      "\"bytes_out\": %llu, \"cache_hits\": %llu, \"cache_misses\": %llu",
+	              (unsigned long long)t->net.queries, (unsigned long long)t->net.responses,
+	              (unsigned long long)t->net.dropped, (unsigned long long)t->dns.truncated,
+	              (unsigned long long)t->net.bytes_in, (unsigned long long)t->net.bytes_out,
+	              (unsigned long long)t->dns.cache.hits,
+	              (unsigned long long)t->dns.cache.misses);
+}
+
 size_t pd_control_stats(const pd_stats_t *s, bool json, char *buf, size_t cap)
 {
 	size_t n = 0;
@@ -106,15 +123,8 @@ size_t pd_control_stats(const pd_stats_t *s, bool json, char *buf, size_t cap)
 	static const char *const fill[PD_ENGINE_FILL] = {"1",     "2-3",   "4-7", "8-15",
 	                                                 "16-31", "32-63", "64+"};
 	if (json) {
-		pd_buf_printf(
-		    buf, cap, &n,
-		    "], \"total\": {\"queries\": %llu, \"responses\": %llu, \"dropped\": %llu, "
-		    "\"truncated\": %llu, \"bytes_in\": %llu, \"bytes_out\": %llu, "
-		    "\"cache_hits\": %llu, \"cache_misses\": %llu, \"rcodes\": {",
-		    (unsigned long long)t.net.queries, (unsigned long long)t.net.responses,
-		    (unsigned long long)t.net.dropped, (unsigned long long)t.dns.truncated,
-		    (unsigned long long)t.net.bytes_in, (unsigned long long)t.net.bytes_out,
-		    (unsigned long long)t.dns.cache.hits, (unsigned long long)t.dns.cache.misses);
+		pd__total_stats(&t, true, buf, cap, &n);
+		pd_buf_printf(buf, cap, &n, ", \"rcodes\": {");
 		bool first = true;
 		for (int r = 0; r < 16; r++)
 			if (t.dns.rcode[r]) {
@@ -136,14 +146,7 @@ size_t pd_control_stats(const pd_stats_t *s, bool json, char *buf, size_t cap)
 		              (unsigned long long)s->started_unix);
 		return n;
 	}
-	pd_buf_printf(
-	    buf, cap, &n,
-	    "total: queries %llu responses %llu dropped %llu truncated %llu bytes-in %llu "
-	    "bytes-out %llu cache-hits %llu cache-misses %llu\n",
-	    (unsigned long long)t.net.queries, (unsigned long long)t.net.responses,
-	    (unsigned long long)t.net.dropped, (unsigned long long)t.dns.truncated,
-	    (unsigned long long)t.net.bytes_in, (unsigned long long)t.net.bytes_out,
-	    (unsigned long long)t.dns.cache.hits, (unsigned long long)t.dns.cache.misses);
+	pd__total_stats(&t, false, buf, cap, &n);
 	for (int tr = 0; tr < PD_TRANSPORTS; tr++)
 		pd__transport_stats(s, (pd_transport_t)tr, false, buf, cap, &n);
 	pd__tcp_stats(&t.tcp, false, buf, cap, &n);
