@@ -345,7 +345,7 @@ int pd_handoff_take(const char *path, const pd_engine_conf_t *cfg, pd_engine_t *
 	*out = NULL;
 	*stats_fd = -1;
 	*version = PD_HANDOFF_VERSION;
-	int fd = pd__request(path, 2, text, sizeof(text), fds, &nfds, &flags, err, cap);
+	int fd = pd__request(path, *version, text, sizeof(text), fds, &nfds, &flags, err, cap);
 	if (fd == -ECONNRESET) { /* closed without a byte: not an "ERR" */
 		/* A pindnsd from before TCP closes on a request it does not know. */
 		*version = 1;

@@ -720,7 +720,6 @@ int pd__tcp_start(pd_engine_t *e)
 	for (int t = 0; t < e->ntcp; t++) {
 		pd__tcp_thread_t *th = &e->tcp[t];
 		th->engine = e;
-		th->index = t;
 		th->worker = e->nthreads + t;
 		/* After the UDP workers' CPUs, so one TCP thread does not share the first. */
 		th->cpu = pd__cpu_for(e->nthreads + t, NULL);

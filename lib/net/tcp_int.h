@@ -61,7 +61,7 @@ typedef struct pd__adoptee {
 
 struct pd__tcp_thread {
 	pd_engine_t *engine;
-	int index, worker, cpu;
+	int worker, cpu; /* the handler's worker index: threads + t */
 	int epfd, inbox_fd;
 	int fds[PD_LISTEN_MAX]; /* listeners, one per address */
 	pthread_t thread;
