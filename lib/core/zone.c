@@ -5,39 +5,16 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "pindns/dns.h"
 
 #include "hashtab.h"
 #include "hugemem.h"
 #include "rdata.h"
+#include "zone_int.h"
 
-typedef struct pd__rec {
-	uint32_t owner_hash; /* sorts owners together with integer compares */
-	uint32_t owner_off;  /* into builder names, lower-cased */
-	uint8_t owner_len;
-	uint16_t type;
-	uint16_t rdlen;
-	uint32_t ttl;
-	uint32_t rd_off;
-	uint32_t seq; /* file order, so RRs keep it and "first TTL wins" is well defined */
-	int line;
-} pd__rec_t;
-
-struct pd_zone_builder {
-	uint8_t origin[PD_NAME_MAX];
-	size_t origin_len;
-	pd__rec_t *recs;
-	size_t nrecs, recs_cap;
-	uint8_t *names;
-	size_t names_len, names_cap;
-	uint8_t *rdata;
-	size_t rdata_len, rdata_cap;
-	char err[512];
-	int err_loc;
-};
-
-static int pd__grow(void **buf, size_t *cap, size_t need, size_t elem)
+int pd__grow(void **buf, size_t *cap, size_t need, size_t elem)
 {
 	if (need <= *cap)
 		return 0;
@@ -62,7 +39,7 @@ static int pd__alloc_array(void **p, size_t *cap, size_t n, size_t elem)
 	return 0;
 }
 
-static int pd__builder_fail(pd_zone_builder_t *b, int loc, const char *fmt, ...)
+int pd__builder_fail(pd_zone_builder_t *b, int loc, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -142,15 +119,55 @@ int pd_zone_builder_error_loc(const pd_zone_builder_t *b)
 	return b->err_loc;
 }
 
-static const char *pd__type_str(uint16_t type, char *buf, size_t cap)
+void pd_zone_builder_check_sigs(pd_zone_builder_t *b, int64_t now, uint32_t warn_secs)
+{
+	b->check_sigs = true;
+	b->sig_now = now;
+	b->sig_warn_secs = warn_secs;
+}
+
+unsigned pd_zone_builder_warning_count(const pd_zone_builder_t *b)
+{
+	return b->warn_count;
+}
+
+const char *pd_zone_builder_warning(const pd_zone_builder_t *b, unsigned i, int *loc)
+{
+	if (i >= PD_ZONE_WARN_MAX || i >= b->warn_count) {
+		if (loc)
+			*loc = 0;
+		return NULL;
+	}
+	if (loc)
+		*loc = b->warn_loc[i];
+	return b->warn[i];
+}
+
+void pd__warn(pd_zone_builder_t *b, int loc, const char *fmt, ...)
+{
+	unsigned i = b->warn_count++;
+	if (i >= PD_ZONE_WARN_MAX)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(b->warn[i], sizeof(b->warn[i]), fmt, ap);
+	va_end(ap);
+	b->warn_loc[i] = loc;
+}
+
+const char *pd__type_str(uint16_t type, char *buf, size_t cap)
 {
 	static const struct {
 		uint16_t t;
 		const char *s;
-	} known[] = {{PD_TYPE_A, "A"},         {PD_TYPE_NS, "NS"},     {PD_TYPE_CNAME, "CNAME"},
-	             {PD_TYPE_SOA, "SOA"},     {PD_TYPE_PTR, "PTR"},   {PD_TYPE_MX, "MX"},
-	             {PD_TYPE_TXT, "TXT"},     {PD_TYPE_AAAA, "AAAA"}, {PD_TYPE_SRV, "SRV"},
-	             {PD_TYPE_DNAME, "DNAME"}, {PD_TYPE_DS, "DS"}};
+	} known[] = {{PD_TYPE_A, "A"},         {PD_TYPE_NS, "NS"},
+	             {PD_TYPE_CNAME, "CNAME"}, {PD_TYPE_SOA, "SOA"},
+	             {PD_TYPE_PTR, "PTR"},     {PD_TYPE_MX, "MX"},
+	             {PD_TYPE_TXT, "TXT"},     {PD_TYPE_AAAA, "AAAA"},
+	             {PD_TYPE_SRV, "SRV"},     {PD_TYPE_DNAME, "DNAME"},
+	             {PD_TYPE_DS, "DS"},       {PD_TYPE_RRSIG, "RRSIG"},
+	             {PD_TYPE_NSEC, "NSEC"},   {PD_TYPE_DNSKEY, "DNSKEY"},
+	             {PD_TYPE_NSEC3, "NSEC3"}, {PD_TYPE_NSEC3PARAM, "NSEC3PARAM"}};
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 		if (known[i].t == type)
 			return known[i].s;
@@ -168,6 +185,34 @@ static bool pd__rdata_name(pd_wire_t *w)
 }
 
 /*
+ * The DNSSEC types whose fields the compiler reads: RRSIG (18 bytes of fields, the
+ * signer, the signature), NSEC (the next name, the type bitmap), NSEC3 (algorithm,
+ * flags, iterations, salt, next hashed owner, bitmap) and NSEC3PARAM (the same up to the
+ * salt, and nothing after it).
+ */
+static bool pd__dnssec_rdata_valid(uint16_t type, const uint8_t *rdata, uint16_t rdlen)
+{
+	pd_wire_t w;
+	pd_wire_init(&w, rdata, rdlen);
+	switch (type) {
+	case PD_TYPE_RRSIG:
+		pd_wire_skip(&w, 18);
+		return w.err == 0 && pd__rdata_name(&w);
+	case PD_TYPE_NSEC:
+		return pd__rdata_name(&w);
+	case PD_TYPE_NSEC3:
+		pd_wire_skip(&w, 4);
+		pd_wire_skip(&w, pd_wire_u8(&w)); /* the salt */
+		pd_wire_skip(&w, pd_wire_u8(&w)); /* the next hashed owner */
+		return w.err == 0;
+	default: /* NSEC3PARAM */
+		pd_wire_skip(&w, 4);
+		pd_wire_skip(&w, pd_wire_u8(&w));
+		return w.err == 0 && pd_wire_left(&w) == 0;
+	}
+}
+
+/*
  * The answer code reads names out of some types' RDATA (PD__RDATA_CHECKED), so they
  * must be well formed here, whoever built the records: uncompressed names, the fixed
  * fields after them, and nothing left over.
@@ -176,6 +221,9 @@ static bool pd__rdata_valid(uint16_t type, const uint8_t *rdata, uint16_t rdlen)
 {
 	pd__rdata_names_t names = pd__rdata_names(type);
 	pd_wire_t w;
+	if (type == PD_TYPE_RRSIG || type == PD_TYPE_NSEC || type == PD_TYPE_NSEC3 ||
+	    type == PD_TYPE_NSEC3PARAM)
+		return pd__dnssec_rdata_valid(type, rdata, rdlen);
 	if (!(names.flags & PD__RDATA_CHECKED))
 		return true;
 	pd_wire_init(&w, rdata, rdlen);
@@ -231,6 +279,7 @@ int pd_zone_builder_add(pd_zone_builder_t *b, const uint8_t *owner, uint16_t typ
 	}
 	r->owner_len = (uint8_t)olen;
 	r->type = type;
+	r->key = type == PD_TYPE_RRSIG ? pd_get_u16(rdata) : type;
 	r->ttl = ttl;
 	r->rdlen = rdlen;
 	r->rd_off = (uint32_t)b->rdata_len;
@@ -241,6 +290,17 @@ int pd_zone_builder_add(pd_zone_builder_t *b, const uint8_t *owner, uint16_t typ
 	b->rdata_len += rdlen;
 	b->nrecs++;
 	return 0;
+}
+
+/*
+ * The order of one owner's records: by type, except that each RRSIG comes right after
+ * the records of the type it covers, where pd_zone_rrsig() looks for it.
+ */
+static int pd__rec_type_cmp(const pd__rec_t *a, const pd__rec_t *c)
+{
+	if (a->key != c->key)
+		return a->key < c->key ? -1 : 1;
+	return (a->type == PD_TYPE_RRSIG) - (c->type == PD_TYPE_RRSIG);
 }
 
 static int pd__rec_cmp(const void *pa, const void *pb, void *arg)
@@ -255,12 +315,13 @@ static int pd__rec_cmp(const void *pa, const void *pb, void *arg)
 	int d = memcmp(b->names + a->owner_off, b->names + c->owner_off, a->owner_len);
 	if (d)
 		return d;
-	if (a->type != c->type)
-		return a->type < c->type ? -1 : 1;
+	d = pd__rec_type_cmp(a, c);
+	if (d)
+		return d;
 	return a->seq < c->seq ? -1 : (a->seq > c->seq);
 }
 
-/* Sorts each run of one owner's records by type, keeping file order within a type. */
+/* Sorts each run of one owner's records (pd__rec_type_cmp()), keeping file order in a type. */
 static void pd__sort_runs(pd_zone_builder_t *b)
 {
 	for (size_t i = 0; i < b->nrecs;) {
@@ -270,7 +331,7 @@ static void pd__sort_runs(pd_zone_builder_t *b)
 		for (size_t k = i + 1; k < j; k++) {
 			pd__rec_t r = b->recs[k];
 			size_t m = k;
-			while (m > i && b->recs[m - 1].type > r.type) {
+			while (m > i && pd__rec_type_cmp(&b->recs[m - 1], &r) > 0) {
 				b->recs[m] = b->recs[m - 1];
 				m--;
 			}
@@ -279,16 +340,6 @@ static void pd__sort_runs(pd_zone_builder_t *b)
 		i = j;
 	}
 }
-
-/* A zone being compiled: what its arrays have room for, and where its RRsets came from. */
-typedef struct pd__compile {
-	pd_zone_builder_t *b;
-	pd_zone_t *z;
-	int *first_line; /* per RRset: the location of its first record, for errors */
-	size_t nodes_cap, rrsets_cap, names_cap, data_cap; /* elements allocated */
-	size_t table_bytes;                                /* as presized; it may grow */
-	uint32_t table_used;
-} pd__compile_t;
 
 /* Doubles the hash table once it would be more than half full. */
 static int pd__table_grow(pd__compile_t *cc)
@@ -359,6 +410,8 @@ void pd_zone_free(pd_zone_t *z)
 	pd__huge_free(z->table);
 	pd__huge_free(z->names);
 	pd__huge_free(z->data);
+	pd__huge_free(z->nsec);
+	pd__huge_free(z->nsec3);
 	free(z);
 }
 
@@ -421,14 +474,25 @@ static bool pd__same_owner(const pd_zone_builder_t *b, const pd__rec_t *r, const
 	       memcmp(b->names + r->owner_off, b->names + s->owner_off, r->owner_len) == 0;
 }
 
-/* Distinct owners, counting one that comes back after others again: enough to size by. */
+/*
+ * Distinct owners that become nodes, counting one that comes back after others again:
+ * enough to size by. NSEC3 owners, as many as the nodes in a signed zone, are no nodes.
+ */
 static size_t pd__count_owners(const pd_zone_builder_t *b)
 {
-	size_t owners = 0;
-	for (size_t i = 0; i < b->nrecs; i++)
-		if (i == 0 || !pd__same_owner(b, &b->recs[i - 1], &b->recs[i]))
+	size_t owners = 0, nsec3 = 0;
+	bool run_nsec3 = false;
+	for (size_t i = 0; i < b->nrecs; i++) {
+		if (i == 0 || !pd__same_owner(b, &b->recs[i - 1], &b->recs[i])) {
 			owners++;
-	return owners;
+			run_nsec3 = false;
+		}
+		if (b->recs[i].type == PD_TYPE_NSEC3 && !run_nsec3) {
+			run_nsec3 = true;
+			nsec3++;
+		}
+	}
+	return owners - nsec3;
 }
 
 /*
@@ -469,6 +533,43 @@ static int pd__zone_start(pd__compile_t *cc)
 	return cc->first_line ? 0 : -ENOMEM;
 }
 
+/* Writes a time in seconds since the epoch as "2026-12-01 00:00:00 UTC". */
+static void pd__time_str(char *out, size_t cap, int64_t t)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+	if (!gmtime_r(&tt, &tm) || !strftime(out, cap, "%Y-%m-%d %H:%M:%S UTC", &tm))
+		snprintf(out, cap, "%lld", (long long)t);
+}
+
+/*
+ * Notes the expiration of an RRSIG that is kept (RFC 4034 3.1.5, serial arithmetic: the
+ * 32-bit times wrap every 136 years): the zone's earliest, and a warning when asked for
+ * and it is near or past.
+ */
+static void pd__note_sig(pd__compile_t *cc, const pd__rec_t *x, const uint8_t *rd)
+{
+	pd_zone_builder_t *b = cc->b;
+	uint32_t exp = pd_get_u32(rd + 8);
+	if (!cc->have_sig || (int32_t)(exp - cc->z->sig_expire_first) < 0)
+		cc->z->sig_expire_first = exp;
+	cc->have_sig = true;
+	if (!b->check_sigs)
+		return;
+	int32_t left = (int32_t)(exp - (uint32_t)b->sig_now);
+	if (left >= 0 && (uint32_t)left > b->sig_warn_secs)
+		return;
+	if (b->warn_count >= PD_ZONE_WARN_MAX) {
+		b->warn_count++; /* counted, not worth formatting */
+		return;
+	}
+	char name[PD_NAME_TXT_MAX], t[16], when[48];
+	pd_name_to_str(name, sizeof(name), b->names + x->owner_off);
+	pd__time_str(when, sizeof(when), b->sig_now + left);
+	pd__warn(b, x->line, "RRSIG covering %s at %s %s %s", pd__type_str(x->key, t, sizeof(t)),
+	         name, left < 0 ? "expired on" : "expires on", when);
+}
+
 /* Appends record j to the RRset rs that began at record first, unless it repeats one. */
 static int pd__rrset_add(pd__compile_t *cc, pd_rrset_t *rs, size_t first, size_t j)
 {
@@ -489,11 +590,16 @@ static int pd__rrset_add(pd__compile_t *cc, pd_rrset_t *rs, size_t first, size_t
 	z->data_len += 2u + x->rdlen;
 	rs->count++;
 	z->record_count++;
+	if (x->type == PD_TYPE_RRSIG)
+		pd__note_sig(cc, x, rd);
 	return 0;
 }
 
-/* Makes an RRset of node n from record *i and those after it of its owner and type. */
-static int pd__group_rrset(pd__compile_t *cc, pd_node_t *n, size_t *i)
+/*
+ * Makes an RRset from record *i and those after it, up to end, of its type (and for an
+ * RRSIG, of the type it covers), for node n (NULL: a link of the NSEC3 chain).
+ */
+static int pd__group_rrset(pd__compile_t *cc, pd_node_t *n, size_t *i, size_t end)
 {
 	pd_zone_builder_t *b = cc->b;
 	pd_zone_t *z = cc->z;
@@ -508,22 +614,70 @@ static int pd__group_rrset(pd__compile_t *cc, pd_node_t *n, size_t *i)
 	rs->data_off = (uint32_t)z->data_len;
 	cc->first_line[z->rrset_count] = r->line;
 	size_t j = *i;
-	for (; j < b->nrecs && b->recs[j].type == r->type && pd__same_owner(b, &b->recs[j], r);
-	     j++) {
+	for (; j < end && b->recs[j].type == r->type && b->recs[j].key == r->key; j++) {
 		int ret = pd__rrset_add(cc, rs, *i, j);
 		if (ret < 0)
 			return ret;
 	}
 	rs->data_len = (uint32_t)(z->data_len - rs->data_off);
 	z->rrset_count++;
-	n->rrset_count++;
+	if (n)
+		n->rrset_count++;
 	*i = j;
 	return 0;
 }
 
+/* Skips the RRSIGs from record *i on that cover one type, with nothing there to cover. */
+static void pd__drop_orphans(pd__compile_t *cc, size_t *i, size_t end)
+{
+	pd_zone_builder_t *b = cc->b;
+	const pd__rec_t *r = &b->recs[*i];
+	char name[PD_NAME_TXT_MAX], t[16];
+	pd_name_to_str(name, sizeof(name), b->names + r->owner_off);
+	pd__warn(b, r->line, "RRSIG covering %s at %s without such RRset",
+	         pd__type_str(r->key, t, sizeof(t)), name);
+	while (*i < end && b->recs[*i].type == PD_TYPE_RRSIG && b->recs[*i].key == r->key)
+		(*i)++;
+}
+
+int pd__group_owner(pd__compile_t *cc, pd_node_t *n, size_t i, size_t end)
+{
+	pd_zone_t *z = cc->z;
+	uint32_t first = z->rrset_count;
+	while (i < end) {
+		const pd__rec_t *r = &cc->b->recs[i];
+		if (r->type == PD_TYPE_RRSIG &&
+		    (r->key == PD_TYPE_RRSIG || z->rrset_count == first ||
+		     z->rrsets[z->rrset_count - 1].type != r->key)) {
+			pd__drop_orphans(cc, &i, end);
+			continue;
+		}
+		int ret = pd__group_rrset(cc, n, &i, end);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
 /*
- * Groups the records into nodes and RRsets, owner by owner, checking each node. Unless
- * sorted, returns -EAGAIN at an owner that comes back after others.
+ * The end of the run of records of the owner of record i; *nsec3 tells whether the run
+ * has an NSEC3 record, *data whether it has any record but an RRSIG.
+ */
+static size_t pd__run_end(const pd_zone_builder_t *b, size_t i, bool *nsec3, bool *data)
+{
+	size_t j = i;
+	*nsec3 = *data = false;
+	for (; j < b->nrecs && pd__same_owner(b, &b->recs[j], &b->recs[i]); j++) {
+		*nsec3 |= b->recs[j].type == PD_TYPE_NSEC3;
+		*data |= b->recs[j].type != PD_TYPE_RRSIG;
+	}
+	return j;
+}
+
+/*
+ * Groups the records into nodes and RRsets, owner by owner, checking each node, then
+ * the NSEC3 owners into the chain. Unless sorted, returns -EAGAIN at an owner that
+ * comes back after others, or may: one with only RRSIGs, which may cover what is later.
  */
 static int pd__group(pd__compile_t *cc, bool sorted)
 {
@@ -532,32 +686,47 @@ static int pd__group(pd__compile_t *cc, bool sorted)
 	for (size_t i = 0; i < b->nrecs;) {
 		const pd__rec_t *r = &b->recs[i];
 		const uint8_t *owner = b->names + r->owner_off;
-		if (!sorted && pd_zone_find(z, owner, r->owner_len))
+		bool nsec3, data;
+		size_t end = pd__run_end(b, i, &nsec3, &data);
+		int ret;
+		/* An NSEC3 owner that is a node too is caught with the chain's checks. */
+		if (!sorted && (!data || (!nsec3 && pd_zone_find(z, owner, r->owner_len))))
 			return -EAGAIN;
-		int ret = pd__zone_add_node(cc, owner, r->owner_len);
+		if (nsec3 || !data) {
+			/* NSEC3 owners are not nodes; only RRSIGs: every one an orphan. */
+			ret = nsec3 ? pd__nsec3_run(cc, i, end) : pd__group_owner(cc, NULL, i, end);
+			if (ret < 0)
+				return ret;
+			i = end;
+			continue;
+		}
+		ret = pd__zone_add_node(cc, owner, r->owner_len);
 		if (ret < 0)
 			return ret;
 		pd_node_t *n = &z->nodes[z->node_count - 1];
 		n->rrset_first = z->rrset_count;
-		while (i < b->nrecs && pd__same_owner(b, &b->recs[i], r)) {
-			ret = pd__group_rrset(cc, n, &i);
-			if (ret < 0)
-				return ret;
-		}
+		ret = pd__group_owner(cc, n, i, end);
+		if (ret < 0)
+			return ret;
+		i = end;
 		ret = pd__check_node(b, z, n, cc->first_line);
 		if (ret < 0)
 			return ret;
 	}
-	return 0;
+	return pd__group_nsec3(cc, sorted);
 }
 
-/* Forgets every node, RRset and record grouped so far; the arrays keep their room. */
+/* Forgets every node, RRset, record and warning so far; the arrays keep their room. */
 static void pd__zone_reset(pd__compile_t *cc)
 {
 	pd_zone_t *z = cc->z;
-	z->node_count = z->rrset_count = 0;
+	z->node_count = z->rrset_count = z->nsec3_count = 0;
 	z->data_len = z->names_len = z->record_count = 0;
+	z->sig_expire_first = 0;
 	cc->table_used = 0;
+	cc->nsec3_runs_len = 0;
+	cc->have_sig = false;
+	cc->b->warn_count = 0;
 	memset(z->table, 0, ((size_t)z->table_mask + 1) * sizeof(*z->table));
 }
 
@@ -709,7 +878,9 @@ static int pd__seal(pd__compile_t *cc)
 	    pd__huge_seal((void **)&z->table, ((size_t)z->table_mask + 1) * sizeof(*z->table),
 	                  cc->table_bytes) < 0 ||
 	    pd__huge_seal((void **)&z->names, z->names_len, cc->names_cap) < 0 ||
-	    pd__huge_seal((void **)&z->data, z->data_len, cc->data_cap) < 0)
+	    pd__huge_seal((void **)&z->data, z->data_len, cc->data_cap) < 0 ||
+	    pd__huge_seal((void **)&z->nsec3, z->nsec3_count * sizeof(*z->nsec3),
+	                  cc->nsec3_cap * sizeof(*z->nsec3)) < 0)
 		return -ENOMEM;
 	return 0;
 }
@@ -720,6 +891,7 @@ int pd_zone_builder_finish(pd_zone_builder_t *b, pd_zone_t **out)
 	int ret;
 
 	*out = NULL;
+	b->warn_count = 0;
 	pd__sort_runs(b);
 	ret = pd__zone_start(&cc);
 	if (ret < 0)
@@ -739,16 +911,21 @@ int pd_zone_builder_finish(pd_zone_builder_t *b, pd_zone_t **out)
 	ret = pd__read_soa(&cc);
 	if (ret < 0)
 		goto fail;
+	ret = pd__dnssec(&cc);
+	if (ret < 0)
+		goto fail;
 	ret = pd__seal(&cc);
 	if (ret < 0)
 		goto fail;
 	free(cc.first_line);
+	free(cc.nsec3_runs);
 	*out = cc.z;
 	return 0;
 fail:
 	if (ret == -ENOMEM && !b->err[0])
 		snprintf(b->err, sizeof(b->err), "out of memory");
 	free(cc.first_line);
+	free(cc.nsec3_runs);
 	pd_zone_free(cc.z);
 	return ret;
 }

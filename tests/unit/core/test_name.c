@@ -231,6 +231,40 @@ static void subdomains(void **state)
 	assert_false(pd_name_is_wildcard(pd_name_parent(n)));
 }
 
+/* RFC 4034 6.1's example, in canonical order; compared lower-cased, as the zone keeps them. */
+static void canonical_order(void **state)
+{
+	static const char *const order[] = {
+	    "example",         "a.example",      "yljkjljk.a.example",
+	    "Z.a.example",     "zABC.a.EXAMPLE", "z.example",
+	    "\\001.z.example", "*.z.example",    "\\200.z.example",
+	};
+	enum { N = sizeof(order) / sizeof(order[0]) };
+	uint8_t names[N][PD_NAME_MAX];
+	for (int i = 0; i < N; i++) {
+		uint8_t n[PD_NAME_MAX];
+		assert_true(pd_name_from_str(n, order[i]) > 0);
+		pd_name_lower(names[i], n);
+	}
+	for (int i = 0; i < N; i++)
+		for (int j = 0; j < N; j++) {
+			int c = pd_name_canonical_cmp(names[i], names[j]);
+			if ((i < j && c >= 0) || (i > j && c <= 0) || (i == j && c != 0))
+				fail_msg("%s vs %s: %d", order[i], order[j], c);
+		}
+	/* A label that is a prefix of another sorts first; a parent before its children, and
+	 * both before a later sibling; the root first of all. */
+	uint8_t ab[PD_NAME_MAX], abc[PD_NAME_MAX], x_ab[PD_NAME_MAX], root[1] = {0};
+	pd_name_from_str(ab, "ab.example");
+	pd_name_from_str(abc, "abc.example");
+	pd_name_from_str(x_ab, "zz.ab.example");
+	assert_true(pd_name_canonical_cmp(ab, abc) < 0);
+	assert_true(pd_name_canonical_cmp(ab, x_ab) < 0);
+	assert_true(pd_name_canonical_cmp(x_ab, abc) < 0);
+	assert_true(pd_name_canonical_cmp(root, ab) < 0);
+	assert_int_equal(pd_name_canonical_cmp(root, root), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -243,6 +277,7 @@ int main(void)
 	    cmocka_unit_test(read_question_notes_labels_and_hash),
 	    cmocka_unit_test(case_folding_and_comparison),
 	    cmocka_unit_test(subdomains),
+	    cmocka_unit_test(canonical_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -68,6 +68,13 @@ static inline bool pd_name_is_wildcard(const uint8_t *name)
 uint32_t pd_name_hash(const uint8_t *lname, size_t len);
 
 /**
+ * Compares two lower-cased wire names in DNSSEC canonical order (RFC 4034 6.1: label by
+ * label from the root, each as an octet string, a shorter label first when it is a prefix
+ * of the other). Returns <0, 0 or >0.
+ */
+int pd_name_canonical_cmp(const uint8_t *a, const uint8_t *b);
+
+/**
  * Parses a name in presentation form ("www.example.com", "\\046" escapes, a trailing
  * dot optional; relative names are taken as absolute) into out. Returns the wire
  * length, or -EINVAL for a bad name.

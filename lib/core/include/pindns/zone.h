@@ -7,12 +7,20 @@
 
 #include "pindns/name.h"
 
+#define PD_ZONE_RRSIG_TYPE 46 /* PD_TYPE_RRSIG, without dns.h */
+
 /* Node flags. */
 #define PD_NODE_APEX 0x01u     /* the zone's origin */
 #define PD_NODE_DELEG 0x02u    /* NS below the apex: a zone cut */
 #define PD_NODE_DNAME 0x04u    /* owns a DNAME: names below are redirected */
 #define PD_NODE_OCCLUDED 0x08u /* below a cut or a DNAME: glue or hidden data only */
 #define PD_NODE_WILDCARD 0x10u /* has a "*" child */
+
+/* How a zone proves that names and types do not exist (pd_zone_t.dnssec). */
+enum { PD_ZONE_UNSIGNED = 0, PD_ZONE_NSEC = 1, PD_ZONE_NSEC3 = 2 };
+
+#define PD_NSEC3_OPTOUT 0x01u /* the NSEC3 Flags field's Opt-Out bit (RFC 5155 3.1.2.1) */
+#define PD_ZONE_WARN_MAX 16   /* warnings a builder keeps the text of; it counts them all */
 
 /** One RRset; its records live in the zone's data blob as (u16 rdlen, rdata) pairs. */
 typedef struct pd_rrset {
@@ -22,6 +30,17 @@ typedef struct pd_rrset {
 	uint32_t data_off;
 	uint32_t data_len;
 } pd_rrset_t;
+
+/**
+ * One link of the NSEC3 chain. NSEC3 owners are not nodes: a query for one is answered
+ * as for any name that does not exist (RFC 5155 7.2.8), as Knot does.
+ */
+typedef struct pd_nsec3 {
+	uint32_t name_off; /* owner in the zone's names blob, lower-cased wire form */
+	uint8_t name_len;
+	uint8_t flags;  /* the record's Flags field (PD_NSEC3_OPTOUT) */
+	uint32_t rrset; /* index of its NSEC3 RRset in rrsets; its RRSIG RRset follows it */
+} pd_nsec3_t;
 
 /** One owner name; empty non-terminals are nodes without RRsets. */
 typedef struct pd_node {
@@ -54,6 +73,18 @@ typedef struct pd_zone {
 	uint8_t *data;
 	size_t names_len;
 	size_t data_len;
+	/* DNSSEC. RRSIG records are grouped by the type they cover into RRsets of type
+	 * RRSIG, each placed right after the RRset it covers at the same node, so
+	 * pd_zone_rrsig() is one comparison. */
+	uint8_t dnssec; /* PD_ZONE_UNSIGNED, PD_ZONE_NSEC or PD_ZONE_NSEC3 */
+	uint32_t *nsec; /* PD_ZONE_NSEC: the nodes owning an NSEC, in canonical order */
+	uint32_t nsec_count;
+	pd_nsec3_t *nsec3; /* PD_ZONE_NSEC3: the chain, in hash order */
+	uint32_t nsec3_count;
+	uint16_t nsec3_iterations; /* from the apex NSEC3PARAM; algorithm 1 (SHA-1) only */
+	uint8_t nsec3_salt_len;
+	uint8_t nsec3_salt[255];
+	uint32_t sig_expire_first; /* the earliest RRSIG expiration (RFC 4034 3.1.5), or 0 */
 } pd_zone_t;
 
 typedef struct pd_zone_builder pd_zone_builder_t;
@@ -92,6 +123,27 @@ int pd_zone_builder_reserve(pd_zone_builder_t *b, size_t records, size_t rdata_b
  */
 int pd_zone_builder_merge(pd_zone_builder_t *dst, pd_zone_builder_t *src);
 
+/**
+ * Asks pd_zone_builder_finish() to warn about every RRSIG that has expired or expires
+ * within warn_secs of now (both in seconds since the epoch; RRSIG times are compared in
+ * serial arithmetic, RFC 4034 3.1.5). Not called: signature times are not looked at.
+ */
+void pd_zone_builder_check_sigs(pd_zone_builder_t *b, int64_t now, uint32_t warn_secs);
+
+/**
+ * How many warnings the last pd_zone_builder_finish() gave (expiring signatures,
+ * dropped orphan RRSIGs, NSEC3 iterations above 0 ...): things an operator should fix
+ * that do not stop the zone from loading. The text of the first PD_ZONE_WARN_MAX is
+ * kept.
+ */
+unsigned pd_zone_builder_warning_count(const pd_zone_builder_t *b);
+
+/**
+ * The text of warning i (< PD_ZONE_WARN_MAX and < the count), and in *loc the location
+ * passed with the record it is about, or 0.
+ */
+const char *pd_zone_builder_warning(const pd_zone_builder_t *b, unsigned i, int *loc);
+
 /** Frees a builder. */
 void pd_zone_builder_free(pd_zone_builder_t *b);
 
@@ -116,6 +168,41 @@ const pd_node_t *pd_zone_find_hashed(const pd_zone_t *z, const uint8_t *lname, s
 
 /** The RRset of the given type at a node, or NULL. */
 const pd_rrset_t *pd_zone_rrset(const pd_zone_t *z, const pd_node_t *n, uint16_t type);
+
+/**
+ * The RRSIG RRset covering rs (an RRset of this zone, at a node or in the NSEC3
+ * chain), or NULL when rs is not signed.
+ */
+static inline const pd_rrset_t *pd_zone_rrsig(const pd_zone_t *z, const pd_rrset_t *rs)
+{
+	const pd_rrset_t *next = rs + 1;
+	if (rs->type == PD_ZONE_RRSIG_TYPE || next >= z->rrsets + z->rrset_count ||
+	    next->type != PD_ZONE_RRSIG_TYPE)
+		return NULL;
+	return next;
+}
+
+/**
+ * PD_ZONE_NSEC: the node whose NSEC matches or covers the lower-cased name lname (len
+ * bytes, inside the zone): the last node with an NSEC at or before it in canonical order
+ * (RFC 4034 6.1). NULL when the zone has no NSEC chain.
+ */
+const pd_node_t *pd_zone_nsec_find(const pd_zone_t *z, const uint8_t *lname, size_t len);
+
+/**
+ * PD_ZONE_NSEC3: hashes the lower-cased name lname (len bytes) with the zone's NSEC3
+ * parameters and returns the link that matches it (*match set) or covers it (the last
+ * link before the hash, or the chain's last when the hash sorts before every link).
+ * NULL when the zone has no NSEC3 chain.
+ */
+const pd_nsec3_t *pd_zone_nsec3_find(const pd_zone_t *z, const uint8_t *lname, size_t len,
+                                     bool *match);
+
+/** The NSEC3 RRset of a link of the chain. */
+static inline const pd_rrset_t *pd_zone_nsec3_rrset(const pd_zone_t *z, const pd_nsec3_t *l)
+{
+	return &z->rrsets[l->rrset];
+}
 
 /** The node's name (lower-cased wire form). */
 static inline const uint8_t *pd_zone_node_name(const pd_zone_t *z, const pd_node_t *n)
