@@ -16,6 +16,15 @@
 #define PD_TSIG_FIXED 26     /* a TSIG RR without its names and MAC: type to Other Len */
 #define PD_ADDITIONAL_MAX 16 /* target names whose addresses one answer carries */
 #define PD_NO_EDE (-1)
+/* NSEC/NSEC3 RRsets one answer carries: a wildcard proof per chain step and the final
+ * denial (3 at most) or no-DS proof (2), so this bound is never reached. */
+#define PD_PROOF_MAX (PD_CHAIN_MAX + 8)
+
+/* One NSEC or NSEC3 RRset of a proof and its owner (in the zone's names blob). */
+typedef struct pd__proof {
+	const uint8_t *owner;
+	const pd_rrset_t *rs;
+} pd__proof_t;
 
 typedef struct pd__ctx {
 	const pd_answer_conf_t *conf;
@@ -35,6 +44,12 @@ typedef struct pd__ctx {
 	const pd_zone_t *zone;
 	const pd_node_t *added[PD_ADDITIONAL_MAX]; /* nodes whose addresses are in additional */
 	unsigned nadded;
+	/* DO asked and the zone is signed: RRSIGs and proofs go in (RFC 4035 3.1). */
+	bool dnssec;
+	pd__proof_t wild[PD_CHAIN_MAX]; /* each wildcard expansion's proof, sent after the rest */
+	unsigned nwild;
+	const pd_rrset_t *proven[PD_PROOF_MAX]; /* proof RRsets sent, so none goes twice */
+	unsigned nproven;
 } pd__ctx_t;
 
 static bool pd__rrset_put(pd__ctx_t *c, int section, const uint8_t *owner, const pd_rrset_t *rs,
@@ -44,10 +59,29 @@ static bool pd__rrset_put(pd__ctx_t *c, int section, const uint8_t *owner, const
 		return false;
 	if (pd_resp_put_rrset(&c->r, section, owner, c->zone, rs, ttl) == 0)
 		return true;
-	/* A required RRset does not fit: like NSD and Knot, send no partial answer. */
+	/* A required RRset does not fit: send no partial answer, as NSD (Knot keeps what fit). */
 	c->tc = true;
 	pd_resp_clear(&c->r, c->q->question_end);
 	return false;
+}
+
+/* The RRSIG RRset of rs, if it has one, after it (a signed answer's). */
+static bool pd__put_rrsig(pd__ctx_t *c, int section, const uint8_t *owner, const pd_rrset_t *rs)
+{
+	const pd_rrset_t *sig = pd_zone_rrsig(c->zone, rs);
+	return !sig || pd__rrset_put(c, section, owner, sig, sig->ttl);
+}
+
+/*
+ * A required RRset and, in a signed answer, its RRSIG RRset under the same owner. Inline,
+ * so that an unsigned answer pays one test for DNSSEC here, not a call.
+ */
+static inline bool pd__put_signed(pd__ctx_t *c, int section, const uint8_t *owner,
+                                  const pd_rrset_t *rs)
+{
+	if (!pd__rrset_put(c, section, owner, rs, rs->ttl))
+		return false;
+	return !c->dnssec || pd__put_rrsig(c, section, owner, rs);
 }
 
 static void pd__put_soa(pd__ctx_t *c)
@@ -55,9 +89,168 @@ static void pd__put_soa(pd__ctx_t *c)
 	/* NSD answers class ANY without the SOA: it is no proof for every class. */
 	if (c->q->qclass == PD_CLASS_ANY)
 		return;
-	const pd_node_t *apex = &c->zone->nodes[c->zone->apex];
-	const pd_rrset_t *soa = pd_zone_rrset(c->zone, apex, PD_TYPE_SOA);
-	pd__rrset_put(c, PD_SEC_AUTHORITY, c->zone->origin, soa, c->zone->neg_ttl);
+	const pd_zone_t *z = c->zone;
+	const pd_rrset_t *soa = pd_zone_rrset(z, &z->nodes[z->apex], PD_TYPE_SOA);
+	if (!pd__rrset_put(c, PD_SEC_AUTHORITY, z->origin, soa, z->neg_ttl) || !c->dnssec)
+		return;
+	/* Its RRSIG with the SOA's negative TTL, as Knot: neither outlives the other. */
+	const pd_rrset_t *sig = pd_zone_rrsig(z, soa);
+	if (sig)
+		pd__rrset_put(c, PD_SEC_AUTHORITY, z->origin, sig, z->neg_ttl);
+}
+
+/* Writes a proof's NSEC or NSEC3 RRset and its RRSIG, unless this answer has it already. */
+static void pd__put_proof(pd__ctx_t *c, pd__proof_t p)
+{
+	if (!p.rs)
+		return;
+	for (unsigned i = 0; i < c->nproven; i++)
+		if (c->proven[i] == p.rs)
+			return;
+	if (c->nproven < PD_PROOF_MAX)
+		c->proven[c->nproven++] = p.rs;
+	pd__put_signed(c, PD_SEC_AUTHORITY, p.owner, p.rs);
+}
+
+/* PD_ZONE_NSEC: the NSEC matching or covering the name lname of len bytes. */
+static pd__proof_t pd__nsec(const pd_zone_t *z, const uint8_t *lname, size_t len)
+{
+	const pd_node_t *n = pd_zone_nsec_find(z, lname, len);
+	pd__proof_t p = {NULL, NULL};
+	if (n) {
+		p.owner = pd_zone_node_name(z, n);
+		p.rs = pd_zone_rrset(z, n, PD_TYPE_NSEC);
+	}
+	return p;
+}
+
+/* PD_ZONE_NSEC3: the NSEC3 matching (*match set) or covering lname; hashes the name. */
+static pd__proof_t pd__nsec3(const pd_zone_t *z, const uint8_t *lname, size_t len, bool *match)
+{
+	const pd_nsec3_t *l = pd_zone_nsec3_find(z, lname, len, match);
+	pd__proof_t p = {NULL, NULL};
+	if (l) {
+		p.owner = z->names + l->name_off;
+		p.rs = pd_zone_nsec3_rrset(z, l);
+	}
+	return p;
+}
+
+/* The suffix of name (len bytes) one label longer than its suffix sfx: the next closer name. */
+static const uint8_t *pd__next_closer(const uint8_t *name, const uint8_t *sfx)
+{
+	const uint8_t *p = name;
+	while (*p && pd_name_parent(p) != sfx)
+		p = pd_name_parent(p);
+	return p;
+}
+
+/* "*." and the name enc of elen bytes, in wc; returns its length. */
+static size_t pd__wildcard_of(uint8_t wc[PD_NAME_MAX + 2], const uint8_t *enc, size_t elen)
+{
+	wc[0] = 1;
+	wc[1] = '*';
+	memcpy(wc + 2, enc, elen);
+	return elen + 2;
+}
+
+/*
+ * NSEC3: the closest provable encloser proof for name (len bytes; RFC 5155 7.2.1): the
+ * NSEC3 matching its nearest ancestor from the suffix enc up that has one, and the one
+ * covering the next closer name. With opt-out the nearest ancestor that exists may have
+ * none (an unsigned delegation, or an empty non-terminal above only such), so it climbs
+ * as Knot does; the apex always has one. Returns the encloser proven, a suffix of name.
+ */
+static const uint8_t *pd__nsec3_encloser(pd__ctx_t *c, const uint8_t *name, size_t len,
+                                         const uint8_t *enc)
+{
+	const pd_zone_t *z = c->zone;
+	bool match = false;
+	pd__proof_t ce;
+	for (;;) {
+		size_t elen = len - (size_t)(enc - name);
+		ce = pd__nsec3(z, enc, elen, &match);
+		if (match || elen <= z->origin_len || !*enc)
+			break;
+		enc = pd_name_parent(enc);
+	}
+	if (match)
+		pd__put_proof(c, ce);
+	if (enc != name) {
+		const uint8_t *nc = pd__next_closer(name, enc);
+		pd__put_proof(c, pd__nsec3(z, nc, len - (size_t)(nc - name), &match));
+	}
+	return enc;
+}
+
+/*
+ * The proof that name (len bytes, not in the zone) does not exist: RFC 4035 3.1.3.2, the
+ * NSEC covering it and the one covering the wildcard at its closest encloser enc (a suffix
+ * of name); RFC 5155 7.2.2, the closest encloser proof and the NSEC3 covering that
+ * wildcard.
+ */
+static void pd__deny_name(pd__ctx_t *c, const uint8_t *name, size_t len, const uint8_t *enc)
+{
+	const pd_zone_t *z = c->zone;
+	uint8_t wc[PD_NAME_MAX + 2];
+	bool match;
+	if (z->dnssec == PD_ZONE_NSEC) {
+		pd__put_proof(c, pd__nsec(z, name, len));
+		size_t wlen = pd__wildcard_of(wc, enc, len - (size_t)(enc - name));
+		pd__put_proof(c, pd__nsec(z, wc, wlen));
+		return;
+	}
+	enc = pd__nsec3_encloser(c, name, len, enc);
+	size_t wlen = pd__wildcard_of(wc, enc, len - (size_t)(enc - name));
+	pd__put_proof(c, pd__nsec3(z, wc, wlen, &match));
+}
+
+/*
+ * The proof that node n has no RRset of the query's type (RFC 4035 3.1.3.1, RFC 5155
+ * 7.2.3): its NSEC, or for an empty non-terminal the NSEC covering it; the NSEC3
+ * matching it, or without one (opt-out: a DS query at an unsigned delegation, RFC 5155
+ * 7.2.4) the closest provable encloser proof. When n is the wildcard that name (len
+ * bytes) expanded below its closest encloser enc, NSEC3 adds the closest encloser proof
+ * (RFC 5155 7.2.5); NSEC's covering record comes with the expansion's proof.
+ */
+static void pd__deny_type(pd__ctx_t *c, const pd_node_t *n, const uint8_t *name, size_t len,
+                          const uint8_t *enc)
+{
+	const pd_zone_t *z = c->zone;
+	const uint8_t *owner = pd_zone_node_name(z, n);
+	bool match = false;
+	if (z->dnssec == PD_ZONE_NSEC) {
+		const pd_rrset_t *nsec = pd_zone_rrset(z, n, PD_TYPE_NSEC);
+		pd__proof_t p = {owner, nsec};
+		pd__put_proof(c, nsec ? p : pd__nsec(z, owner, n->name_len));
+		return;
+	}
+	pd__proof_t p = pd__nsec3(z, owner, n->name_len, &match);
+	if (match)
+		pd__put_proof(c, p);
+	if (enc)
+		pd__nsec3_encloser(c, name, len, enc);
+	else if (!match && *owner)
+		pd__nsec3_encloser(c, owner, n->name_len, pd_name_parent(owner));
+}
+
+/*
+ * Notes the proof that name (len bytes) does not exist itself, for its expansion of the
+ * wildcard below enc (RFC 4035 3.1.3.3, RFC 5155 7.2.6): the NSEC covering it, or the
+ * NSEC3 covering the next closer name. Sent after the rest of the authority section.
+ */
+static void pd__note_wildcard(pd__ctx_t *c, const uint8_t *name, size_t len, const uint8_t *enc)
+{
+	const pd_zone_t *z = c->zone;
+	bool match;
+	if (c->nwild == PD_CHAIN_MAX)
+		return;
+	if (z->dnssec == PD_ZONE_NSEC) {
+		c->wild[c->nwild++] = pd__nsec(z, name, len);
+		return;
+	}
+	const uint8_t *nc = pd__next_closer(name, enc);
+	c->wild[c->nwild++] = pd__nsec3(z, nc, len - (size_t)(nc - name), &match);
 }
 
 /*
@@ -84,8 +277,22 @@ static bool pd__add_addresses(pd__ctx_t *c, const uint8_t *target, bool glue)
 	static const uint16_t types[] = {PD_TYPE_A, PD_TYPE_AAAA};
 	for (int t = 0; t < 2; t++) {
 		const pd_rrset_t *rs = pd_zone_rrset(z, n, types[t]);
-		if (rs && pd_resp_put_rrset(&c->r, PD_SEC_ADDITIONAL, lname, z, rs, rs->ttl) < 0)
+		if (!rs)
+			continue;
+		/* Glue is not signed; other addresses go with their RRSIG or not at all. */
+		const pd_rrset_t *sig =
+		    c->dnssec && !(n->flags & PD_NODE_OCCLUDED) ? pd_zone_rrsig(z, rs) : NULL;
+		size_t len0 = c->r.len;
+		unsigned ncompr = c->r.ncompr;
+		uint16_t count = c->r.count[PD_SEC_ADDITIONAL];
+		if (pd_resp_put_rrset(&c->r, PD_SEC_ADDITIONAL, lname, z, rs, rs->ttl) < 0 ||
+		    (sig &&
+		     pd_resp_put_rrset(&c->r, PD_SEC_ADDITIONAL, lname, z, sig, sig->ttl) < 0)) {
+			c->r.len = len0;
+			c->r.ncompr = ncompr;
+			c->r.count[PD_SEC_ADDITIONAL] = count;
 			return false;
+		}
 	}
 	return true;
 }
@@ -117,14 +324,26 @@ static void pd__additional(pd__ctx_t *c, const pd_rrset_t *rs, bool glue, const 
 	}
 }
 
-static void pd__referral(pd__ctx_t *c, const pd_node_t *cut, bool first_step)
+/*
+ * The delegation at cut: its NS (never signed), then in a signed answer its DS and RRSIG
+ * or the proof that it has none (RFC 4035 3.1.4, RFC 5155 7.2.7). Returns the NS RRset,
+ * whose glue goes in once the authority section is complete.
+ */
+static const pd_rrset_t *pd__referral(pd__ctx_t *c, const pd_node_t *cut, bool first_step)
 {
-	const uint8_t *name = pd_zone_node_name(c->zone, cut);
-	const pd_rrset_t *ns = pd_zone_rrset(c->zone, cut, PD_TYPE_NS);
+	const pd_zone_t *z = c->zone;
+	const uint8_t *name = pd_zone_node_name(z, cut);
+	const pd_rrset_t *ns = pd_zone_rrset(z, cut, PD_TYPE_NS);
 	if (first_step)
 		c->flags &= (uint16_t)~PD_FLAG_AA;
-	if (pd__rrset_put(c, PD_SEC_AUTHORITY, name, ns, ns->ttl))
-		pd__additional(c, ns, true, name);
+	if (!pd__rrset_put(c, PD_SEC_AUTHORITY, name, ns, ns->ttl) || !c->dnssec)
+		return ns;
+	const pd_rrset_t *ds = pd_zone_rrset(z, cut, PD_TYPE_DS);
+	if (ds)
+		pd__put_signed(c, PD_SEC_AUTHORITY, name, ds);
+	else
+		pd__deny_type(c, cut, name, cut->name_len, NULL);
+	return ns;
 }
 
 /* The RRset that answers QTYPE ANY: one, as RFC 8482 allows; the SOA at the apex, as NSD. */
@@ -135,7 +354,18 @@ static const pd_rrset_t *pd__any_rrset(const pd_zone_t *z, const pd_node_t *n)
 	return n->rrset_count ? &z->rrsets[n->rrset_first] : NULL;
 }
 
-static void pd__answer_zone(pd__ctx_t *c)
+/* What ends the walk of pd__answer_zone(), for the authority and additional sections. */
+typedef struct pd__end {
+	const pd_rrset_t *extra; /* whose targets' addresses go in additional, or NULL */
+	const uint8_t *cut;      /* a referral's cut, whose glue is required */
+} pd__end_t;
+
+/*
+ * Follows the query name through CNAMEs and DNAMEs, writing the answer section and
+ * then the authority section of the step that ends it; notes in *end what additional
+ * processing is left.
+ */
+static void pd__walk(pd__ctx_t *c, pd__end_t *end)
 {
 	const pd_zone_t *z = c->zone;
 	const uint16_t qtype = c->q->qtype;
@@ -150,6 +380,7 @@ static void pd__answer_zone(pd__ctx_t *c)
 		const pd_node_t *n = step == 0 ? pd_zone_find_hashed(z, name, len, c->q->hash)
 		                               : pd_zone_find(z, name, len);
 		const pd_node_t *enc = n;
+		const uint8_t *wild = NULL; /* the closest encloser, in name, when n is its "*" */
 
 		if (!n) {
 			/* Closest encloser; the apex at the latest, as name is inside the zone. */
@@ -164,7 +395,8 @@ static void pd__answer_zone(pd__ctx_t *c)
 		if (enc != n || (n->flags & PD_NODE_DELEG)) {
 			/* Either at or below a cut, or below a DNAME, or a miss. */
 			if ((enc->flags & PD_NODE_DELEG) && !(enc == n && qtype == PD_TYPE_DS)) {
-				pd__referral(c, enc, step == 0);
+				end->extra = pd__referral(c, enc, step == 0);
+				end->cut = pd_zone_node_name(z, enc);
 				return;
 			}
 			if (enc != n && (enc->flags & PD_NODE_DNAME)) {
@@ -175,7 +407,7 @@ static void pd__answer_zone(pd__ctx_t *c)
 				size_t prefix = len - enc->name_len;
 				uint8_t target[PD_NAME_MAX + PD_NAME_MAX];
 
-				if (!pd__rrset_put(c, PD_SEC_ANSWER, owner, dn, dn->ttl))
+				if (!pd__put_signed(c, PD_SEC_ANSWER, owner, dn))
 					return;
 				if (prefix + tlen > PD_NAME_MAX) {
 					c->rcode = PD_RCODE_YXDOMAIN; /* RFC 6672 2.2 */
@@ -183,7 +415,8 @@ static void pd__answer_zone(pd__ctx_t *c)
 				}
 				memcpy(target, name, prefix);
 				memcpy(target + prefix, rd + 2, tlen);
-				/* The synthesized CNAME carries the DNAME's TTL (RFC 6672 3.1). */
+				/* The synthesized CNAME carries the DNAME's TTL (RFC 6672 3.1), and
+				 * no RRSIG: there is none (5.3.1). */
 				if (pd_resp_put_rr(&c->r, PD_SEC_ANSWER, name, PD_TYPE_CNAME,
 				                   PD_CLASS_IN, dn->ttl, target,
 				                   (uint16_t)(prefix + tlen)) < 0) {
@@ -197,19 +430,21 @@ static void pd__answer_zone(pd__ctx_t *c)
 				continue;
 			}
 			if (enc != n) {
+				const uint8_t *ename = name + (len - enc->name_len);
 				if (!(enc->flags & PD_NODE_WILDCARD)) {
 					c->rcode = PD_RCODE_NXDOMAIN;
 					pd__put_soa(c);
+					if (c->dnssec && c->q->qclass != PD_CLASS_ANY)
+						pd__deny_name(c, name, len, ename);
 					return;
 				}
 				/* RFC 4592: the source of synthesis is "*" under the closest
 				 * encloser. */
-				uint8_t wc[PD_NAME_MAX];
-				size_t elen = enc->name_len;
-				wc[0] = 1;
-				wc[1] = '*';
-				memcpy(wc + 2, pd_zone_node_name(z, enc), elen);
-				n = pd_zone_find(z, wc, elen + 2);
+				uint8_t wc[PD_NAME_MAX + 2];
+				n = pd_zone_find(z, wc, pd__wildcard_of(wc, ename, enc->name_len));
+				wild = ename;
+				if (c->dnssec)
+					pd__note_wildcard(c, name, len, ename);
 			}
 		}
 		for (unsigned i = 0; i < nvisited; i++)
@@ -221,16 +456,18 @@ static void pd__answer_zone(pd__ctx_t *c)
 		const pd_rrset_t *rs =
 		    qtype == PD_TYPE_ANY ? pd__any_rrset(z, n) : pd_zone_rrset(z, n, qtype);
 		if (rs) {
-			if (pd__rrset_put(c, PD_SEC_ANSWER, name, rs, rs->ttl))
-				pd__additional(c, rs, false, NULL);
+			if (pd__put_signed(c, PD_SEC_ANSWER, name, rs))
+				end->extra = rs;
 			return;
 		}
 		const pd_rrset_t *cname = pd_zone_rrset(z, n, PD_TYPE_CNAME);
 		if (!cname) {
 			pd__put_soa(c); /* NODATA, empty non-terminals included */
+			if (c->dnssec && c->q->qclass != PD_CLASS_ANY)
+				pd__deny_type(c, n, name, len, wild);
 			return;
 		}
-		if (!pd__rrset_put(c, PD_SEC_ANSWER, name, cname, cname->ttl))
+		if (!pd__put_signed(c, PD_SEC_ANSWER, name, cname))
 			return;
 		const uint8_t *rd = pd_zone_rrset_data(z, cname);
 		pd_wire_t w;
@@ -242,6 +479,17 @@ static void pd__answer_zone(pd__ctx_t *c)
 		if (!pd_name_is_under(name, z->origin))
 			return; /* out of this zone: the resolver follows it, as Knot leaves it */
 	}
+}
+
+static void pd__answer_zone(pd__ctx_t *c)
+{
+	pd__end_t end = {NULL, NULL};
+	pd__walk(c, &end);
+	/* The wildcard expansions' proofs follow the final step's, as in Knot. */
+	for (unsigned i = 0; i < c->nwild; i++)
+		pd__put_proof(c, c->wild[i]);
+	if (end.extra)
+		pd__additional(c, end.extra, end.cut != NULL, end.cut);
 }
 
 /* TXT RDATA from a string, in chunks of at most 255 bytes. */
@@ -599,7 +847,8 @@ size_t pd_answer_query(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, con
 		return 0;
 	c.conf = conf;
 	c.q = q;
-	/* RD and the opcode are echoed; CD is cleared (RFC 4035 3.1.6), AD never set. */
+	/* RD and the opcode are echoed; CD is cleared (RFC 4035 3.1.6: an authoritative
+	 * response SHOULD, as NSD and Knot do), AD never set. */
 	c.flags = PD_FLAG_QR | (q->flags & (PD_OPCODE_MASK | PD_FLAG_RD));
 	c.rcode = PD_RCODE_NOERROR;
 	c.ede = PD_NO_EDE;
@@ -612,6 +861,9 @@ size_t pd_answer_query(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, con
 	c.tsig = false;
 	c.zone = NULL;
 	c.nadded = 0;
+	c.dnssec = false;
+	c.nwild = 0;
+	c.nproven = 0;
 	enum pd__next next = pd__answer_early(&c, zs);
 	pd__start(&c, resp, resp_cap);
 	if (next == PD__CHAOS) {
@@ -619,6 +871,7 @@ size_t pd_answer_query(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, con
 	} else if (next == PD__ZONE) {
 		c.zone = pd__query_zone(zs, q);
 		if (c.zone) {
+			c.dnssec = q->edns_do && c.zone->dnssec != PD_ZONE_UNSIGNED;
 			/* Class ANY is answered from IN data, but not as its authority (NSD). */
 			if (q->qclass == PD_CLASS_IN)
 				c.flags |= PD_FLAG_AA;

@@ -1406,6 +1406,559 @@ static void batch_answers_match_single(void **state)
 	}
 }
 
+/* --- DNSSEC: signed zones (mu_sign(): fake signatures, real chains) --- */
+
+static pd_zoneset_t *zs_signed[4]; /* by MU_NSEC, MU_NSEC3, MU_NSEC3_OPTOUT */
+
+/* The zone the DNSSEC tests sign three ways: every kind of answer and proof. */
+static pd_zone_t *build_example_org(void)
+{
+	uint8_t o[PD_NAME_MAX];
+	tu_name(o, "example.org");
+	pd_zone_builder_t *b = pd_zone_builder_new(o);
+	pd_zone_t *z = NULL;
+	tu_add_soa(b, "example.org", 3600, 1, 300);
+	tu_add_name(b, "example.org", PD_TYPE_NS, "ns1.example.org");
+	tu_add_a(b, "ns1.example.org", 192, 0, 2, 53);
+	/* Three MX targets with both addresses: signed, more than 512 bytes. */
+	static const char *const mx[] = {"mail.example.org", "mx2.example.org", "mx3.example.org"};
+	for (int i = 0; i < 3; i++) {
+		uint8_t aaaa[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = (uint8_t)i};
+		tu_add_mx(b, "example.org", (uint16_t)(10 * i + 10), mx[i]);
+		tu_add_a(b, mx[i], 192, 0, 2, (uint8_t)(25 + i));
+		tu_add(b, mx[i], PD_TYPE_AAAA, 3600, aaaa, 16);
+	}
+	tu_add_a(b, "www.example.org", 192, 0, 2, 80);
+	tu_add_txt(b, "www.example.org", "hello");
+	tu_add_name(b, "ftp.example.org", PD_TYPE_CNAME, "www.example.org");
+	tu_add_name(b, "dangling.example.org", PD_TYPE_CNAME, "nothing.example.org");
+	tu_add_name(b, "wcc.example.org", PD_TYPE_CNAME, "a.wc.example.org");
+	tu_add_a(b, "*.apps.example.org", 192, 0, 2, 100);
+	tu_add_a(b, "fixed.apps.example.org", 192, 0, 2, 101);
+	tu_add_name(b, "*.wc.example.org", PD_TYPE_CNAME, "www.example.org");
+	tu_add_a(b, "x.y.ent.example.org", 192, 0, 2, 7);
+	tu_add_name(b, "sub.example.org", PD_TYPE_NS, "ns.sub.example.org");
+	tu_add_a(b, "ns.sub.example.org", 192, 0, 2, 153);
+	uint8_t ds[36] = {0x30, 0x39, 13, 2};
+	tu_add_name(b, "secure.example.org", PD_TYPE_NS, "ns.example.net");
+	tu_add(b, "secure.example.org", PD_TYPE_DS, 3600, ds, sizeof(ds));
+	tu_add_name(b, "insecure.example.org", PD_TYPE_NS, "ns.example.net");
+	/* oo is an empty non-terminal above an unsigned delegation only: opt-out leaves
+	 * both out of the chain. */
+	tu_add_name(b, "a.oo.example.org", PD_TYPE_NS, "ns.example.net");
+	tu_add_name(b, "old.example.org", PD_TYPE_DNAME, "new.example.org");
+	tu_add_a(b, "www.new.example.org", 192, 0, 2, 42);
+	assert_int_equal(pd_zone_builder_finish(b, &z), 0);
+	pd_zone_builder_free(b);
+	return z;
+}
+
+static int setup_signed(void **state)
+{
+	pd_zone_t *plain = build_example_org();
+	for (int mode = MU_NSEC; mode <= MU_NSEC3_OPTOUT; mode++) {
+		pd_zone_t *z = mu_sign(plain, mode);
+		assert_int_equal(z->dnssec, mode == MU_NSEC ? PD_ZONE_NSEC : PD_ZONE_NSEC3);
+		assert_int_equal(pd_zoneset_new(&zs_signed[mode], &z, 1), 0);
+	}
+	pd_zone_free(plain);
+	return 0;
+}
+
+static int teardown_signed(void **state)
+{
+	for (int mode = MU_NSEC; mode <= MU_NSEC3_OPTOUT; mode++)
+		pd_zoneset_free(zs_signed[mode]);
+	return 0;
+}
+
+/* Asks the zone signed in mode, with DO (do_bit) and the given EDNS size. */
+static size_t ask_signed(tu_resp_t *r, int mode, const char *name, uint16_t qtype, uint16_t edns,
+                         bool do_bit)
+{
+	uint8_t q[512];
+	size_t qlen = tu_query(q, name, qtype, PD_CLASS_IN, edns, do_bit ? PD_EDNS_DO : 0);
+	return answer_with(r, zs_signed[mode], &conf, q, qlen);
+}
+
+static size_t ask_do(tu_resp_t *r, int mode, const char *name, uint16_t qtype)
+{
+	return ask_signed(r, mode, name, qtype, 4096, true);
+}
+
+/* Record i is of type and owner, and record i + 1 its RRSIG: same owner, covering type. */
+static void assert_signed_at(const tu_resp_t *r, int i, int section, uint16_t type,
+                             const char *owner)
+{
+	assert_true(i + 1 < r->nrr);
+	assert_int_equal(r->rr[i].section, section);
+	assert_int_equal(r->rr[i].type, type);
+	if (owner)
+		assert_string_equal(r->rr[i].owner, owner);
+	assert_int_equal(r->rr[i + 1].section, section);
+	assert_int_equal(r->rr[i + 1].type, PD_TYPE_RRSIG);
+	assert_string_equal(r->rr[i + 1].owner, r->rr[i].owner);
+	assert_int_equal(pd_get_u16(r->rr[i + 1].rdata), type);
+}
+
+/* The negative answer's SOA and its RRSIG, both with the negative TTL (as Knot). */
+static void assert_soa_at(const tu_resp_t *r, int i)
+{
+	assert_signed_at(r, i, 1, PD_TYPE_SOA, "example.org.");
+	assert_int_equal(r->rr[i].ttl, 300);
+	assert_int_equal(r->rr[i + 1].ttl, 300);
+}
+
+static void lname_of(uint8_t *out, const char *text)
+{
+	uint8_t n[PD_NAME_MAX];
+	tu_name(n, text);
+	pd_name_lower(out, n);
+}
+
+/* Does a < b < c hold in a ring (the last link covers up to the first)? */
+static bool ring_between(int ab, int bc, int ac)
+{
+	return ac < 0 ? ab < 0 && bc < 0 : ac > 0 ? ab < 0 || bc < 0 : ab != 0;
+}
+
+/* NSEC record i matches name (match) or covers it (RFC 4034 4.1.1, with the wrap). */
+static void assert_nsec(const tu_resp_t *r, int i, const char *name, bool match)
+{
+	uint8_t owner[PD_NAME_MAX], qn[PD_NAME_MAX], next[PD_NAME_MAX], raw[PD_NAME_MAX];
+	assert_int_equal(r->rr[i].type, PD_TYPE_NSEC);
+	lname_of(owner, r->rr[i].owner);
+	lname_of(qn, name);
+	pd_wire_t w;
+	pd_wire_init(&w, r->rr[i].rdata, r->rr[i].rdlen);
+	assert_true(pd_name_parse(&w, raw) > 0);
+	pd_name_lower(next, raw);
+	if (match) {
+		assert_int_equal(pd_name_canonical_cmp(owner, qn), 0);
+		return;
+	}
+	assert_true(ring_between(pd_name_canonical_cmp(owner, qn), pd_name_canonical_cmp(qn, next),
+	                         pd_name_canonical_cmp(owner, next)));
+}
+
+/* Does NSEC3 record i match the hash of name (match) or cover it? Checks its Opt-Out flag. */
+static bool nsec3_proves(const tu_resp_t *r, int i, int mode, const char *name, bool match)
+{
+	uint8_t qn[PD_NAME_MAX], want[PD_NAME_MAX], o[PD_NAME_MAX];
+	uint8_t hash[PD_NSEC3_HASH_LEN], own[PD_NSEC3_HASH_LEN];
+	if (r->rr[i].type != PD_TYPE_NSEC3)
+		return false;
+	lname_of(qn, name);
+	lname_of(o, "example.org");
+	mu_nsec3_owner(want, mode, qn, pd_name_len(qn), o);
+	assert_true(pd_base32hex_decode(hash, sizeof(hash), (const char *)want + 1, 32) == 20);
+	lname_of(o, r->rr[i].owner);
+	assert_int_equal(o[0], 32);
+	assert_true(pd_base32hex_decode(own, sizeof(own), (const char *)o + 1, 32) == 20);
+	const uint8_t *rd = r->rr[i].rdata;
+	assert_int_equal(rd[1], mode == MU_NSEC3_OPTOUT ? PD_NSEC3_OPTOUT : 0);
+	const uint8_t *next = rd + 5 + rd[4] + 1;
+	if (match)
+		return memcmp(own, hash, 20) == 0;
+	return ring_between(memcmp(own, hash, 20), memcmp(hash, next, 20), memcmp(own, next, 20));
+}
+
+static void assert_nsec3(const tu_resp_t *r, int i, int mode, const char *name, bool match)
+{
+	assert_true(nsec3_proves(r, i, mode, name, match));
+}
+
+/*
+ * The authority section holds, each once and signed, NSEC3 records proving every one
+ * of the n names (matching the first nmatch, covering the rest), and no other NSEC3:
+ * hashes may put two of them in one record, so which record proves what is searched.
+ */
+static void assert_nsec3_set(const tu_resp_t *r, int mode, int nmatch, int n, ...)
+{
+	const char *names[4];
+	va_list ap;
+	va_start(ap, n);
+	for (int k = 0; k < n; k++)
+		names[k] = va_arg(ap, const char *);
+	va_end(ap);
+	int used = 0;
+	for (int i = 0; i < r->nrr; i++) {
+		if (r->rr[i].section != 1 || r->rr[i].type != PD_TYPE_NSEC3)
+			continue;
+		assert_signed_at(r, i, 1, PD_TYPE_NSEC3, NULL);
+		bool useful = false;
+		for (int k = 0; k < n; k++)
+			if (nsec3_proves(r, i, mode, names[k], k < nmatch))
+				useful = true;
+		assert_true(useful);
+		for (int j = 0; j < i; j++)
+			assert_false(r->rr[j].type == PD_TYPE_NSEC3 &&
+			             !strcmp(r->rr[j].owner, r->rr[i].owner));
+		used++;
+	}
+	for (int k = 0; k < n; k++) {
+		bool found = false;
+		for (int i = 0; i < r->nrr; i++)
+			if (r->rr[i].section == 1 && nsec3_proves(r, i, mode, names[k], k < nmatch))
+				found = true;
+		assert_true(found);
+	}
+	assert_true(used >= 1 && used <= n);
+}
+
+static void dnssec_nxdomain_nsec(void **state)
+{
+	tu_resp_t r;
+	ask_do(&r, MU_NSEC, "nope.example.org", PD_TYPE_A);
+	assert_int_equal(r.rcode, PD_RCODE_NXDOMAIN);
+	assert_true(r.flags & PD_FLAG_AA);
+	assert_true(r.opt_ttl & PD_EDNS_DO);
+	assert_int_equal(r.an, 0);
+	assert_int_equal(r.ns, 6);
+	assert_soa_at(&r, 0);
+	assert_signed_at(&r, 2, 1, PD_TYPE_NSEC, NULL);
+	assert_nsec(&r, 2, "nope.example.org", false);
+	assert_signed_at(&r, 4, 1, PD_TYPE_NSEC, NULL);
+	assert_nsec(&r, 4, "*.example.org", false);
+	assert_int_equal(r.rr[2].ttl, 300); /* the NSEC's own TTL */
+	/* One NSEC covers both the name and the wildcard: sent once. */
+	ask_do(&r, MU_NSEC, "a.example.org", PD_TYPE_A);
+	assert_int_equal(r.rcode, PD_RCODE_NXDOMAIN);
+	assert_int_equal(r.ns, 4);
+	assert_nsec(&r, 2, "a.example.org", false);
+	assert_nsec(&r, 2, "*.example.org", false);
+	/* Below an empty non-terminal: the wildcard is the one at the closest encloser. */
+	ask_do(&r, MU_NSEC, "z.y.ent.example.org", PD_TYPE_A);
+	assert_int_equal(r.ns, 6);
+	assert_nsec(&r, 2, "z.y.ent.example.org", false);
+	assert_nsec(&r, 4, "*.y.ent.example.org", false);
+}
+
+static void dnssec_nxdomain_nsec3(void **state)
+{
+	tu_resp_t r;
+	for (int mode = MU_NSEC3; mode <= MU_NSEC3_OPTOUT; mode++) {
+		/* RFC 5155 7.2.2: closest encloser, next closer, wildcard. */
+		ask_do(&r, mode, "nope.example.org", PD_TYPE_A);
+		assert_int_equal(r.rcode, PD_RCODE_NXDOMAIN);
+		assert_int_equal(r.an, 0);
+		assert_soa_at(&r, 0);
+		assert_signed_at(&r, 2, 1, PD_TYPE_NSEC3, NULL);
+		assert_nsec3(&r, 2, mode, "example.org", true);
+		assert_nsec3_set(&r, mode, 1, 3, "example.org", "nope.example.org",
+		                 "*.example.org");
+		ask_do(&r, mode, "a.b.y.ent.example.org", PD_TYPE_A);
+		assert_int_equal(r.rcode, PD_RCODE_NXDOMAIN);
+		assert_nsec3(&r, 2, mode, "y.ent.example.org", true);
+		assert_nsec3_set(&r, mode, 1, 3, "y.ent.example.org", "b.y.ent.example.org",
+		                 "*.y.ent.example.org");
+	}
+	/* An NSEC3 owner is no name of the zone (RFC 5155 7.2.8). */
+	uint8_t qn[PD_NAME_MAX], o[PD_NAME_MAX], h[PD_NAME_MAX];
+	char text[PD_NAME_TXT_MAX];
+	lname_of(qn, "www.example.org");
+	lname_of(o, "example.org");
+	mu_nsec3_owner(h, MU_NSEC3, qn, pd_name_len(qn), o);
+	pd_name_to_str(text, sizeof(text), h);
+	ask_do(&r, MU_NSEC3, text, PD_TYPE_NSEC3);
+	assert_int_equal(r.rcode, PD_RCODE_NXDOMAIN);
+	assert_null(tu_find(&r, 0, PD_TYPE_NSEC3, 0));
+}
+
+static void dnssec_nodata(void **state)
+{
+	tu_resp_t r;
+	ask_do(&r, MU_NSEC, "www.example.org", PD_TYPE_AAAA);
+	assert_int_equal(r.rcode, PD_RCODE_NOERROR);
+	assert_int_equal(r.an, 0);
+	assert_int_equal(r.ns, 4);
+	assert_soa_at(&r, 0);
+	assert_signed_at(&r, 2, 1, PD_TYPE_NSEC, "www.example.org.");
+	/* An empty non-terminal has no NSEC: the one covering it. */
+	ask_do(&r, MU_NSEC, "y.ent.example.org", PD_TYPE_A);
+	assert_int_equal(r.rcode, PD_RCODE_NOERROR);
+	assert_int_equal(r.ns, 4);
+	assert_nsec(&r, 2, "y.ent.example.org", false);
+	for (int mode = MU_NSEC3; mode <= MU_NSEC3_OPTOUT; mode++) {
+		ask_do(&r, mode, "www.example.org", PD_TYPE_AAAA);
+		assert_int_equal(r.ns, 4);
+		assert_soa_at(&r, 0);
+		assert_signed_at(&r, 2, 1, PD_TYPE_NSEC3, NULL);
+		assert_nsec3(&r, 2, mode, "www.example.org", true);
+		ask_do(&r, mode, "ent.example.org", PD_TYPE_A);
+		assert_int_equal(r.rcode, PD_RCODE_NOERROR);
+		assert_int_equal(r.ns, 4);
+		assert_nsec3(&r, 2, mode, "ent.example.org", true);
+	}
+	/* The apex's DS, with no parent here: NODATA from the zone itself. */
+	ask_do(&r, MU_NSEC, "example.org", PD_TYPE_DS);
+	assert_int_equal(r.ns, 4);
+	assert_signed_at(&r, 2, 1, PD_TYPE_NSEC, "example.org.");
+}
+
+static void dnssec_wildcards(void **state)
+{
+	tu_resp_t r;
+	/* The answer under the query's name, its RRSIG saying it was synthesised (labels 3
+	 * for *.apps.example.org), and the proof that the name itself does not exist. */
+	ask_do(&r, MU_NSEC, "X.apps.example.org", PD_TYPE_A);
+	assert_int_equal(r.rcode, PD_RCODE_NOERROR);
+	assert_int_equal(r.an, 2);
+	assert_signed_at(&r, 0, 0, PD_TYPE_A, "X.apps.example.org.");
+	assert_int_equal(r.rr[1].rdata[3], 3);
+	assert_int_equal(r.ns, 2);
+	assert_signed_at(&r, 2, 1, PD_TYPE_NSEC, NULL);
+	assert_nsec(&r, 2, "x.apps.example.org", false);
+	/* Wildcard NODATA (RFC 4035 3.1.3.4): the wildcard's NSEC, and the covering one. */
+	ask_do(&r, MU_NSEC, "x.apps.example.org", PD_TYPE_AAAA);
+	assert_int_equal(r.rcode, PD_RCODE_NOERROR);
+	assert_int_equal(r.an, 0);
+	assert_int_equal(r.ns, 6);
+	assert_soa_at(&r, 0);
+	assert_signed_at(&r, 2, 1, PD_TYPE_NSEC, "*.apps.example.org.");
+	assert_signed_at(&r, 4, 1, PD_TYPE_NSEC, NULL);
+	assert_nsec(&r, 4, "x.apps.example.org", false);
+	/* The wildcard asked for by name is no expansion: no proof. */
+	ask_do(&r, MU_NSEC, "*.apps.example.org", PD_TYPE_A);
+	assert_int_equal(r.an, 2);
+	assert_int_equal(r.ns, 0);
+	for (int mode = MU_NSEC3; mode <= MU_NSEC3_OPTOUT; mode++) {
+		/* RFC 5155 7.2.6: the NSEC3 covering the next closer name. */
+		ask_do(&r, mode, "a.b.apps.example.org", PD_TYPE_A);
+		assert_int_equal(r.an, 2);
+		assert_signed_at(&r, 0, 0, PD_TYPE_A, "a.b.apps.example.org.");
+		assert_int_equal(r.ns, 2);
+		assert_signed_at(&r, 2, 1, PD_TYPE_NSEC3, NULL);
+		assert_nsec3(&r, 2, mode, "b.apps.example.org", false);
+		/* RFC 5155 7.2.5: the wildcard's, the closest encloser's, the next closer. */
+		ask_do(&r, mode, "x.apps.example.org", PD_TYPE_AAAA);
+		assert_int_equal(r.an, 0);
+		assert_soa_at(&r, 0);
+		assert_nsec3(&r, 2, mode, "*.apps.example.org", true);
+		assert_nsec3(&r, 4, mode, "apps.example.org", true);
+		assert_nsec3_set(&r, mode, 2, 3, "*.apps.example.org", "apps.example.org",
+		                 "x.apps.example.org");
+	}
+}
+
+static void dnssec_referrals(void **state)
+{
+	tu_resp_t r;
+	/* No DS: the NS unsigned, the NSEC at the cut; glue unsigned. */
+	ask_do(&r, MU_NSEC, "www.sub.example.org", PD_TYPE_A);
+	assert_false(r.flags & PD_FLAG_AA);
+	assert_int_equal(r.an, 0);
+	assert_int_equal(r.ns, 3);
+	assert_int_equal(r.rr[0].type, PD_TYPE_NS);
+	assert_signed_at(&r, 1, 1, PD_TYPE_NSEC, "sub.example.org.");
+	assert_int_equal(r.ar, 2); /* the glue and the OPT */
+	assert_int_equal(r.rr[3].type, PD_TYPE_A);
+	assert_string_equal(r.rr[3].owner, "ns.sub.example.org.");
+	/* A DS: it and its RRSIG. */
+	for (int mode = MU_NSEC; mode <= MU_NSEC3_OPTOUT; mode++) {
+		ask_do(&r, mode, "secure.example.org", PD_TYPE_A);
+		assert_int_equal(r.ns, 3);
+		assert_int_equal(r.rr[0].type, PD_TYPE_NS);
+		assert_signed_at(&r, 1, 1, PD_TYPE_DS, "secure.example.org.");
+		ask_do(&r, mode, "secure.example.org", PD_TYPE_DS);
+		assert_true(r.flags & PD_FLAG_AA);
+		assert_int_equal(r.an, 2);
+		assert_signed_at(&r, 0, 0, PD_TYPE_DS, "secure.example.org.");
+	}
+	/* NSEC3: the NSEC3 matching the cut. */
+	ask_do(&r, MU_NSEC3, "sub.example.org", PD_TYPE_A);
+	assert_int_equal(r.ns, 3);
+	assert_signed_at(&r, 1, 1, PD_TYPE_NSEC3, NULL);
+	assert_nsec3(&r, 1, MU_NSEC3, "sub.example.org", true);
+	/* Opt-out, the cut out of the chain: the closest provable encloser proof (RFC 5155
+	 * 7.2.7), whose next closer's NSEC3 has Opt-Out set. */
+	ask_do(&r, MU_NSEC3_OPTOUT, "insecure.example.org", PD_TYPE_A);
+	assert_int_equal(r.rr[0].type, PD_TYPE_NS);
+	assert_nsec3(&r, 1, MU_NSEC3_OPTOUT, "example.org", true);
+	assert_nsec3_set(&r, MU_NSEC3_OPTOUT, 1, 2, "example.org", "insecure.example.org");
+	/* ... climbing over an empty non-terminal left out as well. */
+	ask_do(&r, MU_NSEC3_OPTOUT, "x.a.oo.example.org", PD_TYPE_A);
+	assert_string_equal(r.rr[0].owner, "a.oo.example.org.");
+	assert_nsec3(&r, 1, MU_NSEC3_OPTOUT, "example.org", true);
+	assert_nsec3_set(&r, MU_NSEC3_OPTOUT, 1, 2, "example.org", "oo.example.org");
+	/* Its DS, asked for: NODATA with the same proof (RFC 5155 7.2.4). */
+	ask_do(&r, MU_NSEC3_OPTOUT, "insecure.example.org", PD_TYPE_DS);
+	assert_true(r.flags & PD_FLAG_AA);
+	assert_int_equal(r.an, 0);
+	assert_soa_at(&r, 0);
+	assert_nsec3(&r, 2, MU_NSEC3_OPTOUT, "example.org", true);
+	assert_nsec3_set(&r, MU_NSEC3_OPTOUT, 1, 2, "example.org", "insecure.example.org");
+	ask_do(&r, MU_NSEC, "insecure.example.org", PD_TYPE_DS);
+	assert_int_equal(r.ns, 4);
+	assert_signed_at(&r, 2, 1, PD_TYPE_NSEC, "insecure.example.org.");
+}
+
+static void dnssec_cname_and_dname(void **state)
+{
+	tu_resp_t r;
+	for (int mode = MU_NSEC; mode <= MU_NSEC3_OPTOUT; mode++) {
+		/* Each CNAME signed; the wildcard step proven in authority. */
+		ask_do(&r, mode, "wcc.example.org", PD_TYPE_A);
+		assert_int_equal(r.an, 6);
+		assert_signed_at(&r, 0, 0, PD_TYPE_CNAME, "wcc.example.org.");
+		assert_signed_at(&r, 2, 0, PD_TYPE_CNAME, "a.wc.example.org.");
+		assert_signed_at(&r, 4, 0, PD_TYPE_A, "www.example.org.");
+		assert_int_equal(r.ns, 2);
+		if (mode == MU_NSEC)
+			assert_nsec(&r, 6, "a.wc.example.org", false);
+		else
+			assert_nsec3(&r, 6, mode, "a.wc.example.org", false);
+		/* A chain ending in NXDOMAIN: its proof. */
+		ask_do(&r, mode, "dangling.example.org", PD_TYPE_A);
+		assert_int_equal(r.rcode, PD_RCODE_NXDOMAIN);
+		assert_int_equal(r.an, 2);
+		assert_signed_at(&r, 0, 0, PD_TYPE_CNAME, "dangling.example.org.");
+		assert_soa_at(&r, 2);
+		if (mode == MU_NSEC)
+			assert_int_equal(r.ns, 6);
+		else
+			assert_nsec3_set(&r, mode, 1, 3, "example.org", "nothing.example.org",
+			                 "*.example.org");
+		/* DNAME signed, the CNAME made from it not (RFC 6672 5.3.1). */
+		ask_do(&r, mode, "www.old.example.org", PD_TYPE_A);
+		assert_int_equal(r.an, 5);
+		assert_signed_at(&r, 0, 0, PD_TYPE_DNAME, "old.example.org.");
+		assert_int_equal(r.rr[2].type, PD_TYPE_CNAME);
+		assert_signed_at(&r, 3, 0, PD_TYPE_A, "www.new.example.org.");
+	}
+}
+
+static void dnssec_types_asked_for(void **state)
+{
+	tu_resp_t r;
+	/* With DO: DNSKEY and NSEC are data, signed; RRSIG is answered with the first
+	 * RRSIG RRset at the name, unsigned (as Knot). */
+	ask_do(&r, MU_NSEC, "example.org", PD_TYPE_DNSKEY);
+	assert_int_equal(r.an, 2);
+	assert_signed_at(&r, 0, 0, PD_TYPE_DNSKEY, "example.org.");
+	ask_do(&r, MU_NSEC, "www.example.org", PD_TYPE_NSEC);
+	assert_int_equal(r.an, 2);
+	assert_signed_at(&r, 0, 0, PD_TYPE_NSEC, "www.example.org.");
+	ask_do(&r, MU_NSEC, "www.example.org", PD_TYPE_RRSIG);
+	assert_int_equal(r.an, 1);
+	assert_int_equal(r.rr[0].type, PD_TYPE_RRSIG);
+	ask_do(&r, MU_NSEC3, "example.org", PD_TYPE_NSEC3PARAM);
+	assert_int_equal(r.an, 2);
+	assert_signed_at(&r, 0, 0, PD_TYPE_NSEC3PARAM, "example.org.");
+	/* ANY: the one RRset, signed. */
+	ask_do(&r, MU_NSEC, "www.example.org", PD_TYPE_ANY);
+	assert_int_equal(r.an, 2);
+	assert_signed_at(&r, 0, 0, r.rr[0].type, "www.example.org.");
+	/* Without DO: today's answers, the types asked for as data, no other RRSIG. */
+	for (int mode = MU_NSEC; mode <= MU_NSEC3_OPTOUT; mode++) {
+		ask_signed(&r, mode, "nope.example.org", PD_TYPE_A, 1232, false);
+		assert_int_equal(r.rcode, PD_RCODE_NXDOMAIN);
+		assert_int_equal(r.ns, 1);
+		assert_false(r.opt_ttl & PD_EDNS_DO);
+		ask_signed(&r, mode, "x.apps.example.org", PD_TYPE_A, 0, false);
+		assert_int_equal(r.an, 1);
+		assert_int_equal(r.ns, 0);
+		ask_signed(&r, mode, "sub.example.org", PD_TYPE_A, 1232, false);
+		assert_int_equal(r.ns, 1);
+		ask_signed(&r, mode, "example.org", PD_TYPE_MX, 1232, false);
+		assert_int_equal(r.an, 3);
+		assert_int_equal(r.ar, 7); /* A and AAAA of each, OPT */
+		ask_signed(&r, mode, "example.org", PD_TYPE_DNSKEY, 1232, false);
+		assert_int_equal(r.an, 1);
+		ask_signed(&r, mode, "www.example.org", PD_TYPE_RRSIG, 1232, false);
+		assert_int_equal(r.an, 1);
+		assert_int_equal(r.rr[0].type, PD_TYPE_RRSIG);
+	}
+	ask_signed(&r, MU_NSEC, "www.example.org", PD_TYPE_NSEC, 0, false);
+	assert_int_equal(r.an, 1);
+	assert_int_equal(r.rr[0].type, PD_TYPE_NSEC);
+}
+
+/* DO on an unsigned zone changes nothing but the OPT's DO bit. */
+static void dnssec_do_on_unsigned_zone_changes_nothing(void **state)
+{
+	static const char *const names[] = {"www.example.com",       "nope.example.com",
+	                                    "host.apps.example.com", "www.sub.example.com",
+	                                    "alias.example.com",     "example.com"};
+	static const uint16_t types[] = {PD_TYPE_A, PD_TYPE_AAAA, PD_TYPE_MX, PD_TYPE_DS,
+	                                 PD_TYPE_RRSIG};
+	for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
+		for (size_t t = 0; t < sizeof(types) / sizeof(*types); t++) {
+			uint8_t q[512], a[PD_UDP_MAX], b[PD_UDP_MAX];
+			size_t qlen = tu_query(q, names[i], types[t], PD_CLASS_IN, 1232, 0);
+			size_t alen = pd_answer(zs, &conf, q, qlen, a, sizeof(a), NULL);
+			qlen = tu_query(q, names[i], types[t], PD_CLASS_IN, 1232, PD_EDNS_DO);
+			size_t blen = pd_answer(zs, &conf, q, qlen, b, sizeof(b), NULL);
+			assert_int_equal(alen, blen);
+			/* The OPT ends both, without options: its flags 4 bytes before the end. */
+			assert_int_equal(b[blen - 4] & 0x80, 0x80);
+			b[blen - 4] &= 0x7F;
+			assert_memory_equal(a, b, alen);
+		}
+}
+
+/*
+ * At every EDNS size: either TC with the sections empty, or every required RRset with
+ * its RRSIG, and in additional each address RRset followed by its RRSIG (dropped
+ * together, never alone).
+ */
+static void dnssec_sizes(void **state)
+{
+	static const struct {
+		const char *name;
+		uint16_t type;
+	} qs[] = {{"nope.example.org", PD_TYPE_A},
+	          {"example.org", PD_TYPE_MX},
+	          {"x.apps.example.org", PD_TYPE_AAAA},
+	          {"wcc.example.org", PD_TYPE_A},
+	          {"insecure.example.org", PD_TYPE_A}};
+	for (int mode = MU_NSEC; mode <= MU_NSEC3_OPTOUT; mode++)
+		for (size_t k = 0; k < sizeof(qs) / sizeof(*qs); k++) {
+			tu_resp_t full, r;
+			ask_do(&full, mode, qs[k].name, qs[k].type);
+			bool seen_tc = false, seen_short = false;
+			for (uint16_t size = 512; size <= 1232; size += 8) {
+				size_t len =
+				    ask_signed(&r, mode, qs[k].name, qs[k].type, size, true);
+				assert_true(len <= size);
+				if (r.flags & PD_FLAG_TC) {
+					seen_tc = true;
+					assert_int_equal(r.an + r.ns, 0);
+					continue;
+				}
+				assert_int_equal(r.an, full.an);
+				assert_int_equal(r.ns, full.ns);
+				if (r.ar < full.ar)
+					seen_short = true;
+				for (int i = 0; i < r.nrr; i++) {
+					const tu_rr_t *rr = &r.rr[i];
+					if (rr->section != 2 || rr->type == PD_TYPE_RRSIG)
+						continue;
+					int j = i;
+					while (j + 1 < r.nrr && r.rr[j + 1].type == rr->type)
+						j++;
+					assert_true(j + 1 < r.nrr);
+					assert_int_equal(r.rr[j + 1].type, PD_TYPE_RRSIG);
+					assert_int_equal(pd_get_u16(r.rr[j + 1].rdata), rr->type);
+					i = j + 1;
+				}
+			}
+			/* The NSEC3 denials do not fit 512; the MX's addresses shrink first. */
+			if (mode != MU_NSEC && k == 0)
+				assert_true(seen_tc);
+			if (k == 1)
+				assert_true(seen_short);
+		}
+	/* Over TCP the whole answer goes. */
+	uint8_t q[512], resp[MU_TCP_CAP];
+	size_t qlen = tu_query(q, "nope.example.org", PD_TYPE_A, PD_CLASS_IN, 512, PD_EDNS_DO);
+	tu_resp_t r;
+	size_t len = mu_answer(zs_signed[MU_NSEC3], &conf, q, qlen, true, resp, sizeof(resp), NULL);
+	tu_parse(&r, resp, len);
+	assert_false(r.flags & PD_FLAG_TC);
+	assert_nsec3_set(&r, MU_NSEC3, 1, 3, "example.org", "nope.example.org", "*.example.org");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1445,6 +1998,16 @@ int main(void)
 	    cmocka_unit_test(responses_fit_the_exact_limit),
 	    cmocka_unit_test(random_input_never_breaks),
 	    cmocka_unit_test(batch_answers_match_single),
+	    cmocka_unit_test(dnssec_do_on_unsigned_zone_changes_nothing),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	const struct CMUnitTest signed_tests[] = {
+	    cmocka_unit_test(dnssec_nxdomain_nsec),   cmocka_unit_test(dnssec_nxdomain_nsec3),
+	    cmocka_unit_test(dnssec_nodata),          cmocka_unit_test(dnssec_wildcards),
+	    cmocka_unit_test(dnssec_referrals),       cmocka_unit_test(dnssec_cname_and_dname),
+	    cmocka_unit_test(dnssec_types_asked_for), cmocka_unit_test(dnssec_sizes),
+	};
+	int failed = cmocka_run_group_tests(tests, setup, teardown);
+	failed +=
+	    cmocka_run_group_tests_name("signed", signed_tests, setup_signed, teardown_signed);
+	return failed;
 }
