@@ -16,6 +16,7 @@
 #include "pindns/answer.h"
 #include "pindns/cache.h"
 #include "pindns/dns.h"
+#include "pindns/loader.h"
 #include "pindns/log.h"
 #include "pindns/version.h"
 
@@ -55,10 +56,13 @@ const char pd_config_help[] =
     "                           the oldest idle one is closed for a new client\n"
     "  tcp-max-per-client: N    open TCP connections per client address (default 64)\n"
     "  tcp-idle-timeout: TIME   close an idle TCP connection after TIME (default 10s;\n"
-    "                           TIME is ms, or with an ms or s suffix)\n"
+    "                           TIME is ms, or with an ms, s, m, h or d suffix)\n"
     "  tcp-io-timeout: TIME     close a connection whose message stays half-sent, or\n"
     "                           whose answer stays unread, after TIME (default 1s)\n"
-    "  tcp-max-queries: N       close a connection after N answers (default 0: never)\n";
+    "  tcp-max-queries: N       close a connection after N answers (default 0: never)\n"
+    "  signature-expiry-warning: TIME  warn, on each zone load, of every RRSIG that\n"
+    "                           has expired or expires within TIME (default 7d; TIME\n"
+    "                           is seconds, or with an s, m, h or d suffix; 0: off)\n";
 
 int pd_config_init(pd_config_t *cfg)
 {
@@ -73,6 +77,7 @@ int pd_config_init(pd_config_t *cfg)
 	cfg->rcvbuf = 4 * 1024 * 1024;
 	cfg->log_level = PD_LOG_INFO;
 	cfg->cache_size = PD_CACHE_DEFAULT_SIZE;
+	cfg->sig_warn_secs = PD_ZONE_SIG_WARN_DEFAULT;
 	cfg->user = strdup("pindns");
 	/* Both are used without a check later: a missing user would crash the lookup. */
 	return cfg->version && cfg->user ? 0 : -ENOMEM;
@@ -153,34 +158,63 @@ static const struct pd__int_key {
 	const char *key;
 	long lo, hi;
 	size_t off;
-	bool time; /* milliseconds, or with an "ms" or "s" suffix */
+	long unit_ms; /* a time: what a bare number counts (1: ms, 1000: s); 0: a number */
 } pd__int_keys[] = {
-    {"tcp-threads", 1, 1024, offsetof(pd_config_t, tcp.threads), false},
-    {"tcp-max-clients", 1, 1000000, offsetof(pd_config_t, tcp.max_clients), false},
-    {"tcp-max-per-client", 1, 65535, offsetof(pd_config_t, tcp.max_per_client), false},
-    {"tcp-idle-timeout", 1, 3600000, offsetof(pd_config_t, tcp.idle_timeout_ms), true},
-    {"tcp-io-timeout", 1, 600000, offsetof(pd_config_t, tcp.io_timeout_ms), true},
-    {"tcp-max-queries", 0, 1000000000, offsetof(pd_config_t, tcp.max_queries), false},
+    {"tcp-threads", 1, 1024, offsetof(pd_config_t, tcp.threads), 0},
+    {"tcp-max-clients", 1, 1000000, offsetof(pd_config_t, tcp.max_clients), 0},
+    {"tcp-max-per-client", 1, 65535, offsetof(pd_config_t, tcp.max_per_client), 0},
+    {"tcp-idle-timeout", 1, 3600000, offsetof(pd_config_t, tcp.idle_timeout_ms), 1},
+    {"tcp-io-timeout", 1, 600000, offsetof(pd_config_t, tcp.io_timeout_ms), 1},
+    {"tcp-max-queries", 0, 1000000000, offsetof(pd_config_t, tcp.max_queries), 0},
+    /* Ten years: RRSIG times are serial numbers, meaningful within 68 years. */
+    {"signature-expiry-warning", 0, 3650 * 86400, offsetof(pd_config_t, sig_warn_secs), 1000},
 };
 
-/* A duration: "250" and "250ms" are milliseconds, "10s" seconds. */
-static int pd__parse_time(const char *v, long lo, long hi, long *out)
+static const struct {
+	const char *suffix;
+	long ms;
+} pd__time_units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+
+/*
+ * A duration in units of unit_ms milliseconds: a bare number counts those units, and
+ * one with a suffix (ms, s, m, h, d) says its own; "1500ms" for seconds is refused.
+ */
+static int pd__parse_time(const char *v, long unit_ms, long lo, long hi, long *out)
 {
 	char num[32];
-	size_t len = strlen(v), mult = 1;
-	if (len > 2 && strcmp(v + len - 2, "ms") == 0)
-		len -= 2;
-	else if (len > 1 && v[len - 1] == 's')
-		len -= 1, mult = 1000;
+	size_t len = strlen(v);
+	long mult = unit_ms, n;
+	for (size_t i = 0; i < sizeof(pd__time_units) / sizeof(*pd__time_units); i++) {
+		size_t sl = strlen(pd__time_units[i].suffix);
+		if (len > sl && strcmp(v + len - sl, pd__time_units[i].suffix) == 0) {
+			len -= sl;
+			mult = pd__time_units[i].ms;
+			break;
+		}
+	}
 	if (len >= sizeof(num))
 		return -EINVAL;
 	memcpy(num, v, len);
 	num[len] = '\0';
-	long n;
-	if (pd__parse_int(num, 0, hi, &n) < 0 || n * (long)mult < lo || n * (long)mult > hi)
+	if (pd__parse_int(num, 0, LONG_MAX / mult, &n) < 0 || n * mult % unit_ms)
 		return -EINVAL;
-	*out = n * (long)mult;
+	n = n * mult / unit_ms;
+	if (n < lo || n > hi)
+		return -EINVAL;
+	*out = n;
 	return 0;
+}
+
+/* Writes a duration of n units of unit_ms in the largest unit that holds it exactly. */
+static const char *pd__time_str(long n, long unit_ms, char *buf, size_t cap)
+{
+	size_t u = sizeof(pd__time_units) / sizeof(*pd__time_units);
+	long ms = n * unit_ms;
+	while (u > 1 &&
+	       (ms == 0 ? pd__time_units[u - 1].ms != unit_ms : ms % pd__time_units[u - 1].ms != 0))
+		u--;
+	snprintf(buf, cap, "%ld%s", ms / pd__time_units[u - 1].ms, pd__time_units[u - 1].suffix);
+	return buf;
 }
 
 /* A whole-number option of pd__int_keys; 1 when key is none of them. */
@@ -189,15 +223,25 @@ static int pd__set_int_key(pd_config_t *cfg, const char *key, const char *value,
 {
 	for (size_t i = 0; i < sizeof(pd__int_keys) / sizeof(*pd__int_keys); i++) {
 		const struct pd__int_key *k = &pd__int_keys[i];
+		char lo[24], hi[24];
 		long n;
 		if (strcmp(key, k->key) != 0)
 			continue;
-		int ret = k->time ? pd__parse_time(value, k->lo, k->hi, &n)
-		                  : pd__parse_int(value, k->lo, k->hi, &n);
+		int ret = k->unit_ms ? pd__parse_time(value, k->unit_ms, k->lo, k->hi, &n)
+		                     : pd__parse_int(value, k->lo, k->hi, &n);
+		if (ret < 0 && k->unit_ms) {
+			snprintf(
+			    err, cap,
+			    "%s must be a time from %s to %s, in %s or with an ms, s, m, h or d "
+			    "suffix, not '%s'",
+			    key, pd__time_str(k->lo, k->unit_ms, lo, sizeof(lo)),
+			    pd__time_str(k->hi, k->unit_ms, hi, sizeof(hi)),
+			    k->unit_ms == 1 ? "ms" : "seconds", value);
+			return -EINVAL;
+		}
 		if (ret < 0) {
-			snprintf(err, cap, "%s must be %s from %ld to %ld%s, not '%s'", key,
-			         k->time ? "a time" : "a number", k->lo, k->hi,
-			         k->time ? " ms (or 10s, 500ms)" : "", value);
+			snprintf(err, cap, "%s must be a number from %ld to %ld, not '%s'", key,
+			         k->lo, k->hi, value);
 			return -EINVAL;
 		}
 		int v = (int)n; /* every field is int-sized: int or unsigned */

@@ -3,11 +3,14 @@
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pindns/config.h"
@@ -40,10 +43,14 @@ static void pd__usage(FILE *out)
 	        "  stop                stop the daemon\n"
 	        "Offline checks (no daemon needed):\n"
 	        "  zone-check FILE [ORIGIN]  parse and compile a zone file (ORIGIN defaults to\n"
-	        "                            the file name without .zone)\n"
+	        "                            the file name without .zone); errors and warnings\n"
+	        "                            (signatures about to expire ...) as file:line\n"
 	        "  conf-check [FILE]   load a configuration file and every zone it names\n"
 	        "\n"
 	        "  -s, --socket PATH   the daemon's control socket\n"
+	        "  -w, --warn TIME     with zone-check and conf-check: warn of signatures that\n"
+	        "                      expire within TIME (default 7d, or the configuration's\n"
+	        "                      signature-expiry-warning; s, m, h, d suffixes; 0: off)\n"
 	        "  -h, --help          this help;  -V, --version  the version\n"
 	        "\n"
 	        "Exit status: 0 done, 1 the command or check failed, 2 bad usage,\n"
@@ -123,11 +130,57 @@ static int pd__remote(const char *path, const char *command)
 	return status;
 }
 
-static int pd__zone_check(const char *file, const char *origin_arg)
+/* pd_zone_load_opts_t.warn for zone-check: warnings go to stderr, as errors do. */
+static void pd__print_warning(void *arg, const char *text)
+{
+	(void)arg;
+	fprintf(stderr, "%s\n", text);
+}
+
+/* Sets cfg's signature-expiry-warning from --warn, when given. The exit status. */
+static int pd__set_warn(pd_config_t *cfg, const char *warn)
+{
+	char err[512];
+	if (warn && pd_config_set(cfg, "signature-expiry-warning", warn, err, sizeof(err)) < 0) {
+		fprintf(stderr, "pindnsctl: --warn: %s\n", err);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+/* The line zone-check ends with: what was loaded, how it is signed, what to look at. */
+static void pd__print_zone(const char *file, const char *origin, const pd_zone_t *z,
+                           unsigned warnings)
+{
+	char when[64];
+	int64_t at;
+	printf("%s: zone %s OK, %zu records, serial %u", file, origin, z->record_count, z->serial);
+	if (pd_zone_dnssec_str(z))
+		printf(", signed (%s)", pd_zone_dnssec_str(z));
+	if (warnings)
+		printf(", %u warning%s", warnings, warnings > 1 ? "s" : "");
+	if (pd_zone_sig_expiry(z, (int64_t)time(NULL), &at, when, sizeof(when)))
+		printf("; earliest signature expiry %s", when);
+	printf("\n");
+}
+
+static int pd__zone_check(const char *file, const char *origin_arg, const char *warn)
 {
 	char origin[PD_NAME_TXT_MAX], err[1024] = "";
 	uint8_t wire[PD_NAME_MAX];
 	pd_zone_t *z = NULL;
+	pd_config_t cfg;
+	if (pd_config_init(&cfg) < 0) {
+		fprintf(stderr, "pindnsctl: out of memory\n");
+		pd_config_free(&cfg);
+		return EXIT_FAILED;
+	}
+	/* The same default and syntax as the daemon's signature-expiry-warning. */
+	int status = pd__set_warn(&cfg, warn);
+	pd_zone_load_opts_t opts = {.sig_warn_secs = cfg.sig_warn_secs, .warn = pd__print_warning};
+	pd_config_free(&cfg);
+	if (status != EXIT_OK)
+		return status;
 	if (origin_arg) {
 		snprintf(origin, sizeof(origin), "%s", origin_arg);
 	} else {
@@ -143,17 +196,16 @@ static int pd__zone_check(const char *file, const char *origin_arg)
 		fprintf(stderr, "pindnsctl: '%s' is not a domain name; give the origin\n", origin);
 		return EXIT_USAGE;
 	}
-	if (pd_zone_load(file, wire, &z, err, sizeof(err)) < 0) {
+	if (pd_zone_load_ex(file, wire, &z, err, sizeof(err), &opts) < 0) {
 		fprintf(stderr, "%s\n", err);
 		return EXIT_FAILED;
 	}
-	printf("%s: zone %s OK, %zu records, serial %u\n", file, origin, z->record_count,
-	       z->serial);
+	pd__print_zone(file, origin, z, opts.warnings);
 	pd_zone_free(z);
 	return EXIT_OK;
 }
 
-static int pd__conf_check(const char *path)
+static int pd__conf_check(const char *path, const char *warn)
 {
 	pd_config_t cfg;
 	char err[1024] = "";
@@ -166,6 +218,10 @@ static int pd__conf_check(const char *path)
 	if (path && pd_config_load(&cfg, path, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
 		goto fail;
+	}
+	if (pd__set_warn(&cfg, warn) != EXIT_OK) {
+		pd_config_free(&cfg);
+		return EXIT_USAGE;
 	}
 	/* As pindnsd does. */
 	if (!cfg.zones_dir && cfg.nzones == 0 && !(cfg.zones_dir = strdup(PD_DEFAULT_ZONES_DIR))) {
@@ -187,17 +243,19 @@ fail:
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
-	                                     {"help", no_argument, NULL, 'h'},
-	                                     {"version", no_argument, NULL, 'V'},
-	                                     {"json", no_argument, NULL, 'j'},
-	                                     {NULL, 0, NULL, 0}};
-	const char *sock = PD_CTL_SOCKET_DEFAULT;
+	static const struct option opts[] = {
+	    {"socket", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},      {"json", no_argument, NULL, 'j'},
+	    {"warn", required_argument, NULL, 'w'},   {NULL, 0, NULL, 0}};
+	const char *sock = PD_CTL_SOCKET_DEFAULT, *warn = NULL;
 	int opt, json = 0;
-	while ((opt = getopt_long(argc, argv, "s:hV", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:hVw:", opts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			sock = optarg;
+			break;
+		case 'w':
+			warn = optarg;
 			break;
 		case 'h':
 			pd__usage(stdout);
@@ -220,6 +278,9 @@ int main(int argc, char **argv)
 	const char *cmd = argv[optind], *arg = optind + 1 < argc ? argv[optind + 1] : NULL;
 	int extra = argc - optind - 1;
 	char line[PD_CTL_LINE_MAX];
+	bool offline = strcmp(cmd, "zone-check") == 0 || strcmp(cmd, "conf-check") == 0;
+	if (warn && !offline)
+		goto usage; /* the daemon has its own setting */
 	if (strcmp(cmd, PD_CTL_STATUS) == 0 || strcmp(cmd, PD_CTL_ZONE_LIST) == 0 ||
 	    strcmp(cmd, PD_CTL_STOP) == 0) {
 		if (extra)
@@ -241,12 +302,12 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "zone-check") == 0) {
 		if (extra < 1 || extra > 2)
 			goto usage;
-		return pd__zone_check(arg, extra == 2 ? argv[optind + 2] : NULL);
+		return pd__zone_check(arg, extra == 2 ? argv[optind + 2] : NULL, warn);
 	}
 	if (strcmp(cmd, "conf-check") == 0) {
 		if (extra > 1)
 			goto usage;
-		return pd__conf_check(arg);
+		return pd__conf_check(arg, warn);
 	}
 usage:
 	fprintf(stderr, "pindnsctl: bad command line '%s'; see pindnsctl --help\n", cmd);

@@ -67,6 +67,17 @@ static int pd__loc(int file, int line)
 	return file << PD_LOC_LINE_BITS | line;
 }
 
+/* Writes "file:line: text" for a location of pd__loc(), or "file: text" without a line. */
+static void pd__at(const pd__loader_t *l, int loc, const char *text, char *out, size_t cap)
+{
+	int file = loc >> PD_LOC_LINE_BITS, line = loc & ((1 << PD_LOC_LINE_BITS) - 1);
+	const char *name = file < l->nfiles ? l->files[file] : l->zone_path;
+	if (line > 0)
+		snprintf(out, cap, "%s:%d: %s", name, line, text);
+	else
+		snprintf(out, cap, "%s: %s", name, text);
+}
+
 static int pd__loader_fail(pd__loader_t *l, int loc, int ret, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -77,11 +88,7 @@ static int pd__loader_fail(pd__loader_t *l, int loc, int ret, const char *fmt, .
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	int file = loc >> PD_LOC_LINE_BITS, line = loc & ((1 << PD_LOC_LINE_BITS) - 1);
-	if (line > 0)
-		snprintf(l->err, l->err_cap, "%s:%d: %s", l->files[file], line, msg);
-	else
-		snprintf(l->err, l->err_cap, "%s: %s", l->files[file], msg);
+	pd__at(l, loc, msg, l->err, l->err_cap);
 	return ret;
 }
 
@@ -517,7 +524,14 @@ out:
 int pd_zone_load(const char *path, const uint8_t *origin, pd_zone_t **out, char *err,
                  size_t err_cap)
 {
-	return pd_zone_load_files(path, origin, out, err, err_cap, NULL);
+	return pd_zone_load_ex(path, origin, out, err, err_cap, NULL);
+}
+
+int pd_zone_load_files(const char *path, const uint8_t *origin, pd_zone_t **out, char *err,
+                       size_t err_cap, pd_zone_files_t *files)
+{
+	pd_zone_load_opts_t opts = {.files = files};
+	return pd_zone_load_ex(path, origin, out, err, err_cap, &opts);
 }
 
 bool pd_zone_files_unchanged(const pd_zone_files_t *files)
@@ -541,21 +555,69 @@ void pd_zone_files_clear(pd_zone_files_t *files)
 	files->count = 0;
 }
 
-int pd_zone_load_files(const char *path, const uint8_t *origin, pd_zone_t **out, char *err,
-                       size_t err_cap, pd_zone_files_t *files)
+typedef struct pd__warning {
+	int loc;
+	unsigned i; /* the builder's order, for equal locations */
+} pd__warning_t;
+
+static int pd__warning_cmp(const void *a, const void *b)
+{
+	const pd__warning_t *x = a, *y = b;
+	if (x->loc != y->loc)
+		return x->loc < y->loc ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/*
+ * Hands the builder's warnings, with their file and line, to opts->warn in file order:
+ * the compiler meets records in its own order, which tells an operator nothing.
+ */
+static void pd__warnings(const pd__loader_t *l, pd_zone_load_opts_t *opts)
+{
+	char what[700], text[1400];
+	pd__warning_t kept[PD_ZONE_WARN_MAX];
+	unsigned n = pd_zone_builder_warning_count(l->builder), nkept = 0;
+	opts->warnings = n;
+	if (!opts->warn)
+		return;
+	for (; nkept < n && nkept < PD_ZONE_WARN_MAX; nkept++) {
+		kept[nkept].i = nkept;
+		pd_zone_builder_warning(l->builder, nkept, &kept[nkept].loc);
+	}
+	qsort(kept, nkept, sizeof(*kept), pd__warning_cmp);
+	for (unsigned k = 0; k < nkept; k++) {
+		int loc;
+		snprintf(what, sizeof(what), "warning: %s",
+		         pd_zone_builder_warning(l->builder, kept[k].i, &loc));
+		pd__at(l, loc, what, text, sizeof(text));
+		opts->warn(opts->warn_arg, text);
+	}
+	if (n > nkept) {
+		snprintf(what, sizeof(what), "... and %u more warnings", n - nkept);
+		pd__at(l, 0, what, text, sizeof(text));
+		opts->warn(opts->warn_arg, text);
+	}
+}
+
+int pd_zone_load_ex(const char *path, const uint8_t *origin, pd_zone_t **out, char *err,
+                    size_t err_cap, pd_zone_load_opts_t *opts)
 {
 	pd__loader_t l;
 	int ret = -ENOMEM;
 	char otxt[PD_NAME_TXT_MAX];
+	pd_zone_load_opts_t none = {0};
 
+	if (!opts)
+		opts = &none;
+	opts->warnings = 0;
 	*out = NULL;
 	memset(&l, 0, sizeof(l));
 	l.err = err;
 	l.err_cap = err_cap;
 	l.default_ttl = 3600; /* without $TTL or a TTL on the record, as NSD and BIND */
-	l.sources = files;
-	if (files)
-		files->count = 0;
+	l.sources = opts->files;
+	if (l.sources)
+		l.sources->count = 0;
 	_Atomic size_t parsed = 0;
 	l.parsed = &parsed;
 	l.prints = isatty(STDERR_FILENO);
@@ -577,11 +639,16 @@ int pd_zone_load_files(const char *path, const uint8_t *origin, pd_zone_t **out,
 		fprintf(stderr, "\r\033[K"); /* the progress line goes; the log line follows */
 	if (ret < 0)
 		goto out;
+	if (opts->sig_warn_secs)
+		pd_zone_builder_check_sigs(l.builder, opts->now ? opts->now : (int64_t)time(NULL),
+		                           opts->sig_warn_secs);
 	ret = pd_zone_builder_finish(l.builder, out);
 	if (ret < 0) {
 		int loc = pd_zone_builder_error_loc(l.builder);
 		pd__loader_fail(&l, loc, ret, "%s", pd_zone_builder_error(l.builder));
 	}
+	/* Before the file names go: the warnings name them. */
+	pd__warnings(&l, opts);
 out:
 	if (ret < 0 && !err[0])
 		snprintf(err, err_cap, "%s: %s", path, strerror(-ret));
@@ -592,4 +659,22 @@ out:
 	for (int i = 0; i < l.nfiles; i++)
 		free(l.files[i]);
 	return ret;
+}
+
+const char *pd_zone_dnssec_str(const pd_zone_t *z)
+{
+	return z->dnssec == PD_ZONE_NSEC ? "NSEC" : z->dnssec == PD_ZONE_NSEC3 ? "NSEC3" : NULL;
+}
+
+bool pd_zone_sig_expiry(const pd_zone_t *z, int64_t now, int64_t *at, char *buf, size_t cap)
+{
+	if (!z->sig_expire_first)
+		return false;
+	/* RRSIG times wrap every 2^32 s: take the one within 68 years of now. */
+	*at = now + (int32_t)(z->sig_expire_first - (uint32_t)now);
+	time_t t = (time_t)*at;
+	struct tm tm;
+	if (!gmtime_r(&t, &tm) || !strftime(buf, cap, "%Y-%m-%d %H:%M:%S UTC", &tm))
+		snprintf(buf, cap, "%lld", (long long)*at);
+	return true;
 }

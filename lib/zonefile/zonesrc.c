@@ -136,6 +136,42 @@ static const pd_zone_t *pd__old_zone(const pd_zoneset_t *old, const uint8_t *ori
 	return NULL;
 }
 
+/* pd_zone_load_opts_t.warn: one line of the log per warning, at warning level. */
+static void pd__log_warning(void *origin, const char *text)
+{
+	pd_log(PD_LOG_WARN, "zone %s: %s", (const char *)origin, text);
+}
+
+/*
+ * A zone kept because its files did not change was not checked again, but time went on:
+ * say so when its first signature now falls within the warning window.
+ */
+static void pd__warn_kept_sigs(const char *origin, const pd_zone_t *z, uint32_t window)
+{
+	int64_t now = (int64_t)time(NULL), at;
+	char when[64];
+	if (window && pd_zone_sig_expiry(z, now, &at, when, sizeof(when)) && at <= now + window)
+		pd_log(PD_LOG_WARN, "zone %s: warning: a signature %s %s; re-sign the zone", origin,
+		       at <= now ? "expired" : "expires", when);
+}
+
+/* The log line of a zone just loaded: records, how it is signed, serial, warnings, time. */
+static void pd__log_loaded(const char *origin, const char *path, const pd_zone_t *z,
+                           unsigned warnings, double ms)
+{
+	char signed_as[32] = "", warned[32] = "", when[64], expiry[96] = "";
+	int64_t at;
+	if (pd_zone_dnssec_str(z))
+		snprintf(signed_as, sizeof(signed_as), ", signed (%s)", pd_zone_dnssec_str(z));
+	if (warnings)
+		snprintf(warned, sizeof(warned), ", %u warning%s", warnings,
+		         warnings > 1 ? "s" : "");
+	if (pd_zone_sig_expiry(z, (int64_t)time(NULL), &at, when, sizeof(when)))
+		snprintf(expiry, sizeof(expiry), "; earliest signature expiry %s", when);
+	pd_log(PD_LOG_INFO, "zone %s loaded from %s: %zu records%s, serial %u%s, %.1f ms%s", origin,
+	       path, z->record_count, signed_as, z->serial, warned, ms, expiry);
+}
+
 static int pd__zones_build(const pd_zone_sources_t *cfg, const pd_zoneset_t *old, const char *only,
                            pd_zoneset_t **out, int *failed, int *found);
 
@@ -226,12 +262,17 @@ static int pd__zones_build(const pd_zone_sources_t *cfg, const pd_zoneset_t *old
 		    pd_zone_files_unchanged(&reg->files)) {
 			pd_log(PD_LOG_INFO, "zone %s: %s unchanged, serial %u kept", src[i].origin,
 			       src[i].path, prev->serial);
+			pd__warn_kept_sigs(src[i].origin, prev, cfg->sig_warn_secs);
 			zones[nzones++] = (pd_zone_t *)prev;
 			continue;
 		}
 		pd_zone_files_t *files = calloc(1, sizeof(*files));
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		int rc = pd_zone_load_files(src[i].path, origin, &z, err, sizeof(err), files);
+		pd_zone_load_opts_t opts = {.files = files,
+		                            .sig_warn_secs = cfg->sig_warn_secs,
+		                            .warn = pd__log_warning,
+		                            .warn_arg = src[i].origin};
+		int rc = pd_zone_load_ex(src[i].path, origin, &z, err, sizeof(err), &opts);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		if (rc == 0 && files) {
 			pd__registry_add(z, src[i].path, files);
@@ -255,8 +296,7 @@ static int pd__zones_build(const pd_zone_sources_t *cfg, const pd_zoneset_t *old
 		double ms =
 		    (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 		z->loaded_unix = (int64_t)time(NULL);
-		pd_log(PD_LOG_INFO, "zone %s loaded from %s: %zu records, serial %u, %.1f ms",
-		       src[i].origin, src[i].path, z->record_count, z->serial, ms);
+		pd__log_loaded(src[i].origin, src[i].path, z, opts.warnings, ms);
 		zones[nzones++] = z;
 	}
 	/*

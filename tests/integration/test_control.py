@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -140,6 +141,174 @@ class Control(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(srv.proc.wait(timeout=20), 0)
         srv.stop()
+
+
+SIGNED = """$ORIGIN signed.test.
+$TTL 300
+@ SOA ns1 hostmaster 1 7200 3600 1209600 60
+  NS ns1
+ns1 A 192.0.2.53
+www A 192.0.2.80
+mail MX 10 www
+"""
+LDNS_TOOLS = ("ldns-keygen", "ldns-signzone")
+
+
+def sig_time(t):
+    """An RRSIG time as ldns-signzone takes it: YYYYMMDDhhmmss, UTC."""
+    return time.strftime("%Y%m%d%H%M%S", time.gmtime(t))
+
+
+@unittest.skipIf([t for t in LDNS_TOOLS if not shutil.which(t)],
+                 "ldns-keygen and ldns-signzone (ldnsutils) not installed")
+class ZoneCheckSigned(unittest.TestCase):
+    """zone-check and the load log on zones signed by ldns-signzone: signatures that
+    expired or expire soon warn with file:line and the zone loads; a broken NSEC chain
+    is an error naming the owner."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="pindns-signed-")
+        cls.src = os.path.join(cls.dir, "signed.test.unsigned")
+        with open(cls.src, "w") as f:
+            f.write(SIGNED)
+        r = harness.run(["ldns-keygen", "-a", "ECDSAP256SHA256", "signed.test"], cwd=cls.dir)
+        if r.returncode != 0:
+            raise RuntimeError("ldns-keygen failed: %s" % r.stderr)
+        cls.key = os.path.join(cls.dir, r.stdout.strip())
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def sign(self, name, inception, expiration, nsec3=False):
+        """Signs SIGNED into dir/name with the given RRSIG times; returns the path."""
+        out = os.path.join(self.dir, name)
+        argv = ["ldns-signzone", "-i", inception, "-e", expiration, "-f", out]
+        r = harness.run(argv + (["-n", "-t", "0"] if nsec3 else []) + [self.src, self.key])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        os.chmod(out, 0o644)
+        return out
+
+    def lines(self, path):
+        with open(path) as f:
+            return f.read().splitlines()
+
+    def check_warnings(self, path, stderr, when):
+        """Every stderr line is a warning whose file:line is an RRSIG record of path
+        and that names its owner; returns how many."""
+        lines = self.lines(path)
+        warnings = stderr.splitlines()
+        for w in warnings:
+            m = re.match(r"^%s:(\d+): warning: (.*%s.*)$" % (re.escape(path), when), w)
+            self.assertTrue(m, "not a warning with file:line: %r in\n%s" % (w, stderr))
+            fields = lines[int(m.group(1)) - 1].split()
+            self.assertEqual(fields[3], "RRSIG", w)
+            self.assertIn(fields[0], m.group(2))
+        return len(warnings)
+
+    def test_expired_signatures_warn_and_the_zone_loads(self):
+        path = self.sign("expired.zone", "20200101000000", "20200201000000")
+        r = ctl("zone-check", path, "signed.test")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # SOA, NS, DNSKEY, the MX, 2 A and 4 NSEC, each with its RRSIG.
+        self.assertEqual(self.check_warnings(path, r.stderr, "expired"), 10)
+        self.assertEqual(r.stdout, "%s: zone signed.test OK, 20 records, serial 1, signed "
+                                   "(NSEC), 10 warnings; earliest signature expiry "
+                                   "2020-02-01 00:00:00 UTC\n" % path)
+        r = ctl("zone-check", "--warn", "0", path, "signed.test")
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertIn("signed (NSEC); earliest signature expiry 2020-02-01", r.stdout)
+
+    def test_expiry_window(self):
+        now = time.time()
+        path = self.sign("soon.zone", sig_time(now - 86400), sig_time(now + 3 * 86400),
+                         nsec3=True)
+        r = ctl("zone-check", path, "signed.test")  # the default: 7 days
+        self.assertEqual(r.returncode, 0, r.stderr)
+        n = self.check_warnings(path, r.stderr, "expires")
+        self.assertGreater(n, 10)  # the NSEC3 records' RRSIGs too
+        self.assertRegex(r.stdout, r"^%s: zone signed\.test OK, \d+ records, serial 1, signed "
+                                   r"\(NSEC3\), %d warnings; earliest signature expiry "
+                                   r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\n$" % (re.escape(path), n))
+        r = ctl("zone-check", "--warn", "2d", path, "signed.test")
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        self.assertIn("signed (NSEC3); earliest", r.stdout)
+        r = ctl("zone-check", path, "signed.test", "--warn=96h")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.check_warnings(path, r.stderr, "expires"), n)
+        r = ctl("zone-check", "--warn", "soon", path, "signed.test")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--warn: signature-expiry-warning must be a time", r.stderr)
+        self.assertEqual(ctl("--warn", "1d", "status").returncode, 2)
+
+    def test_broken_nsec_chain_is_an_error(self):
+        far = sig_time(time.time() + 365 * 86400)
+        good = self.sign("good.zone", "20200101000000", far)
+        lines = self.lines(good)
+        # ns1's NSEC skips www: the chain no longer reaches every name.
+        i = next(k for k, l in enumerate(lines) if l.startswith("ns1.signed.test.\t") and
+                 l.split()[3] == "NSEC")
+        broken = lines[:i] + [lines[i].replace("www.signed.test.", "zzz.signed.test.")] + \
+            lines[i + 1:]
+        path = os.path.join(self.dir, "broken.zone")
+        with open(path, "w") as f:
+            f.write("\n".join(broken) + "\n")
+        r = ctl("zone-check", path, "signed.test")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertEqual(r.stdout, "")
+        self.assertRegex(r.stderr, r"^%s:%d: .*ns1\.signed\.test\." % (re.escape(path), i + 1))
+        # mail has lost its NSEC: an error naming it, on a line of its own records.
+        kept = [l for l in lines if not (l.startswith("mail.signed.test.\t") and
+                                         l.split()[3] == "NSEC")]
+        with open(path, "w") as f:
+            f.write("\n".join(kept) + "\n")
+        r = ctl("zone-check", path, "signed.test")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        m = re.match(r"^%s:(\d+): .*mail\.signed\.test\." % re.escape(path), r.stderr)
+        self.assertTrue(m, r.stderr)
+        self.assertTrue(kept[int(m.group(1)) - 1].startswith("mail.signed.test."), r.stderr)
+
+    def test_daemon_logs_warnings_on_load_and_reload(self):
+        zones = tempfile.mkdtemp(prefix="pindns-signed-zones-")
+        path = self.sign("expired.zone", "20200101000000", "20200201000000")
+        shutil.copy(path, os.path.join(zones, "signed.test.zone"))
+        path = os.path.join(zones, "signed.test.zone")
+        os.chmod(path, 0o644)
+        sock = os.path.join(self.dir, "signed.sock")
+        conf = os.path.join(self.dir, "signed.conf")
+        with open(conf, "w") as f:
+            f.write("control-socket: %s\nsignature-expiry-warning: 1d\n" % sock)
+        srv = harness.start_pindnsd(["--config", conf], zones=zones)
+        try:
+            # Served all the same: an operator re-signs while it answers.
+            reply = harness.raw_query(srv.port, harness.make_query("signed.test", qtype=6))
+            self.assertEqual(reply[3] & 0x0F, 0)  # NOERROR
+            self.assertEqual(struct.unpack("!H", reply[6:8])[0], 1)  # the SOA
+            log = srv.output()
+            warned = re.findall(r"zone signed\.test: %s:(\d+): warning: .*expired" %
+                                re.escape(path), log)
+            self.assertEqual(len(warned), 10, log)
+            self.assertRegex(log, r"zone signed\.test loaded from %s: 20 records, signed "
+                                  r"\(NSEC\), serial 1, 10 warnings, [\d.]+ ms; earliest "
+                                  r"signature expiry 2020-02-01 00:00:00 UTC" % re.escape(path))
+            # Unchanged on reload: not parsed again, but still warned of.
+            r = ctl("-s", sock, "reload")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            log = srv.output()
+            self.assertRegex(log, r"zone signed\.test: warning: a signature expired "
+                                  r"2020-02-01 00:00:00 UTC; re-sign the zone")
+            # Changed: loaded again, each warning again.
+            st = os.stat(path)
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1000000000))
+            r = ctl("-s", sock, "reload")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            warned = re.findall(r"zone signed\.test: %s:\d+: warning: " % re.escape(path),
+                                srv.output())
+            self.assertEqual(len(warned), 20)
+        finally:
+            srv.stop()
+            shutil.rmtree(zones, ignore_errors=True)
 
 
 if __name__ == "__main__":

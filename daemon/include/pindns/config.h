@@ -41,12 +41,13 @@ typedef struct pd_config {
 	pd_tcp_conf_t tcp;                /* TCP threads and limits; 0: the engine's default */
 	uint8_t nsid[PD_CONFIG_NSID_MAX]; /* NSID (RFC 5001); nsid_len 0: none */
 	uint16_t nsid_len;
+	uint32_t sig_warn_secs; /* warn of RRSIGs expiring within this, seconds; 0: off */
 } pd_config_t;
 
 /** The zones cfg names, for pd_zones_build(). */
 static inline pd_zone_sources_t pd_config_sources(const pd_config_t *cfg)
 {
-	return (pd_zone_sources_t){cfg->zones, cfg->nzones, cfg->zones_dir};
+	return (pd_zone_sources_t){cfg->zones, cfg->nzones, cfg->zones_dir, cfg->sig_warn_secs};
 }
 
 /**

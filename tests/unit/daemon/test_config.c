@@ -180,13 +180,68 @@ static void tcp_limits_and_times(void **state)
 	assert_int_equal(cfg.tcp.io_timeout_ms, 750);
 	assert_int_equal(pd_config_set(&cfg, "tcp-idle-timeout", "0", err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "tcp-idle-timeout must be a time"));
-	assert_int_equal(pd_config_set(&cfg, "tcp-io-timeout", "2m", err, sizeof(err)), -EINVAL);
+	assert_int_equal(pd_config_set(&cfg, "tcp-io-timeout", "2m", err, sizeof(err)), 0);
+	assert_int_equal(cfg.tcp.io_timeout_ms, 120000);
+	assert_int_equal(pd_config_set(&cfg, "tcp-io-timeout", "11m", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "tcp-io-timeout must be a time from 1ms to 10m, in ms or with "
+	                         "an ms, s, m, h or d suffix, not '11m'");
 	assert_int_equal(pd_config_set(&cfg, "tcp-io-timeout", "s", err, sizeof(err)), -EINVAL);
+	assert_int_equal(pd_config_set(&cfg, "tcp-io-timeout", "1x", err, sizeof(err)), -EINVAL);
+	assert_int_equal(cfg.tcp.io_timeout_ms, 120000);
 	assert_int_equal(pd_config_set(&cfg, "tcp-max-per-client", "65536", err, sizeof(err)),
 	                 -EINVAL);
 	assert_int_equal(pd_config_set(&cfg, "tcp-threads", "-1", err, sizeof(err)), -EINVAL);
 	assert_int_equal(cfg.tcp.threads, 2); /* a refused value changes nothing */
 	pd_config_free(&cfg);
+}
+
+static void signature_expiry_warning(void **state)
+{
+	pd_config_t cfg;
+	char err[512];
+	pd_config_init(&cfg);
+	assert_int_equal(cfg.sig_warn_secs, 7 * 86400);
+	assert_int_equal(pd_config_sources(&cfg).sig_warn_secs, 7 * 86400);
+	static const struct {
+		const char *text;
+		uint32_t secs;
+	} ok[] = {{"0", 0},      {"3600", 3600}, {"90s", 90},
+	          {"30m", 1800}, {"12h", 43200}, {"14d", 14 * 86400},
+	          {"2000ms", 2}, {"0d", 0},      {"3650d", 3650 * 86400}};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(*ok); i++) {
+		if (pd_config_set(&cfg, "signature-expiry-warning", ok[i].text, err, sizeof(err)) <
+		    0)
+			fail_msg("'%s' refused: %s", ok[i].text, err);
+		assert_int_equal(cfg.sig_warn_secs, ok[i].secs);
+		assert_int_equal(pd_config_sources(&cfg).sig_warn_secs, ok[i].secs);
+	}
+	static const char *const bad[] = {"-1",
+	                                  "3651d",
+	                                  "1500ms",
+	                                  "7 d",
+	                                  "7dd",
+	                                  "d",
+	                                  "1w",
+	                                  "",
+	                                  "7D",
+	                                  "1e3",
+	                                  "99999999999999999999d"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		if (pd_config_set(&cfg, "signature-expiry-warning", bad[i], err, sizeof(err)) !=
+		    -EINVAL)
+			fail_msg("'%s' accepted", bad[i]);
+	assert_int_equal(cfg.sig_warn_secs, 3650 * 86400); /* a refused value changes nothing */
+	pd_config_free(&cfg);
+	/* From a file, with the message naming the line. */
+	pd_config_init(&cfg);
+	char *path = write_temp("signature-expiry-warning: 2d\n");
+	assert_int_equal(pd_config_load(&cfg, path, err, sizeof(err)), 0);
+	unlink(path);
+	assert_int_equal(cfg.sig_warn_secs, 2 * 86400);
+	pd_config_free(&cfg);
+	expect_load_error("\nsignature-expiry-warning: soon\n",
+	                  "2: signature-expiry-warning must be a time from 0s to 3650d, in "
+	                  "seconds or with an ms, s, m, h or d suffix, not 'soon'");
 }
 
 static void nsid_text_and_hex(void **state)
@@ -225,6 +280,7 @@ int main(void)
 	    cmocka_unit_test(missing_file),
 	    cmocka_unit_test(tcp_limits_and_times),
 	    cmocka_unit_test(nsid_text_and_hex),
+	    cmocka_unit_test(signature_expiry_warning),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -213,6 +213,183 @@ static void missing_file_is_reported(void **state)
 	assert_string_equal(err, "/nonexistent.zone: No such file or directory");
 }
 
+/*
+ * Signed zones: hand-made NSEC chain and RRSIGs, since only the RRSIG time fields matter
+ * to the check (nothing verifies the signatures). Every RRset is signed to expire at
+ * FAR, but for the SOA's, which expires at soa_exp; lines as numbered.
+ */
+#define NOW 1780272000 /* 2026-06-01 00:00:00 UTC */
+#define DAY 86400
+#define FAR "20300101000000"
+#define SIG(type, exp) " RRSIG " type " 8 2 300 " exp " 20260101000000 12345 example.com. AAAA\n"
+
+static const char *put_signed(const char *name, const char *soa_exp)
+{
+	char text[4096];
+	snprintf(text, sizeof(text),
+	         APEX                                      /* lines 1-6 */
+	         "@ DNSKEY 257 3 8 AwEAAQ==\n"             /* 7 */
+	         "@ NSEC ns1 SOA NS RRSIG NSEC DNSKEY\n"   /* 8 */
+	         "ns1 NSEC @ A RRSIG NSEC\n"               /* 9 */
+	         "@" SIG("SOA", "%s")                      /* 10 */
+	         "@" SIG("NS", FAR) "@" SIG("DNSKEY", FAR) /* 11, 12 */
+	         "@" SIG("NSEC", FAR)                      /* 13 */
+	         "ns1 RRSIG A 8 3 300 " FAR " 20260101000000 12345 example.com. AAAA\n"
+	         "ns1 RRSIG NSEC 8 3 300 " FAR " 20260101000000 12345 example.com. AAAA\n",
+	         soa_exp);
+	return put(name, text);
+}
+
+/* The warnings a load gives, one per line, as the loader passes them on. */
+typedef struct {
+	char text[8192];
+	int calls;
+} warnings_t;
+
+static void collect(void *arg, const char *line)
+{
+	warnings_t *w = arg;
+	size_t len = strlen(w->text);
+	snprintf(w->text + len, sizeof(w->text) - len, "%s\n", line);
+	w->calls++;
+}
+
+static int load_checked(const char *path, uint32_t window, pd_zone_t **z, warnings_t *w,
+                        unsigned *count)
+{
+	uint8_t o[PD_NAME_MAX];
+	char err[1024];
+	tu_name(o, "example.com");
+	memset(w, 0, sizeof(*w));
+	pd_zone_load_opts_t opts = {
+	    .sig_warn_secs = window, .now = NOW, .warn = collect, .warn_arg = w};
+	int ret = pd_zone_load_ex(path, o, z, err, sizeof(err), &opts);
+	if (ret < 0)
+		fail_msg("%s", err);
+	*count = opts.warnings;
+	return ret;
+}
+
+static void expired_signature_warns_and_loads(void **state)
+{
+	pd_zone_t *z = NULL;
+	warnings_t w;
+	unsigned count;
+	char want[512], when[64];
+	int64_t at;
+	const char *path = put_signed("expired.zone", "20260520000000");
+	assert_int_equal(load_checked(path, 7 * DAY, &z, &w, &count), 0);
+	assert_non_null(z); /* served all the same, so it can be re-signed meanwhile */
+	assert_int_equal(z->dnssec, PD_ZONE_NSEC);
+	assert_string_equal(pd_zone_dnssec_str(z), "NSEC");
+	assert_int_equal(count, 1);
+	assert_int_equal(w.calls, 1);
+	snprintf(want, sizeof(want), "%s:10: warning: ", path);
+	if (strncmp(w.text, want, strlen(want)) != 0 || !strstr(w.text, "expired"))
+		fail_msg("got '%s', want '%s...expired...'", w.text, want);
+	/* The earliest expiry is the SOA's, read around now. */
+	assert_true(pd_zone_sig_expiry(z, NOW, &at, when, sizeof(when)));
+	assert_int_equal(at, NOW - 12 * DAY);
+	assert_string_equal(when, "2026-05-20 00:00:00 UTC");
+	pd_zone_free(z);
+}
+
+static void expiry_window(void **state)
+{
+	pd_zone_t *z = NULL;
+	warnings_t w;
+	unsigned count;
+	char want[512];
+	const char *path = put_signed("soon.zone", "20260603120000"); /* in 2.5 days */
+	assert_int_equal(load_checked(path, 7 * DAY, &z, &w, &count), 0);
+	assert_int_equal(count, 1);
+	snprintf(want, sizeof(want), "%s:10: warning: ", path);
+	if (strncmp(w.text, want, strlen(want)) != 0 || strstr(w.text, "expired"))
+		fail_msg("got '%s', want '%s' and an expiry to come", w.text, want);
+	pd_zone_free(z);
+	assert_int_equal(load_checked(path, 2 * DAY, &z, &w, &count), 0);
+	assert_int_equal(count, 0); /* outside the window */
+	assert_int_equal(w.calls, 0);
+	pd_zone_free(z);
+	assert_int_equal(load_checked(path, 3 * DAY, &z, &w, &count), 0);
+	assert_int_equal(count, 1);
+	pd_zone_free(z);
+	/* Window 0 turns the check off: not even an expired signature warns. */
+	path = put_signed("off.zone", "20200101000000");
+	assert_int_equal(load_checked(path, 0, &z, &w, &count), 0);
+	assert_int_equal(count, 0);
+	assert_int_equal(z->dnssec, PD_ZONE_NSEC);
+	pd_zone_free(z);
+	/* Nor does pd_zone_load(), which looks at no signature time. */
+	char err[1024];
+	assert_int_equal(load(path, "example.com", &z, err, sizeof(err)), 0);
+	pd_zone_free(z);
+}
+
+/* Past PD_ZONE_WARN_MAX warnings, one line says how many more there were. */
+static void many_warnings_are_counted(void **state)
+{
+	pd_zone_t *z = NULL;
+	warnings_t w;
+	unsigned count;
+	char text[8192], want[512], next[16];
+	const int hosts = PD_ZONE_WARN_MAX + 4;
+	size_t n = (size_t)snprintf(text, sizeof(text),
+	                            APEX "@ NSEC h10 SOA NS RRSIG NSEC\n"
+	                                 "ns1 NSEC @ A RRSIG NSEC\n");
+	/* h10, h11 ...: canonical order is the text order, and ns1 comes after them. Line
+	 * 11 + 3i holds the expired RRSIG of host i. */
+	for (int i = 0; i < hosts; i++) {
+		snprintf(next, sizeof(next), i + 1 < hosts ? "h%d" : "ns1", 11 + i);
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+		                      "h%d A 192.0.2.%d\n"
+		                      "h%d NSEC %s A RRSIG NSEC\n"
+		                      "h%d RRSIG A 8 3 300 20260501000000 20260101000000 1 "
+		                      "example.com. AAAA\n",
+		                      10 + i, i, 10 + i, next, 10 + i);
+		assert_true(n < sizeof(text));
+	}
+	const char *path = put("many.zone", text);
+	assert_int_equal(load_checked(path, 7 * DAY, &z, &w, &count), 0);
+	assert_int_equal(count, (unsigned)hosts);
+	assert_int_equal(w.calls, PD_ZONE_WARN_MAX + 1);
+	snprintf(want, sizeof(want), "\n%s: ... and 4 more warnings\n", path);
+	if (!strstr(w.text, want))
+		fail_msg("got '%s', want a last line '%s'", w.text, want + 1);
+	/* The kept ones name the lines of RRSIG records, in file order. */
+	const char *p = w.text;
+	int last = 0;
+	for (int k = 0; k < PD_ZONE_WARN_MAX; k++) {
+		int line = 0, at = 0;
+		snprintf(want, sizeof(want), "%s:%%d: warning: RRSIG %%n", path);
+		if (sscanf(p, want, &line, &at) != 1 || at == 0 || (line - 11) % 3 != 0 ||
+		    line <= last || line > 11 + 3 * (hosts - 1))
+			fail_msg("warning %d: got '%s'", k, p);
+		last = line;
+		p = strchr(p, '\n') + 1;
+	}
+	pd_zone_free(z);
+}
+
+/* A warning about a record of an included file names that file and its line. */
+static void warning_in_included_file(void **state)
+{
+	pd_zone_t *z = NULL;
+	warnings_t w;
+	unsigned count;
+	char want[512];
+	put("sigs.inc", "\n@" SIG("SOA", "20260520000000"));
+	const char *path = put("inc.zone", APEX "@ NSEC ns1 SOA NS RRSIG NSEC\n"
+	                                        "ns1 NSEC @ A RRSIG NSEC\n"
+	                                        "$INCLUDE sigs.inc\n");
+	assert_int_equal(load_checked(path, 7 * DAY, &z, &w, &count), 0);
+	assert_int_equal(count, 1);
+	snprintf(want, sizeof(want), "%s/sigs.inc:2: warning: ", dir);
+	if (strncmp(w.text, want, strlen(want)) != 0)
+		fail_msg("got '%s', want '%s...'", w.text, want);
+	pd_zone_free(z);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -222,6 +399,10 @@ int main(void)
 	    cmocka_unit_test(missing_file_is_reported),
 	    cmocka_unit_test(large_zone_parsed_in_parallel),
 	    cmocka_unit_test(large_zone_error_line_is_exact),
+	    cmocka_unit_test(expired_signature_warns_and_loads),
+	    cmocka_unit_test(expiry_window),
+	    cmocka_unit_test(many_warnings_are_counted),
+	    cmocka_unit_test(warning_in_included_file),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

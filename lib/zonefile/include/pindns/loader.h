@@ -2,8 +2,8 @@
 #pragma once
 
 #include <stdbool.h>
-#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "pindns/zone.h"
 
@@ -34,6 +34,40 @@ typedef struct pd_zone_files {
  */
 int pd_zone_load_files(const char *path, const uint8_t *origin, pd_zone_t **out, char *err,
                        size_t err_cap, pd_zone_files_t *files);
+
+#define PD_ZONE_SIG_WARN_DEFAULT (7 * 86400) /* warn a week before signatures expire */
+
+/** What pd_zone_load_ex() does beyond pd_zone_load(); all zero: nothing more. */
+typedef struct pd_zone_load_opts {
+	pd_zone_files_t *files; /* filled as by pd_zone_load_files(); NULL: not wanted */
+	/* Warn about every RRSIG that has expired or expires within sig_warn_secs of now
+	 * (seconds since the epoch; 0: time(NULL)). sig_warn_secs 0: not looked at. */
+	uint32_t sig_warn_secs;
+	int64_t now;
+	/* Called with each warning as "file:line: warning: what", and, past the
+	 * PD_ZONE_WARN_MAX the builder keeps, "file: ... and N more warnings". */
+	void (*warn)(void *arg, const char *text);
+	void *warn_arg;
+	unsigned warnings; /* set: how many warnings the zone gave, all of them */
+} pd_zone_load_opts_t;
+
+/**
+ * Like pd_zone_load(), with opts (may be NULL). Warnings never fail a load: a zone whose
+ * signatures expired loads and serves, so it can be re-signed meanwhile. They are passed
+ * to opts->warn before the function returns, whether the zone loads or not.
+ */
+int pd_zone_load_ex(const char *path, const uint8_t *origin, pd_zone_t **out, char *err,
+                    size_t err_cap, pd_zone_load_opts_t *opts);
+
+/** "NSEC" or "NSEC3" for a signed zone (z->dnssec), NULL for an unsigned one. */
+const char *pd_zone_dnssec_str(const pd_zone_t *z);
+
+/**
+ * Writes z's earliest signature expiration as "YYYY-MM-DD hh:mm:ss UTC", read in serial
+ * arithmetic around now (RFC 4034 3.1.5), and sets *at to it in seconds since the epoch.
+ * Returns false, and writes nothing, when z has no signature.
+ */
+bool pd_zone_sig_expiry(const pd_zone_t *z, int64_t now, int64_t *at, char *buf, size_t cap);
 
 /** True when every file still has the same identity, size and modification time. */
 bool pd_zone_files_unchanged(const pd_zone_files_t *files);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "pindns/zoneset.h"
 
@@ -16,11 +17,14 @@ typedef struct pd_zone_sources {
 	const pd_zone_conf_t *zones;
 	size_t nzones;
 	const char *zones_dir; /* NULL: none */
+	/* Warn when a zone's signatures expire within this many seconds; 0: do not look. */
+	uint32_t sig_warn_secs;
 } pd_zone_sources_t;
 
 /**
  * Loads every zone the configuration names: its "zone" entries, then each *.zone in
- * zones-dir (origin = file name without ".zone", in name order). A zone that fails is
+ * zones-dir (origin = file name without ".zone", in name order). Warnings (signatures
+ * about to expire ...) are logged with file:line and the zone served. A zone that fails is
  * logged with file:line and left out, or, when old is given, kept at old's version, so
  * a bad edit never takes down a zone that is serving. Returns 0 and sets *out (it may
  * hold no zone) and *failed, or a negative errno when nothing could be built at all.
