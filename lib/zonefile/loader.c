@@ -20,6 +20,8 @@
 
 #include "pindns/dns.h"
 
+#include "fastrr.h"
+
 #define PD_INCLUDE_DEPTH 8  /* nested $INCLUDE levels before we call it a loop */
 #define PD_LOADER_FILES 128 /* files one zone may pull in; a location keeps 7 bits */
 #define PD_LOC_LINE_BITS 24
@@ -131,9 +133,20 @@ static int pd__read_file(const char *path, char **out, size_t *len)
 	return 0;
 }
 
+/* Adds one record in wire form to the builder. */
+static int pd__add_wire(pd__loader_t *l, const uint8_t *owner, uint16_t type, uint32_t ttl,
+                        const uint8_t *rdata, uint16_t rdlen, int loc)
+{
+	int ret = pd_zone_builder_add(l->builder, owner, type, ttl, rdata, rdlen, loc);
+	if (ret < 0)
+		return pd__loader_fail(l, pd_zone_builder_error_loc(l->builder), ret, "%s",
+		                       ret == -ENOMEM ? "out of memory"
+		                                      : pd_zone_builder_error(l->builder));
+	return 0;
+}
+
 static int pd__add_rr(pd__loader_t *l, ldns_rr *rr, int loc)
 {
-	const ldns_rdf *owner = ldns_rr_owner(rr);
 	if (ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN) {
 		char *cls = ldns_rr_class2str(ldns_rr_get_class(rr));
 		int ret = pd__loader_fail(
@@ -145,56 +158,124 @@ static int pd__add_rr(pd__loader_t *l, ldns_rr *rr, int loc)
 	if (ldns_rr_rdata2buffer_wire(l->rdata, rr) != LDNS_STATUS_OK ||
 	    ldns_buffer_position(l->rdata) > UINT16_MAX)
 		return pd__loader_fail(l, loc, -EINVAL, "RDATA too long");
-	int ret = pd_zone_builder_add(l->builder, ldns_rdf_data(owner), ldns_rr_get_type(rr),
-	                              ldns_rr_ttl(rr), ldns_buffer_begin(l->rdata),
-	                              (uint16_t)ldns_buffer_position(l->rdata), loc);
-	if (ret < 0)
-		return pd__loader_fail(l, pd_zone_builder_error_loc(l->builder), ret, "%s",
-		                       ret == -ENOMEM ? "out of memory"
-		                                      : pd_zone_builder_error(l->builder));
+	return pd__add_wire(l, ldns_rdf_data(ldns_rr_owner(rr)), ldns_rr_get_type(rr),
+	                    ldns_rr_ttl(rr), ldns_buffer_begin(l->rdata),
+	                    (uint16_t)ldns_buffer_position(l->rdata), loc);
+}
+
+/* Counts a parsed record toward the progress line. */
+static void pd__count(pd__loader_t *l, size_t *counted)
+{
+	if (l->parsed && ++*counted == PD_PROGRESS_STEP) {
+		atomic_fetch_add(l->parsed, *counted);
+		*counted = 0;
+		if (l->prints)
+			pd__progress(l);
+	}
+}
+
+/* ldns's origin and previous owner as the fast parser keeps them (wire form). */
+static void pd__fast_sync_in(pd__fastrr_t *fc, const ldns_rdf *origin, const ldns_rdf *prev)
+{
+	fc->origin_len = ldns_rdf_size(origin);
+	memcpy(fc->origin, ldns_rdf_data(origin), fc->origin_len);
+	fc->prev_len = prev ? ldns_rdf_size(prev) : 0;
+	if (prev)
+		memcpy(fc->prev, ldns_rdf_data(prev), fc->prev_len);
+}
+
+/* The fast parser's previous owner back into ldns's, when it moved on since. */
+static int pd__fast_sync_out(const pd__fastrr_t *fc, ldns_rdf **prev)
+{
+	if (!fc->prev_len || (*prev && ldns_rdf_size(*prev) == fc->prev_len &&
+	                      memcmp(ldns_rdf_data(*prev), fc->prev, fc->prev_len) == 0))
+		return 0;
+	ldns_rdf *p = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, fc->prev_len, fc->prev);
+	if (!p)
+		return -ENOMEM;
+	if (*prev)
+		ldns_rdf_deep_free(*prev);
+	*prev = p;
 	return 0;
 }
 
-/* Parses one stretch of a file without $INCLUDE lines, starting at line first_line. */
+/* Has ldns read the one record (or directive) at text + *pos, and moves *pos past it. */
+static int pd__parse_ldns(pd__loader_t *l, FILE *f, int file, size_t *pos, int *line,
+                          ldns_rdf **origin, ldns_rdf **prev)
+{
+	ldns_rr *rr = NULL;
+	int ret = 0;
+	if (fseek(f, (long)*pos, SEEK_SET) < 0)
+		return pd__loader_fail(l, pd__loc(file, *line), -errno, "%s", strerror(errno));
+	ldns_status s = ldns_rr_new_frm_fp_l(&rr, f, &l->default_ttl, origin, prev, line);
+	/* ldns has counted the record's last newline: the record ends on line - 1. */
+	int loc = pd__loc(file, *line - 1);
+	if (s == LDNS_STATUS_OK)
+		ret = pd__add_rr(l, rr, loc);
+	else if (s != LDNS_STATUS_SYNTAX_EMPTY && s != LDNS_STATUS_SYNTAX_ORIGIN &&
+	         s != LDNS_STATUS_SYNTAX_TTL)
+		ret = pd__loader_fail(l, loc, -EINVAL, "%s", ldns_get_errorstr_by_id(s));
+	ldns_rr_free(rr);
+	long at = ftell(f);
+	*pos = feof(f) || at < 0 ? SIZE_MAX : (size_t)at;
+	return ret < 0 ? ret : s == LDNS_STATUS_OK;
+}
+
+/*
+ * Parses one stretch of a file without $INCLUDE lines, starting at line first_line.
+ * Lines the fast parser takes (most of any zone file) skip ldns, whose tokenizer and
+ * allocations cost several times the rest of loading; ldns reads the others from the
+ * same place, and the two hand each other the origin and the previous owner.
+ */
 static int pd__parse_segment(pd__loader_t *l, int file, char *text, size_t len, int first_line,
                              ldns_rdf **origin, ldns_rdf **prev)
 {
 	FILE *f = fmemopen(text, len, "r");
+	pd__fastrr_t *fc = malloc(sizeof(*fc));
 	int line = first_line;
 	int ret = 0;
-
-	if (!f)
-		return pd__loader_fail(l, pd__loc(file, first_line), -errno, "%s", strerror(errno));
 	size_t counted = 0;
+
+	if (!f || !fc) {
+		ret = pd__loader_fail(l, pd__loc(file, first_line), -ENOMEM, "out of memory");
+		goto out;
+	}
 	/* ldns reads a character at a time; the stream is ours alone, so skip its lock. */
 	__fsetlocking(f, FSETLOCKING_BYCALLER);
-	for (;;) {
-		ldns_rr *rr = NULL;
-		ldns_status s = ldns_rr_new_frm_fp_l(&rr, f, &l->default_ttl, origin, prev, &line);
-		/* ldns has counted the record's last newline: the record ends on line - 1. */
-		int loc = pd__loc(file, line - 1);
-		if (s == LDNS_STATUS_OK) {
-			ret = pd__add_rr(l, rr, loc);
-			ldns_rr_free(rr);
+	fc->default_ttl = &l->default_ttl;
+	pd__fast_sync_in(fc, *origin, *prev);
+	for (size_t pos = 0; pos < len;) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t eol = nl ? (size_t)(nl - text) : len;
+		int r = pd__fastrr_parse(fc, text + pos, eol - pos);
+		if (r == PD__FASTRR_RR) {
+			ret = pd__add_wire(l, fc->prev, fc->type, fc->ttl, fc->rdata, fc->rdlen,
+			                   pd__loc(file, line));
 			if (ret < 0)
-				break;
-			if (l->parsed && ++counted == PD_PROGRESS_STEP) {
-				atomic_fetch_add(l->parsed, counted);
-				counted = 0;
-				if (l->prints)
-					pd__progress(l);
-			}
-		} else if (s != LDNS_STATUS_SYNTAX_EMPTY && s != LDNS_STATUS_SYNTAX_ORIGIN &&
-		           s != LDNS_STATUS_SYNTAX_TTL) {
-			ldns_rr_free(rr);
-			ret = pd__loader_fail(l, loc, -EINVAL, "%s", ldns_get_errorstr_by_id(s));
-			break;
+				goto out;
+			pd__count(l, &counted);
 		}
-		if (feof(f))
-			break;
+		if (r != PD__FASTRR_NO) {
+			line++;
+			pos = eol + 1;
+			continue;
+		}
+		ret = pd__fast_sync_out(fc, prev);
+		if (ret < 0)
+			goto out;
+		ret = pd__parse_ldns(l, f, file, &pos, &line, origin, prev);
+		if (ret < 0)
+			goto out;
+		if (ret > 0)
+			pd__count(l, &counted);
+		pd__fast_sync_in(fc, *origin, *prev);
 	}
-	fclose(f);
-	return ret;
+	ret = pd__fast_sync_out(fc, prev);
+out:
+	if (f)
+		fclose(f);
+	free(fc);
+	return ret < 0 ? ret : 0;
 }
 
 /* One stretch of a segment, parsed on its own thread into its own builder. */

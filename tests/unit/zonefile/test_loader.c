@@ -139,6 +139,105 @@ static void include_loops_are_caught(void **state)
 	assert_non_null(strstr(err, "loop.inc:1: $INCLUDE nested more than 8 deep"));
 }
 
+/*
+ * Lines the fast parser takes, in the shapes zone files and signers write (relative and
+ * absolute names, "@", no owner, TTL and class or not, any case), and lines it must leave
+ * to ldns (units, other classes, errors it has to report as ldns would).
+ */
+static const char *const fast_lines[] = {
+    "@\tNS\tns2",
+    "\tNS ns3.example.com.",
+    "  3600 IN NS @",
+    "ns1 a 192.0.2.2 ; a comment",
+    "NS2 600 In Aaaa 2001:DB8::1",
+    "x.y.z 10 IN MX 10 mail",
+    "x.y.z MX 010 .",
+    "* A 192.0.2.9",
+    "*.w CNAME @",
+    "ptr PTR host.example.org.",
+    "dn DNAME other.test.",
+    "t0 0 A 192.0.2.1",
+    "t1 999999999 A 192.0.2.1",
+    "t2 1h A 192.0.2.1",
+    "@ RRSIG A 13 2 3600 20270301000000 20261202011221 8944 example.com. "
+    "kVe8zTD/RKasQSG/wBHHaiugkn1vTwfVrXizb8S8841EwUhU1zNEi9gPPHvGyvKGgImGUSSuxjvdSjAxG52hIg==",
+    "@ RRSIG NS 13 2 3600 1806542083 20270231000000 8944 @ AAECAw==",
+    "@ RRSIG SOA ECDSAP256SHA256 2 3600 20270301000000 20261202011221 8944 example.com. AAE=",
+    "@ RRSIG TXT 8 2 3600 20270301000000 20261202011221 1 sub AAAA AA==",
+    "@ NSEC a.example.com. A NS SOA RRSIG NSEC DNSKEY CAA TYPE65534",
+    "a NSEC b NS A A",
+    "onib9mgub9h0rml3cdf5bgrj59dkjhvk NSEC3 1 0 0 - onku906pmtgck84gq73v7ljbodaali94 A NS SOA "
+    "MX TXT AAAA RRSIG DNSKEY NSEC3PARAM CAA",
+    "onib9mgub9h0rml3cdf5bgrj59dkjhvj NSEC3 1 1 10 AABBccDD ONKU906PMTGCK84GQ73V7LJBODAALI94 A",
+};
+
+/* The zone of fast_lines as written, or with every record put in parentheses. */
+static const char *write_fast_zone(const char *name, bool wrapped)
+{
+	static char path[256];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(APEX, f);
+	for (size_t i = 0; i < sizeof(fast_lines) / sizeof(fast_lines[0]); i++) {
+		const char *semi = strchr(fast_lines[i], ';');
+		int len = semi ? (int)(semi - fast_lines[i]) : (int)strlen(fast_lines[i]);
+		/* Parentheses send a record to ldns; they change nothing else. */
+		fprintf(f, wrapped ? "%.*s ( )%s\n" : "%.*s%s\n", len, fast_lines[i],
+		        semi ? semi : "");
+	}
+	fclose(f);
+	return path;
+}
+
+static void fast_lines_read_as_ldns_reads_them(void **state)
+{
+	pd_zone_t *fast = NULL, *slow = NULL;
+	char err[1024];
+	assert_int_equal(
+	    load(write_fast_zone("fast.zone", false), "example.com", &fast, err, sizeof(err)), 0);
+	assert_int_equal(
+	    load(write_fast_zone("slow.zone", true), "example.com", &slow, err, sizeof(err)), 0);
+	assert_int_equal(fast->record_count, slow->record_count);
+	assert_int_equal(fast->node_count, slow->node_count);
+	assert_int_equal(fast->rrset_count, slow->rrset_count);
+	assert_int_equal(fast->names_len, slow->names_len);
+	assert_int_equal(fast->data_len, slow->data_len);
+	assert_memory_equal(fast->nodes, slow->nodes, fast->node_count * sizeof(*fast->nodes));
+	assert_memory_equal(fast->rrsets, slow->rrsets, fast->rrset_count * sizeof(*fast->rrsets));
+	assert_memory_equal(fast->names, slow->names, fast->names_len);
+	assert_memory_equal(fast->data, slow->data, fast->data_len);
+	/* Spot checks that both read what the lines say. */
+	const pd_rrset_t *rs = pd_zone_rrset(fast, find(fast, "t0.example.com"), PD_TYPE_A);
+	assert_int_equal(rs->ttl, 0);
+	rs = pd_zone_rrset(fast, find(fast, "t2.example.com"), PD_TYPE_A);
+	assert_int_equal(rs->ttl, 3600);
+	rs = pd_zone_rrset(fast, find(fast, "example.com"), PD_TYPE_NS);
+	assert_int_equal(rs->count, 4); /* ns1, ns2, ns3 and @ */
+	rs = pd_zone_rrset(fast, find(fast, "x.y.z.example.com"), PD_TYPE_MX);
+	assert_int_equal(rs->count, 2);
+	assert_non_null(find(fast, "onib9mgub9h0rml3cdf5bgrj59dkjhvk.example.com"));
+	pd_zone_free(fast);
+	pd_zone_free(slow);
+}
+
+static void fast_lines_errors_are_ldns_errors(void **state)
+{
+	/* The fast parser leaves these to ldns, which reports them with their line. */
+	expect_error("f1.zone", APEX "a A 192.0.2.1\nb A 192.0.2\n",
+	             "f1.zone:8: Syntax error, could not parse the RR's rdata");
+	expect_error("f2.zone", APEX "a A 192.0.2.1\n\nb AAAA 2001:db8::g\n",
+	             "f2.zone:9: Syntax error, could not parse the RR's rdata");
+	expect_error("f3.zone", APEX "a..b A 192.0.2.1\n",
+	             "f3.zone:7: Syntax error, could not parse the RR");
+	expect_error("f4.zone", APEX "a CH A 192.0.2.1\n",
+	             "f4.zone:7: class CH records are not served (only IN)");
+	/* A next hash of 31 base32hex digits leaves 3 bits over: ldns refuses it. */
+	expect_error("f5.zone",
+	             APEX "a A 192.0.2.1\nb NSEC3 1 0 0 - onku906pmtgck84gq73v7ljbodaali8 A\n",
+	             "f5.zone:8: Syntax error, could not parse the RR's rdata");
+}
+
 /* Large enough to be parsed on several threads (chunks of 2 MB or more). */
 static const char *write_large_zone(const char *name, long hosts, const char *tail)
 {
@@ -397,6 +496,8 @@ int main(void)
 	    cmocka_unit_test(errors_have_file_and_line),
 	    cmocka_unit_test(include_loops_are_caught),
 	    cmocka_unit_test(missing_file_is_reported),
+	    cmocka_unit_test(fast_lines_read_as_ldns_reads_them),
+	    cmocka_unit_test(fast_lines_errors_are_ldns_errors),
 	    cmocka_unit_test(large_zone_parsed_in_parallel),
 	    cmocka_unit_test(large_zone_error_line_is_exact),
 	    cmocka_unit_test(expired_signature_warns_and_loads),
