@@ -158,16 +158,25 @@ static bool pd__addr(const pd__tok_t *t, int af, uint8_t *out)
 	return inet_pton(af, buf, out) == 1;
 }
 
+/* Base64 digit values plus one, 0 for what is not a digit: a table, signatures are long. */
+static const uint8_t pd__b64_digit[256] = {
+    ['A'] = 1,  ['B'] = 2,  ['C'] = 3,  ['D'] = 4,  ['E'] = 5,  ['F'] = 6,  ['G'] = 7,  ['H'] = 8,
+    ['I'] = 9,  ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16,
+    ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
+    ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32,
+    ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40,
+    ['o'] = 41, ['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48,
+    ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
+    ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['+'] = 63, ['/'] = 64};
+
 static int pd__b64_value(char ch)
 {
-	if (ch >= 'A' && ch <= 'Z')
-		return ch - 'A';
-	if (ch >= 'a' && ch <= 'z')
-		return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9')
-		return ch - '0' + 52;
-	return ch == '+' ? 62 : ch == '/' ? 63 : -1;
+	return (int)pd__b64_digit[(unsigned char)ch] - 1;
 }
+
+/* What ends the simple part of a line (a comment, 1) or sends it to ldns (2). */
+static const uint8_t pd__special[256] = {
+    [';'] = 1, ['('] = 2, [')'] = 2, ['"'] = 2, ['\\'] = 2, ['\r'] = 2, ['$'] = 2};
 
 static int pd__hex_value(char ch)
 {
@@ -431,11 +440,12 @@ int pd__fastrr_parse(pd__fastrr_t *c, const char *line, size_t len)
 {
 	const char *end = line + len, *cur = line;
 	for (const char *s = line; s < end; s++) {
-		if (*s == ';') {
+		uint8_t k = pd__special[(unsigned char)*s];
+		if (k == 1) {
 			end = s; /* a comment: there are no quotes before it */
 			break;
 		}
-		if (*s == '(' || *s == ')' || *s == '"' || *s == '\\' || *s == '\r' || *s == '$')
+		if (k)
 			return PD__FASTRR_NO;
 	}
 	pd__tok_t t;
