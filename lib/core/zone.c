@@ -360,15 +360,13 @@ static int pd__table_grow(pd__compile_t *cc)
 	return 0;
 }
 
-/* Inserts node index idx (whose name is already in z->names) into the hash table. */
-static int pd__table_insert(pd__compile_t *cc, uint32_t idx)
+/* Inserts node index idx, whose name hashes to h, into the hash table. */
+static int pd__table_insert(pd__compile_t *cc, uint32_t idx, uint32_t h)
 {
 	pd_zone_t *z = cc->z;
 	int ret = pd__table_grow(cc);
 	if (ret < 0)
 		return ret;
-	const pd_node_t *n = &z->nodes[idx];
-	uint32_t h = pd_name_hash(z->names + n->name_off, n->name_len);
 	pd__hashtab_put(z->table, z->table_mask, pd__hashtab_entry(h, idx));
 	cc->table_used++;
 	return 0;
@@ -415,8 +413,8 @@ void pd_zone_free(pd_zone_t *z)
 	free(z);
 }
 
-/* Appends a node for a name; the caller makes sure it is not there yet. */
-static int pd__zone_add_node(pd__compile_t *cc, const uint8_t *lname, size_t len)
+/* Appends a node for a name that hashes to h; the caller makes sure it is not there yet. */
+static int pd__zone_add_node(pd__compile_t *cc, const uint8_t *lname, size_t len, uint32_t h)
 {
 	pd_zone_t *z = cc->z;
 	if (pd__grow((void **)&z->nodes, &cc->nodes_cap, z->node_count + 1, sizeof(*z->nodes)) <
@@ -430,7 +428,7 @@ static int pd__zone_add_node(pd__compile_t *cc, const uint8_t *lname, size_t len
 	n->labels = (uint8_t)pd_name_labels(lname);
 	memcpy(z->names + z->names_len, lname, len);
 	z->names_len += len;
-	return pd__table_insert(cc, z->node_count++);
+	return pd__table_insert(cc, z->node_count++, h);
 }
 
 /* Checks the node rules that need all of a node's RRsets: CNAME alone, one DNAME. */
@@ -659,6 +657,8 @@ int pd__group_owner(pd__compile_t *cc, pd_node_t *n, size_t i, size_t end)
 	return 0;
 }
 
+#define PD__PREFETCH_RECS 16 /* records ahead whose hash slot pd__group() fetches */
+
 /*
  * The end of the run of records of the owner of record i; *nsec3 tells whether the run
  * has an NSEC3 record, *data whether it has any record but an RRSIG.
@@ -686,11 +686,21 @@ static int pd__group(pd__compile_t *cc, bool sorted)
 	for (size_t i = 0; i < b->nrecs;) {
 		const pd__rec_t *r = &b->recs[i];
 		const uint8_t *owner = b->names + r->owner_off;
+		/*
+		 * The table is far larger than the caches and owners land at random in it:
+		 * fetch the slot of an owner a few ahead now, so that its miss overlaps
+		 * the work on this one instead of stalling the probe later.
+		 */
+		if (i + PD__PREFETCH_RECS < b->nrecs)
+			__builtin_prefetch(
+			    &z->table[b->recs[i + PD__PREFETCH_RECS].owner_hash & z->table_mask],
+			    1);
 		bool nsec3, data;
 		size_t end = pd__run_end(b, i, &nsec3, &data);
 		int ret;
 		/* An NSEC3 owner that is a node too is caught with the chain's checks. */
-		if (!sorted && (!data || (!nsec3 && pd_zone_find(z, owner, r->owner_len))))
+		if (!sorted && (!data || (!nsec3 && pd_zone_find_hashed(z, owner, r->owner_len,
+		                                                        r->owner_hash))))
 			return -EAGAIN;
 		if (nsec3 || !data) {
 			/* NSEC3 owners are not nodes; only RRSIGs: every one an orphan. */
@@ -700,7 +710,7 @@ static int pd__group(pd__compile_t *cc, bool sorted)
 			i = end;
 			continue;
 		}
-		ret = pd__zone_add_node(cc, owner, r->owner_len);
+		ret = pd__zone_add_node(cc, owner, r->owner_len, r->owner_hash);
 		if (ret < 0)
 			return ret;
 		pd_node_t *n = &z->nodes[z->node_count - 1];
@@ -781,7 +791,7 @@ static int pd__add_empty_nonterminals(pd__compile_t *cc)
 			size_t len = (size_t)(name + nlen - p);
 			if (pd_zone_find(z, p, len))
 				break;
-			int ret = pd__zone_add_node(cc, p, len);
+			int ret = pd__zone_add_node(cc, p, len, pd_name_hash(p, len));
 			if (ret < 0)
 				return ret;
 			z->nodes[z->node_count - 1].rrset_first = z->rrset_count;
