@@ -6,10 +6,7 @@
 #include <errno.h>
 #include <ldns/ldns.h>
 #include <libgen.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <time.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -25,8 +22,6 @@
 #define PD_INCLUDE_DEPTH 8  /* nested $INCLUDE levels before we call it a loop */
 #define PD_LOADER_FILES 128 /* files one zone may pull in; a location keeps 7 bits */
 #define PD_LOC_LINE_BITS 24
-#define PD_LOADER_THREADS 8            /* parser threads for one large stretch of a file */
-#define PD_LOADER_CHUNK_MIN (2u << 20) /* smaller stretches are not worth a thread */
 
 typedef struct pd__loader {
 	pd_zone_builder_t *builder;
@@ -37,14 +32,14 @@ typedef struct pd__loader {
 	size_t err_cap;
 	uint32_t default_ttl;
 	pd_zone_files_t *sources; /* what was read, for reload checks; may be NULL */
-	/* Progress on a terminal: records parsed by every chunk, and who prints it. */
-	_Atomic size_t *parsed;
+	/* Progress on a terminal: records parsed so far, and whether it is shown. */
+	size_t parsed;
 	bool prints;
 	const char *zone_path;
 	struct timespec started, printed;
 } pd__loader_t;
 
-#define PD_PROGRESS_STEP 4096 /* records between updates of the shared count */
+#define PD_PROGRESS_STEP 4096 /* records between looks at the clock for the progress line */
 
 /* After a second of loading, shows on a terminal how far it got, twice a second. */
 static void pd__progress(pd__loader_t *l)
@@ -58,8 +53,7 @@ static void pd__progress(pd__loader_t *l)
 	if (since < 1.0 || last < 0.5)
 		return;
 	l->printed = now;
-	fprintf(stderr, "\rpindnsd: loading %s: %zu records so far", l->zone_path,
-	        atomic_load(l->parsed));
+	fprintf(stderr, "\rpindnsd: loading %s: %zu records so far", l->zone_path, l->parsed);
 }
 
 static int pd__loc(int file, int line)
@@ -164,14 +158,10 @@ static int pd__add_rr(pd__loader_t *l, ldns_rr *rr, int loc)
 }
 
 /* Counts a parsed record toward the progress line. */
-static void pd__count(pd__loader_t *l, size_t *counted)
+static void pd__count(pd__loader_t *l)
 {
-	if (l->parsed && ++*counted == PD_PROGRESS_STEP) {
-		atomic_fetch_add(l->parsed, *counted);
-		*counted = 0;
-		if (l->prints)
-			pd__progress(l);
-	}
+	if (++l->parsed % PD_PROGRESS_STEP == 0 && l->prints)
+		pd__progress(l);
 }
 
 /* ldns's origin and previous owner as the fast parser keeps them (wire form). */
@@ -234,7 +224,6 @@ static int pd__parse_segment(pd__loader_t *l, int file, char *text, size_t len, 
 	pd__fastrr_t *fc = malloc(sizeof(*fc));
 	int line = first_line;
 	int ret = 0;
-	size_t counted = 0;
 
 	if (!f || !fc) {
 		ret = pd__loader_fail(l, pd__loc(file, first_line), -ENOMEM, "out of memory");
@@ -253,7 +242,7 @@ static int pd__parse_segment(pd__loader_t *l, int file, char *text, size_t len, 
 			                   pd__loc(file, line));
 			if (ret < 0)
 				goto out;
-			pd__count(l, &counted);
+			pd__count(l);
 		}
 		if (r != PD__FASTRR_NO) {
 			line++;
@@ -267,7 +256,7 @@ static int pd__parse_segment(pd__loader_t *l, int file, char *text, size_t len, 
 		if (ret < 0)
 			goto out;
 		if (ret > 0)
-			pd__count(l, &counted);
+			pd__count(l);
 		pd__fast_sync_in(fc, *origin, *prev);
 	}
 	ret = pd__fast_sync_out(fc, prev);
@@ -276,203 +265,6 @@ out:
 		fclose(f);
 	free(fc);
 	return ret < 0 ? ret : 0;
-}
-
-/* One stretch of a segment, parsed on its own thread into its own builder. */
-typedef struct pd__chunk {
-	pd__loader_t l; /* a copy: own builder, RDATA buffer, error text and TTL */
-	char err[1024];
-	int file;
-	char *text;
-	size_t len;
-	int first_line;
-	ldns_rdf *origin;
-	ldns_rdf *prev;
-	int ret;
-	pthread_t thread;
-	bool started;
-} pd__chunk_t;
-
-static void *pd__chunk_main(void *arg)
-{
-	pd__chunk_t *c = arg;
-	c->ret =
-	    pd__parse_segment(&c->l, c->file, c->text, c->len, c->first_line, &c->origin, &c->prev);
-	return NULL;
-}
-
-/*
- * Replays the $ORIGIN and $TTL lines of text[0, end) on top of origin and ttl: the state
- * a chunk starting at end begins with.
- */
-static int pd__replay_directives(const char *text, size_t end, ldns_rdf **origin, uint32_t *ttl)
-{
-	char *dirs = malloc(end + 1);
-	size_t n = 0;
-	if (!dirs)
-		return -ENOMEM;
-	for (size_t pos = 0; pos < end;) {
-		const char *nl = memchr(text + pos, '\n', end - pos);
-		size_t stop = nl ? (size_t)(nl - text) + 1 : end;
-		if (text[pos] == '$') {
-			memcpy(dirs + n, text + pos, stop - pos);
-			n += stop - pos;
-		}
-		pos = stop;
-	}
-	if (n) {
-		FILE *f = fmemopen(dirs, n, "r");
-		ldns_rdf *prev = NULL;
-		int line = 1;
-		while (f && !feof(f)) {
-			ldns_rr *rr = NULL;
-			ldns_rr_new_frm_fp_l(&rr, f, ttl, origin, &prev, &line);
-			ldns_rr_free(rr);
-		}
-		if (f)
-			fclose(f);
-		if (prev)
-			ldns_rdf_deep_free(prev);
-	}
-	free(dirs);
-	return 0;
-}
-
-/*
- * Large segments are split and parsed on several threads: ldns tokenizes a character
- * at a time, and a million-record zone would otherwise keep one core busy for a
- * second. A split goes before a line that starts a record with its own owner (so no
- * "previous owner" is needed) outside parentheses; the directives before it give the
- * chunk's $ORIGIN and $TTL. Chunks merge in file order, so records, line numbers and
- * the first error come out as from one sequential parse.
- */
-static int pd__parse_segment_parallel(pd__loader_t *l, int file, char *text, size_t len,
-                                      int first_line, ldns_rdf **origin, ldns_rdf **prev,
-                                      int nchunks)
-{
-	size_t cut[PD_LOADER_THREADS + 1];
-	int cut_line[PD_LOADER_THREADS + 1];
-	int ncut = 1, depth = 0, line = first_line;
-	bool quoted = false;
-	pd__chunk_t *c = calloc((size_t)nchunks, sizeof(*c));
-	int ret = 0;
-
-	if (!c)
-		return -ENOMEM;
-	cut[0] = 0;
-	cut_line[0] = first_line;
-	for (size_t pos = 0; pos < len && ncut < nchunks; pos++) {
-		char ch = text[pos];
-		if (quoted) {
-			if (ch == '\\')
-				pos++;
-			else if (ch == '"')
-				quoted = false;
-			else if (ch == '\n')
-				line++;
-			continue;
-		}
-		if (ch == '"') {
-			quoted = true;
-		} else if (ch == ';') {
-			const char *nl = memchr(text + pos, '\n', len - pos);
-			pos = nl ? (size_t)(nl - text) - 1 : len;
-		} else if (ch == '(') {
-			depth++;
-		} else if (ch == ')') {
-			depth--;
-		} else if (ch == '\n') {
-			line++;
-			char next = pos + 1 < len ? text[pos + 1] : ' ';
-			if (depth == 0 && pos + 1 >= len * (size_t)ncut / (size_t)nchunks &&
-			    next != ' ' && next != '\t' && next != ';' && next != '$' &&
-			    next != '\n' && next != '\r') {
-				cut[ncut] = pos + 1;
-				cut_line[ncut++] = line;
-			}
-		}
-	}
-	cut[ncut] = len;
-	for (int k = 0; k < ncut; k++) {
-		c[k].l = *l;
-		c[k].l.prints = k == 0 && l->prints; /* one voice is enough */
-		c[k].l.err = c[k].err;
-		c[k].l.err_cap = sizeof(c[k].err);
-		c[k].l.builder = pd_zone_builder_new(pd_zone_builder_origin(l->builder));
-		c[k].l.rdata = ldns_buffer_new(65536);
-		c[k].file = file;
-		c[k].text = text + cut[k];
-		c[k].len = cut[k + 1] - cut[k];
-		c[k].first_line = cut_line[k];
-		c[k].origin = ldns_rdf_clone(*origin);
-		c[k].prev = k == 0 && *prev ? ldns_rdf_clone(*prev) : NULL;
-		if (!c[k].l.builder || !c[k].l.rdata || !c[k].origin) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		pd_zone_builder_reserve(c[k].l.builder, c[k].len / 20 + 16, c[k].len / 2 + 64);
-		if (k > 0 &&
-		    pd__replay_directives(text, cut[k], &c[k].origin, &c[k].l.default_ttl) < 0) {
-			ret = -ENOMEM;
-			goto out;
-		}
-	}
-	for (int k = 0; k < ncut; k++)
-		c[k].started = pthread_create(&c[k].thread, NULL, pd__chunk_main, &c[k]) == 0;
-	for (int k = 0; k < ncut; k++) {
-		if (c[k].started)
-			pthread_join(c[k].thread, NULL);
-		else
-			pd__chunk_main(&c[k]); /* no thread to be had: parse it here */
-	}
-	for (int k = 0; k < ncut; k++) {
-		if (c[k].ret < 0) {
-			snprintf(l->err, l->err_cap, "%s", c[k].err);
-			ret = c[k].ret;
-			goto out;
-		}
-		ret = pd_zone_builder_merge(l->builder, c[k].l.builder);
-		if (ret < 0)
-			goto out;
-	}
-	/* The state after the segment is the last chunk's. */
-	ldns_rdf_deep_free(*origin);
-	*origin = c[ncut - 1].origin;
-	c[ncut - 1].origin = NULL;
-	if (*prev)
-		ldns_rdf_deep_free(*prev);
-	*prev = c[ncut - 1].prev;
-	c[ncut - 1].prev = NULL;
-	l->default_ttl = c[ncut - 1].l.default_ttl;
-out:
-	for (int k = 0; k < ncut; k++) {
-		pd_zone_builder_free(c[k].l.builder);
-		if (c[k].l.rdata)
-			ldns_buffer_free(c[k].l.rdata);
-		if (c[k].origin)
-			ldns_rdf_deep_free(c[k].origin);
-		if (c[k].prev)
-			ldns_rdf_deep_free(c[k].prev);
-	}
-	free(c);
-	return ret;
-}
-
-/* Parses a segment, on several threads when it is large and there are CPUs for it. */
-static int pd__parse_segment_any(pd__loader_t *l, int file, char *text, size_t len, int first_line,
-                                 ldns_rdf **origin, ldns_rdf **prev)
-{
-	/* The CPUs we may run on, not those the machine has: pinned to one, stay on one. */
-	cpu_set_t set;
-	long cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
-	int n = (int)(len / PD_LOADER_CHUNK_MIN);
-	if (n > cpus)
-		n = (int)cpus;
-	if (n > PD_LOADER_THREADS)
-		n = PD_LOADER_THREADS;
-	if (n < 2)
-		return pd__parse_segment(l, file, text, len, first_line, origin, prev);
-	return pd__parse_segment_parallel(l, file, text, len, first_line, origin, prev, n);
 }
 
 static int pd__load_file(pd__loader_t *l, const char *path, ldns_rdf *origin_in, int depth,
@@ -577,8 +369,8 @@ static int pd__load_file(pd__loader_t *l, const char *path, ldns_rdf *origin_in,
 		if (strncasecmp(text + pos, "$INCLUDE", 8) == 0 &&
 		    isspace((unsigned char)text[pos + 8])) {
 			if (pos > seg) {
-				ret = pd__parse_segment_any(l, file, text + seg, pos - seg,
-				                            seg_line, &origin, &prev);
+				ret = pd__parse_segment(l, file, text + seg, pos - seg, seg_line,
+				                        &origin, &prev);
 				if (ret < 0)
 					goto out;
 			}
@@ -592,8 +384,7 @@ static int pd__load_file(pd__loader_t *l, const char *path, ldns_rdf *origin_in,
 		pos = end;
 	}
 	if (len > seg)
-		ret =
-		    pd__parse_segment_any(l, file, text + seg, len - seg, seg_line, &origin, &prev);
+		ret = pd__parse_segment(l, file, text + seg, len - seg, seg_line, &origin, &prev);
 out:
 	ldns_rdf_deep_free(origin);
 	if (prev)
@@ -699,8 +490,6 @@ int pd_zone_load_ex(const char *path, const uint8_t *origin, pd_zone_t **out, ch
 	l.sources = opts->files;
 	if (l.sources)
 		l.sources->count = 0;
-	_Atomic size_t parsed = 0;
-	l.parsed = &parsed;
 	l.prints = isatty(STDERR_FILENO);
 	l.zone_path = path;
 	clock_gettime(CLOCK_MONOTONIC, &l.started);

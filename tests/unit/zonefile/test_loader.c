@@ -238,7 +238,7 @@ static void fast_lines_errors_are_ldns_errors(void **state)
 	             "f5.zone:8: Syntax error, could not parse the RR's rdata");
 }
 
-/* Large enough to be parsed on several threads (chunks of 2 MB or more). */
+/* A large zone with directives and a multi-line record part of the way in. */
 static const char *write_large_zone(const char *name, long hosts, const char *tail)
 {
 	static char path[256];
@@ -263,7 +263,7 @@ static const char *write_large_zone(const char *name, long hosts, const char *ta
 	return path;
 }
 
-static void large_zone_parsed_in_parallel(void **state)
+static void large_zone_loads(void **state)
 {
 	pd_zone_t *z = NULL;
 	char err[1024];
@@ -498,7 +498,7 @@ int main(void)
 	    cmocka_unit_test(missing_file_is_reported),
 	    cmocka_unit_test(fast_lines_read_as_ldns_reads_them),
 	    cmocka_unit_test(fast_lines_errors_are_ldns_errors),
-	    cmocka_unit_test(large_zone_parsed_in_parallel),
+	    cmocka_unit_test(large_zone_loads),
 	    cmocka_unit_test(large_zone_error_line_is_exact),
 	    cmocka_unit_test(expired_signature_warns_and_loads),
 	    cmocka_unit_test(expiry_window),
