@@ -361,27 +361,33 @@ static int pd__load_file(pd__loader_t *l, const char *path, ldns_rdf *origin_in,
 	/* The origin goes back to the includer's after an included file (RFC 1035 5.1). */
 	ldns_rdf *origin = ldns_rdf_clone(origin_in);
 	ldns_rdf *prev = NULL;
-	size_t seg = 0;
+	/* line is the number of the line at text + counted; seg starts the next segment. */
+	size_t seg = 0, from = 0, counted = 0;
 	int seg_line = 1, line = 1;
-	for (size_t pos = 0; pos < len; line++) {
-		char *nl = memchr(text + pos, '\n', len - pos);
+	/* Directives are rare: jump from '$' to '$' rather than look at every line. */
+	for (char *d; from < len && (d = memchr(text + from, '$', len - from));) {
+		size_t pos = (size_t)(d - text);
+		from = pos + 1;
+		if ((pos > 0 && text[pos - 1] != '\n') || strncasecmp(d, "$INCLUDE", 8) != 0 ||
+		    !isspace((unsigned char)d[8]))
+			continue;
+		for (char *q; (q = memchr(text + counted, '\n', pos - counted));
+		     counted = (size_t)(q - text) + 1)
+			line++;
+		char *nl = memchr(d, '\n', len - pos);
 		size_t end = nl ? (size_t)(nl - text) + 1 : len;
-		if (strncasecmp(text + pos, "$INCLUDE", 8) == 0 &&
-		    isspace((unsigned char)text[pos + 8])) {
-			if (pos > seg) {
-				ret = pd__parse_segment(l, file, text + seg, pos - seg, seg_line,
-				                        &origin, &prev);
-				if (ret < 0)
-					goto out;
-			}
-			text[end - 1] = '\0';
-			ret = pd__include(l, file, line, text + pos + 8, origin, depth);
+		if (pos > seg) {
+			ret = pd__parse_segment(l, file, text + seg, pos - seg, seg_line, &origin,
+			                        &prev);
 			if (ret < 0)
 				goto out;
-			seg = end;
-			seg_line = line + 1;
 		}
-		pos = end;
+		text[end - 1] = '\0';
+		ret = pd__include(l, file, line, text + pos + 8, origin, depth);
+		if (ret < 0)
+			goto out;
+		seg = counted = from = end;
+		seg_line = ++line;
 	}
 	if (len > seg)
 		ret = pd__parse_segment(l, file, text + seg, len - seg, seg_line, &origin, &prev);
