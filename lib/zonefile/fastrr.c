@@ -174,9 +174,17 @@ static int pd__b64_value(char ch)
 	return (int)pd__b64_digit[(unsigned char)ch] - 1;
 }
 
-/* What ends the simple part of a line (a comment, 1) or sends it to ldns (2). */
+/*
+ * What ends the simple part of a line (a comment, 1) or sends it to ldns (2): quotes,
+ * parentheses, escapes, directives, and control characters, which ldns's tokenizer
+ * treats in ways of its own.
+ */
 static const uint8_t pd__special[256] = {
-    [';'] = 1, ['('] = 2, [')'] = 2, ['"'] = 2, ['\\'] = 2, ['\r'] = 2, ['$'] = 2};
+    [0] = 2,   [1] = 2,   [2] = 2,   [3] = 2,   [4] = 2,    [5] = 2,  [6] = 2,  [7] = 2,
+    [8] = 2,   [10] = 2,  [11] = 2,  [12] = 2,  [13] = 2,   [14] = 2, [15] = 2, [16] = 2,
+    [17] = 2,  [18] = 2,  [19] = 2,  [20] = 2,  [21] = 2,   [22] = 2, [23] = 2, [24] = 2,
+    [25] = 2,  [26] = 2,  [27] = 2,  [28] = 2,  [29] = 2,   [30] = 2, [31] = 2, [127] = 2,
+    [';'] = 1, ['('] = 2, [')'] = 2, ['"'] = 2, ['\\'] = 2, ['$'] = 2};
 
 static int pd__hex_value(char ch)
 {
