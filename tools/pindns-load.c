@@ -56,6 +56,8 @@ typedef struct pd__stats {
 	uint64_t timeouts; /* TCP: of the lost, those that timed out (the rest died with their
 	                    * connection); UDP loses only by timing out and leaves this 0 */
 	uint64_t rcodes[16];
+	uint64_t truncated;    /* answers with TC set: a resolver would ask again over TCP */
+	uint64_t answer_bytes; /* of every answer, for the mean size */
 	uint64_t lat[PD_LAT_BUCKETS];
 } pd__stats_t;
 
@@ -127,8 +129,12 @@ static int pd__queries_grow(pd__queries_t *qs, size_t len)
 	return 0;
 }
 
-/* Appends the query for name and type t (ID 0, RD clear, an OPT of size edns unless 0). */
-static int pd__queries_add(pd__queries_t *qs, const uint8_t *wire, int wl, int t, uint16_t edns)
+/*
+ * Appends the query for name and type t (ID 0, RD clear, an OPT of size edns unless 0,
+ * with the DO bit when dnssec).
+ */
+static int pd__queries_add(pd__queries_t *qs, const uint8_t *wire, int wl, int t, uint16_t edns,
+                           bool dnssec)
 {
 	size_t len = 12 + (size_t)wl + 4 + (edns ? 11 : 0);
 	int ret = pd__queries_grow(qs, len);
@@ -146,6 +152,8 @@ static int pd__queries_add(pd__queries_t *qs, const uint8_t *wire, int wl, int t
 		memset(o, 0, 11);
 		pd_put_u16(o + 1, PD_TYPE_OPT);
 		pd_put_u16(o + 3, edns);
+		if (dnssec)
+			o[7] = 0x80; /* DO: the top bit of the OPT TTL's flags (RFC 3225) */
 	}
 	qs->q[qs->n++].len = (uint16_t)len;
 	qs->used += len;
@@ -153,7 +161,7 @@ static int pd__queries_add(pd__queries_t *qs, const uint8_t *wire, int wl, int t
 }
 
 /* Reads "name TYPE" lines into wire-form queries. Returns 0, or -errno with why printed. */
-static int pd__load_queries(const char *path, uint16_t edns, uint8_t **arena_out,
+static int pd__load_queries(const char *path, uint16_t edns, bool dnssec, uint8_t **arena_out,
                             pd__query_t **q_out, size_t *n_out)
 {
 	pd__queries_t qs = {0};
@@ -182,7 +190,7 @@ static int pd__load_queries(const char *path, uint16_t edns, uint8_t **arena_out
 			ret = -EINVAL;
 			goto fail;
 		}
-		ret = pd__queries_add(&qs, wire, wl, t, edns);
+		ret = pd__queries_add(&qs, wire, wl, t, edns, dnssec);
 		if (ret < 0) {
 			fprintf(stderr, "pindns-load: too many queries or out of memory\n");
 			goto fail;
@@ -335,11 +343,14 @@ static void pd__run_sent(pd__run_t *r, uint64_t now, uint64_t n)
 		r->measured_sent += n;
 }
 
-/* Counts the answer msg (12 bytes at least) to a query sent at sent_ns. */
-static void pd__run_answered(pd__stats_t *st, const uint8_t *msg, uint64_t sent_ns, uint64_t now)
+/* Counts the answer msg (len bytes, 12 at least) to a query sent at sent_ns. */
+static void pd__run_answered(pd__stats_t *st, const uint8_t *msg, size_t len, uint64_t sent_ns,
+                             uint64_t now)
 {
 	st->answered++;
 	st->rcodes[msg[3] & 0xF]++;
+	st->truncated += (msg[2] & 0x02) != 0;
+	st->answer_bytes += len;
 	uint64_t us = (now - sent_ns) / 1000;
 	st->lat[us < PD_LAT_BUCKETS ? us : PD_LAT_BUCKETS - 1]++;
 }
@@ -409,7 +420,7 @@ static int pd__run_udp(pd__run_t *r, const pd_listen_t *target, int nsock, int w
 				}
 				k->live[id] = 0;
 				k->inflight--;
-				pd__run_answered(st, m, k->sent_ns[id], now);
+				pd__run_answered(st, m, rx[i].msg_len, k->sent_ns[id], now);
 			}
 			/* Timeouts, oldest first. */
 			while (k->ring_head != k->ring_tail) {
@@ -745,7 +756,7 @@ static void pd__tcp_answer(pd__tcp_t *t, pd__conn_t *c, const uint8_t *msg, size
 	s->live = false;
 	c->inflight--;
 	t->inflight--;
-	pd__run_answered(st, msg, s->sent_ns, now);
+	pd__run_answered(st, msg, len, s->sent_ns, now);
 	if (now - t->last_answer_ns > t->n->max_gap_ns && t->run->measuring)
 		t->n->max_gap_ns = now - t->last_answer_ns;
 	t->last_answer_ns = now;
@@ -951,6 +962,8 @@ static void pd__report(const pd__run_t *r, const pd_listen_t *target, bool json,
 			    (unsigned long long)tcp->connect_errors,
 			    (unsigned long long)tcp->server_closes, (unsigned long long)tcp->resets,
 			    (unsigned long long)tcp->client_closes, (double)tcp->max_gap_ns / 1e3);
+		printf("\"truncated\": %llu, \"answer_bytes\": %llu, ",
+		       (unsigned long long)st->truncated, (unsigned long long)st->answer_bytes);
 		printf("\"rcodes\": {");
 		bool first = true;
 		for (int i = 0; i < 16; i++)
@@ -971,6 +984,9 @@ static void pd__report(const pd__run_t *r, const pd_listen_t *target, bool json,
 	printf("unexpected        %llu\n", (unsigned long long)st->unexpected);
 	printf("measured          %.3f s\n", secs);
 	printf("answered per sec  %.0f\n", qps);
+	printf("truncated (TC)    %llu\n", (unsigned long long)st->truncated);
+	printf("bytes per answer  %.1f\n",
+	       st->answered ? (double)st->answer_bytes / (double)st->answered : 0.0);
 	printf("latency us        p50 %.0f  p90 %.0f  p99 %.0f  p99.9 %.0f\n",
 	       pd__percentile(st, 50), pd__percentile(st, 90), pd__percentile(st, 99),
 	       pd__percentile(st, 99.9));
@@ -1013,6 +1029,7 @@ static void pd__usage(FILE *out)
 	    "  -w, --window N           UDP queries in flight over all sockets (default 128)\n"
 	    "  -t, --timeout MS         a query unanswered this long is lost (default 1000)\n"
 	    "  -e, --edns SIZE          EDNS buffer size in queries, 0 for none (default 1232)\n"
+	    "  -D, --dnssec             set DO in the queries' OPT (asks for RRSIGs and proofs)\n"
 	    "  -c, --cpu N              pin the load generator to CPU N\n"
 	    "  -p, --pid PID            server process to charge CPU to; repeat for a tree\n"
 	    "      --json               one JSON line instead of the table, with the\n"
@@ -1061,6 +1078,7 @@ int main(int argc, char **argv)
 	    {"window", required_argument, NULL, 'w'},
 	    {"timeout", required_argument, NULL, 't'},
 	    {"edns", required_argument, NULL, 'e'},
+	    {"dnssec", no_argument, NULL, 'D'},
 	    {"cpu", required_argument, NULL, 'c'},
 	    {"pid", required_argument, NULL, 'p'},
 	    {"json", no_argument, NULL, PD__OPT_JSON},
@@ -1077,10 +1095,10 @@ int main(int argc, char **argv)
 	int nsock = 8, window = 128, timeout_ms = 1000, edns = 1232, cpu = -1, npids = 0;
 	pd__tcp_shape_t shape = {.connections = 8, .inflight = 16, .sources = 16};
 	int pids[PD_LOAD_PIDS_MAX];
-	bool json = false, tcp = false, udp_opts = false, tcp_opts = false;
+	bool json = false, tcp = false, udp_opts = false, tcp_opts = false, dnssec = false;
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "s:f:d:n:W:S:w:t:e:c:p:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:f:d:n:W:S:w:t:e:Dc:p:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			server = optarg;
@@ -1110,6 +1128,9 @@ int main(int argc, char **argv)
 			break;
 		case 'e':
 			edns = atoi(optarg);
+			break;
+		case 'D':
+			dnssec = true;
 			break;
 		case 'c':
 			cpu = atoi(optarg);
@@ -1171,6 +1192,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pindns-load: an option is out of range; see --help\n");
 		return 2;
 	}
+	if (dnssec && edns == 0) {
+		fprintf(stderr, "pindns-load: --dnssec needs EDNS (DO lives in the OPT record)\n");
+		return 2;
+	}
 	pd_listen_t target;
 	if (pd_listen_parse(&target, server) < 0) {
 		fprintf(stderr, "pindns-load: bad server address '%s'\n", server);
@@ -1195,7 +1220,7 @@ int main(int argc, char **argv)
 	uint8_t *arena;
 	pd__query_t *queries;
 	size_t nq;
-	if (pd__load_queries(qfile, (uint16_t)edns, &arena, &queries, &nq) < 0)
+	if (pd__load_queries(qfile, (uint16_t)edns, dnssec, &arena, &queries, &nq) < 0)
 		return 1;
 	size_t *qoff = malloc(nq * sizeof(*qoff));
 	pd__stats_t *st = calloc(1, sizeof(*st));

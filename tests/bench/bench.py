@@ -16,6 +16,19 @@ again (what resolvers falling back to TCP after a truncated answer cost). pindns
 answers both), all on CPU 0; the null responder echoes each framed message with QR set.
 pindns is in it once its pindnsd has TCP (its --help mentions tcp-threads).
 
+The signed tables (on by default, --no-signed) sign the realistic zone with ldns-signzone
+(ECDSA P-256 keys from ldns-keygen; NSEC3 with 0 iterations and no salt as RFC 9276 asks,
+and NSEC) and load every server with the realistic mix with DO set (EDNS 1232). Before a
+server is loaded it is asked, with DO, for a name that exists and one that does not: the
+first answer must hold an RRSIG and the second an NSEC or NSEC3, else its row says
+"(unsigned answers!)" (the run goes on). These tables add the mean answer size and the
+share of answers truncated (TC), which pindns-load counts.
+
+The start-up table (--startup, and with --big) times each server from exec until it
+answers the last name of a 1,000,005-record zone, unsigned and NSEC3-signed, pinned with
+taskset to one CPU and to two for its whole life, with the CPU it spent by then and its
+peak RSS. Signed files are cached in BUILD/bench/signed/, keyed by the zone's content.
+
 Only loopback is loaded; every server started here is stopped, also on errors.
 """
 
@@ -45,6 +58,8 @@ PIN = (os.cpu_count() or 1) >= 2  # one CPU each; on a single CPU pinning would 
 REALISTIC = os.path.join(os.path.dirname(ROOT), "shared", "bench")
 REALISTIC = REALISTIC if os.path.exists(os.path.join(REALISTIC, "queries.txt")) else None
 TCP_SHAPES = "8x16,8x1/1"
+SIG_EXPIRE_DAYS = 120  # signatures of a cached signed zone; re-signed below 30 days left
+DNSSEC_MODES = ("nsec3", "nsec")
 NSD_TCP_COUNT = 1024  # NSD's open TCP connections at most (default 100)
 
 
@@ -148,6 +163,110 @@ def write_queries(path, origin, hosts, count, seed=2):
                 f.write("h%d.%s TXT\n" % (h, origin))
 
 
+def _skip_name(msg, off):
+    while True:
+        n = msg[off]
+        if n >= 0xC0:
+            return off + 2
+        off += 1 + n
+        if n == 0:
+            return off
+
+
+def section_types(msg):
+    """(rcode, [(section 0..2 for answer/authority/additional, type)...]) of a reply."""
+    qd, an, ns, ar = struct.unpack("!HHHH", msg[4:12])
+    off = 12
+    for _ in range(qd):
+        off = _skip_name(msg, off) + 4
+    out = []
+    for i in range(an + ns + ar):
+        off = _skip_name(msg, off)
+        t, _, _, rdlen = struct.unpack("!HHIH", msg[off:off + 10])
+        out.append((0 if i < an else 1 if i < an + ns else 2, t))
+        off += 10 + rdlen
+    return msg[3] & 0xF, out
+
+
+def answers_signed(port, name, nxname):
+    """Whether the server's answers carry DNSSEC: an RRSIG in the answer to `name` A (or
+    any type at it) and an NSEC or NSEC3 in the authority of the NXDOMAIN for nxname."""
+    try:
+        r = harness.raw_query(port, harness.make_query(name, edns=(1232, 0, True)))
+        n = harness.raw_query(port, harness.make_query(nxname, edns=(1232, 0, True)))
+        if not r or not n:
+            return False
+        _, rr = section_types(r)
+        rcode, nr = section_types(n)
+    except (IndexError, struct.error):
+        return False
+    return (any(s == 0 and t == 46 for s, t in rr) and rcode == 3 and
+            any(s == 1 and t in (47, 50) for s, t in nr))
+
+
+def ldns_version():
+    out = subprocess.run(["ldns-signzone", "-v"], capture_output=True, text=True)
+    return (out.stdout + out.stderr).strip()
+
+
+def signed_zone(build, src, origin, mode):
+    """A signed copy of the zone file src (mode "nsec3": NSEC3 with 0 iterations and no
+    salt, RFC 9276; "nsec": NSEC), the seconds signing it took and whether it was cached.
+    Kept in BUILD/bench/signed/ under the hash of the zone, the mode and ldns's version,
+    with its keys (ECDSA P-256, one KSK and one ZSK); signed again when its signatures
+    would expire within 30 days."""
+    import hashlib
+    h = hashlib.sha256()
+    with open(src, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    h.update(("%s %s %s" % (origin, mode, ldns_version())).encode())
+    d = os.path.join(build, "bench", "signed", "%s-%s-%s" % (origin, mode, h.hexdigest()[:16]))
+    out = os.path.join(d, origin + ".zone")
+    meta = os.path.join(d, "meta.json")
+    if os.path.exists(out) and os.path.exists(meta):
+        with open(meta) as f:
+            m = json.load(f)
+        if m.get("expire", 0) > time.time() + 30 * 86400:
+            return out, m.get("sign_seconds", 0.0), True
+    tmp = d + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    keys = []
+    for ksk in (True, False):
+        r = subprocess.run(["ldns-keygen", "-a", "ECDSAP256SHA256"] + (["-k"] if ksk else []) +
+                           [origin], cwd=tmp, capture_output=True, text=True, timeout=60,
+                           check=True)
+        keys.append(os.path.join(tmp, r.stdout.strip()))
+    expire = time.time() + SIG_EXPIRE_DAYS * 86400
+    argv = ["ldns-signzone", "-e", time.strftime("%Y%m%d%H%M%S", time.gmtime(expire)),
+            "-f", os.path.join(tmp, origin + ".zone"), "-o", origin]
+    if mode == "nsec3":
+        argv += ["-n", "-t", "0"]  # no -s: no salt
+    t0 = time.monotonic()
+    subprocess.run(argv + [src] + keys, capture_output=True, check=True, timeout=3600)
+    took = time.monotonic() - t0
+    with open(os.path.join(tmp, "meta.json"), "w") as f:
+        json.dump({"expire": expire, "sign_seconds": took, "source": src, "mode": mode}, f)
+    shutil.rmtree(d, ignore_errors=True)
+    os.rename(tmp, d)
+    return out, took, False
+
+
+def tree_cpu_s(pids):
+    """utime + stime of the processes, in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in pids:
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / tick
+
+
 def tree_pids(pid):
     """The process and everything in its session (NSD forks its serving processes)."""
     sid = os.getsid(pid)
@@ -193,10 +312,11 @@ class Bench:
         return os.path.join(self.args.baseline if kind.endswith("-base") else self.build,
                             "pindnsd")
 
-    def start(self, kind, zonedir, origin, port, threads=1, pin=True, tcp=False):
+    def start(self, kind, zonedir, origin, port, threads=1, pin=True, tcp=False, cpus=None):
         """tcp: the server is loaded over TCP (the null responder then speaks TCP only,
-        pindns gets one TCP thread)."""
-        taskset = ["taskset", "-c", SERVER_CPU] if pin and PIN else []
+        pindns gets one TCP thread). cpus: a taskset CPU list for the server instead."""
+        taskset = (["taskset", "-c", cpus] if cpus else
+                   ["taskset", "-c", SERVER_CPU] if pin and PIN else [])
         log = os.path.join(self.work, "%s-%d.log" % (kind, port))
         if kind == "null":
             argv = taskset + [os.path.join(self.build, "pindns-null")] + (
@@ -259,10 +379,12 @@ class Bench:
         srv.stop()
         self.servers.remove(srv)
 
-    def load(self, srv, queries, duration, warmup, pin=True, shape=None):
-        """shape: a TCP shape (parse_shape); None loads over UDP."""
+    def load(self, srv, queries, duration, warmup, pin=True, shape=None, dnssec=False):
+        """shape: a TCP shape (parse_shape); None loads over UDP. dnssec: DO set."""
         argv = [os.path.join(self.build, "pindns-load"), "-s", "127.0.0.1:%d" % srv.port,
                 "-f", queries, "-d", str(duration), "-W", str(warmup), "--json"]
+        if dnssec:
+            argv += ["--dnssec"]
         if shape:
             argv += ["--tcp", "--connections", str(shape["connections"]), "--inflight",
                      str(shape["inflight"]), "--conn-queries", str(shape["conn_queries"])]
@@ -280,14 +402,22 @@ class Bench:
                                                                 out.stderr))
         return json.loads(out.stdout)
 
-    def measure(self, kind, zonedir, origin, queries, probe, threads=1, pin=True):
+    def measure(self, kind, zonedir, origin, queries, probe, threads=1, pin=True,
+                dnssec=False):
+        """dnssec: queries with DO, and r["signed"] says whether the probe's answer held
+        an RRSIG and a name that does not exist got an NSEC or NSEC3 (None: not asked)."""
         srv = self.start(kind, zonedir, origin, harness.free_port(), threads=threads, pin=pin)
         try:
             if kind == "null":
                 harness.wait_for_udp(srv.port, proc=srv.proc)
             else:
                 self.wait_answering(srv, probe, 60)
-            r = self.load(srv, queries, self.args.duration, self.args.warmup, pin=pin)
+            signed = None
+            if dnssec and kind != "null":
+                signed = answers_signed(srv.port, probe, "nx-%d.%s" % (os.getpid(), origin))
+            r = self.load(srv, queries, self.args.duration, self.args.warmup, pin=pin,
+                          dnssec=dnssec)
+            r["signed"] = signed
             r["peak_rss_kib"] = peak_rss_kib(tree_pids(srv.proc.pid))
             return r
         finally:
@@ -333,19 +463,41 @@ def median_row(results):
             "server_cpu_s", "seconds", "p50_us", "p99_us", "loadgen_cpu_s"]
     # TCP runs also count connections: opened, and closed or reset by the server.
     keys += [k for k in ("connects", "server_closes", "resets") if k in results[0]]
+    # Answer sizes and TC (pindns-load from --dnssec on counts them).
+    keys += [k for k in ("truncated", "answer_bytes") if k in results[0]]
     return {k: statistics.median(r.get(k, 0) for r in results) for k in keys}
 
 
 def table(rows, floor_key="null"):
-    """rows: name -> median row, with "ratio" the median of per-round ratios to the floor."""
+    """rows: name -> median row, with "ratio" the median of per-round ratios to the floor;
+    a row whose "signed" is False (DO answers without RRSIG or proof) is marked."""
     lines = ["| server | qps | server CPU % | CPU µs / answered query "
              "| × null floor (median of rounds) | lost |",
              "|---|---|---|---|---|---|"]
     for name, r in rows.items():
         cpu_pct = 100.0 * r["server_cpu_s"] / r["seconds"] if r["seconds"] else 0
         ratio = "%.2f" % r["ratio"] if r.get("ratio") else "-"
-        lines.append("| %s | %.0fk | %.0f | %.3f | %s | %d |" % (
-            name, r["qps"] / 1000, cpu_pct, r["server_cpu_us_per_query"], ratio, r["lost"]))
+        mark = " (unsigned answers!)" if r.get("signed") is False else ""
+        lines.append("| %s%s | %.0fk | %.0f | %.3f | %s | %d |" % (
+            name, mark, r["qps"] / 1000, cpu_pct, r["server_cpu_us_per_query"], ratio,
+            r["lost"]))
+    return "\n".join(lines)
+
+
+def signed_table(rows):
+    """As table(), with each server's mean answer size and share of truncated answers:
+    signed answers are larger, and a server that sends more or fewer records pays more
+    or less per query for it."""
+    lines = ["| server | qps | CPU µs / answered query | × null floor (median of rounds) "
+             "| bytes / answer | TC % | lost |",
+             "|---|---|---|---|---|---|---|"]
+    for name, r in rows.items():
+        ratio = "%.2f" % r["ratio"] if r.get("ratio") else "-"
+        mark = " (unsigned answers!)" if r.get("signed") is False else ""
+        n = r["answered"] or 1
+        lines.append("| %s%s | %.0fk | %.3f | %s | %.0f | %.1f | %d |" % (
+            name, mark, r["qps"] / 1000, r["server_cpu_us_per_query"], ratio,
+            r.get("answer_bytes", 0) / n, 100.0 * r.get("truncated", 0) / n, r["lost"]))
     return "\n".join(lines)
 
 
@@ -374,7 +526,17 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="rounds; the median is reported")
     ap.add_argument("--servers", default="null,pindns,pindns-nocache,knot,nsd")
     ap.add_argument("--no-scaling", action="store_true", help="skip the 2-worker run")
-    ap.add_argument("--big", action="store_true", help="also the 1,000,000-record zone run")
+    ap.add_argument("--big", action="store_true",
+                    help="also the 1,000,000-record zone runs (queries and start-up)")
+    ap.add_argument("--startup", action="store_true",
+                    help="also the start-up table (not the rest of --big): the "
+                         "1,000,005-record zone, unsigned and NSEC3-signed, on one CPU "
+                         "and on two")
+    ap.add_argument("--startup-only", action="store_true",
+                    help="only the start-up table (with --servers)")
+    ap.add_argument("--no-signed", action="store_true",
+                    help="skip the signed-zone tables (DO queries on the realistic zone "
+                         "signed with NSEC3 and with NSEC)")
     ap.add_argument("--smoke", action="store_true",
                     help="pindns only (and the null responder over TCP), one short "
                          "round: checks the tools work")
@@ -402,11 +564,17 @@ def main():
     if args.smoke:
         args.duration, args.warmup, args.rounds = 1, 0.2, 1
         args.servers, args.no_scaling, args.big = "pindns", True, False
+        args.startup = args.startup_only = False
         args.realistic = None
         # TCP against the null responder too, so that both ends of TCP stay working.
         args.tcp_servers = "null,pindns"
     if args.baseline:
         args.servers += ",pindns-base,pindns-nocache-base"
+    if args.startup_only:
+        args.startup = args.tcp_only = False
+        args.no_tcp = args.no_scaling = args.no_signed = True
+    if not (shutil.which("ldns-signzone") and shutil.which("ldns-keygen")):
+        args.no_signed = True  # said in the report below
 
     b = Bench(args)
     report = ["# pindns benchmark, %s" % datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
@@ -425,11 +593,16 @@ def main():
         probe = "h1.%s" % origin
         kinds = available(b, args.servers, report)
         rows = {}
-        if not args.tcp_only:
+        queries_runs = not args.tcp_only and not args.startup_only
+        if args.no_signed and not args.startup_only and not (
+                shutil.which("ldns-signzone") and shutil.which("ldns-keygen")):
+            report.append("(signed tables skipped: ldns-signzone or ldns-keygen is not "
+                          "installed)")
+        if queries_runs:
             rows = small_zone(b, args, kinds, zdir, origin, queries, probe)
             report += ["## Small zone (2,000 names, 100k-query mix)", "", table(rows), ""]
             ok = ok and all(r["answered"] and not r["lost"] for r in rows.values())
-        if args.realistic and not args.tcp_only:
+        if args.realistic and queries_runs:
             rzdir = os.path.join(b.work, "realistic")
             os.makedirs(rzdir)
             shutil.copy(os.path.join(args.realistic, origin + ".zone"), rzdir)
@@ -440,6 +613,26 @@ def main():
                        "random NXDOMAIN; NODATA, wildcard, CNAME, referral)" % args.realistic,
                        "", table(rrows), ""]
             ok = ok and all(r["answered"] and not r["lost"] for r in rrows.values())
+        if args.realistic and queries_runs and not args.no_signed:
+            src = os.path.join(args.realistic, origin + ".zone")
+            for mode in DNSSEC_MODES:
+                szdir = os.path.join(b.work, "signed-" + mode)
+                os.makedirs(szdir)
+                signed, took, cached = signed_zone(b.build, src, origin, mode)
+                shutil.copy(signed, os.path.join(szdir, origin + ".zone"))
+                srows = small_zone(b, args, kinds, szdir, origin,
+                                   os.path.join(args.realistic, "queries.txt"),
+                                   "ns1.%s" % origin, dnssec=True)
+                report += ["## Signed realistic zone, %s, queries with DO (EDNS 1232)" % (
+                    "NSEC3 (0 iterations, no salt)" if mode == "nsec3" else "NSEC"), "",
+                    "The realistic zone signed by `ldns-signzone%s` with ECDSA P-256 "
+                    "keys (%s); the same mix with DO set. A row marked \"(unsigned "
+                    "answers!)\" answered DO queries without an RRSIG on a positive answer "
+                    "or an NSEC/NSEC3 on an NXDOMAIN." % (
+                        " -n -t 0" if mode == "nsec3" else "",
+                        "signed in %.1f s%s" % (took, ", cached" if cached else "")), "",
+                    signed_table(srows), ""]
+                ok = ok and all(r["answered"] and not r["lost"] for r in srows.values())
 
         if not args.no_tcp:
             tcp_kinds = available(b, args.tcp_servers, report, tcp=True)
@@ -457,7 +650,7 @@ def main():
                     report += ["### %s" % shape_title(shape), "", tcp_table(trows), ""]
                     ok = ok and all(r["answered"] and not r["lost"] for r in trows.values())
 
-        if not args.no_scaling and not args.tcp_only and "pindns" in kinds:
+        if not args.no_scaling and queries_runs and "pindns" in kinds:
             one = rows["pindns"]
             two_runs = [b.measure("pindns", zdir, origin, queries, probe, threads=2, pin=False)
                         for _ in range(args.rounds)]
@@ -479,8 +672,11 @@ def main():
                        "cannot show how workers scale: it needs CPUs for the load beyond the "
                        "workers' own." % (two["qps"] / one["qps"], os.cpu_count() or 1), ""]
 
-        if args.big and not args.tcp_only:
+        if args.big and queries_runs:
             report += big_zone(b, kinds, rows)
+        if (args.big or args.startup or args.startup_only) and not args.tcp_only:
+            # The cache plays no part in loading: one pindns row per build is enough.
+            report += startup(b, args, [k for k in kinds if k != "null" and "nocache" not in k])
     finally:
         b.cleanup()
 
@@ -519,18 +715,24 @@ def available(b, servers, report, tcp=False):
     return kinds
 
 
-def small_zone(b, args, kinds, zdir, origin, queries, probe):
+def small_zone(b, args, kinds, zdir, origin, queries, probe, dnssec=False):
     """Every server, round after round on the same zone and mix; the median rows, each
-    with its median per-round ratio to the null responder."""
+    with its median per-round ratio to the null responder. dnssec: DO on the queries,
+    and each row's "signed" is whether every round's answers were signed."""
     runs = {k: [] for k in kinds}
     for rnd in range(args.rounds):
         for k in kinds:
-            r = b.measure(k, zdir, origin, queries, probe)
+            r = b.measure(k, zdir, origin, queries, probe, dnssec=dnssec)
             runs[k].append(r)
-            print("round %d %-20s %8.0f qps %.3f us/q lost %d" % (
-                rnd + 1, k, r["qps"], r["server_cpu_us_per_query"], r["lost"]),
+            print("round %d %-20s %8.0f qps %.3f us/q lost %d%s" % (
+                rnd + 1, k, r["qps"], r["server_cpu_us_per_query"], r["lost"],
+                " (unsigned answers!)" if r.get("signed") is False else ""),
                 file=sys.stderr)
     rows = {k: median_row(v) for k, v in runs.items()}
+    if dnssec:
+        for k in rows:
+            checked = [r["signed"] for r in runs[k] if r.get("signed") is not None]
+            rows[k]["signed"] = all(checked) if checked else None
     if "null" in runs:
         # The floor drifts between rounds: compare within each round, then take the median.
         for k in rows:
@@ -567,19 +769,106 @@ def tcp_shapes(b, args, kinds, zdir, origin, queries, probe):
     return out
 
 
-def big_zone(b, kinds, small_rows):
-    """1,000,005 records: load time, peak RSS, and CPU per query against the small zone."""
-    origin = "big.test"
-    zdir = os.path.join(b.work, "bigzones")
-    os.makedirs(zdir)
-    hosts = 500000
-    path = os.path.join(zdir, origin + ".zone")
+BIG_HOSTS = 500000
+
+
+def write_big_zone(path, origin, hosts):
+    """SOA, two NS with glue, and `hosts` names with an A and an AAAA each."""
     with open(path, "w") as f:
         f.write("$ORIGIN %s.\n$TTL 3600\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n"
                 "@ NS ns1\n@ NS ns2\nns1 A 192.0.2.53\nns2 A 192.0.2.54\n" % origin)
         for i in range(hosts):
             f.write("h%d A 10.%d.%d.%d\nh%d AAAA 2001:db8::%x:%x\n" % (
                 i, (i >> 16) & 255, (i >> 8) & 255, i & 255, i, i >> 16, i & 0xffff))
+
+
+STARTUP_CPUS = (("1 CPU", "0"), ("2 CPUs", "0,1"))
+STARTUP_TIMEOUT = 300  # seconds a server may take to answer after its start
+
+
+def startup(b, args, kinds):
+    """The start-up table: rows server x {1 CPU, 2 CPUs} x {unsigned, NSEC3}, medians of
+    the rounds (interleaved), each run timed from exec until the server answers the last
+    name of the file authoritatively, with the CPU time and peak RSS of its processes."""
+    origin = "big.test"
+    probe = "h%d.%s" % (BIG_HOSTS - 1, origin)
+    zones = {}
+    udir = os.path.join(b.work, "startup-unsigned")
+    os.makedirs(udir)
+    upath = os.path.join(udir, origin + ".zone")
+    write_big_zone(upath, origin, BIG_HOSTS)
+    zones["unsigned"] = udir
+    note = "NSEC3 not run: ldns-signzone is not installed"
+    if shutil.which("ldns-signzone") and shutil.which("ldns-keygen"):
+        print("signing the 1,000,005-record zone (NSEC3), unless cached...", file=sys.stderr)
+        spath, took, cached = signed_zone(b.build, upath, origin, "nsec3")
+        sdir = os.path.join(b.work, "startup-nsec3")
+        os.makedirs(sdir)
+        os.symlink(spath, os.path.join(sdir, origin + ".zone"))
+        zones["NSEC3"] = sdir
+        with open(spath) as f:
+            nrec = sum(1 for line in f if line.strip() and not line.startswith(";"))
+        note = ("NSEC3-signed (`ldns-signzone -n -t 0`, ECDSA P-256): %d records, %.0f MiB; "
+                "%s" % (nrec, os.path.getsize(spath) / 2**20,
+                        "signing took %.0f s (%s)" % (
+                            took, "cached in %s" % os.path.dirname(spath) if cached
+                            else "this run, now cached")))
+    if (os.cpu_count() or 1) < 2:
+        cpus_list = STARTUP_CPUS[:1]
+    else:
+        cpus_list = STARTUP_CPUS
+    runs = {}
+    for rnd in range(args.rounds):
+        for zname, zdir in zones.items():
+            for cname, cpus in cpus_list:
+                for k in kinds:
+                    srv = b.start(k, zdir, origin, harness.free_port(), cpus=cpus)
+                    try:
+                        t = b.wait_answering(srv, probe, STARTUP_TIMEOUT)
+                        pids = tree_pids(srv.proc.pid)
+                        cpu = tree_cpu_s(pids)
+                        rss = peak_rss_kib(pids) / 1024
+                    except RuntimeError as e:
+                        # Exited or too slow: the row says so, the other runs go on.
+                        print("startup %s %s %s failed: %s" % (k, cname, zname, e),
+                              file=sys.stderr)
+                        runs.setdefault((k, cname, zname), [])
+                        continue
+                    finally:
+                        b.stop(srv)
+                    runs.setdefault((k, cname, zname), []).append((t, cpu, rss))
+                    print("round %d startup %-15s %-6s %-8s answering after %.2f s, "
+                          "%.2f s CPU, %.0f MiB" % (rnd + 1, k, cname, zname, t, cpu, rss),
+                          file=sys.stderr)
+    lines = ["## Start-up: 1,000,005-record zone (500k names, A + AAAA)", "",
+             "Each server under `taskset` for its whole life (load included), one CPU "
+             "(`-c 0`) or two (`-c 0,1`); answering after: from exec until it answers the "
+             "last name of the file authoritatively (polled every 50 ms); CPU: utime + "
+             "stime of its processes by then; median of %d round(s). %s." % (
+                 args.rounds, note), "",
+             "| server | CPUs | zone | answering after s | CPU s by then | peak RSS MiB |",
+             "|---|---|---|---|---|---|"]
+    for k in kinds:
+        for zname in zones:
+            for cname, _ in cpus_list:
+                v = runs[(k, cname, zname)]
+                if not v:
+                    lines.append("| %s | %s | %s | failed (see the log) | - | - |" % (
+                        k, cname, zname))
+                    continue
+                lines.append("| %s | %s | %s | %.2f | %.2f | %.0f |" % (
+                    k, cname, zname, statistics.median(x[0] for x in v),
+                    statistics.median(x[1] for x in v), statistics.median(x[2] for x in v)))
+    return lines + [""]
+
+
+def big_zone(b, kinds, small_rows):
+    """1,000,005 records: load time, peak RSS, and CPU per query against the small zone."""
+    origin = "big.test"
+    zdir = os.path.join(b.work, "bigzones")
+    os.makedirs(zdir)
+    hosts = BIG_HOSTS
+    write_big_zone(os.path.join(zdir, origin + ".zone"), origin, hosts)
     queries = os.path.join(b.work, "bigqueries.txt")
     rnd = random.Random(3)
     with open(queries, "w") as f:
