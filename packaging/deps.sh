@@ -6,10 +6,15 @@ set -eu
 mode=${1:-run}
 # libc6-dev: gcc only recommends it, and without recommends a fresh machine's gcc cannot
 # link a program (no crt1.o); the test mode's packages happened to pull it in.
-need="cmake make gcc libc6-dev pkg-config libldns-dev liburcu-dev"
+need="cmake make gcc libc6-dev pkg-config libldns-dev liburcu-dev libssl-dev"
 case "$mode" in
 run) ;;
-test) need="$need libcmocka-dev python3 dnsutils knot-dnsutils nsd clang libclang-rt-14-dev curl" ;;
+# knot and ldnsutils: the DNSSEC tests sign zones with ldns-signzone and compare with knotd;
+# unbound: a validating resolver in front of pindnsd.
+test)
+	need="$need libcmocka-dev python3 dnsutils knot-dnsutils nsd knot ldnsutils unbound"
+	need="$need clang libclang-rt-14-dev curl"
+	;;
 *) echo "usage: $0 run|test" >&2; exit 2 ;;
 esac
 
@@ -41,8 +46,9 @@ fi
 
 echo "pindns: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
-# The nsd package starts NSD on port 53 where init scripts run. The tests start their
-# own NSD on a loopback high port, so keep the packaged one from starting.
+# The nsd and knot packages start their servers on port 53 where init scripts run. The
+# tests start their own NSD and knotd on loopback high ports, so keep the packaged ones
+# from starting.
 # A policy-rc.d already there (Debian container images ship one) is the site's: leave it.
 # PINDNS_POLICY_RC_D is for tests/packaging/test_deps.sh only, which points it at a
 # scratch file so that the test never touches the real one.
@@ -67,12 +73,17 @@ fi
 
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends $missing </dev/null
-case "$missing" in
-*" nsd"*)
-	if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-		systemctl disable --now nsd >/dev/null 2>&1 || true
-		echo "pindns: installed nsd for the differential tests and disabled its service"
-	fi
-	;;
-esac
+# Each server package starts its server on port 53 where systemd runs; the tests start
+# their own on loopback high ports. Whole words: "knot" must not match knot-dnsutils.
+for server in "nsd:the differential tests" "knot:the DNSSEC tests" "unbound:the resolver test"; do
+	pkg=${server%%:*}
+	case "$missing " in
+	*" $pkg "*)
+		if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+			systemctl disable --now "$pkg" >/dev/null 2>&1 || true
+			echo "pindns: installed $pkg for ${server#*:} and disabled its service"
+		fi
+		;;
+	esac
+done
 ensure_user

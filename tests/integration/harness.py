@@ -732,3 +732,216 @@ def dig_many(port, queries, *opts, host="127.0.0.1", transport="tcp", keepopen=F
     out = subprocess.run(argv, capture_output=True, text=True,
                          timeout=20 + 3 * len(queries)).stdout
     return [Reply(part) for part in out.split(";; Got answer:")[1:]]
+
+
+# --- DNSSEC: signing test zones, Knot as a reference server ---------------------------
+
+def missing_tools(*tools):
+    """The tools of the list that are not on PATH (nor in /usr/sbin), for a skip reason."""
+    return [t for t in tools if not (shutil.which(t) or os.path.exists("/usr/sbin/" + t))]
+
+
+def keygen(name, folder, ksk=False, algorithm="ECDSAP256SHA256"):
+    """A new key for zone name made by ldns-keygen in folder; returns its base path
+    (K<name>+<alg>+<id>, without .key or .private). A KSK also gets its .ds file."""
+    argv = ["ldns-keygen", "-a", algorithm] + (["-k"] if ksk else []) + [name]
+    r = run(argv, cwd=folder)
+    if r.returncode != 0:
+        raise RuntimeError("%s failed: %s" % (" ".join(argv), r.stderr))
+    return os.path.join(folder, r.stdout.strip())
+
+
+def key_rdata(base):
+    """(owner, flags, protocol, algorithm, base64 key) of the DNSKEY in base + ".key"."""
+    with open(base + ".key") as f:
+        fields = f.read().split(";")[0].split()  # ldns writes a ";{id = ...}" comment
+    i = fields.index("DNSKEY")
+    return fields[0], fields[i + 1], fields[i + 2], fields[i + 3], "".join(fields[i + 4:])
+
+
+def ds_record(base):
+    """The DS record of a KSK made by keygen, as a zone file line."""
+    with open(base + ".ds") as f:
+        return " ".join(f.read().split(";")[0].split())
+
+
+def write_trust_anchors(path, *bases):
+    """A delv/named trust-anchors file holding the KSKs (keygen bases) as static keys."""
+    with open(path, "w") as f:
+        f.write("trust-anchors {\n")
+        for base in bases:
+            f.write('  "%s" static-key %s %s %s "%s";\n' % key_rdata(base))
+        f.write("};\n")
+    return path
+
+
+def _sig_time(t):
+    return time.strftime("%Y%m%d%H%M%S", time.gmtime(t))
+
+
+def sign_zone(text, origin, folder, nsec3=False, optout=False, algorithm="ECDSAP256SHA256"):
+    """Signs the zone text (with $ORIGIN and $TTL) for origin with a fresh KSK and ZSK,
+    using ldns-signzone: NSEC, or NSEC3 with 0 extra iterations and no salt (RFC 9276),
+    with opt-out when asked. The signatures were valid an hour ago and stay so for 30
+    days. Writes folder/<origin>.zone; returns (that path, the KSK's keygen base)."""
+    os.makedirs(folder, exist_ok=True)
+    origin = origin.rstrip(".")
+    src = os.path.join(folder, origin + ".unsigned")
+    with open(src, "w") as f:
+        f.write(text)
+    ksk = keygen(origin, folder, ksk=True, algorithm=algorithm)
+    zsk = keygen(origin, folder, algorithm=algorithm)
+    out = os.path.join(folder, origin + ".zone")
+    now = time.time()
+    argv = ["ldns-signzone", "-i", _sig_time(now - 3600), "-e", _sig_time(now + 30 * 86400),
+            "-o", origin + ".", "-f", out]
+    if nsec3 or optout:
+        argv += ["-n", "-t", "0"] + (["-p"] if optout else [])
+    r = run(argv + [src, zsk, ksk])
+    if r.returncode != 0:
+        raise RuntimeError("%s failed: %s%s" % (" ".join(argv), r.stdout, r.stderr))
+    os.chmod(out, 0o644)
+    return out, ksk
+
+
+def wait_for_zones(srv, origins, timeout=10.0):
+    """Waits until srv answers the SOA query of every origin with authority (NOERROR,
+    AA); fails with the server's log when one does not in time."""
+    deadline = time.monotonic() + timeout
+    for origin in origins:
+        q = make_query(origin, qtype=6)
+        while True:
+            reply = raw_query(srv.port, q, timeout=0.2)
+            flags = struct.unpack("!H", reply[2:4])[0] if reply and len(reply) >= 12 else 0
+            if flags & 0x040F == 0x0400:  # AA, rcode NOERROR
+                break
+            if time.monotonic() > deadline or srv.proc.poll() is not None:
+                srv.stop()
+                raise RuntimeError("%s does not serve %s:\n%s" % (
+                    os.path.basename(srv.argv[0]), origin, srv.output()))
+            time.sleep(0.05)
+
+
+KNOT_CONF = """server:
+    listen: 127.0.0.1@{port}
+    rundir: "{dir}"
+    pidfile: "{dir}/knot.pid"
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+database:
+    storage: "{dir}/db"
+control:
+    listen: "{dir}/knot.sock"
+log:
+  - target: stderr
+    any: info
+template:
+  - id: default
+    storage: "{zones}"
+    dnssec-signing: off
+    zonefile-sync: -1
+    zonefile-load: whole
+    journal-content: none
+    semantic-checks: on
+zone:
+"""
+
+
+def start_knot(zones, tries=5):
+    """knotd (Knot DNS) on a loopback port serving every *.zone in zones as it is (no
+    signing of its own), in the foreground. The caller checks its exit (0 on SIGTERM)."""
+    knotd = shutil.which("knotd") or "/usr/sbin/knotd"
+    for attempt in range(tries):
+        port = free_port()
+        workdir = tempfile.mkdtemp(prefix="pindns-knot-")
+        os.mkdir(os.path.join(workdir, "db"))  # or Knot warns that it does not exist
+        conf = KNOT_CONF.format(port=port, zones=zones, dir=workdir)
+        for f in sorted(os.listdir(zones)):
+            if f.endswith(".zone"):
+                conf += "  - domain: %s\n    file: %s\n" % (f[:-5], f)
+        path = os.path.join(workdir, "knot.conf")
+        with open(path, "w") as f:
+            f.write(conf)
+        srv = Server([knotd, "-c", path], port, os.path.join(workdir, "knotd.log"))
+        try:
+            if _started(srv, retry=attempt + 1 < tries):
+                # Knot answers before its zones are loaded (they load in the background).
+                wait_for_zones(srv, [f[:-5] for f in os.listdir(zones) if f.endswith(".zone")])
+                return srv
+        except RuntimeError:
+            # Knot says "address already in use" in its own words and letter case.
+            if attempt + 1 < tries and "already in use" in srv.output().lower():
+                continue
+            raise
+    raise RuntimeError("knotd: no free port after %d tries" % tries)
+
+
+KNOT_SIGNER_CONF = """server:
+    rundir: "{dir}"
+database:
+    storage: "{dir}/db"
+control:
+    listen: "{dir}/knot.sock"
+log:
+  - target: stderr
+    any: info
+policy:
+  - id: presigned
+    algorithm: {algorithm}
+    manual: on
+    nsec3: {nsec3}
+    nsec3-opt-out: {optout}
+    nsec3-iterations: 0
+    nsec3-salt-length: 0
+    rrsig-lifetime: 30d
+zone:
+  - domain: {origin}
+    storage: "{dir}"
+    file: {origin}.zone
+    dnssec-signing: on
+    dnssec-policy: presigned
+    zonefile-sync: 0
+    zonefile-load: whole
+"""
+
+
+def knot_sign_zone(text, origin, folder, nsec3=True, optout=True,
+                   algorithm="ECDSAP256SHA256", timeout=20):
+    """sign_zone, but signed by knotd (keys from ldns-keygen, imported with keymgr): the
+    signer to use for NSEC3 opt-out, since ldns-signzone -p sets the flag yet keeps the
+    NSEC3 records of unsigned delegations, and Knot leaves them out of the chain (the
+    opt-out spans of RFC 5155 6). knotd runs without a socket to answer on, writes the
+    signed file and is stopped. Returns (folder/<origin>.zone, the KSK's keygen base)."""
+    os.makedirs(os.path.join(folder, "db"))
+    origin = origin.rstrip(".")
+    out = os.path.join(folder, origin + ".zone")
+    with open(out, "w") as f:
+        f.write(text)
+    ksk = keygen(origin, folder, ksk=True, algorithm=algorithm)
+    zsk = keygen(origin, folder, algorithm=algorithm)
+    conf = os.path.join(folder, "knot-signer.conf")
+    with open(conf, "w") as f:
+        f.write(KNOT_SIGNER_CONF.format(dir=folder, origin=origin, algorithm=algorithm.lower(),
+                                        nsec3="on" if nsec3 else "off",
+                                        optout="on" if optout else "off"))
+    for key in (ksk, zsk):
+        r = run(["keymgr", "-c", conf, origin, "import-bind", key + ".private"])
+        if r.returncode != 0:
+            raise RuntimeError("keymgr import-bind %s failed: %s%s" % (key, r.stdout, r.stderr))
+    knotd = shutil.which("knotd") or "/usr/sbin/knotd"
+    log = os.path.join(folder, "knotd-signer.log")
+    srv = Server([knotd, "-c", conf], 0, log)
+    deadline = time.monotonic() + timeout
+    try:
+        while "zone file updated" not in srv.output():
+            if srv.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("knotd did not sign %s:\n%s" % (origin, srv.output()))
+            time.sleep(0.05)
+    finally:
+        srv.stop()
+    if srv.proc.returncode != 0:
+        raise RuntimeError("knotd (signer) exited with %s:\n%s" % (srv.proc.returncode,
+                                                                  srv.output()))
+    os.chmod(out, 0o644)
+    return out, ksk

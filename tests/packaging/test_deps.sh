@@ -154,6 +154,30 @@ check '[ ! -e "$dir/policy-rc.d" ]' "the policy-rc.d it made is still there"
 check '[ -z "$(logged useradd)" ]' "useradd ran though the user exists"
 done_case
 
+# knot starts knotd on port 53 like nsd: its service is disabled once installed (where
+# systemd runs), and knot-dnsutils being missing too must not be taken for it.
+run "root, test mode, knot and ldnsutils missing" test 0 1 none "knot-dnsutils knot ldnsutils"
+check '[ $rc -eq 0 ]' "exit status $rc, not 0"
+check '[ "$(logged apt-get)" = "apt-get update -qq
+$(install_line "knot-dnsutils knot ldnsutils")" ]' "apt-get not run with knot and ldnsutils"
+check '[ "$(grep -c "^policy-rc.d says 101$" "$dir/log")" -eq 2 ]' \
+	"no policy-rc.d denying service starts while apt-get ran"
+if [ -d /run/systemd/system ]; then
+	check '[ "$(logged systemctl)" = "systemctl disable --now knot" ]' \
+		"knot's service not disabled alone"
+	check 'grep -qx "pindns: installed knot for the DNSSEC tests and disabled its service" \
+		"$dir/out"' "no line saying knot's service was disabled"
+else
+	check '[ -z "$(logged systemctl)" ]' "ran systemctl on a host without systemd"
+fi
+done_case
+
+run "root, test mode, knot-dnsutils missing alone" test 0 1 none "knot-dnsutils"
+check '[ $rc -eq 0 ]' "exit status $rc, not 0"
+check '[ -z "$(logged systemctl)" ]' "ran systemctl though neither knot nor nsd was installed"
+check '! grep -q "disabled its service" "$dir/out"' "says it disabled a service"
+done_case
+
 run "not root, packages missing" run 1000 0 none "libldns-dev liburcu-dev"
 check '[ $rc -eq 1 ]' "exit status $rc, not 1"
 check '[ "$(cat "$dir/err")" = "pindns: these Debian packages are missing: libldns-dev liburcu-dev
