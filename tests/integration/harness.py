@@ -371,9 +371,12 @@ def _socket_inodes_of_group(pgid):
     return inodes
 
 
+TCP_LISTEN = "0A"  # the state column of /proc/net/tcp for a listening socket
+
+
 def _bound_inodes(port):
-    """Inodes of every UDP and TCP socket (listening or connected) on this host bound
-    to the port and held by a process."""
+    """Inodes of every UDP socket and every TCP listener on this host bound to the
+    port and held by a process: the sockets that could take a share of its traffic."""
     inodes = set()
     for table in ("udp", "udp6", "tcp", "tcp6"):
         try:
@@ -383,8 +386,11 @@ def _bound_inodes(port):
             continue
         for row in rows:
             fields = row.split()
-            # Inode 0: no process holds it (TCP's TIME_WAIT, or a connection closed
-            # but not yet done), so it cannot take a share of anyone's traffic.
+            # A TCP connection is no share of a SO_REUSEPORT group, and one the server
+            # is closing may leave its fd table between this read and the next.
+            if table.startswith("tcp") and fields[3] != TCP_LISTEN:
+                continue
+            # Inode 0: no process holds it, so it cannot take a share of anyone's traffic.
             if int(fields[1].rsplit(":", 1)[1], 16) == port and int(fields[9]):
                 inodes.add(int(fields[9]))
     return inodes

@@ -308,6 +308,23 @@ class Ports(unittest.TestCase):
             time.sleep(0.02)
         self.assertEqual(harness.foreign_sockets(srv), set(), self.rows(srv.port))
 
+    def test_a_connection_on_the_port_is_not_a_foreign_socket(self):
+        """An accepted connection takes no share of a SO_REUSEPORT group: one the server
+        is closing may leave its fd table between the two reads foreign_sockets()
+        makes, so connections are not counted at all, only listeners and UDP."""
+        srv = stand_in()
+        self.addCleanup(srv.stop)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as lst:
+            lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            lst.bind(("127.0.0.1", srv.port))
+            lst.listen(1)
+            client = socket.create_connection(("127.0.0.1", srv.port), timeout=2)
+            self.addCleanup(client.close)
+            conn, _ = lst.accept()
+            self.addCleanup(conn.close)
+        # The listener is gone; conn, held by this process, is on srv's port.
+        self.assertEqual(harness.foreign_sockets(srv), set(), self.rows(srv.port))
+
     @staticmethod
     def rows(port):
         """The rows of /proc/net/tcp and udp for sockets on the port, split."""
