@@ -189,7 +189,8 @@ const pd_nsec3_t *pd_zone_nsec3_find(const pd_zone_t *z, const uint8_t *lname, s
 	*match = false;
 	if (z->dnssec != PD_ZONE_NSEC3 || !z->nsec3_count)
 		return NULL;
-	pd_nsec3_hash(hash, lname, len, z->nsec3_salt, z->nsec3_salt_len, z->nsec3_iterations);
+	pd_nsec3_hash(hash, lname, len, pd_zone_nsec3_salt(z), z->nsec3_salt_len,
+	              z->nsec3_iterations);
 	pd_base32hex_encode(b32, hash, sizeof(hash));
 	return pd__nsec3_search(z, b32, match);
 }
@@ -351,7 +352,8 @@ static int pd__read_nsec3param(pd__compile_t *cc, const pd_rrset_t *rs)
 		                        rd[1]);
 	z->nsec3_iterations = pd_get_u16(rd + 2);
 	z->nsec3_salt_len = rd[4];
-	memcpy(z->nsec3_salt, rd + 5, rd[4]);
+	/* An offset: sealing the zone may move its data. */
+	z->nsec3_salt_off = (uint32_t)(rd + 5 - z->data);
 	if (z->nsec3_iterations > 0)
 		pd__warn(cc->b, loc, "NSEC3PARAM at %s has %u iterations; RFC 9276 asks for 0",
 		         name, z->nsec3_iterations);
@@ -377,14 +379,14 @@ static int pd__check_nsec3_link(pd__compile_t *cc, uint32_t k, uint8_t *hash, co
 		return pd__builder_fail(cc->b, loc, "more than one NSEC3 record at %s",
 		                        pd__zname(z, l->name_off, name));
 	if (rd[0] != PD_NSEC3_SHA1 || pd_get_u16(rd + 2) != z->nsec3_iterations ||
-	    salt_len != z->nsec3_salt_len || memcmp(rd + 5, z->nsec3_salt, salt_len) != 0)
+	    salt_len != z->nsec3_salt_len || memcmp(rd + 5, pd_zone_nsec3_salt(z), salt_len) != 0)
 		return pd__builder_fail(
 		    cc->b, loc,
 		    "NSEC3 at %s has algorithm %u, %u iterations, salt %s; the NSEC3PARAM has "
 		    "algorithm 1, %u iterations, salt %s",
 		    pd__zname(z, l->name_off, name), rd[0], pd_get_u16(rd + 2),
 		    pd__salt_str(rd + 5, salt_len, s1), z->nsec3_iterations,
-		    pd__salt_str(z->nsec3_salt, z->nsec3_salt_len, s2));
+		    pd__salt_str(pd_zone_nsec3_salt(z), z->nsec3_salt_len, s2));
 	if (rd[5 + salt_len] != PD_NSEC3_HASH_LEN)
 		return pd__builder_fail(cc->b, loc,
 		                        "NSEC3 at %s has a next hashed owner of %u bytes",
@@ -498,7 +500,7 @@ static int pd__check_nsec3_names(pd__compile_t *cc)
 			continue;
 		uint8_t hash[PD_NSEC3_HASH_LEN];
 		char b32[PD_NSEC3_B32_LEN + 1];
-		pd_nsec3_hash(hash, z->names + n->name_off, n->name_len, z->nsec3_salt,
+		pd_nsec3_hash(hash, z->names + n->name_off, n->name_len, pd_zone_nsec3_salt(z),
 		              z->nsec3_salt_len, z->nsec3_iterations);
 		b32[pd_base32hex_encode(b32, hash, sizeof(hash))] = '\0';
 		ret = pd__builder_fail(

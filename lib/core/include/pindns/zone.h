@@ -83,7 +83,7 @@ typedef struct pd_zone {
 	uint32_t nsec3_count;
 	uint16_t nsec3_iterations; /* from the apex NSEC3PARAM; algorithm 1 (SHA-1) only */
 	uint8_t nsec3_salt_len;
-	uint8_t nsec3_salt[255];
+	uint32_t nsec3_salt_off;   /* the salt, in data (the NSEC3PARAM's): pd_zone_nsec3_salt() */
 	uint32_t sig_expire_first; /* the earliest RRSIG expiration (RFC 4034 3.1.5), or 0 */
 } pd_zone_t;
 
@@ -197,6 +197,12 @@ const pd_node_t *pd_zone_nsec_find(const pd_zone_t *z, const uint8_t *lname, siz
  */
 const pd_nsec3_t *pd_zone_nsec3_find(const pd_zone_t *z, const uint8_t *lname, size_t len,
                                      bool *match);
+
+/** The salt of the zone's NSEC3 hashes (nsec3_salt_len bytes). */
+static inline const uint8_t *pd_zone_nsec3_salt(const pd_zone_t *z)
+{
+	return z->data + z->nsec3_salt_off;
+}
 
 /** The NSEC3 RRset of a link of the chain. */
 static inline const pd_rrset_t *pd_zone_nsec3_rrset(const pd_zone_t *z, const pd_nsec3_t *l)
