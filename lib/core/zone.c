@@ -67,33 +67,6 @@ int pd_zone_builder_reserve(pd_zone_builder_t *b, size_t records, size_t rdata_b
 	return 0;
 }
 
-int pd_zone_builder_merge(pd_zone_builder_t *dst, pd_zone_builder_t *src)
-{
-	if (pd__grow((void **)&dst->recs, &dst->recs_cap, dst->nrecs + src->nrecs,
-	             sizeof(*dst->recs)) < 0 ||
-	    pd__grow((void **)&dst->names, &dst->names_cap, dst->names_len + src->names_len + 1,
-	             1) < 0 ||
-	    pd__grow((void **)&dst->rdata, &dst->rdata_cap, dst->rdata_len + src->rdata_len + 1,
-	             1) < 0)
-		return -ENOMEM;
-	if (src->names_len)
-		memcpy(dst->names + dst->names_len, src->names, src->names_len);
-	if (src->rdata_len)
-		memcpy(dst->rdata + dst->rdata_len, src->rdata, src->rdata_len);
-	for (size_t i = 0; i < src->nrecs; i++) {
-		pd__rec_t r = src->recs[i];
-		r.owner_off += (uint32_t)dst->names_len;
-		r.rd_off += (uint32_t)dst->rdata_len;
-		r.seq += (uint32_t)dst->nrecs;
-		dst->recs[dst->nrecs + i] = r;
-	}
-	dst->nrecs += src->nrecs;
-	dst->names_len += src->names_len;
-	dst->rdata_len += src->rdata_len;
-	src->nrecs = src->names_len = src->rdata_len = 0;
-	return 0;
-}
-
 void pd_zone_builder_free(pd_zone_builder_t *b)
 {
 	if (!b)
@@ -107,11 +80,6 @@ void pd_zone_builder_free(pd_zone_builder_t *b)
 const char *pd_zone_builder_error(const pd_zone_builder_t *b)
 {
 	return b->err;
-}
-
-const uint8_t *pd_zone_builder_origin(const pd_zone_builder_t *b)
-{
-	return b->origin;
 }
 
 int pd_zone_builder_error_loc(const pd_zone_builder_t *b)

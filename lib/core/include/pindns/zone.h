@@ -118,12 +118,6 @@ int pd_zone_builder_finish(pd_zone_builder_t *b, pd_zone_t **out);
 int pd_zone_builder_reserve(pd_zone_builder_t *b, size_t records, size_t rdata_bytes);
 
 /**
- * Moves every record of src to the end of dst, as if they had been added to dst in
- * the same order. src is left empty. Returns 0 or -ENOMEM.
- */
-int pd_zone_builder_merge(pd_zone_builder_t *dst, pd_zone_builder_t *src);
-
-/**
  * Asks pd_zone_builder_finish() to warn about every RRSIG that has expired or expires
  * within warn_secs of now (both in seconds since the epoch; RRSIG times are compared in
  * serial arithmetic, RFC 4034 3.1.5). Not called: signature times are not looked at.
@@ -146,9 +140,6 @@ const char *pd_zone_builder_warning(const pd_zone_builder_t *b, unsigned i, int 
 
 /** Frees a builder. */
 void pd_zone_builder_free(pd_zone_builder_t *b);
-
-/** The origin the builder was made for (lower-cased wire form). */
-const uint8_t *pd_zone_builder_origin(const pd_zone_builder_t *b);
 
 /** The message of the last error ("out of memory" for -ENOMEM). */
 const char *pd_zone_builder_error(const pd_zone_builder_t *b);
