@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "pindns/dns.h"
+#include "pindns/nsec3.h"
 #include "pindns/wire.h"
 
 #define PD__TYPES_MAX 64 /* types in one NSEC or NSEC3 bitmap this parser takes */
@@ -228,27 +229,10 @@ static int pd__b64(const pd__tok_t *t, uint8_t *out, size_t cap)
 /* Base32hex without padding (NSEC3 next owner), in whole 8-digit groups; -1 otherwise. */
 static int pd__b32hex(const pd__tok_t *t, uint8_t *out, size_t cap)
 {
-	size_t n = pd__tok_len(t), o = 0;
-	uint32_t acc = 0;
-	int bits = 0;
-	if (n == 0 || n % 8 || (n * 5) / 8 > cap)
-		return -1; /* whole 40-bit groups only, as hashes are: ldns judges the rest */
-	for (size_t i = 0; i < n; i++) {
-		char ch = t->p[i];
-		int d = ch >= '0' && ch <= '9'   ? ch - '0'
-		        : ch >= 'a' && ch <= 'v' ? ch - 'a' + 10
-		        : ch >= 'A' && ch <= 'V' ? ch - 'A' + 10
-		                                 : -1;
-		if (d < 0)
-			return -1;
-		acc = acc << 5 | (uint32_t)d;
-		bits += 5;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (uint8_t)(acc >> bits);
-		}
-	}
-	return (int)o;
+	size_t n = pd__tok_len(t);
+	if (n == 0)
+		return -1; /* an empty hash: ldns judges it */
+	return pd_base32hex_decode(out, cap, t->p, n);
 }
 
 /*
