@@ -347,9 +347,8 @@ static int pd__read_nsec3param(pd__compile_t *cc, const pd_rrset_t *rs)
 	if (rd[0] != PD_NSEC3_SHA1)
 		return pd__builder_fail(cc->b, loc, "NSEC3PARAM at %s has hash algorithm %u, not 1",
 		                        name, rd[0]);
-	if (rd[1] != 0) /* RFC 5155 4.1.2: the opt-out flag is the NSEC3 records' */
-		return pd__builder_fail(cc->b, loc, "NSEC3PARAM at %s has flags %u, not 0", name,
-		                        rd[1]);
+	if (rd[1] != 0) /* RFC 5155 4.1.2: flags are ignored, as Knot serves such a zone */
+		pd__warn(cc->b, loc, "NSEC3PARAM at %s has flags %u, not 0: ignored", name, rd[1]);
 	z->nsec3_iterations = pd_get_u16(rd + 2);
 	z->nsec3_salt_len = rd[4];
 	/* An offset: sealing the zone may move its data. */
@@ -361,8 +360,8 @@ static int pd__read_nsec3param(pd__compile_t *cc, const pd_rrset_t *rs)
 }
 
 /*
- * Link k: one NSEC3 with the NSEC3PARAM's algorithm, iterations and salt, a SHA-1 hash
- * as next hashed owner, its owner the Base32hex of a hash right below the apex, and no
+ * Link k: one NSEC3 (with the NSEC3PARAM's parameters: pd__other_chains()), a SHA-1
+ * hash as next hashed owner, its owner the Base32hex of a hash right below the apex, and no
  * node there. Writes the owner's hash to hash and the next hashed owner to *next.
  */
 static int pd__check_nsec3_link(pd__compile_t *cc, uint32_t k, uint8_t *hash, const uint8_t **next)
@@ -374,19 +373,10 @@ static int pd__check_nsec3_link(pd__compile_t *cc, uint32_t k, uint8_t *hash, co
 	const uint8_t *rd = pd_zone_rrset_data(z, rs) + 2;
 	int loc = cc->first_line[l->rrset];
 	uint8_t salt_len = rd[4];
-	char name[PD_NAME_TXT_MAX], s1[512], s2[512];
+	char name[PD_NAME_TXT_MAX];
 	if (rs->count > 1)
 		return pd__builder_fail(cc->b, loc, "more than one NSEC3 record at %s",
 		                        pd__zname(z, l->name_off, name));
-	if (rd[0] != PD_NSEC3_SHA1 || pd_get_u16(rd + 2) != z->nsec3_iterations ||
-	    salt_len != z->nsec3_salt_len || memcmp(rd + 5, pd_zone_nsec3_salt(z), salt_len) != 0)
-		return pd__builder_fail(
-		    cc->b, loc,
-		    "NSEC3 at %s has algorithm %u, %u iterations, salt %s; the NSEC3PARAM has "
-		    "algorithm 1, %u iterations, salt %s",
-		    pd__zname(z, l->name_off, name), rd[0], pd_get_u16(rd + 2),
-		    pd__salt_str(rd + 5, salt_len, s1), z->nsec3_iterations,
-		    pd__salt_str(pd_zone_nsec3_salt(z), z->nsec3_salt_len, s2));
 	if (rd[5 + salt_len] != PD_NSEC3_HASH_LEN)
 		return pd__builder_fail(cc->b, loc,
 		                        "NSEC3 at %s has a next hashed owner of %u bytes",
@@ -420,8 +410,53 @@ static int pd__nsec3_next_is(pd__compile_t *cc, uint32_t k, const uint8_t *next,
 	got[pd_base32hex_encode(got, next, PD_NSEC3_HASH_LEN)] = '\0';
 	exp[pd_base32hex_encode(exp, want, PD_NSEC3_HASH_LEN)] = '\0';
 	return pd__builder_fail(cc->b, cc->first_line[z->nsec3[k].rrset],
-	                        "NSEC3 chain broken at %s: next hashed owner is %s, expected %s",
-	                        pd__zname(z, z->nsec3[k].name_off, name), got, exp);
+	                        "NSEC3 chain broken at %s: next hashed owner is %s, expected %s%s",
+	                        pd__zname(z, z->nsec3[k].name_off, name), got, exp,
+	                        cc->nsec3_other ? " (NSEC3 records with other parameters than "
+	                                          "the NSEC3PARAM's are left out)"
+	                                        : "");
+}
+
+/* Whether an NSEC3's RDATA has the zone's algorithm, iterations and salt. */
+static bool pd__nsec3_params_match(const pd_zone_t *z, const uint8_t *rd)
+{
+	return rd[0] == PD_NSEC3_SHA1 && pd_get_u16(rd + 2) == z->nsec3_iterations &&
+	       rd[4] == z->nsec3_salt_len &&
+	       memcmp(rd + 5, pd_zone_nsec3_salt(z), z->nsec3_salt_len) == 0;
+}
+
+/*
+ * Leaves out of the chain the NSEC3 records whose parameters are not the NSEC3PARAM's:
+ * a zone may hold several chains while its salt or iterations change (RFC 5155 7.3), and
+ * the NSEC3PARAM says which one answers, as Knot takes it. One warning says so.
+ */
+static void pd__other_chains(pd__compile_t *cc)
+{
+	pd_zone_t *z = cc->z;
+	uint32_t kept = 0;
+	pd_nsec3_t first; /* a copy: the kept links move down over the others */
+	for (uint32_t k = 0; k < z->nsec3_count; k++) {
+		const uint8_t *rd = pd_zone_rrset_data(z, &z->rrsets[z->nsec3[k].rrset]) + 2;
+		if (pd__nsec3_params_match(z, rd)) {
+			z->nsec3[kept++] = z->nsec3[k];
+			continue;
+		}
+		if (!cc->nsec3_other++)
+			first = z->nsec3[k];
+	}
+	if (!cc->nsec3_other)
+		return;
+	const pd_nsec3_t *l = &first;
+	const uint8_t *rd = pd_zone_rrset_data(z, &z->rrsets[l->rrset]) + 2;
+	char name[PD_NAME_TXT_MAX], s1[512], s2[512];
+	pd__warn(cc->b, cc->first_line[l->rrset],
+	         "%u NSEC3 record(s) with other parameters than the NSEC3PARAM's are left out "
+	         "of the chain, the first at %s (algorithm %u, %u iterations, salt %s; the "
+	         "NSEC3PARAM has %u iterations, salt %s)",
+	         cc->nsec3_other, pd__zname(z, l->name_off, name), rd[0], pd_get_u16(rd + 2),
+	         pd__salt_str(rd + 5, rd[4], s1), z->nsec3_iterations,
+	         pd__salt_str(pd_zone_nsec3_salt(z), z->nsec3_salt_len, s2));
+	z->nsec3_count = kept;
 }
 
 /* Each link's next hashed owner is the next link's hash, the last's the first's. */
@@ -526,11 +561,16 @@ static int pd__nsec3_checks(pd__compile_t *cc, const pd_rrset_t *param)
 	int ret = pd__read_nsec3param(cc, param);
 	if (ret < 0)
 		return ret;
+	if (z->nsec3_count)
+		pd__other_chains(cc);
 	if (!z->nsec3_count) {
 		char origin[PD_NAME_TXT_MAX];
 		pd_name_to_str(origin, sizeof(origin), z->origin);
 		return pd__builder_fail(cc->b, cc->first_line[param - z->rrsets],
-		                        "NSEC3PARAM at %s but no NSEC3 records", origin);
+		                        cc->nsec3_other ? "NSEC3PARAM at %s but no NSEC3 records "
+		                                          "with its parameters"
+		                                        : "NSEC3PARAM at %s but no NSEC3 records",
+		                        origin);
 	}
 	z->dnssec = PD_ZONE_NSEC3;
 	ret = pd__check_nsec3_chain(cc);

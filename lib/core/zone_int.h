@@ -49,7 +49,8 @@ typedef struct pd__compile {
 	uint32_t table_used;
 	size_t (*nsec3_runs)[2]; /* records [first, end) of each NSEC3 owner, while grouping */
 	size_t nsec3_runs_len, nsec3_runs_cap, nsec3_cap;
-	bool have_sig; /* an RRSIG was kept, so z->sig_expire_first is set */
+	uint32_t nsec3_other; /* NSEC3 records of another chain than the NSEC3PARAM's: left out */
+	bool have_sig;        /* an RRSIG was kept, so z->sig_expire_first is set */
 } pd__compile_t;
 
 /* zone.c */

@@ -413,6 +413,11 @@ static bool has_warning(const pd_zone_builder_t *b, const char *needle, int loc)
 		if (strstr(w, needle) && wloc == loc)
 			return true;
 	}
+	for (unsigned i = 0; i < n && i < PD_ZONE_WARN_MAX; i++) {
+		int wloc;
+		const char *w = pd_zone_builder_warning(b, i, &wloc);
+		print_message("warning at %d: %s\n", wloc, w); /* what there was instead */
+	}
 	return false;
 }
 
@@ -744,6 +749,7 @@ typedef struct n3opt {
 	int bad_params;       /* 1 + the link with 11 iterations */
 	int bad_salt;         /* 1 + the link with salt aabbccde */
 	const char *bad_name; /* the owner label of the last link, as it is */
+	bool other_chain;     /* a second whole chain, salt aabbccde, at locations 200 + i */
 } n3opt_t;
 
 static void add_nsec3(pd_zone_builder_t *b, const char *owner_b32, const char *next_b32,
@@ -829,6 +835,16 @@ static pd_zone_builder_t *nsec3_zone(const n3opt_t *o)
 			snprintf(full, sizeof(full), "%s.example", links[i]);
 			add_rrsig(b, full, PD_TYPE_NSEC3, SIG_EXP, (uint8_t)i, 0);
 		}
+	}
+	for (int i = 0; o->other_chain && i < n; i++) {
+		/* Owners one digit off the real ones: a chain of its own, in the same order. */
+		static const uint8_t salt2[4] = {0xaa, 0xbb, 0xcc, 0xde};
+		char owner[PD_NSEC3_B32_LEN + 1], next[PD_NSEC3_B32_LEN + 1];
+		snprintf(owner, sizeof(owner), "%s", links[i]);
+		snprintf(next, sizeof(next), "%s", links[(i + 1) % n]);
+		owner[31] = owner[31] == '0' ? '1' : '0';
+		next[31] = next[31] == '0' ? '1' : '0';
+		add_nsec3(b, owner, next, 1, 12, salt2, 200 + i);
 	}
 	return b;
 }
@@ -928,19 +944,50 @@ static void nsec3_error(const n3opt_t *o, const char *needle, int loc)
 	expect_error(nsec3_zone(o), needle, loc);
 }
 
+/*
+ * RFC 5155 7.3: while the salt changes a zone has two chains; the NSEC3PARAM's answers,
+ * the other is left out with a warning. NSEC3PARAM flags are ignored (4.1.2), as Knot.
+ */
+static void nsec3_other_chain_and_flags(void **state)
+{
+	pd_zone_builder_t *b = nsec3_zone(&(n3opt_t){.other_chain = true, .param = {0, 1}});
+	pd_zone_t *z = NULL;
+	bool match;
+	assert_int_equal(pd_zone_builder_finish(b, &z), 0);
+	assert_int_equal(z->dnssec, PD_ZONE_NSEC3);
+	assert_int_equal(z->nsec3_count, RFC_LINKS);
+	assert_true(has_warning(b, "NSEC3PARAM at example. has flags 1, not 0: ignored", 50));
+	assert_true(has_warning(b,
+	                        "11 NSEC3 record(s) with other parameters than the NSEC3PARAM's "
+	                        "are left out of the chain, the first at "
+	                        "0p9mhaveqvm6t7vbl5lop2u3t2rp3to0.example. (algorithm 1, 12 "
+	                        "iterations, salt aabbccde; the NSEC3PARAM has 12 iterations, "
+	                        "salt aabbccdd)",
+	                        200));
+	pd_zone_builder_free(b);
+	for (int i = 0; i < RFC_LINKS; i++) {
+		assert_string_equal(nsec3_for(z, rfc_links[i][0], &match), rfc_links[i][1]);
+		assert_true(match);
+	}
+	pd_zone_free(z);
+}
+
 static void nsec3_chain_errors(void **state)
 {
 	nsec3_error(&(n3opt_t){.no_param = true},
 	            "NSEC3 records but no NSEC3PARAM at the zone apex example.", 100);
 	nsec3_error(&(n3opt_t){.param = {1, 0}},
 	            "NSEC3PARAM at example. has hash algorithm 2, not 1", 50);
-	nsec3_error(&(n3opt_t){.param = {0, 1}}, "NSEC3PARAM at example. has flags 1, not 0", 50);
+	/* A link with other parameters is another chain's: left out, this one has a gap. */
 	nsec3_error(&(n3opt_t){.bad_params = 4},
-	            "NSEC3 at 35mthgpgcu1qg68fab165klnsnk3dpvl.example. has algorithm 1, 11 "
-	            "iterations, salt aabbccdd; the NSEC3PARAM has algorithm 1, 12 iterations, "
-	            "salt aabbccdd",
-	            103);
-	nsec3_error(&(n3opt_t){.bad_salt = 1}, "salt aabbccde; the NSEC3PARAM", 100);
+	            "NSEC3 chain broken at 2vptu5timamqttgl4luu9kg21e0aor3s.example.: next hashed "
+	            "owner is 35mthgpgcu1qg68fab165klnsnk3dpvl, expected "
+	            "b4um86eghhds6nea196smvmlo4ors995 (NSEC3 records with other parameters than "
+	            "the NSEC3PARAM's are left out)",
+	            102);
+	nsec3_error(&(n3opt_t){.bad_salt = 1},
+	            " (NSEC3 records with other parameters than the NSEC3PARAM's are left out)",
+	            110);
 	nsec3_error(&(n3opt_t){.bad_next = 2},
 	            "NSEC3 chain broken at 2t7b4g4vsa5smi47k61mv5bv1a22bojr.example.: next hashed "
 	            "owner is 2t7b4g4vsa5smi47k61mv5bv1a22bojr, expected "
@@ -1155,6 +1202,7 @@ int main(void)
 	    cmocka_unit_test(nsec_chain_errors),
 	    cmocka_unit_test(nsec3_rfc5155_zone),
 	    cmocka_unit_test(nsec3_chain_errors),
+	    cmocka_unit_test(nsec3_other_chain_and_flags),
 	    cmocka_unit_test(nsec3_optout_spans),
 	    cmocka_unit_test(nsec3_owner_beside_data),
 	    cmocka_unit_test(rrsig_expiry_warnings),
