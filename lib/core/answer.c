@@ -442,6 +442,13 @@ static void pd__walk(pd__ctx_t *c, pd__end_t *end)
 				 * encloser. */
 				uint8_t wc[PD_NAME_MAX + 2];
 				n = pd_zone_find(z, wc, pd__wildcard_of(wc, ename, enc->name_len));
+				if (n->flags & PD_NODE_DELEG) {
+					/* A wildcard NS is a cut (RFC 4592 4.2 discourages it):
+					 * refer, as Knot does, rather than answer with it. */
+					end->extra = pd__referral(c, n, step == 0);
+					end->cut = pd_zone_node_name(z, n);
+					return;
+				}
 				wild = ename;
 				if (c->dnssec)
 					pd__note_wildcard(c, name, len, ename);

@@ -51,6 +51,7 @@ static pd_zone_t *build_example_com(void)
 	tu_add_name(b, "sub.example.com", PD_TYPE_NS, "ns.sub.example.com");
 	tu_add_name(b, "sub.example.com", PD_TYPE_NS, "ns.example.net");
 	tu_add_a(b, "ns.sub.example.com", 192, 0, 2, 153);
+	tu_add_name(b, "*.wd.example.com", PD_TYPE_NS, "ns.example.net"); /* a wildcard cut */
 	uint8_t ds[8] = {0x30, 0x39, 13, 2, 1, 2, 3, 4};
 	tu_add_name(b, "secure.example.com", PD_TYPE_NS, "ns.example.net");
 	tu_add(b, "secure.example.com", PD_TYPE_DS, 3600, ds, sizeof(ds));
@@ -330,6 +331,21 @@ static void referral_below_cut(void **state)
 	ask(&r, "ns.sub.example.com", PD_TYPE_A);
 	assert_false(r.flags & PD_FLAG_AA);
 	assert_int_equal(r.an, 0);
+}
+
+/* A wildcard NS is a cut (RFC 4592 4.2): a referral from "*", as Knot, not an answer. */
+static void wildcard_ns_refers(void **state)
+{
+	static const uint16_t types[] = {PD_TYPE_A, PD_TYPE_NS};
+	for (int i = 0; i < 2; i++) {
+		tu_resp_t r;
+		ask(&r, "a.B.wd.example.com", types[i]);
+		assert_int_equal(r.rcode, PD_RCODE_NOERROR);
+		assert_false(r.flags & PD_FLAG_AA);
+		assert_int_equal(r.an, 0);
+		assert_int_equal(r.ns, 1);
+		assert_string_equal(tu_find(&r, 1, PD_TYPE_NS, 0)->owner, "*.wd.example.com.");
+	}
 }
 
 static void ds_is_answered_by_the_parent(void **state)
@@ -1970,6 +1986,7 @@ int main(void)
 	    cmocka_unit_test(wildcard_synthesis),
 	    cmocka_unit_test(dname_substitution),
 	    cmocka_unit_test(referral_below_cut),
+	    cmocka_unit_test(wildcard_ns_refers),
 	    cmocka_unit_test(ds_is_answered_by_the_parent),
 	    cmocka_unit_test(additional_addresses_for_mx_ns_srv),
 	    cmocka_unit_test(names_are_compressed),
