@@ -431,6 +431,8 @@ static size_t pd__rdata(pd__fastrr_t *c, const char **cur, const char *end)
 int pd__fastrr_parse(pd__fastrr_t *c, const char *line, size_t len)
 {
 	const char *end = line + len, *cur = line;
+	if (len > UINT16_MAX)
+		return PD__FASTRR_NO; /* ldns refuses RDATA text past 65,535 characters */
 	for (const char *s = line; s < end; s++) {
 		uint8_t k = pd__special[(unsigned char)*s];
 		if (k == 1) {
@@ -458,6 +460,10 @@ int pd__fastrr_parse(pd__fastrr_t *c, const char *line, size_t len)
 	if (has_ttl && !pd__tok(&cur, end, &t))
 		return PD__FASTRR_NO;
 	if (pd__tok_is(&t, "IN") && !pd__tok(&cur, end, &t))
+		return PD__FASTRR_NO;
+	/* ldns reads the type into a buffer of 16 (after a TTL or class) or 21 bytes and
+	 * refuses what does not fit: leave such a word to it. */
+	if (pd__tok_len(&t) >= 16)
 		return PD__FASTRR_NO;
 	c->type = pd__type(&t);
 	if (!has_ttl)

@@ -247,6 +247,10 @@ static int pd__parse_segment(pd__loader_t *l, int file, char *text, size_t len, 
 		if (r != PD__FASTRR_NO) {
 			line++;
 			pos = eol + 1;
+			/* What ldns skips after each line it reads (ldns_fskipcs_l), so that the
+			 * next line starts where it would have had ldns read this one. */
+			for (; pos < len && strchr("\f\n\r\v", text[pos]) && text[pos]; pos++)
+				line += text[pos] == '\n';
 			continue;
 		}
 		ret = pd__fast_sync_out(fc, prev);

@@ -47,8 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			const ldns_rdf *o = ldns_rr_owner(rr);
 			if (ldns_rr_rdata2buffer_wire(rd, rr) != LDNS_STATUS_OK ||
 			    ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN ||
-			    ldns_rr_get_type(rr) != fc.type || ldns_rr_ttl(rr) != fc.ttl ||
-			    ldns_rdf_size(o) != fc.prev_len ||
+			    (uint16_t)ldns_rr_get_type(rr) != fc.type ||
+			    ldns_rr_ttl(rr) != fc.ttl || ldns_rdf_size(o) != fc.prev_len ||
 			    memcmp(ldns_rdf_data(o), fc.prev, fc.prev_len) != 0 ||
 			    ldns_buffer_position(rd) != fc.rdlen ||
 			    memcmp(ldns_buffer_begin(rd), fc.rdata, fc.rdlen) != 0)

@@ -371,6 +371,35 @@ static void fast_lines_errors_are_ldns_errors(void **state)
 	assert_non_null(strstr(err, "could not parse the RR's TTL"));
 }
 
+/*
+ * Where the fast parser stops short of ldns's own limits and skips: a type word too long
+ * for ldns's buffer is refused as ldns refuses it, and the form feed, vertical tab or
+ * carriage return ldns skips after a line is skipped after a fast line too.
+ */
+static void fast_lines_end_where_ldns_lines_end(void **state)
+{
+	pd_zone_t *z = NULL;
+	char err[1024];
+	assert_true(load(put("g1.zone", APEX "w 300 TYPE000000000001 192.0.2.1\n"), "example.com",
+	                 &z, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "g1.zone:7:"));
+	static const char *const seps[] = {"\f", "\v", "\r", "\n\f\r"};
+	for (int i = 0; i < 4; i++) {
+		char text[512], name[16];
+		snprintf(text, sizeof(text), APEX "a A 192.0.2.1\n%sb A 192.0.2.2\nc A 192.0.2.3\n",
+		         seps[i]);
+		snprintf(name, sizeof(name), "g%d.zone", i + 2);
+		assert_int_equal(load(put(name, text), "example.com", &z, err, sizeof(err)), 0);
+		assert_non_null(find(z, "b.example.com"));
+		assert_non_null(find(z, "c.example.com"));
+		assert_int_equal(z->record_count, 6);
+		pd_zone_free(z);
+	}
+	/* The line numbers after them stay right: an error on the line after. */
+	expect_error("g6.zone", APEX "a A 192.0.2.1\n\fb A 192.0.2.2\n\nc A 192.0.2\n",
+	             "g6.zone:10: Syntax error, could not parse the RR's rdata");
+}
+
 /* A large zone with directives and a multi-line record part of the way in. */
 static const char *write_large_zone(const char *name, long hosts, const char *tail)
 {
@@ -631,6 +660,7 @@ int main(void)
 	    cmocka_unit_test(missing_file_is_reported),
 	    cmocka_unit_test(fast_lines_read_as_ldns_reads_them),
 	    cmocka_unit_test(fast_lines_errors_are_ldns_errors),
+	    cmocka_unit_test(fast_lines_end_where_ldns_lines_end),
 	    cmocka_unit_test(large_zone_loads),
 	    cmocka_unit_test(large_zone_error_line_is_exact),
 	    cmocka_unit_test(expired_signature_warns_and_loads),
