@@ -72,7 +72,9 @@ static void pd__usage(FILE *out)
 	        "line wins over the file):\n%s"
 	        "\n"
 	        "Signals: SIGHUP reloads the zones (unchanged files are skipped; a zone that\n"
-	        "fails to load keeps serving its old data); SIGINT and SIGTERM stop the server.\n",
+	        "fails to load keeps serving its old data); SIGINT and SIGTERM stop the server.\n"
+	        "While the zones first load, a SIGHUP is kept and applied once serving, and\n"
+	        "SIGINT or SIGTERM stop it before it binds (exit 0).\n",
 	        PD_DEFAULT_ZONES_DIR, pd_config_help);
 }
 
@@ -229,6 +231,7 @@ typedef struct pd__daemon {
 	gid_t gid;
 	int handoff_fd, control_fd, metrics_fd; /* listening, or -1 when off or failed */
 	sigset_t sigs;                          /* blocked, and read from sig_fd */
+	bool startup_hup;                       /* a SIGHUP came while the zones loaded */
 	int sig_fd;
 	pd__reloader_t reloader;
 	pd_control_t control;
@@ -652,16 +655,43 @@ static int pd__as_root(pd__daemon_t *d)
 	return d->uid == (uid_t)-1 ? 0 : pd__drop_root(d);
 }
 
-/* Blocks the signals the event loop reads from a signalfd. Workers inherit this mask, so
- * only the main thread ever takes these signals. */
+/*
+ * Blocks the signals the event loop reads from a signalfd, from the first moment: one
+ * that comes while the zones load waits (pd__startup_signals()) instead of killing the
+ * daemon. Workers inherit this mask, so only the main thread ever takes these signals.
+ * A --check-config run serves nothing and keeps the default actions: Ctrl-C stops it.
+ */
 static void pd__signals_block(pd__daemon_t *d)
 {
 	sigemptyset(&d->sigs);
 	sigaddset(&d->sigs, SIGINT);
 	sigaddset(&d->sigs, SIGTERM);
 	sigaddset(&d->sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &d->sigs, NULL);
+	if (!d->check_only)
+		pthread_sigmask(SIG_BLOCK, &d->sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+/*
+ * The signals that came while starting, before fork() (whose child would not inherit
+ * them): SIGINT or SIGTERM stops here, before anything is bound (returns false);
+ * SIGHUP is kept in d->startup_hup, to be raised again once the loop can reload.
+ */
+static bool pd__startup_signals(pd__daemon_t *d)
+{
+	const struct timespec now = {0, 0};
+	int sig, stop = 0;
+	while ((sig = sigtimedwait(&d->sigs, NULL, &now)) > 0) {
+		if (sig == SIGHUP)
+			d->startup_hup = true;
+		else
+			stop = sig;
+	}
+	if (!stop)
+		return true;
+	pd_log(PD_LOG_INFO, "%s during start-up: stopping", stop == SIGINT ? "SIGINT" : "SIGTERM");
+	d->status = PD__EXIT_OK;
+	return false;
 }
 
 /* One response cache per worker, unless cache-size is 0. */
@@ -995,13 +1025,18 @@ int main(int argc, char **argv)
 	pd__daemon_init(&d);
 	if (pd__options_scan(&d, argc, argv) < 0 || d.done)
 		goto out;
+	pd__signals_block(&d);
 	pd__malloc_tune();
 	if (pd__config_read(&d) < 0 || pd__options_apply(&d, argc, argv) < 0 ||
 	    pd__config_finish(&d) < 0 || pd__zones_load(&d) < 0 || d.done)
 		goto out;
-	if (pd__engine_build(&d) < 0 || pd__detach(&d) < 0 || pd__as_root(&d) < 0)
+	if (!pd__startup_signals(&d) || pd__engine_build(&d) < 0 || pd__detach(&d) < 0 ||
+	    pd__as_root(&d) < 0)
 		goto out;
-	pd__signals_block(&d);
+	if (d.startup_hup) {
+		pd_log(PD_LOG_INFO, "SIGHUP during start-up: the zones are reloaded once serving");
+		raise(SIGHUP); /* pending, blocked: the loop's signalfd reads it */
+	}
 	if (pd__server_new(&d) < 0 || pd__start(&d) < 0)
 		goto out;
 	pd__announce(&d);

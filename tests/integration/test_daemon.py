@@ -330,5 +330,74 @@ class Serving(unittest.TestCase):
             srv.stop()
 
 
+def blocked_signals(pid):
+    """The signals pid blocks, from /proc (SigBlk), as a set of numbers."""
+    with open("/proc/%d/status" % pid) as f:
+        mask = int(re.search(r"^SigBlk:\s*([0-9a-f]+)", f.read(), re.M).group(1), 16)
+    return {n for n in range(1, 65) if mask & (1 << (n - 1))}
+
+
+class SignalsDuringStartup(unittest.TestCase):
+    """A signal that comes while the zones load never kills pindnsd: SIGHUP is applied
+    once it serves, SIGTERM and SIGINT stop it before it binds, with exit status 0."""
+
+    @classmethod
+    def setUpClass(cls):
+        # Big enough that its load outlasts a few polls of /proc, even unsanitized.
+        cls.zones = tempfile.mkdtemp(prefix="pindns-zones-")
+        with open(os.path.join(cls.zones, "big.test.zone"), "w") as f:
+            f.write("$ORIGIN big.test.\n$TTL 300\n@ SOA ns hm 1 7200 3600 1209600 60\n"
+                    "@ NS ns\nns A 192.0.2.1\n")
+            for i in range(400000):
+                f.write("h%d A 10.%d.%d.%d\n" % (i, i >> 16, (i >> 8) & 255, i & 255))
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.zones, ignore_errors=True)
+
+    def start_loading(self):
+        """A pindnsd caught while its zones load, with its signals blocked already."""
+        port = harness.free_port()
+        workdir = tempfile.mkdtemp(prefix="pindns-test-")
+        self.addCleanup(shutil.rmtree, workdir, ignore_errors=True)
+        srv = harness.Server([PINDNSD, "--foreground", "--listen", "127.0.0.1:%d" % port,
+                              "--threads", "1", "--zones", self.zones], port,
+                             os.path.join(workdir, "pindnsd.log"), ours=True)
+        self.addCleanup(srv.stop)
+        deadline = time.monotonic() + 10
+        while "loaded from" not in srv.output():
+            self.assertLess(time.monotonic(), deadline, "no load seen: " + srv.output())
+            try:
+                if {signal.SIGHUP, signal.SIGTERM, signal.SIGINT} <= blocked_signals(
+                        srv.proc.pid):
+                    return srv
+            except (OSError, AttributeError):
+                pass  # not exec'd yet, or gone
+            time.sleep(0.002)
+        self.fail("the zones loaded before SIGHUP, SIGTERM and SIGINT were blocked")
+
+    def test_sighup_while_loading_reloads_once_serving(self):
+        srv = self.start_loading()
+        os.kill(srv.proc.pid, signal.SIGHUP)
+        harness.wait_for_udp(srv.port, proc=srv.proc)
+        wait_for(lambda: "SIGHUP: reloading zones" in srv.output(), what="the reload")
+        out = srv.output()
+        self.assertLess(out.index("SIGHUP during start-up"), out.index("serving"), out)
+        self.assertLess(out.index("serving"), out.index("SIGHUP: reloading zones"), out)
+        r = harness.dig(srv.port, "h399999.big.test")
+        self.assertEqual((r.rcode, r.answer), ("NOERROR", ["h399999.big.test. 300 IN A "
+                                                          "10.6.26.127"]))
+
+    def test_sigterm_and_sigint_while_loading_stop_before_binding(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with self.subTest(signal=sig.name):
+                srv = self.start_loading()
+                os.kill(srv.proc.pid, sig)
+                self.assertEqual(srv.proc.wait(timeout=60), 0, srv.output())
+                srv.stop()  # exit status and sanitizer reports
+                self.assertIn("%s during start-up: stopping" % sig.name, srv.output())
+                self.assertNotIn("serving", srv.output())
+
+
 if __name__ == "__main__":
     harness.main()
