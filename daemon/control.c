@@ -3,6 +3,7 @@
 #include "pindns/control.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -227,21 +228,57 @@ static void pd__stats_cmd(const pd_control_t *ctl, const char *arg, char *reply,
 	pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r, PD_CTL_OK "\n");
 }
 
-static void pd__zone_list(const pd_control_t *ctl, char *reply, size_t *r)
+/* Whether a zone's origin (presentation form, with its dot) matches a zone-list pattern:
+ * a glob, any case, with or without the final dot. */
+static bool pd__zone_matches(const char *origin, const char *pattern)
+{
+	char bare[PD_NAME_TXT_MAX];
+	size_t n = strlen(origin);
+	if (fnmatch(pattern, origin, FNM_CASEFOLD) == 0)
+		return true;
+	if (n < 2 || origin[n - 1] != '.')
+		return false;
+	memcpy(bare, origin, n - 1);
+	bare[n - 1] = '\0';
+	return fnmatch(pattern, bare, FNM_CASEFOLD) == 0;
+}
+
+/*
+ * One line per zone whose origin matches pattern (all when NULL), as long as the reply
+ * has room, then a count: with 100,000 zones a pattern says which ones to show.
+ */
+static void pd__zone_list(const pd_control_t *ctl, const char *pattern, char *reply, size_t *r)
 {
 	const pd_zoneset_t *zs = *ctl->zones;
-	for (size_t i = 0; zs && i < zs->count; i++) {
+	size_t total = zs ? zs->count : 0, matched = 0, listed = 0;
+	for (size_t i = 0; i < total; i++) {
 		char origin[PD_NAME_TXT_MAX], when[32];
 		const pd_zone_t *z = zs->zones[i];
+		pd_name_to_str(origin, sizeof(origin), z->origin);
+		if (pattern && !pd__zone_matches(origin, pattern))
+			continue;
+		matched++;
+		/* Room for this line and the last two, whatever their length. */
+		if (*r + PD_NAME_TXT_MAX + 512 > PD_CONTROL_REPLY_MAX)
+			continue;
 		time_t t = (time_t)z->loaded_unix;
 		struct tm tm;
 		gmtime_r(&t, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		pd_name_to_str(origin, sizeof(origin), z->origin);
 		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r,
 		              "%s serial %u records %zu loaded %s\n", origin, z->serial,
 		              z->record_count, when);
+		listed++;
 	}
+	if (listed < matched)
+		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r,
+		              "%zu of %zu zone(s) matching listed; a pattern shows the others\n",
+		              listed, matched);
+	if (pattern)
+		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r, "%zu of %zu zone(s) match '%s'\n",
+		              matched, total, pattern);
+	else
+		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r, "%zu zone(s)\n", total);
 	pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r, PD_CTL_OK "\n");
 }
 
@@ -262,7 +299,7 @@ void pd_control_serve(int conn, pd_control_t *ctl)
 	} else if (strcmp(line, PD_CTL_STATS) == 0) {
 		pd__stats_cmd(ctl, arg, reply, &r);
 	} else if (strcmp(line, PD_CTL_ZONE_LIST) == 0) {
-		pd__zone_list(ctl, reply, &r);
+		pd__zone_list(ctl, arg && *arg ? arg : NULL, reply, &r);
 	} else if (strcmp(line, PD_CTL_STOP) == 0) {
 		ctl->stop = true;
 		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, &r, "stopping\n" PD_CTL_OK "\n");

@@ -39,7 +39,9 @@ static void pd__usage(FILE *out)
 	        "  stats [--json]      counters per worker (udp or tcp), per transport and in\n"
 	        "                      total; TCP connections open, accepted, adopted, closed\n"
 	        "                      by reason; and the spread of the load over UDP workers\n"
-	        "  zone-list           origin, serial, records and load time of each zone\n"
+	        "  zone-list [PATTERN] origin, serial, records and load time of each zone, or of\n"
+	        "                      those matching PATTERN (a glob, any case: '*.example'),\n"
+	        "                      then a count\n"
 	        "  stop                stop the daemon\n"
 	        "Offline checks (no daemon needed):\n"
 	        "  zone-check FILE [ORIGIN]  parse and compile a zone file (ORIGIN defaults to\n"
@@ -281,11 +283,17 @@ int main(int argc, char **argv)
 	bool offline = strcmp(cmd, "zone-check") == 0 || strcmp(cmd, "conf-check") == 0;
 	if (warn && !offline)
 		goto usage; /* the daemon has its own setting */
-	if (strcmp(cmd, PD_CTL_STATUS) == 0 || strcmp(cmd, PD_CTL_ZONE_LIST) == 0 ||
-	    strcmp(cmd, PD_CTL_STOP) == 0) {
+	if (strcmp(cmd, PD_CTL_STATUS) == 0 || strcmp(cmd, PD_CTL_STOP) == 0) {
 		if (extra)
 			goto usage;
 		return pd__remote(sock, cmd);
+	}
+	if (strcmp(cmd, PD_CTL_ZONE_LIST) == 0) {
+		if (extra > 1)
+			goto usage;
+		snprintf(line, sizeof(line), PD_CTL_ZONE_LIST "%s%s", arg ? " " : "",
+		         arg ? arg : "");
+		return pd__remote(sock, line);
 	}
 	if (strcmp(cmd, PD_CTL_STATS) == 0) {
 		if (extra > 1 || (arg && strcmp(arg, "--json") != 0))

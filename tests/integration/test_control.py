@@ -58,6 +58,21 @@ class Control(unittest.TestCase):
         self.assertRegex(r.stdout, r"example\.com\. serial 2026112301 records 44 loaded "
                                    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n")
 
+    def test_zone_list_pattern_and_count(self):
+        r = ctl("-s", self.sock, "zone-list")
+        self.assertTrue(r.stdout.endswith("\n2 zone(s)\n"), r.stdout)
+        for pattern in ("EXAMPLE.COM", "*.com", "example.com.", "example.co?"):
+            with self.subTest(pattern=pattern):
+                r = ctl("-s", self.sock, "zone-list", pattern)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                lines = r.stdout.splitlines()
+                self.assertEqual(len(lines), 2, r.stdout)
+                self.assertRegex(lines[0], r"^example\.com\. serial ")
+                self.assertEqual(lines[1], "1 of 2 zone(s) match '%s'" % pattern)
+        r = ctl("-s", self.sock, "zone-list", "nothing.*")
+        self.assertEqual(r.stdout, "0 of 2 zone(s) match 'nothing.*'\n")
+        self.assertEqual(ctl("-s", self.sock, "zone-list", "a", "b").returncode, 2)
+
     def test_stats_count_what_was_sent(self):
         r = ctl("-s", self.sock, "stats", "--json")
         self.assertEqual(r.returncode, 0, r.stderr)

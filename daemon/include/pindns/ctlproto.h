@@ -13,13 +13,13 @@
 
 /* The command words; an argument follows a command after one space. */
 #define PD_CTL_STATUS "status"
-#define PD_CTL_RELOAD "reload"   /* "reload" or "reload ZONE" */
-#define PD_CTL_STATS "stats"     /* "stats" or "stats json" */
-#define PD_CTL_STATS_JSON "json" /* the argument of "stats" asking for JSON */
-#define PD_CTL_ZONE_LIST "zone-list"
+#define PD_CTL_RELOAD "reload"       /* "reload" or "reload ZONE" */
+#define PD_CTL_STATS "stats"         /* "stats" or "stats json" */
+#define PD_CTL_STATS_JSON "json"     /* the argument of "stats" asking for JSON */
+#define PD_CTL_ZONE_LIST "zone-list" /* "zone-list" or "zone-list PATTERN" */
 #define PD_CTL_STOP "stop"
 /* For the daemon's answer to a command it does not know. */
-#define PD_CTL_COMMANDS "status, reload [ZONE], stats [json], zone-list, stop"
+#define PD_CTL_COMMANDS "status, reload [ZONE], stats [json], zone-list [PATTERN], stop"
 
 /* The last line of a reply: success, or the failure and why. */
 #define PD_CTL_OK "OK"
