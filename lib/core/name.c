@@ -176,8 +176,7 @@ uint32_t pd_name_hash(const uint8_t *lname, size_t len)
 	return pd__hash_finish(h);
 }
 
-/* Where each label of name starts, the root's excluded; returns how many there are. */
-static int pd__label_starts(const uint8_t *name, uint8_t *starts)
+int pd_name_label_starts(const uint8_t *name, uint8_t *starts)
 {
 	int n = 0;
 	for (const uint8_t *p = name; *p; p += 1 + *p)
@@ -188,7 +187,7 @@ static int pd__label_starts(const uint8_t *name, uint8_t *starts)
 int pd_name_canonical_cmp(const uint8_t *a, const uint8_t *b)
 {
 	uint8_t sa[128], sb[128];
-	int na = pd__label_starts(a, sa), nb = pd__label_starts(b, sb);
+	int na = pd_name_label_starts(a, sa), nb = pd_name_label_starts(b, sb);
 	/* From the root down: the first label that differs decides, or the shorter name. */
 	while (na > 0 && nb > 0) {
 		const uint8_t *la = a + sa[--na], *lb = b + sb[--nb];

@@ -139,15 +139,6 @@ int pd__group_nsec3(pd__compile_t *cc, bool sorted)
 	return pd__sort_nsec3(cc, sorted);
 }
 
-/* Where each label of a name starts, the root's excluded; returns how many there are. */
-static int pd__label_starts(const uint8_t *name, uint8_t *starts)
-{
-	int n = 0;
-	for (const uint8_t *p = name; *p; p += 1 + *p)
-		starts[n++] = (uint8_t)(p - name);
-	return n;
-}
-
 const pd_node_t *pd_zone_nsec_find(const pd_zone_t *z, const uint8_t *lname, size_t len)
 {
 	uint32_t lo = 0, hi = z->nsec_count;
@@ -223,7 +214,7 @@ static uint64_t pd__canon_key(const uint8_t *name, int below)
 	uint8_t st[128];
 	uint64_t key = 0;
 	int sym = 0;
-	pd__label_starts(name, st);
+	pd_name_label_starts(name, st);
 	for (int k = below - 1; k >= 0 && sym < 7; k--) {
 		const uint8_t *l = name + st[k];
 		for (int c = 1; c <= l[0] && sym < 7; c++, sym++)

@@ -68,6 +68,12 @@ static inline bool pd_name_is_wildcard(const uint8_t *name)
 uint32_t pd_name_hash(const uint8_t *lname, size_t len);
 
 /**
+ * Where each label of name starts (offsets from name, the top label first, the root's
+ * left out) in starts, which has room for 128; returns how many labels there are.
+ */
+int pd_name_label_starts(const uint8_t *name, uint8_t *starts);
+
+/**
  * Compares two lower-cased wire names in DNSSEC canonical order (RFC 4034 6.1: label by
  * label from the root, each as an octet string, a shorter label first when it is a prefix
  * of the other). Returns <0, 0 or >0.
