@@ -282,15 +282,11 @@ static bool pd__add_addresses(pd__ctx_t *c, const uint8_t *target, bool glue)
 		/* Glue is not signed; other addresses go with their RRSIG or not at all. */
 		const pd_rrset_t *sig =
 		    c->dnssec && !(n->flags & PD_NODE_OCCLUDED) ? pd_zone_rrsig(z, rs) : NULL;
-		size_t len0 = c->r.len;
-		unsigned ncompr = c->r.ncompr;
-		uint16_t count = c->r.count[PD_SEC_ADDITIONAL];
+		pd_resp_mark_t m = pd_resp_mark(&c->r);
 		if (pd_resp_put_rrset(&c->r, PD_SEC_ADDITIONAL, lname, z, rs, rs->ttl) < 0 ||
 		    (sig &&
 		     pd_resp_put_rrset(&c->r, PD_SEC_ADDITIONAL, lname, z, sig, sig->ttl) < 0)) {
-			c->r.len = len0;
-			c->r.ncompr = ncompr;
-			c->r.count[PD_SEC_ADDITIONAL] = count;
+			pd_resp_rewind(&c->r, &m);
 			return false;
 		}
 	}

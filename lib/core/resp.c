@@ -183,18 +183,14 @@ nospace:
 int pd_resp_put_rrset(pd_resp_t *r, int section, const uint8_t *owner, const pd_zone_t *z,
                       const pd_rrset_t *rs, uint32_t ttl)
 {
-	size_t start = r->len;
-	unsigned ncompr = r->ncompr;
-	uint16_t count = r->count[section];
+	pd_resp_mark_t m = pd_resp_mark(r);
 	const uint8_t *p = pd_zone_rrset_data(z, rs);
 
 	for (uint16_t i = 0; i < rs->count; i++) {
 		uint16_t rdlen = pd_get_u16(p);
 		if (pd_resp_put_rr(r, section, owner, rs->type, PD_CLASS_IN, ttl, p + 2, rdlen) <
 		    0) {
-			r->len = start;
-			r->ncompr = ncompr;
-			r->count[section] = count;
+			pd_resp_rewind(r, &m);
 			return -ENOSPC;
 		}
 		p += 2u + rdlen;

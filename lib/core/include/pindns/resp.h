@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "pindns/zone.h"
 
@@ -51,6 +52,27 @@ int pd_resp_put_rr(pd_resp_t *r, int section, const uint8_t *owner, uint16_t typ
  */
 int pd_resp_put_rrset(pd_resp_t *r, int section, const uint8_t *owner, const pd_zone_t *z,
                       const pd_rrset_t *rs, uint32_t ttl);
+
+/** Where a response stands, for pd_resp_rewind() to go back to. */
+typedef struct pd_resp_mark {
+	size_t len;
+	unsigned ncompr;
+	uint16_t count[3];
+} pd_resp_mark_t;
+
+/** The response's position now. */
+static inline pd_resp_mark_t pd_resp_mark(const pd_resp_t *r)
+{
+	return (pd_resp_mark_t){r->len, r->ncompr, {r->count[0], r->count[1], r->count[2]}};
+}
+
+/** Takes back everything written since m was taken, as if it had never been. */
+static inline void pd_resp_rewind(pd_resp_t *r, const pd_resp_mark_t *m)
+{
+	r->len = m->len;
+	r->ncompr = m->ncompr;
+	memcpy(r->count, m->count, sizeof(r->count));
+}
 
 /** Forgets every section: back to just after the question. */
 void pd_resp_clear(pd_resp_t *r, size_t question_end);
