@@ -378,6 +378,7 @@ void pd_zone_free(pd_zone_t *z)
 	pd__huge_free(z->data);
 	pd__huge_free(z->nsec);
 	pd__huge_free(z->nsec3);
+	free(z->source);
 	free(z);
 }
 

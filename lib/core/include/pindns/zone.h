@@ -63,6 +63,9 @@ typedef struct pd_zone {
 	uint32_t apex;    /* node index of the origin */
 	size_t record_count;
 	int64_t loaded_unix; /* when it was compiled (set by whoever loads it) */
+	/* What it was loaded from (its files ...), for whoever loaded it: one block, opaque
+	 * here, free()d with the zone. */
+	void *source;
 	pd_node_t *nodes;
 	uint32_t node_count;
 	pd_rrset_t *rrsets;

@@ -13,6 +13,11 @@ typedef struct pd_zoneset {
 	uint64_t *table; /* open addressing: (origin hash << 32) | (zone index + 1); 0 is empty */
 	uint32_t table_mask;
 	uint8_t max_labels; /* the most labels of any origin: a longer suffix is no zone's */
+	/* Made by pd_zoneset_replace(): the set it was made from, and that set's zones it does
+	 * not hold, so releasing that set frees these without looking at every zone. */
+	uint64_t from_generation; /* 0: made by pd_zoneset_new() */
+	pd_zone_t **retired;
+	size_t retired_count;
 } pd_zoneset_t;
 
 /**
@@ -21,6 +26,16 @@ typedef struct pd_zoneset {
  * Returns 0 and sets *out, or a negative errno.
  */
 int pd_zoneset_new(pd_zoneset_t **out, pd_zone_t *const *zones, size_t count);
+
+/**
+ * A new set holding from's zones with each of the count zones put in: in place of from's
+ * zone with its origin, or added. The new zones become the set's; from keeps its own, and
+ * pd_zoneset_release(from, new set) frees the ones replaced, in proportion to them. Work
+ * and memory are a copy of from's index, not of its zones. Two of zones with one origin:
+ * -EEXIST. Returns 0 and sets *out, or a negative errno (the zones are still the caller's).
+ */
+int pd_zoneset_replace(const pd_zoneset_t *from, pd_zone_t *const *zones, size_t count,
+                       pd_zoneset_t **out);
 
 /** Frees the set and every zone in it. */
 void pd_zoneset_free(pd_zoneset_t *zs);
@@ -40,8 +55,12 @@ const pd_zone_t *pd_zoneset_find(const pd_zoneset_t *zs, const uint8_t *lname);
 const pd_zone_t *pd_zoneset_find_labels(const pd_zoneset_t *zs, const uint8_t *lname, size_t len,
                                         uint32_t hash, const uint8_t *label_off, unsigned labels);
 
+/** The zone whose origin is exactly origin (lower-cased wire form), or NULL; zs may be NULL. */
+const pd_zone_t *pd_zoneset_get(const pd_zoneset_t *zs, const uint8_t *origin);
+
 /**
  * Frees old after a newer set has replaced it: every zone of old that keep does not
- * also hold is freed, then the set itself. keep may be NULL.
+ * also hold is freed, then the set itself. keep may be NULL. When keep was made from old
+ * by pd_zoneset_replace(), only the zones it replaced are looked at.
  */
 void pd_zoneset_release(pd_zoneset_t *old, const pd_zoneset_t *keep);
