@@ -6,9 +6,12 @@
 #include <stdlib.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 static int pd__log_level = PD_LOG_INFO;
 static int pd__log_syslog;
+static int pd__progress_tty = -1; /* standard error is a terminal: 1, not: 0, not known: -1 */
+static int pd__progress_shown;    /* a progress line is on the terminal, to clear first */
 
 void pd_log_to_syslog(void)
 {
@@ -49,6 +52,31 @@ void pd_log(int level, const char *fmt, ...)
 	if (n < sizeof(line))
 		vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	va_end(ap);
-	/* One write per line, so lines from several threads do not interleave. */
-	fprintf(stderr, "%s\n", line);
+	/* One write per line, so lines from several threads do not interleave; a progress
+	 * line on the terminal goes first, the caller draws it again on its next step. */
+	fprintf(stderr, "%s%s\n", pd__progress_shown ? "\r\033[K" : "", line);
+	pd__progress_shown = 0;
+}
+
+void pd_log_progress(const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+
+	if (pd__progress_tty < 0)
+		pd__progress_tty = isatty(STDERR_FILENO);
+	if (!pd__progress_tty || pd__log_syslog || pd__log_level < PD_LOG_INFO)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\r\033[Kpindnsd: %s", line);
+	pd__progress_shown = 1;
+}
+
+void pd_log_progress_end(void)
+{
+	if (pd__progress_shown)
+		fprintf(stderr, "\r\033[K");
+	pd__progress_shown = 0;
 }

@@ -12,5 +12,17 @@ void pd_log_set_level(int level);
  */
 void pd_log_to_syslog(void);
 
+/**
+ * Shows a progress message ("loading zones: 4000 of 100000") on the last line of the
+ * terminal, replacing the one before: only when standard error is a terminal and the
+ * log goes there at info level or more. A log line clears it first; the caller draws it
+ * again on its next step, and ends with pd_log_progress_end(). Not thread-safe: for the
+ * thread that loads zones.
+ */
+void pd_log_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/** Clears the progress line, if one is shown. */
+void pd_log_progress_end(void);
+
 /** Logs one line: "pindnsd: LEVEL: message", with a UTC time unless journald collects it. */
 void pd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
