@@ -151,24 +151,34 @@ typedef struct pd__reloader {
 	pd_zoneset_t **zones;
 } pd__reloader_t;
 
+/* What a reload did, in a line for the log and the reply. */
+static void pd__reload_str(const pd_zones_report_t *rep, char *msg, size_t cap)
+{
+	snprintf(msg, cap,
+	         "reload done: %zu zone(s) serving, %zu failed; %zu loaded (%zu new), %zu removed, "
+	         "%zu unchanged, in %.1f ms",
+	         rep->serving, rep->failed, rep->loaded, rep->added, rep->removed, rep->unchanged,
+	         rep->ms);
+}
+
 static int pd__reload(void *arg, const char *zone, char *msg, size_t cap)
 {
 	pd__reloader_t *r = arg;
 	pd_zoneset_t *next = NULL;
-	int failed = 0, found = 1, rc;
+	pd_zones_report_t rep;
+	int found = 1, rc;
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	pd_systemd_notify("RELOADING=1\nMONOTONIC_USEC=%lld",
 	                  (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000);
 	if (zone)
-		rc = pd_zones_build_one(&r->sources, *r->zones, zone, &next, &failed, &found);
+		rc = pd_zones_build_one(&r->sources, *r->zones, zone, &next, &rep, &found);
 	else
-		rc = pd_zones_build(&r->sources, *r->zones, &next, &failed);
+		rc = pd_zones_build(&r->sources, *r->zones, &next, &rep);
 	if (rc < 0 || !found) {
-		pd_zoneset_release(next, *r->zones);
 		snprintf(msg, cap,
 		         rc == -EINVAL ? "'%s' is not a domain name"
-		         : !found      ? "no zone %s in the configuration"
+		         : !found      ? "no zone %s in the configuration or zones-dir"
 		                       : "reload failed: out of memory; old zones kept",
 		         zone ? zone : "");
 		pd_systemd_notify("READY=1");
@@ -176,12 +186,15 @@ static int pd__reload(void *arg, const char *zone, char *msg, size_t cap)
 	}
 	pd_zoneset_t *old = pd_engine_publish(r->engine, next);
 	pd_zoneset_release(old, next);
-	malloc_trim(0);
+	/* Only after a large change: trimming walks the whole heap, which with many zones
+	 * costs more than a one-zone reload itself. */
+	if (rep.loaded + rep.removed > next->count / 16)
+		malloc_trim(0);
 	*r->zones = next;
-	snprintf(msg, cap, "reload done: %zu zone(s) serving, %d failed", next->count, failed);
-	pd_log(failed ? PD_LOG_WARN : PD_LOG_INFO, "%s", msg);
+	pd__reload_str(&rep, msg, cap);
+	pd_log(rep.failed ? PD_LOG_WARN : PD_LOG_INFO, "%s", msg);
 	pd_systemd_notify("READY=1\nSTATUS=serving %zu zone(s)", next->count);
-	return failed ? -EIO : 0;
+	return rep.failed ? -EIO : 0;
 }
 
 /*
@@ -431,17 +444,21 @@ static int pd__config_finish(pd__daemon_t *d)
  * --check-config that is all: report and be done. */
 static int pd__zones_load(pd__daemon_t *d)
 {
-	int failed = 0;
+	pd_zones_report_t rep;
 	pd_zone_sources_t sources = pd_config_sources(&d->cfg);
-	int ret = pd_zones_build(&sources, NULL, &d->zones, &failed);
+	sources.watch = !d->check_only; /* reloads then read only the files that changed */
+	int ret = pd_zones_build(&sources, NULL, &d->zones, &rep);
 	if (ret < 0) {
 		pd_log(PD_LOG_ERR, "cannot build the zone set: out of memory");
 		return ret;
 	}
+	pd_log(rep.failed ? PD_LOG_WARN : PD_LOG_INFO,
+	       "loaded %zu zone(s), %zu records, %zu failed, in %.2f s", rep.loaded, rep.records,
+	       rep.failed, rep.ms / 1e3);
 	if (d->check_only) {
-		printf("pindnsd: configuration OK, %zu zone(s) loaded, %d failed\n",
-		       d->zones->count, failed);
-		d->status = failed ? PD__EXIT_FAILED : PD__EXIT_OK;
+		printf("pindnsd: configuration OK, %zu zone(s) loaded, %zu failed\n",
+		       d->zones->count, rep.failed);
+		d->status = rep.failed ? PD__EXIT_FAILED : PD__EXIT_OK;
 		d->done = true;
 		return 0;
 	}
@@ -915,6 +932,7 @@ static int pd__loop_prepare(pd__daemon_t *d)
 {
 	d->reloader = (pd__reloader_t){
 	    .sources = pd_config_sources(&d->cfg), .engine = d->engine, .zones = &d->zones};
+	d->reloader.sources.watch = true;
 	d->control = (pd_control_t){.cfg = &d->cfg,
 	                            .zones = &d->zones,
 	                            .stats = d->stats,

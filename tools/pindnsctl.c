@@ -212,7 +212,7 @@ static int pd__conf_check(const char *path, const char *warn)
 	pd_config_t cfg;
 	char err[1024] = "";
 	pd_zoneset_t *zs = NULL;
-	int failed = 0, status = EXIT_OK;
+	int status = EXIT_OK;
 	if (pd_config_init(&cfg) < 0) {
 		fprintf(stderr, "pindnsctl: out of memory\n");
 		goto fail;
@@ -231,10 +231,11 @@ static int pd__conf_check(const char *path, const char *warn)
 		goto fail;
 	}
 	pd_zone_sources_t sources = pd_config_sources(&cfg);
-	if (pd_zones_build(&sources, NULL, &zs, &failed) < 0 || failed)
+	pd_zones_report_t rep = {0};
+	if (pd_zones_build(&sources, NULL, &zs, &rep) < 0 || rep.failed)
 		status = EXIT_FAILED;
-	printf("%s: configuration %s, %zu zone(s) loaded, %d failed\n", path ? path : "(defaults)",
-	       status == EXIT_OK ? "OK" : "has errors", zs ? zs->count : 0, failed);
+	printf("%s: configuration %s, %zu zone(s) loaded, %zu failed\n", path ? path : "(defaults)",
+	       status == EXIT_OK ? "OK" : "has errors", zs ? zs->count : 0, rep.failed);
 	pd_zoneset_free(zs);
 	pd_config_free(&cfg);
 	return status;

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "pindns/dns.h"
+#include "pindns/log.h"
 
 #include "fastrr.h"
 
@@ -31,10 +32,11 @@ typedef struct pd__loader {
 	char *err;
 	size_t err_cap;
 	uint32_t default_ttl;
-	pd_zone_files_t *sources; /* what was read, for reload checks; may be NULL */
+	pd_zone_file_t seen[PD_LOADER_FILES]; /* what identified each file read (path unset) */
+	bool seen_ok[PD_LOADER_FILES];        /* its stat() worked */
 	/* Progress on a terminal: records parsed so far, and whether it is shown. */
 	size_t parsed;
-	bool prints;
+	bool prints; /* a progress line was drawn */
 	const char *zone_path;
 	struct timespec started, printed;
 } pd__loader_t;
@@ -53,7 +55,8 @@ static void pd__progress(pd__loader_t *l)
 	if (since < 1.0 || last < 0.5)
 		return;
 	l->printed = now;
-	fprintf(stderr, "\rpindnsd: loading %s: %zu records so far", l->zone_path, l->parsed);
+	l->prints = true;
+	pd_log_progress("loading %s: %zu records so far", l->zone_path, l->parsed);
 }
 
 static int pd__loc(int file, int line)
@@ -160,7 +163,7 @@ static int pd__add_rr(pd__loader_t *l, ldns_rr *rr, int loc)
 /* Counts a parsed record toward the progress line. */
 static void pd__count(pd__loader_t *l)
 {
-	if (++l->parsed % PD_PROGRESS_STEP == 0 && l->prints)
+	if (++l->parsed % PD_PROGRESS_STEP == 0)
 		pd__progress(l);
 }
 
@@ -330,18 +333,14 @@ static int pd__load_file(pd__loader_t *l, const char *path, ldns_rdf *origin_in,
 	if (l->nfiles == PD_LOADER_FILES)
 		return pd__loader_fail(l, parent_loc, -EMFILE, "more than %d included files",
 		                       PD_LOADER_FILES);
-	if (l->sources && l->sources->count < PD_ZONE_FILES_MAX) {
-		struct stat st;
-		int k = l->sources->count;
-		if (stat(path, &st) == 0 && (l->sources->file[k].path = strdup(path))) {
-			l->sources->file[k].dev = st.st_dev;
-			l->sources->file[k].ino = st.st_ino;
-			l->sources->file[k].size = (unsigned long long)st.st_size;
-			l->sources->file[k].mtime_ns =
-			    (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-			l->sources->count++;
-		}
-	}
+	struct stat st;
+	l->seen_ok[l->nfiles] = stat(path, &st) == 0;
+	if (l->seen_ok[l->nfiles])
+		l->seen[l->nfiles] = (pd_zone_file_t){
+		    .dev = st.st_dev,
+		    .ino = st.st_ino,
+		    .size = (unsigned long long)st.st_size,
+		    .mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec};
 	ret = pd__read_file(path, &text, &len);
 	if (ret < 0) {
 		if (depth == 0) {
@@ -409,16 +408,35 @@ int pd_zone_load(const char *path, const uint8_t *origin, pd_zone_t **out, char 
 	return pd_zone_load_ex(path, origin, out, err, err_cap, NULL);
 }
 
-int pd_zone_load_files(const char *path, const uint8_t *origin, pd_zone_t **out, char *err,
-                       size_t err_cap, pd_zone_files_t *files)
+/* The files l read, in one block: the array, then their paths. NULL when out of memory. */
+static pd_zone_files_t *pd__files_pack(const pd__loader_t *l)
 {
-	pd_zone_load_opts_t opts = {.files = files};
-	return pd_zone_load_ex(path, origin, out, err, err_cap, &opts);
+	size_t count = 0, bytes = 0;
+	for (int i = 0; i < l->nfiles; i++)
+		if (l->seen_ok[i]) {
+			count++;
+			bytes += strlen(l->files[i]) + 1;
+		}
+	size_t head = sizeof(pd_zone_files_t) + count * sizeof(pd_zone_file_t);
+	pd_zone_files_t *f = malloc(head + bytes);
+	if (!f)
+		return NULL;
+	char *paths = (char *)f + head;
+	f->count = 0;
+	for (int i = 0; i < l->nfiles; i++) {
+		if (!l->seen_ok[i])
+			continue;
+		size_t n = strlen(l->files[i]) + 1;
+		f->file[f->count] = l->seen[i];
+		f->file[f->count++].path = memcpy(paths, l->files[i], n);
+		paths += n;
+	}
+	return f;
 }
 
 bool pd_zone_files_unchanged(const pd_zone_files_t *files)
 {
-	for (int i = 0; i < files->count; i++) {
+	for (unsigned i = 0; i < files->count; i++) {
 		struct stat st;
 		if (stat(files->file[i].path, &st) < 0 || st.st_dev != files->file[i].dev ||
 		    st.st_ino != files->file[i].ino ||
@@ -428,13 +446,6 @@ bool pd_zone_files_unchanged(const pd_zone_files_t *files)
 			return false;
 	}
 	return files->count > 0;
-}
-
-void pd_zone_files_clear(pd_zone_files_t *files)
-{
-	for (int i = 0; i < files->count; i++)
-		free(files->file[i].path);
-	files->count = 0;
 }
 
 typedef struct pd__warning {
@@ -497,10 +508,8 @@ int pd_zone_load_ex(const char *path, const uint8_t *origin, pd_zone_t **out, ch
 	l.err = err;
 	l.err_cap = err_cap;
 	l.default_ttl = 3600; /* without $TTL or a TTL on the record, as NSD and BIND */
-	l.sources = opts->files;
-	if (l.sources)
-		l.sources->count = 0;
-	l.prints = isatty(STDERR_FILENO);
+	if (opts->files)
+		*opts->files = NULL;
 	l.zone_path = path;
 	clock_gettime(CLOCK_MONOTONIC, &l.started);
 	l.printed = l.started;
@@ -514,9 +523,8 @@ int pd_zone_load_ex(const char *path, const uint8_t *origin, pd_zone_t **out, ch
 		goto out;
 	}
 	ret = pd__load_file(&l, path, o, 0, 0);
-	if (l.prints &&
-	    (l.printed.tv_sec != l.started.tv_sec || l.printed.tv_nsec != l.started.tv_nsec))
-		fprintf(stderr, "\r\033[K"); /* the progress line goes; the log line follows */
+	if (l.prints)
+		pd_log_progress_end();
 	if (ret < 0)
 		goto out;
 	if (opts->sig_warn_secs)
@@ -529,6 +537,12 @@ int pd_zone_load_ex(const char *path, const uint8_t *origin, pd_zone_t **out, ch
 	}
 	/* Before the file names go: the warnings name them. */
 	pd__warnings(&l, opts);
+	if (ret == 0 && opts->files && !(*opts->files = pd__files_pack(&l))) {
+		snprintf(err, err_cap, "%s: out of memory", path);
+		pd_zone_free(*out);
+		*out = NULL;
+		ret = -ENOMEM;
+	}
 out:
 	if (ret < 0 && !err[0])
 		snprintf(err, err_cap, "%s: %s", path, strerror(-ret));

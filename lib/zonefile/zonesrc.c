@@ -3,137 +3,150 @@
 #include "pindns/zonesrc.h"
 
 #include <dirent.h>
-#include <stdbool.h>
 #include <errno.h>
-#include <limits.h>
+#include <stdint.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "pindns/loader.h"
 #include "pindns/log.h"
 
+#include "watch.h"
+
+/*
+ * What inotify said about the zone files since the set of generation pd__watch_gen was
+ * built (only the thread that builds zone sets touches it). NULL: no watch.
+ */
+static pd__watch_t *pd__watch;
+static uint64_t pd__watch_gen;
+
+/*
+ * The earliest signature expiry (seconds since the epoch) of the zones the last build
+ * served, or of zones since replaced: a reload that reads a few zones walks the others
+ * for expiring signatures only when this falls within the warning window.
+ */
+static int64_t pd__sig_soonest = INT64_MAX;
+
+/* One zone the configuration names; its strings and wire origin share one block. */
 typedef struct pd__source {
-	char origin[PD_NAME_TXT_MAX];
-	char path[PATH_MAX];
+	char *block; /* origin text, path, then the origin in wire form */
+	const char *origin;
+	const char *path;
+	const uint8_t *wire; /* lower-cased; NULL: the origin is not a domain name */
+	uint32_t hash;
+	bool dup; /* an earlier source has the same origin */
 } pd__source_t;
 
-static int pd__name_cmp(const void *a, const void *b)
+typedef struct pd__sources {
+	pd__source_t *v;
+	size_t n, cap;
+} pd__sources_t;
+
+/* Appends origin (olen bytes) with the file dir/name, or name alone when dir is NULL. */
+static int pd__sources_add(pd__sources_t *s, const char *origin, size_t olen, const char *dir,
+                           const char *name)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		pd__source_t *v = realloc(s->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		s->v = v;
+		s->cap = cap;
+	}
+	size_t dlen = dir ? strlen(dir) + 1 : 0, nlen = strlen(name);
+	char *b = malloc(olen + 1 + dlen + nlen + 1 + PD_NAME_MAX);
+	if (!b)
+		return -ENOMEM;
+	pd__source_t *src = &s->v[s->n++];
+	*src = (pd__source_t){.block = b, .origin = b, .path = b + olen + 1};
+	memcpy(b, origin, olen);
+	b[olen] = '\0';
+	char *p = b + olen + 1;
+	if (dir) {
+		memcpy(p, dir, dlen - 1);
+		p[dlen - 1] = '/';
+	}
+	memcpy(p + dlen, name, nlen + 1);
+	uint8_t *wire = (uint8_t *)p + dlen + nlen + 1;
+	if (pd_name_from_str(wire, src->origin) >= 0) {
+		pd_name_lower(wire, wire);
+		src->wire = wire;
+		src->hash = pd_name_hash(wire, pd_name_len(wire));
+	}
+	return 0;
 }
 
-/* Appends the *.zone files of dir, sorted, to the source list. */
-static int pd__scan_dir(const char *dir, pd__source_t **src, size_t *n)
+static void pd__sources_free(pd__sources_t *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i].block);
+	free(s->v);
+}
+
+static int pd__source_origin_cmp(const void *a, const void *b)
+{
+	return strcmp(((const pd__source_t *)a)->origin, ((const pd__source_t *)b)->origin);
+}
+
+/* Appends the *.zone files of dir, sorted by origin. */
+static int pd__scan_dir(const char *dir, pd__sources_t *s)
 {
 	DIR *d = opendir(dir);
-	char **names = NULL;
-	size_t count = 0;
+	size_t first = s->n;
 	int ret = 0;
 
 	if (!d) {
+		ret = -errno;
 		pd_log(PD_LOG_ERR, "cannot read zones-dir %s: %s", dir, strerror(errno));
-		return -errno;
+		return ret;
 	}
-	for (struct dirent *de; (de = readdir(d));) {
+	for (struct dirent *de; ret == 0 && (de = readdir(d));) {
 		size_t len = strlen(de->d_name);
 		if (len <= 5 || strcmp(de->d_name + len - 5, ".zone") != 0 || de->d_name[0] == '.')
 			continue;
-		char **nn = realloc(names, (count + 1) * sizeof(*nn));
-		if (!nn || !(nn[count] = strdup(de->d_name))) {
-			names = nn ? nn : names;
-			ret = -ENOMEM;
-			break;
-		}
-		names = nn;
-		count++;
+		ret = pd__sources_add(s, de->d_name, len - 5, dir, de->d_name);
 	}
 	closedir(d);
-	if (ret == 0 && count)
-		qsort(names, count, sizeof(*names), pd__name_cmp);
-	for (size_t i = 0; ret == 0 && i < count; i++) {
-		pd__source_t *ns = realloc(*src, (*n + 1) * sizeof(*ns));
-		if (!ns) {
-			ret = -ENOMEM;
-			break;
-		}
-		*src = ns;
-		size_t len = strlen(names[i]);
-		snprintf(ns[*n].origin, sizeof(ns[*n].origin), "%.*s", (int)(len - 5), names[i]);
-		snprintf(ns[*n].path, sizeof(ns[*n].path), "%s/%s", dir, names[i]);
-		(*n)++;
-	}
-	for (size_t i = 0; i < count; i++)
-		free(names[i]);
-	free(names);
+	if (ret == 0)
+		qsort(s->v + first, s->n - first, sizeof(*s->v), pd__source_origin_cmp);
 	return ret;
 }
 
-/*
- * The files each serving zone was loaded from, so a reload can skip zones whose files
- * did not change. Only the thread that builds zone sets touches it.
- */
-typedef struct pd__zone_files {
-	const pd_zone_t *zone;
-	char *source; /* the configured path */
-	pd_zone_files_t files;
-} pd__zone_files_t;
-
-static pd__zone_files_t *pd__registry;
-static size_t pd__registry_len;
-
-static pd__zone_files_t *pd__registry_find(const pd_zone_t *z)
+static int pd__hash_index_cmp(const void *a, const void *b, void *arg)
 {
-	for (size_t i = 0; i < pd__registry_len; i++)
-		if (pd__registry[i].zone == z)
-			return &pd__registry[i];
-	return NULL;
+	const pd__source_t *v = arg;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	if (v[x].hash != v[y].hash)
+		return v[x].hash < v[y].hash ? -1 : 1;
+	return x < y ? -1 : x > y;
 }
 
-/* Keeps the entries of zones in keep, frees the others. */
-static void pd__registry_prune(const pd_zone_t *const *keep, size_t nkeep)
+/* Marks every source whose origin an earlier one has: sorted by hash, equal origins meet. */
+static int pd__mark_dups(pd__sources_t *s)
 {
-	size_t out = 0;
-	for (size_t i = 0; i < pd__registry_len; i++) {
-		bool kept = false;
-		for (size_t j = 0; j < nkeep && !kept; j++)
-			kept = keep[j] == pd__registry[i].zone;
-		if (kept) {
-			pd__registry[out++] = pd__registry[i];
-		} else {
-			pd_zone_files_clear(&pd__registry[i].files);
-			free(pd__registry[i].source);
+	size_t *idx = malloc((s->n ? s->n : 1) * sizeof(*idx));
+	if (!idx)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n; i++)
+		idx[i] = i;
+	qsort_r(idx, s->n, sizeof(*idx), pd__hash_index_cmp, s->v);
+	for (size_t i = 0; i < s->n; i++) {
+		pd__source_t *a = &s->v[idx[i]];
+		for (size_t j = i + 1; a->wire && !a->dup && j < s->n; j++) {
+			pd__source_t *b = &s->v[idx[j]];
+			if (b->hash != a->hash)
+				break;
+			if (b->wire && pd_name_equal(a->wire, b->wire))
+				b->dup = true; /* idx is in source order within a hash */
 		}
 	}
-	pd__registry_len = out;
-	if (out == 0) {
-		free(pd__registry);
-		pd__registry = NULL;
-	}
-}
-
-static void pd__registry_add(const pd_zone_t *z, const char *source, pd_zone_files_t *files)
-{
-	pd__zone_files_t *n = realloc(pd__registry, (pd__registry_len + 1) * sizeof(*n));
-	if (!n) {
-		pd_zone_files_clear(files);
-		return;
-	}
-	pd__registry = n;
-	n[pd__registry_len].zone = z;
-	n[pd__registry_len].source = strdup(source);
-	n[pd__registry_len].files = *files;
-	files->count = 0;
-	pd__registry_len++;
-}
-
-static const pd_zone_t *pd__old_zone(const pd_zoneset_t *old, const uint8_t *origin)
-{
-	for (size_t i = 0; old && i < old->count; i++)
-		if (pd_name_equal(old->zones[i]->origin, origin))
-			return old->zones[i];
-	return NULL;
+	free(idx);
+	return 0;
 }
 
 /* pd_zone_load_opts_t.warn: one line of the log per warning, at warning level. */
@@ -150,16 +163,42 @@ static void pd__warn_kept_sigs(const char *origin, const pd_zone_t *z, uint32_t 
 {
 	int64_t now = (int64_t)time(NULL), at;
 	char when[64];
-	if (window && pd_zone_sig_expiry(z, now, &at, when, sizeof(when)) && at <= now + window)
+	if (!pd_zone_sig_expiry(z, now, &at, when, sizeof(when)))
+		return;
+	if (at < pd__sig_soonest)
+		pd__sig_soonest = at;
+	if (window && at <= now + window)
 		pd_log(PD_LOG_WARN, "zone %s: warning: a signature %s %s; re-sign the zone", origin,
 		       at <= now ? "expired" : "expires", when);
 }
 
+/*
+ * After a reload that read only a few zones: the others' signatures (the zones set kept
+ * from old) went on ageing, so when one may be close to expiring, each is looked at.
+ */
+static void pd__warn_kept_all(const pd_zone_sources_t *cfg, const pd_zoneset_t *old,
+                              const pd_zoneset_t *set)
+{
+	if (!cfg->sig_warn_secs || pd__sig_soonest > (int64_t)time(NULL) + cfg->sig_warn_secs)
+		return;
+	pd__sig_soonest = INT64_MAX;
+	for (size_t i = 0; i < set->count; i++) {
+		const pd_zone_t *z = set->zones[i];
+		if (!z->sig_expire_first || pd_zoneset_get(old, z->origin) != z)
+			continue; /* unsigned, or just read (and warned of) */
+		char o[PD_NAME_TXT_MAX];
+		int len = pd_name_to_str(o, sizeof(o), z->origin);
+		if (len > 1)
+			o[len - 1] = '\0'; /* as zones are named in the log: no final dot */
+		pd__warn_kept_sigs(o, z, cfg->sig_warn_secs);
+	}
+}
+
 /* The log line of a zone just loaded: records, how it is signed, serial, warnings, time. */
 static void pd__log_loaded(const char *origin, const char *path, const pd_zone_t *z,
-                           unsigned warnings, double ms)
+                           const pd_zone_t *prev, unsigned warnings, double ms)
 {
-	char signed_as[32] = "", warned[32] = "", when[64], expiry[96] = "";
+	char signed_as[32] = "", warned[32] = "", when[64], expiry[96] = "", serial[48];
 	int64_t at;
 	if (pd_zone_dnssec_str(z))
 		snprintf(signed_as, sizeof(signed_as), ", signed (%s)", pd_zone_dnssec_str(z));
@@ -168,163 +207,436 @@ static void pd__log_loaded(const char *origin, const char *path, const pd_zone_t
 		         warnings > 1 ? "s" : "");
 	if (pd_zone_sig_expiry(z, (int64_t)time(NULL), &at, when, sizeof(when)))
 		snprintf(expiry, sizeof(expiry), "; earliest signature expiry %s", when);
-	pd_log(PD_LOG_INFO, "zone %s loaded from %s: %zu records%s, serial %u%s, %.1f ms%s", origin,
-	       path, z->record_count, signed_as, z->serial, warned, ms, expiry);
+	if (prev)
+		snprintf(serial, sizeof(serial), "serial %u (was %u)", z->serial, prev->serial);
+	else
+		snprintf(serial, sizeof(serial), "serial %u", z->serial);
+	pd_log(PD_LOG_INFO, "zone %s loaded from %s: %zu records%s, %s%s, %.1f ms%s", origin, path,
+	       z->record_count, signed_as, serial, warned, ms, expiry);
 }
 
-static int pd__zones_build(const pd_zone_sources_t *cfg, const pd_zoneset_t *old, const char *only,
-                           pd_zoneset_t **out, int *failed, int *found);
+static double pd__ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/*
+ * The zone to serve for src: old's when its files did not change (unless force), else
+ * compiled from its file, else old's again when that fails, else NULL.
+ */
+/* Whether the watch vouches for every file of a zone. */
+static bool pd__files_watched(const pd_zone_files_t *files)
+{
+	for (unsigned i = 0; i < files->count; i++)
+		if (!pd__watch_unchanged(pd__watch, files->file[i].path))
+			return false;
+	return true;
+}
+
+/* A zone just loaded: its folders are watched from now on. */
+static void pd__watch_zone(const pd_zone_files_t *files)
+{
+	for (unsigned i = 0; pd__watch && i < files->count; i++)
+		pd__watch_file(pd__watch, files->file[i].path, i > 0);
+}
+
+static pd_zone_t *pd__source_zone(const pd_zone_sources_t *cfg, const pd_zoneset_t *old,
+                                  const pd__source_t *src, bool force, pd_zones_report_t *rep)
+{
+	/* The watch speaks of changes since the set it last settled with. */
+	bool watched = pd__watch && old && old->generation == pd__watch_gen;
+	const pd_zone_t *prev = pd_zoneset_get(old, src->wire);
+	const pd_zone_files_t *files = prev ? prev->source : NULL;
+	char err[1024];
+	pd_zone_t *z = NULL;
+	pd_zone_files_t *read = NULL;
+	struct timespec t0;
+
+	if (!force && files && files->count && strcmp(files->file[0].path, src->path) == 0 &&
+	    ((watched && pd__files_watched(files)) || pd_zone_files_unchanged(files))) {
+		pd_log(PD_LOG_DEBUG, "zone %s: %s unchanged, serial %u kept", src->origin,
+		       src->path, prev->serial);
+		pd__warn_kept_sigs(src->origin, prev, cfg->sig_warn_secs);
+		rep->unchanged++;
+		return (pd_zone_t *)prev;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pd_zone_load_opts_t opts = {.files = &read,
+	                            .sig_warn_secs = cfg->sig_warn_secs,
+	                            .warn = pd__log_warning,
+	                            .warn_arg = (void *)src->origin};
+	if (pd_zone_load_ex(src->path, src->wire, &z, err, sizeof(err), &opts) < 0) {
+		rep->failed++;
+		if (prev)
+			pd_log(PD_LOG_ERR, "zone %s: reload failed, still serving serial %u: %s",
+			       src->origin, prev->serial, err);
+		else
+			pd_log(PD_LOG_ERR, "zone %s not served: %s", src->origin, err);
+		return (pd_zone_t *)prev;
+	}
+	z->source = read;
+	pd__watch_zone(read);
+	int64_t at;
+	char when[64];
+	if (pd_zone_sig_expiry(z, (int64_t)time(NULL), &at, when, sizeof(when)) &&
+	    at < pd__sig_soonest)
+		pd__sig_soonest = at;
+	z->loaded_unix = (int64_t)time(NULL);
+	rep->loaded++;
+	rep->added += !prev;
+	rep->records += z->record_count;
+	pd__log_loaded(src->origin, src->path, z, prev, opts.warnings, pd__ms_since(&t0));
+	return z;
+}
+
+/* Says how far the load got, on a terminal, after a second and then four times a second. */
+typedef struct pd__progress {
+	struct timespec started, shown;
+	bool drawn;
+} pd__progress_t;
+
+static void pd__progress_step(pd__progress_t *p, size_t done, size_t total, size_t failed)
+{
+	if (done % 256 != 0)
+		return;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (pd__ms_since(&p->started) < 1000 || (p->drawn && pd__ms_since(&p->shown) < 250))
+		return;
+	p->shown = now;
+	p->drawn = true;
+	pd_log_progress("loading zones: %zu of %zu (%zu%%), %zu failed", done, total,
+	                done * 100 / total, failed);
+}
+
+/* The sources: the configured zones, then zones-dir's. *dir_failed: it could not be read. */
+static int pd__collect(const pd_zone_sources_t *cfg, pd__sources_t *s, bool *dir_failed)
+{
+	*dir_failed = false;
+	for (size_t i = 0; i < cfg->nzones; i++) {
+		const char *o = cfg->zones[i].origin;
+		if (pd__sources_add(s, o, strlen(o), NULL, cfg->zones[i].file) < 0)
+			return -ENOMEM;
+	}
+	if (cfg->zones_dir) {
+		int rc = pd__scan_dir(cfg->zones_dir, s);
+		if (rc == -ENOMEM)
+			return rc;
+		*dir_failed = rc < 0;
+	}
+	return pd__mark_dups(s);
+}
+
+/* Whether a source can be served at all; says why not. */
+static bool pd__source_ok(const pd__source_t *src)
+{
+	if (!src->wire) {
+		pd_log(PD_LOG_ERR, "zone '%s' (%s) not served: not a valid domain name",
+		       src->origin, src->path);
+		return false;
+	}
+	if (src->dup) {
+		pd_log(PD_LOG_ERR,
+		       "zone %s from %s not served: the zone is already loaded from another file",
+		       src->origin, src->path);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Old zones the new set does not have: removed, and logged so; or, when zones-dir could
+ * not be read (gone, or not readable by the user we run as), kept, since that says
+ * nothing about its zones. Replaces *set when it keeps any.
+ */
+static int pd__settle_old(const pd_zoneset_t *old, pd_zoneset_t **set, pd_zone_t **zones,
+                          size_t nzones, bool keep, pd_zones_report_t *rep)
+{
+	size_t n = nzones;
+	for (size_t i = 0; old && i < old->count; i++) {
+		const pd_zone_t *z = old->zones[i];
+		if (pd_zoneset_get(*set, z->origin))
+			continue;
+		char o[PD_NAME_TXT_MAX];
+		int len = pd_name_to_str(o, sizeof(o), z->origin);
+		if (len > 1)
+			o[len - 1] = '\0';
+		if (keep) {
+			pd_log(PD_LOG_ERR, "zone %s: still serving serial %u", o, z->serial);
+			zones[n++] = (pd_zone_t *)z;
+		} else {
+			pd_log(PD_LOG_INFO,
+			       "zone %s removed: no longer configured, or its file is gone", o);
+			rep->removed++;
+		}
+	}
+	if (n == nzones)
+		return 0;
+	pd_zoneset_t *with_old;
+	int ret = pd_zoneset_new(&with_old, zones, n);
+	if (ret < 0)
+		return ret;
+	pd_zoneset_release(*set, with_old);
+	*set = with_old;
+	return 0;
+}
+
+/* After a failed build: frees the zones compiled for it, not old's. */
+static void pd__drop_new(const pd_zoneset_t *old, pd_zone_t **zones, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (pd_zoneset_get(old, zones[i]->origin) != zones[i])
+			pd_zone_free(zones[i]);
+}
+
+/* The first build with cfg->watch starts the watch, on the folders it will read. */
+static void pd__watch_start(const pd_zone_sources_t *cfg, const pd_zoneset_t *old)
+{
+	if (!cfg->watch || pd__watch || old || !(pd__watch = pd__watch_new()))
+		return;
+	if (cfg->zones_dir)
+		pd__watch_dir(pd__watch, cfg->zones_dir);
+	for (size_t i = 0; i < cfg->nzones; i++)
+		pd__watch_file(pd__watch, cfg->zones[i].file, false);
+}
+
+/* A build is done and will be served: the watch speaks of changes since it, from now. */
+static void pd__watch_built(const pd_zoneset_t *set)
+{
+	if (!pd__watch)
+		return;
+	pd__watch_settle(pd__watch);
+	pd__watch_gen = set->generation;
+}
+
+/*
+ * What a path an event named means for the zones: a zone file to read again (added to
+ * s), nothing (0), or -EAGAIN when only reading every zone's sources will tell (a zone
+ * file added under another spelling, one removed, an included file).
+ */
+static int pd__changed_source(const pd_zone_sources_t *cfg, const pd_zoneset_t *old,
+                              const char *path, pd__sources_t *s)
+{
+	for (size_t i = 0; i < cfg->nzones; i++)
+		if (strcmp(cfg->zones[i].file, path) == 0)
+			return pd__sources_add(s, cfg->zones[i].origin,
+			                       strlen(cfg->zones[i].origin), NULL, path);
+	if (pd__watch_included(pd__watch, path))
+		return -EAGAIN;
+	const char *slash = strrchr(path, '/');
+	if (!cfg->zones_dir || !slash || strlen(cfg->zones_dir) != (size_t)(slash - path) ||
+	    strncmp(cfg->zones_dir, path, (size_t)(slash - path)) != 0)
+		return 0; /* a file no zone reads */
+	const char *base = slash + 1;
+	size_t blen = strlen(base);
+	if (blen <= 5 || strcmp(base + blen - 5, ".zone") != 0 || base[0] == '.')
+		return 0;
+	char origin[PD_NAME_TXT_MAX];
+	uint8_t wire[PD_NAME_MAX];
+	snprintf(origin, sizeof(origin), "%.*s", (int)(blen - 5), base);
+	if (pd_name_from_str(wire, origin) < 0)
+		return -EAGAIN; /* for its error */
+	pd_name_lower(wire, wire);
+	const pd_zone_t *prev = pd_zoneset_get(old, wire);
+	const pd_zone_files_t *files = prev ? prev->source : NULL;
+	bool there = access(path, F_OK) == 0;
+	if (!prev)
+		return there ? pd__sources_add(s, origin, blen - 5, NULL, path) : 0;
+	if (!files || !files->count || strcmp(files->file[0].path, path) != 0 || !there)
+		return -EAGAIN; /* another file with its origin, or a zone removed */
+	return pd__sources_add(s, origin, blen - 5, NULL, path);
+}
+
+/*
+ * A reload when the watch knows every path that changed and each is a zone's own file:
+ * those zones are read again and put into a copy of old's index. -EAGAIN: it takes a
+ * build from every source (nothing was loaded then).
+ */
+static int pd__build_changed(const pd_zone_sources_t *cfg, const pd_zoneset_t *old,
+                             pd_zoneset_t **out, pd_zones_report_t *rep)
+{
+	const char *const *paths;
+	size_t npaths, nz = 0;
+	pd__sources_t s = {0};
+	pd_zone_t **zones = NULL;
+	int ret = 0;
+
+	if (!pd__watch_changes(pd__watch, &paths, &npaths))
+		return -EAGAIN;
+	for (size_t i = 0; ret == 0 && i < npaths; i++)
+		ret = pd__changed_source(cfg, old, paths[i], &s);
+	if (ret < 0)
+		goto out;
+	ret = -ENOMEM;
+	if (!(zones = malloc((s.n + 1) * sizeof(*zones))))
+		goto out;
+	for (size_t i = 0; i < s.n; i++) {
+		const pd_zone_t *prev = pd_zoneset_get(old, s.v[i].wire);
+		pd_zone_t *z = pd__source_zone(cfg, old, &s.v[i], true, rep);
+		if (z && z != prev)
+			zones[nz++] = z;
+	}
+	ret = pd_zoneset_replace(old, zones, nz, out);
+	if (ret < 0) {
+		pd__drop_new(old, zones, nz);
+		ret = ret == -EEXIST ? -EAGAIN : ret; /* two new files of one origin */
+		goto out;
+	}
+	rep->serving = (*out)->count;
+	rep->unchanged = old->count - (rep->loaded - rep->added);
+	pd__warn_kept_all(cfg, old, *out);
+out:
+	free(zones);
+	pd__sources_free(&s);
+	return ret;
+}
 
 int pd_zones_build(const pd_zone_sources_t *cfg, const pd_zoneset_t *old, pd_zoneset_t **out,
-                   int *failed)
+                   pd_zones_report_t *rep)
 {
-	int found;
-	return pd__zones_build(cfg, old, NULL, out, failed, &found);
+	pd__sources_t s = {0};
+	pd_zone_t **zones = NULL;
+	size_t nzones = 0;
+	bool dir_failed;
+	pd__progress_t prog = {0};
+	int ret;
+
+	*out = NULL;
+	*rep = (pd_zones_report_t){0};
+	clock_gettime(CLOCK_MONOTONIC, &prog.started);
+	pd__watch_start(cfg, old);
+	if (pd__watch)
+		pd__watch_drain(pd__watch);
+	if (pd__watch && old && old->generation == pd__watch_gen) {
+		ret = pd__build_changed(cfg, old, out, rep);
+		if (ret != -EAGAIN)
+			goto out;
+		*rep = (pd_zones_report_t){0};
+	}
+	pd__sig_soonest = INT64_MAX; /* every zone served is looked at again */
+	ret = pd__collect(cfg, &s, &dir_failed);
+	if (ret < 0)
+		goto out;
+	rep->failed += dir_failed;
+	ret = -ENOMEM;
+	zones = malloc((s.n + (old ? old->count : 0) + 1) * sizeof(*zones));
+	if (!zones)
+		goto out;
+	for (size_t i = 0; i < s.n; i++) {
+		pd__progress_step(&prog, i, s.n, rep->failed);
+		if (!pd__source_ok(&s.v[i])) {
+			rep->failed++;
+			continue;
+		}
+		pd_zone_t *z = pd__source_zone(cfg, old, &s.v[i], false, rep);
+		if (z)
+			zones[nzones++] = z;
+	}
+	if (prog.drawn)
+		pd_log_progress_end();
+	ret = pd_zoneset_new(out, zones, nzones);
+	if (ret == 0)
+		ret = pd__settle_old(old, out, zones, nzones, dir_failed, rep);
+	if (ret < 0) {
+		if (*out)
+			pd_zoneset_release(*out, old);
+		else
+			pd__drop_new(old, zones, nzones);
+		*out = NULL;
+		goto out;
+	}
+	rep->serving = (*out)->count;
+out:
+	if (ret == 0)
+		pd__watch_built(*out);
+	rep->ms = pd__ms_since(&prog.started);
+	free(zones);
+	pd__sources_free(&s);
+	return ret;
+}
+
+/*
+ * The source of the zone named by wire (lower-cased): the configured zone, else the file
+ * old loaded it from, else its file in zones-dir, else none (s->n stays 0).
+ */
+static int pd__find_source(const pd_zone_sources_t *cfg, const pd_zoneset_t *old, const char *only,
+                           const uint8_t *wire, pd__sources_t *s)
+{
+	uint8_t w[PD_NAME_MAX];
+	for (size_t i = 0; i < cfg->nzones; i++)
+		if (pd_name_from_str(w, cfg->zones[i].origin) >= 0 && pd_name_equal(w, wire))
+			return pd__sources_add(s, cfg->zones[i].origin,
+			                       strlen(cfg->zones[i].origin), NULL,
+			                       cfg->zones[i].file);
+	const pd_zone_t *prev = pd_zoneset_get(old, wire);
+	const pd_zone_files_t *files = prev ? prev->source : NULL;
+	if (files && files->count)
+		return pd__sources_add(s, only, strlen(only), NULL, files->file[0].path);
+	if (!cfg->zones_dir)
+		return 0;
+	/* A zone new in zones-dir, its file named as written; any other spelling needs the
+	 * folder read. */
+	size_t len = strlen(only);
+	if (len > 1 && only[len - 1] == '.')
+		len--;
+	char name[PD_NAME_TXT_MAX + 8];
+	snprintf(name, sizeof(name), "%.*s.zone", (int)len, only);
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", cfg->zones_dir, name);
+	if (access(path, F_OK) == 0)
+		return pd__sources_add(s, name, len, cfg->zones_dir, name);
+	pd__sources_t all = {0};
+	int ret = pd__scan_dir(cfg->zones_dir, &all);
+	for (size_t i = 0; ret == 0 && i < all.n; i++)
+		if (all.v[i].wire && pd_name_equal(all.v[i].wire, wire)) {
+			ret = pd__sources_add(s, all.v[i].origin, strlen(all.v[i].origin), NULL,
+			                      all.v[i].path);
+			break;
+		}
+	pd__sources_free(&all);
+	return ret == -ENOMEM ? ret : 0;
 }
 
 int pd_zones_build_one(const pd_zone_sources_t *cfg, const pd_zoneset_t *old, const char *only,
-                       pd_zoneset_t **out, int *failed, int *found)
+                       pd_zoneset_t **out, pd_zones_report_t *rep, int *found)
 {
-	return pd__zones_build(cfg, old, only, out, failed, found);
-}
-
-static int pd__zones_build(const pd_zone_sources_t *cfg, const pd_zoneset_t *old, const char *only,
-                           pd_zoneset_t **out, int *failed, int *found)
-{
-	pd__source_t *src = NULL;
-	size_t nsrc = 0;
-	pd_zone_t **zones = NULL;
-	size_t nzones = 0;
-	int ret = 0;
+	pd__sources_t s = {0};
+	uint8_t wire[PD_NAME_MAX];
+	struct timespec t0;
+	int ret;
 
 	*out = NULL;
-	*failed = 0;
 	*found = 0;
-	uint8_t only_wire[PD_NAME_MAX];
-	if (only && pd_name_from_str(only_wire, only) < 0) {
-		*found = -1;
-		only = NULL;
+	*rep = (pd_zones_report_t){0};
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (pd_name_from_str(wire, only) < 0)
 		return -EINVAL;
-	}
-	for (size_t i = 0; i < cfg->nzones; i++) {
-		pd__source_t *ns = realloc(src, (nsrc + 1) * sizeof(*ns));
-		if (!ns) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		src = ns;
-		snprintf(src[nsrc].origin, sizeof(src[nsrc].origin), "%s", cfg->zones[i].origin);
-		snprintf(src[nsrc].path, sizeof(src[nsrc].path), "%s", cfg->zones[i].file);
-		nsrc++;
-	}
-	bool dir_unreadable = cfg->zones_dir && pd__scan_dir(cfg->zones_dir, &src, &nsrc) < 0;
-	if (dir_unreadable)
-		(*failed)++;
-	zones = calloc(nsrc + (old ? old->count : 0) + 1, sizeof(*zones));
-	if (!zones) {
-		ret = -ENOMEM;
+	pd_name_lower(wire, wire);
+	ret = pd__find_source(cfg, old, only, wire, &s);
+	if (ret < 0 || s.n == 0)
+		goto out;
+	*found = 1;
+	const pd_zone_t *prev = pd_zoneset_get(old, s.v[0].wire);
+	pd_zone_t *z = pd__source_zone(cfg, old, &s.v[0], true, rep);
+	bool fresh = z && z != prev;
+	if (old)
+		ret = pd_zoneset_replace(old, &z, fresh, out);
+	else
+		ret = pd_zoneset_new(out, &z, fresh);
+	if (ret < 0) {
+		if (fresh)
+			pd_zone_free(z);
 		goto out;
 	}
-	for (size_t i = 0; i < nsrc; i++) {
-		uint8_t origin[PD_NAME_MAX];
-		char err[1024];
-		pd_zone_t *z = NULL;
-		struct timespec t0, t1;
-
-		if (pd_name_from_str(origin, src[i].origin) < 0) {
-			pd_log(PD_LOG_ERR, "zone '%s' (%s) not served: not a valid domain name",
-			       src[i].origin, src[i].path);
-			(*failed)++;
-			continue;
-		}
-		bool dup = false;
-		for (size_t j = 0; j < nzones && !dup; j++)
-			dup = pd_name_equal(zones[j]->origin, origin);
-		if (dup) {
-			pd_log(PD_LOG_ERR,
-			       "zone %s from %s not served: the zone is already loaded "
-			       "from another file",
-			       src[i].origin, src[i].path);
-			(*failed)++;
-			continue;
-		}
-		/* Unchanged files: keep serving what was compiled from them. */
-		const pd_zone_t *prev = pd__old_zone(old, origin);
-		pd__zone_files_t *reg = prev ? pd__registry_find(prev) : NULL;
-		bool wanted = only && pd_name_equal(origin, only_wire);
-		if (wanted)
-			*found = 1;
-		if (prev && only && !wanted) {
-			zones[nzones++] = (pd_zone_t *)prev; /* not the one asked for */
-			continue;
-		}
-		if (!wanted && reg && reg->source && strcmp(reg->source, src[i].path) == 0 &&
-		    pd_zone_files_unchanged(&reg->files)) {
-			pd_log(PD_LOG_INFO, "zone %s: %s unchanged, serial %u kept", src[i].origin,
-			       src[i].path, prev->serial);
-			pd__warn_kept_sigs(src[i].origin, prev, cfg->sig_warn_secs);
-			zones[nzones++] = (pd_zone_t *)prev;
-			continue;
-		}
-		pd_zone_files_t *files = calloc(1, sizeof(*files));
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		pd_zone_load_opts_t opts = {.files = files,
-		                            .sig_warn_secs = cfg->sig_warn_secs,
-		                            .warn = pd__log_warning,
-		                            .warn_arg = src[i].origin};
-		int rc = pd_zone_load_ex(src[i].path, origin, &z, err, sizeof(err), &opts);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		if (rc == 0 && files) {
-			pd__registry_add(z, src[i].path, files);
-		} else if (files) {
-			pd_zone_files_clear(files);
-		}
-		free(files);
-		if (rc < 0) {
-			const pd_zone_t *keep = pd__old_zone(old, origin);
-			(*failed)++;
-			if (keep) {
-				pd_log(PD_LOG_ERR,
-				       "zone %s: reload failed, still serving serial %u: %s",
-				       src[i].origin, keep->serial, err);
-				zones[nzones++] = (pd_zone_t *)keep;
-			} else {
-				pd_log(PD_LOG_ERR, "zone %s not served: %s", src[i].origin, err);
-			}
-			continue;
-		}
-		double ms =
-		    (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
-		z->loaded_unix = (int64_t)time(NULL);
-		pd__log_loaded(src[i].origin, src[i].path, z, opts.warnings, ms);
-		zones[nzones++] = z;
-	}
-	/*
-	 * A zones-dir that cannot be read now (gone, or not readable by the user we run as)
-	 * says nothing about its zones: keep serving the old ones, as for a zone that fails.
-	 */
-	for (size_t i = 0; dir_unreadable && old && i < old->count; i++) {
-		bool listed = false;
-		for (size_t j = 0; j < nzones && !listed; j++)
-			listed = pd_name_equal(zones[j]->origin, old->zones[i]->origin);
-		if (!listed) {
-			char o[PD_NAME_TXT_MAX];
-			pd_name_to_str(o, sizeof(o), old->zones[i]->origin);
-			pd_log(PD_LOG_ERR, "zone %s: still serving serial %u", o,
-			       old->zones[i]->serial);
-			zones[nzones++] = old->zones[i];
-		}
-	}
-	ret = pd_zoneset_new(out, zones, nzones);
-	pd__registry_prune((const pd_zone_t *const *)zones, ret == 0 ? nzones : 0);
-	if (ret < 0) {
-		for (size_t i = 0; i < nzones; i++)
-			if (!old || !pd__old_zone(old, zones[i]->origin) ||
-			    pd__old_zone(old, zones[i]->origin) != zones[i])
-				pd_zone_free(zones[i]);
-	}
+	rep->serving = (*out)->count;
+	rep->unchanged = rep->serving - fresh;
+	/* One zone read again changes nothing the watch knows of the others. */
+	if (pd__watch && old && old->generation == pd__watch_gen)
+		pd__watch_gen = (*out)->generation;
 out:
-	free(zones);
-	free(src);
+	rep->ms = pd__ms_since(&t0);
+	pd__sources_free(&s);
 	return ret;
 }

@@ -99,9 +99,9 @@ class SkipUnchanged(unittest.TestCase):
 
         hup(1)
         log = srv.output()
-        self.assertIn("zone example.com: %s/example.com.zone unchanged, serial 2026112301 kept"
-                      % zones, log)
-        self.assertIn("zone example.org: %s/example.org.zone unchanged" % zones, log)
+        self.assertIn("reload done: 2 zone(s) serving, 0 failed; 0 loaded (0 new), 0 removed, "
+                      "2 unchanged", log)
+        self.assertEqual(log.count("loaded from"), 2)  # the start, nothing since
         # A change in an included file counts as a change of the zone.
         time.sleep(0.01)
         with open(inc + ".new", "w") as f:

@@ -47,7 +47,10 @@ typedef struct pd_config {
 /** The zones cfg names, for pd_zones_build(). */
 static inline pd_zone_sources_t pd_config_sources(const pd_config_t *cfg)
 {
-	return (pd_zone_sources_t){cfg->zones, cfg->nzones, cfg->zones_dir, cfg->sig_warn_secs};
+	return (pd_zone_sources_t){.zones = cfg->zones,
+	                           .nzones = cfg->nzones,
+	                           .zones_dir = cfg->zones_dir,
+	                           .sig_warn_secs = cfg->sig_warn_secs};
 }
 
 /**

@@ -16,30 +16,29 @@
 int pd_zone_load(const char *path, const uint8_t *origin, pd_zone_t **out, char *err,
                  size_t err_cap);
 
-#define PD_ZONE_FILES_MAX 128
-
-/** The files a zone was read from, with what identifies their content. */
-typedef struct pd_zone_files {
-	int count;
-	struct {
-		char *path;
-		unsigned long long dev, ino, size;
-		long long mtime_ns;
-	} file[PD_ZONE_FILES_MAX];
-} pd_zone_files_t;
+/** One file a zone was read from, with what identifies its content. */
+typedef struct pd_zone_file {
+	const char *path;
+	unsigned long long dev, ino, size;
+	long long mtime_ns;
+} pd_zone_file_t;
 
 /**
- * Like pd_zone_load(), and also fills files (the main file first, then every $INCLUDE)
- * for pd_zone_files_unchanged(). Free it with pd_zone_files_clear().
+ * The files a zone was read from, the main file first, then each $INCLUDE: one block
+ * (the paths follow the array), freed with free().
  */
-int pd_zone_load_files(const char *path, const uint8_t *origin, pd_zone_t **out, char *err,
-                       size_t err_cap, pd_zone_files_t *files);
+typedef struct pd_zone_files {
+	unsigned count;
+	pd_zone_file_t file[];
+} pd_zone_files_t;
 
 #define PD_ZONE_SIG_WARN_DEFAULT (7 * 86400) /* warn a week before signatures expire */
 
 /** What pd_zone_load_ex() does beyond pd_zone_load(); all zero: nothing more. */
 typedef struct pd_zone_load_opts {
-	pd_zone_files_t *files; /* filled as by pd_zone_load_files(); NULL: not wanted */
+	/* Set to the files the zone was read from when it loads, for
+	 * pd_zone_files_unchanged() (free() it); NULL: not wanted. */
+	pd_zone_files_t **files;
 	/* Warn about every RRSIG that has expired or expires within sig_warn_secs of now
 	 * (seconds since the epoch; 0: time(NULL)). sig_warn_secs 0: not looked at. */
 	uint32_t sig_warn_secs;
@@ -71,6 +70,3 @@ bool pd_zone_sig_expiry(const pd_zone_t *z, int64_t now, int64_t *at, char *buf,
 
 /** True when every file still has the same identity, size and modification time. */
 bool pd_zone_files_unchanged(const pd_zone_files_t *files);
-
-/** Frees the paths in files. */
-void pd_zone_files_clear(pd_zone_files_t *files);

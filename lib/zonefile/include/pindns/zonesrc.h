@@ -19,23 +19,44 @@ typedef struct pd_zone_sources {
 	const char *zones_dir; /* NULL: none */
 	/* Warn when a zone's signatures expire within this many seconds; 0: do not look. */
 	uint32_t sig_warn_secs;
+	/* Follow the zone files' folders with inotify from the first build on, so a reload
+	 * reads only what changed instead of a stat() of every file (for the daemon). */
+	bool watch;
 } pd_zone_sources_t;
+
+/** What a build of the zone set did: for its log line and the reload command's reply. */
+typedef struct pd_zones_report {
+	size_t serving;   /* zones in the new set */
+	size_t loaded;    /* compiled from their files: new ones, and changed ones */
+	size_t added;     /* of those, the zones the old set did not have */
+	size_t unchanged; /* kept as compiled before: their files did not change */
+	size_t removed;   /* in the old set, and no longer configured or their file gone */
+	size_t failed;    /* not loaded (kept at the old version when there was one) */
+	size_t records;   /* in the zones loaded */
+	double ms;        /* how long the build took */
+} pd_zones_report_t;
 
 /**
  * Loads every zone the configuration names: its "zone" entries, then each *.zone in
- * zones-dir (origin = file name without ".zone", in name order). Warnings (signatures
- * about to expire ...) are logged with file:line and the zone served. A zone that fails is
- * logged with file:line and left out, or, when old is given, kept at old's version, so
- * a bad edit never takes down a zone that is serving. Returns 0 and sets *out (it may
- * hold no zone) and *failed, or a negative errno when nothing could be built at all.
+ * zones-dir (origin = file name without ".zone", in name order). Zones of old whose
+ * files did not change are kept as they are (with cfg->watch, when inotify says only
+ * zone files were written, only those are read again: work in proportion to them); zones old has
+ * that are no longer named are left out (pd_zoneset_release() frees them). Warnings (signatures
+ * about to expire ...) are logged with file:line and the zone served. A zone that fails is logged
+ * with file:line and left out, or, when old has it, kept at old's version, so a bad edit never
+ * takes down a zone that is serving. On a terminal, a progress line shows how far it got. Returns 0
+ * and sets *out (it may hold no zone) and *rep, or a negative errno when nothing could be built at
+ * all.
  */
 int pd_zones_build(const pd_zone_sources_t *cfg, const pd_zoneset_t *old, pd_zoneset_t **out,
-                   int *failed);
+                   pd_zones_report_t *rep);
 
 /**
  * Like pd_zones_build(), but only the zone named only (presentation form) is read
- * again, whatever its files look like; every other zone of old is kept as it is.
- * *found tells whether the configuration names that zone at all.
+ * again, whatever its files look like, with work in proportion to that zone: every
+ * other zone of old is kept as it is, and zones-dir is not read unless the zone is new
+ * there. *found tells whether the configuration or zones-dir names that zone at all;
+ * when it does not, *out is NULL. -EINVAL: only is not a domain name.
  */
 int pd_zones_build_one(const pd_zone_sources_t *cfg, const pd_zoneset_t *old, const char *only,
-                       pd_zoneset_t **out, int *failed, int *found);
+                       pd_zoneset_t **out, pd_zones_report_t *rep, int *found);

@@ -1,0 +1,58 @@
+/* Which zone files may have changed since the last build, as inotify tells it. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * A watch on the folders zone files were read from, so a reload can tell the files that
+ * changed without a stat() of every file of every zone. Whatever it cannot vouch for
+ * (a folder watched only since the files were read, a network file system, a symbolic
+ * link or a file with other hard links, an event queue that overflowed) counts as
+ * changed, and the caller looks at the file itself.
+ */
+typedef struct pd__watch pd__watch_t;
+
+/** A watch on no folder yet; NULL when inotify is not there (or out of memory). */
+pd__watch_t *pd__watch_new(void);
+
+void pd__watch_free(pd__watch_t *w);
+
+/**
+ * Watches dir from now on (once per folder). A folder watched only now is not vouched
+ * for until the next pd__watch_settle(): its files may have changed before.
+ */
+void pd__watch_dir(pd__watch_t *w, const char *dir);
+
+/**
+ * Watches the folder of path, a file a zone was read from (included: by $INCLUDE), and
+ * notes when path is one a folder's watch misses changes of.
+ */
+void pd__watch_file(pd__watch_t *w, const char *path, bool included);
+
+/** Whether some zone may read path by $INCLUDE (true when too many to remember). */
+bool pd__watch_included(const pd__watch_t *w, const char *path);
+
+/** Reads the events that came since the last call. */
+void pd__watch_drain(pd__watch_t *w);
+
+/**
+ * True when path cannot have changed since the last pd__watch_settle(): its folder was
+ * watched all along on a local file system, no event named it, and it is neither a
+ * symbolic link nor one of several hard links.
+ */
+bool pd__watch_unchanged(const pd__watch_t *w, const char *path);
+
+/**
+ * The paths events named since the last pd__watch_settle(), in *paths and *count. False
+ * when that list is not the whole story (an overflow, a watch lost): every file must
+ * then be looked at.
+ */
+bool pd__watch_changes(const pd__watch_t *w, const char *const **paths, size_t *count);
+
+/** The inotify event bits (IN_*) seen for path since the last pd__watch_settle(). */
+uint32_t pd__watch_events(const pd__watch_t *w, const char *path);
+
+/** After a build has looked at everything it named: forgets the events, trusts the folders. */
+void pd__watch_settle(pd__watch_t *w);
