@@ -71,8 +71,9 @@ static void pd__usage(FILE *out)
 	        "Configuration file options (\"key: value\" lines, # comments; the command\n"
 	        "line wins over the file):\n%s"
 	        "\n"
-	        "Signals: SIGHUP reloads the zones (unchanged files are skipped; a zone that\n"
-	        "fails to load keeps serving its old data); SIGINT and SIGTERM stop the server.\n"
+	        "Signals: SIGHUP reloads the zones (only files that changed are read, new files\n"
+	        "in the zones folder are added, removed ones dropped; a zone that fails to load\n"
+	        "keeps serving its old data); SIGINT and SIGTERM stop the server.\n"
 	        "While the zones first load, a SIGHUP is kept and applied once serving, and\n"
 	        "SIGINT or SIGTERM stop it before it binds (exit 0).\n",
 	        PD_DEFAULT_ZONES_DIR, pd_config_help);

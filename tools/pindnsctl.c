@@ -35,7 +35,7 @@ static void pd__usage(FILE *out)
 	        "\n"
 	        "Commands for the running daemon (its control-socket; default %s):\n"
 	        "  status              pid, version, workers and TCP threads, zones, uptime\n"
-	        "  reload [ZONE]       reload every zone (unchanged files are skipped) or one\n"
+	        "  reload [ZONE]       reload every zone (only changed files are read) or one\n"
 	        "  stats [--json]      counters per worker (udp or tcp), per transport and in\n"
 	        "                      total; TCP connections open, accepted, adopted, closed\n"
 	        "                      by reason; and the spread of the load over UDP workers\n"

@@ -280,6 +280,12 @@ bool pd__watch_changes(const pd__watch_t *w, const char *const **paths, size_t *
 	return !w->lost && !w->blind;
 }
 
+void pd__watch_suspects(const pd__watch_t *w, const char *const **paths, size_t *count)
+{
+	*paths = (const char *const *)w->suspects.order;
+	*count = w->suspects.count;
+}
+
 uint32_t pd__watch_events(const pd__watch_t *w, const char *path)
 {
 	size_t len = strlen(path);

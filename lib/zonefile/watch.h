@@ -51,6 +51,12 @@ bool pd__watch_unchanged(const pd__watch_t *w, const char *path);
  */
 bool pd__watch_changes(const pd__watch_t *w, const char *const **paths, size_t *count);
 
+/**
+ * The paths whose changes no watch sees (symbolic links, files with several links), in
+ * *paths and *count: a reload that trusts the watch must look at these itself.
+ */
+void pd__watch_suspects(const pd__watch_t *w, const char *const **paths, size_t *count);
+
 /** The inotify event bits (IN_*) seen for path since the last pd__watch_settle(). */
 uint32_t pd__watch_events(const pd__watch_t *w, const char *path);
 

@@ -411,18 +411,36 @@ static void pd__watch_built(const pd_zoneset_t *set)
 	pd__watch_gen = set->generation;
 }
 
+/* Adds the source of a zone unless verify asks to and its files are as read. */
+static int pd__changed_add(pd__sources_t *s, const char *origin, size_t olen, const char *path,
+                           const pd_zone_t *prev, bool verify)
+{
+	const pd_zone_files_t *files = prev ? prev->source : NULL;
+	if (verify && files && files->count && strcmp(files->file[0].path, path) == 0 &&
+	    pd_zone_files_unchanged(files))
+		return 0;
+	return pd__sources_add(s, origin, olen, NULL, path);
+}
+
 /*
- * What a path an event named means for the zones: a zone file to read again (added to
- * s), nothing (0), or -EAGAIN when only reading every zone's sources will tell (a zone
- * file added under another spelling, one removed, an included file).
+ * What a path means for the zones: a zone file to read again (added to s), nothing (0),
+ * or -EAGAIN when only reading every zone's sources will tell (a zone file added under
+ * another spelling, one removed, an included file). verify: the path is one no event
+ * would name (a link), so it is read again only when its files changed.
  */
 static int pd__changed_source(const pd_zone_sources_t *cfg, const pd_zoneset_t *old,
-                              const char *path, pd__sources_t *s)
+                              const char *path, bool verify, pd__sources_t *s)
 {
-	for (size_t i = 0; i < cfg->nzones; i++)
-		if (strcmp(cfg->zones[i].file, path) == 0)
-			return pd__sources_add(s, cfg->zones[i].origin,
-			                       strlen(cfg->zones[i].origin), NULL, path);
+	uint8_t w[PD_NAME_MAX];
+	for (size_t i = 0; i < cfg->nzones; i++) {
+		const char *o = cfg->zones[i].origin;
+		if (strcmp(cfg->zones[i].file, path) != 0)
+			continue;
+		const pd_zone_t *prev = NULL;
+		if (pd_name_from_str(w, o) >= 0 && pd_name_lower(w, w))
+			prev = pd_zoneset_get(old, w);
+		return pd__changed_add(s, o, strlen(o), path, prev, verify);
+	}
 	if (pd__watch_included(pd__watch, path))
 		return -EAGAIN;
 	const char *slash = strrchr(path, '/');
@@ -446,7 +464,7 @@ static int pd__changed_source(const pd_zone_sources_t *cfg, const pd_zoneset_t *
 		return there ? pd__sources_add(s, origin, blen - 5, NULL, path) : 0;
 	if (!files || !files->count || strcmp(files->file[0].path, path) != 0 || !there)
 		return -EAGAIN; /* another file with its origin, or a zone removed */
-	return pd__sources_add(s, origin, blen - 5, NULL, path);
+	return pd__changed_add(s, origin, blen - 5, path, prev, verify);
 }
 
 /*
@@ -457,16 +475,20 @@ static int pd__changed_source(const pd_zone_sources_t *cfg, const pd_zoneset_t *
 static int pd__build_changed(const pd_zone_sources_t *cfg, const pd_zoneset_t *old,
                              pd_zoneset_t **out, pd_zones_report_t *rep)
 {
-	const char *const *paths;
-	size_t npaths, nz = 0;
+	const char *const *paths, *const *links;
+	size_t npaths, nlinks, nz = 0;
 	pd__sources_t s = {0};
 	pd_zone_t **zones = NULL;
 	int ret = 0;
 
 	if (!pd__watch_changes(pd__watch, &paths, &npaths))
 		return -EAGAIN;
+	pd__watch_suspects(pd__watch, &links, &nlinks);
 	for (size_t i = 0; ret == 0 && i < npaths; i++)
-		ret = pd__changed_source(cfg, old, paths[i], &s);
+		ret = pd__changed_source(cfg, old, paths[i], false, &s);
+	for (size_t i = 0; ret == 0 && i < nlinks; i++)
+		if (!pd__watch_events(pd__watch, links[i])) /* else taken above */
+			ret = pd__changed_source(cfg, old, links[i], true, &s);
 	if (ret < 0)
 		goto out;
 	ret = -ENOMEM;
