@@ -65,7 +65,7 @@ void pd_log_progress(const char *fmt, ...)
 
 	if (pd__progress_tty < 0)
 		pd__progress_tty = isatty(STDERR_FILENO);
-	if (!pd__progress_tty || pd__log_syslog || pd__log_level < PD_LOG_INFO)
+	if (!pd__progress_tty || pd__log_syslog)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);

@@ -15,9 +15,9 @@ void pd_log_to_syslog(void);
 /**
  * Shows a progress message ("loading zones: 4000 of 100000") on the last line of the
  * terminal, replacing the one before: only when standard error is a terminal and the
- * log goes there at info level or more. A log line clears it first; the caller draws it
- * again on its next step, and ends with pd_log_progress_end(). Not thread-safe: for the
- * thread that loads zones.
+ * log goes there (whatever the log level: it is not a log line). A log line clears it
+ * first; the caller draws it again on its next step, and ends with
+ * pd_log_progress_end(). Not thread-safe: for the thread that loads zones.
  */
 void pd_log_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
