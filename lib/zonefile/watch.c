@@ -33,9 +33,12 @@ typedef struct pd__strset {
 
 typedef struct pd__dir {
 	char *path;
-	int wd;     /* -1: its watch is gone */
-	bool fresh; /* watched since the last settle only */
-	bool local; /* a file system whose changes all pass through this kernel */
+	int wd;         /* -1: its watch is gone */
+	uint64_t since; /* the build during which it was watched (0: before the first) */
+	bool trusted;   /* watched since before a build that looked at its files */
+	bool local;     /* a file system whose changes all pass through this kernel */
+	dev_t dev;      /* the folder watched: path may lead to another later (a link moved) */
+	ino_t ino;
 } pd__dir_t;
 
 struct pd__watch {
@@ -43,6 +46,7 @@ struct pd__watch {
 	bool lost;  /* an overflow, a watch gone or a table full: look at every file */
 	bool blind; /* too many links to remember: vouch for no file, ever */
 	bool includes_full;
+	uint64_t build; /* full builds begun */
 	pd__dir_t dirs[PD__WATCH_DIRS];
 	size_t ndirs;
 	pd__strset_t changed;  /* paths events named */
@@ -81,8 +85,14 @@ static bool pd__strset_add(pd__strset_t *set, const char *s, size_t len, uint32_
 		set->slot = calloc(set->cap, sizeof(*set->slot));
 		set->mask = calloc(set->cap, sizeof(*set->mask));
 		set->order = calloc(max, sizeof(*set->order));
-		if (!set->slot || !set->mask || !set->order)
+		if (!set->slot || !set->mask || !set->order) {
+			/* Not kept: the next call, clear() and free() would use what is missing. */
+			free(set->slot);
+			free(set->mask);
+			free(set->order);
+			*set = (pd__strset_t){0};
 			return false;
+		}
 	}
 	uint32_t i = pd__strset_slot(set, s, len);
 	if (!set->slot[i]) {
@@ -167,6 +177,23 @@ static bool pd__dir_local(const char *dir)
 	}
 }
 
+/*
+ * Watches d from now on. Where its path leads is noted first: should it lead elsewhere
+ * by the time the watch is added, drain() finds the two apart and watches it again.
+ */
+static void pd__dir_watch(pd__watch_t *w, pd__dir_t *d)
+{
+	const char *name = d->path[0] ? d->path : "."; /* "": the folder of "file" */
+	struct stat st;
+	bool there = stat(name, &st) == 0;
+	d->dev = there ? st.st_dev : 0;
+	d->ino = there ? st.st_ino : 0;
+	d->wd = inotify_add_watch(w->fd, name, PD__WATCH_EVENTS);
+	d->since = w->build;
+	d->trusted = false;
+	d->local = d->wd >= 0 && there && pd__dir_local(name);
+}
+
 static void pd__watch_dir_len(pd__watch_t *w, const char *dir, size_t len)
 {
 	pd__dir_t *d = pd__dir_find(w, dir, len);
@@ -180,9 +207,7 @@ static void pd__watch_dir_len(pd__watch_t *w, const char *dir, size_t len)
 			return;
 		w->ndirs++;
 	}
-	d->wd = inotify_add_watch(w->fd, d->path, PD__WATCH_EVENTS);
-	d->fresh = true;
-	d->local = d->wd >= 0 && pd__dir_local(d->path);
+	pd__dir_watch(w, d);
 }
 
 void pd__watch_dir(pd__watch_t *w, const char *dir)
@@ -190,7 +215,7 @@ void pd__watch_dir(pd__watch_t *w, const char *dir)
 	pd__watch_dir_len(w, dir, strlen(dir));
 }
 
-/* The length of path's folder part ("." for none: len 0). */
+/* The length of path's folder part (0 for none: the working folder, spelled ""). */
 static size_t pd__dir_len(const char *path)
 {
 	const char *slash = strrchr(path, '/');
@@ -199,11 +224,7 @@ static size_t pd__dir_len(const char *path)
 
 void pd__watch_file(pd__watch_t *w, const char *path, bool included)
 {
-	size_t dlen = pd__dir_len(path);
-	if (dlen)
-		pd__watch_dir_len(w, path, dlen);
-	else
-		pd__watch_dir(w, ".");
+	pd__watch_dir_len(w, path, pd__dir_len(path));
 	/* A change made through another name lands on that name's folder. */
 	struct stat st;
 	if (lstat(path, &st) < 0 || S_ISLNK(st.st_mode) || st.st_nlink > 1)
@@ -233,7 +254,9 @@ static void pd__watch_event(pd__watch_t *w, pd__dir_t *d, const struct inotify_e
 	}
 	if (!ev->len)
 		return;
-	int len = snprintf(path, cap, "%s/%s", d->path, ev->name);
+	/* Named as the caller spells it: "file" in "", "/file" in "/". */
+	bool bare = !d->path[0] || strcmp(d->path, "/") == 0;
+	int len = snprintf(path, cap, "%s%s%s", d->path, bare ? "" : "/", ev->name);
 	if (len >= (int)cap ||
 	    !pd__strset_add(&w->changed, path, (size_t)len, ev->mask, PD__WATCH_CHANGES))
 		w->lost = true;
@@ -246,7 +269,7 @@ void pd__watch_drain(pd__watch_t *w)
 	for (;;) {
 		ssize_t n = read(w->fd, buf, sizeof(buf));
 		if (n <= 0)
-			return; /* EAGAIN: all read */
+			break; /* EAGAIN: all read */
 		for (char *p = buf; p < buf + n;) {
 			const struct inotify_event *ev = (const struct inotify_event *)p;
 			p += sizeof(*ev) + ev->len;
@@ -259,15 +282,31 @@ void pd__watch_drain(pd__watch_t *w)
 				pd__watch_event(w, &w->dirs[i], ev, path, sizeof(path));
 		}
 	}
+	/*
+	 * A folder's path may lead to another folder now, with no event on the one watched:
+	 * a symbolic link on the way moved, a parent renamed. Its watch is then no good.
+	 */
+	for (size_t i = 0; i < w->ndirs; i++) {
+		pd__dir_t *d = &w->dirs[i];
+		struct stat st;
+		if (d->wd < 0 || (stat(d->path[0] ? d->path : ".", &st) == 0 &&
+		                  st.st_dev == d->dev && st.st_ino == d->ino))
+			continue;
+		inotify_rm_watch(w->fd, d->wd);
+		for (size_t j = 0; j < w->ndirs; j++) /* other spellings of that folder */
+			if (j != i && w->dirs[j].wd == d->wd)
+				w->dirs[j].wd = -1;
+		d->wd = -1;
+		w->lost = true;
+	}
 }
 
 bool pd__watch_unchanged(const pd__watch_t *w, const char *path)
 {
 	if (w->lost || w->blind)
 		return false;
-	size_t dlen = pd__dir_len(path);
-	const pd__dir_t *d = pd__dir_find((pd__watch_t *)w, dlen ? path : ".", dlen ? dlen : 1);
-	if (!d || d->wd < 0 || d->fresh || !d->local)
+	const pd__dir_t *d = pd__dir_find((pd__watch_t *)w, path, pd__dir_len(path));
+	if (!d || d->wd < 0 || !d->trusted || !d->local)
 		return false;
 	size_t len = strlen(path);
 	return !pd__strset_has(&w->changed, path, len) && !pd__strset_has(&w->suspects, path, len);
@@ -277,7 +316,12 @@ bool pd__watch_changes(const pd__watch_t *w, const char *const **paths, size_t *
 {
 	*paths = (const char *const *)w->changed.order;
 	*count = w->changed.count;
-	return !w->lost && !w->blind;
+	if (w->lost || w->blind)
+		return false;
+	for (size_t i = 0; i < w->ndirs; i++)
+		if (w->dirs[i].wd < 0 || !w->dirs[i].trusted || !w->dirs[i].local)
+			return false;
+	return true;
 }
 
 void pd__watch_suspects(const pd__watch_t *w, const char *const **paths, size_t *count)
@@ -295,18 +339,27 @@ uint32_t pd__watch_events(const pd__watch_t *w, const char *path)
 	return w->changed.slot[i] ? w->changed.mask[i] : 0;
 }
 
+void pd__watch_begin(pd__watch_t *w)
+{
+	w->build++;
+}
+
+void pd__watch_forget(pd__watch_t *w)
+{
+	pd__strset_clear(&w->changed);
+}
+
 void pd__watch_settle(pd__watch_t *w)
 {
 	pd__strset_clear(&w->changed);
 	w->lost = false;
 	for (size_t i = 0; i < w->ndirs; i++) {
 		pd__dir_t *d = &w->dirs[i];
-		if (d->fresh && d->wd >= 0) {
-			d->fresh = false;
-		} else if (d->wd < 0) {
+		if (d->wd < 0) {
 			/* Watched again from now: vouched for after the next build. */
-			d->wd = inotify_add_watch(w->fd, d->path, PD__WATCH_EVENTS);
-			d->local = d->wd >= 0 && pd__dir_local(d->path);
+			pd__dir_watch(w, d);
+		} else {
+			d->trusted = d->since < w->build;
 		}
 	}
 }

@@ -20,8 +20,9 @@ pd__watch_t *pd__watch_new(void);
 void pd__watch_free(pd__watch_t *w);
 
 /**
- * Watches dir from now on (once per folder). A folder watched only now is not vouched
- * for until the next pd__watch_settle(): its files may have changed before.
+ * Watches dir from now on (once per folder). Its files are vouched for only once a build
+ * that began after this (pd__watch_begin()) has looked at them and settled: they may
+ * have changed before the watch was there.
  */
 void pd__watch_dir(pd__watch_t *w, const char *dir);
 
@@ -45,9 +46,10 @@ void pd__watch_drain(pd__watch_t *w);
 bool pd__watch_unchanged(const pd__watch_t *w, const char *path);
 
 /**
- * The paths events named since the last pd__watch_settle(), in *paths and *count. False
- * when that list is not the whole story (an overflow, a watch lost): every file must
- * then be looked at.
+ * The paths events named since the last pd__watch_settle() or pd__watch_forget(), in
+ * *paths and *count. False when that list is not the whole story (an overflow, a watch
+ * lost, a folder not vouched for yet, a file system or links no watch sees through):
+ * every file must then be looked at.
  */
 bool pd__watch_changes(const pd__watch_t *w, const char *const **paths, size_t *count);
 
@@ -60,5 +62,14 @@ void pd__watch_suspects(const pd__watch_t *w, const char *const **paths, size_t 
 /** The inotify event bits (IN_*) seen for path since the last pd__watch_settle(). */
 uint32_t pd__watch_events(const pd__watch_t *w, const char *path);
 
-/** After a build has looked at everything it named: forgets the events, trusts the folders. */
+/** A build that will look at every zone's files begins: before it reads or stat()s one. */
+void pd__watch_begin(pd__watch_t *w);
+
+/**
+ * After that build has looked at every file, each either vouched for or stat()ed: forgets
+ * the events, and vouches for the folders watched since before it began.
+ */
 void pd__watch_settle(pd__watch_t *w);
+
+/** After a reload that read again every zone the events named: forgets the events. */
+void pd__watch_forget(pd__watch_t *w);
