@@ -402,12 +402,18 @@ static void pd__watch_start(const pd_zone_sources_t *cfg, const pd_zoneset_t *ol
 		pd__watch_file(pd__watch, cfg->zones[i].file, false);
 }
 
-/* A build is done and will be served: the watch speaks of changes since it, from now. */
-static void pd__watch_built(const pd_zoneset_t *set)
+/*
+ * A build is done and will be served: the watch speaks of changes since it, from now.
+ * full: it looked at every zone's files; else it read again every zone the events named.
+ */
+static void pd__watch_built(const pd_zoneset_t *set, bool full)
 {
 	if (!pd__watch)
 		return;
-	pd__watch_settle(pd__watch);
+	if (full)
+		pd__watch_settle(pd__watch);
+	else
+		pd__watch_forget(pd__watch);
 	pd__watch_gen = set->generation;
 }
 
@@ -533,10 +539,15 @@ int pd_zones_build(const pd_zone_sources_t *cfg, const pd_zoneset_t *old, pd_zon
 		pd__watch_drain(pd__watch);
 	if (pd__watch && old && old->generation == pd__watch_gen) {
 		ret = pd__build_changed(cfg, old, out, rep);
-		if (ret != -EAGAIN)
+		if (ret != -EAGAIN) {
+			if (ret == 0)
+				pd__watch_built(*out, false);
 			goto out;
+		}
 		*rep = (pd_zones_report_t){0};
 	}
+	if (pd__watch)
+		pd__watch_begin(pd__watch);
 	pd__sig_soonest = INT64_MAX; /* every zone served is looked at again */
 	ret = pd__collect(cfg, &s, &dir_failed);
 	if (ret < 0)
@@ -570,9 +581,8 @@ int pd_zones_build(const pd_zone_sources_t *cfg, const pd_zoneset_t *old, pd_zon
 		goto out;
 	}
 	rep->serving = (*out)->count;
+	pd__watch_built(*out, true);
 out:
-	if (ret == 0)
-		pd__watch_built(*out);
 	rep->ms = pd__ms_since(&prog.started);
 	free(zones);
 	pd__sources_free(&s);
@@ -621,6 +631,26 @@ static int pd__find_source(const pd_zone_sources_t *cfg, const pd_zoneset_t *old
 	return ret == -ENOMEM ? ret : 0;
 }
 
+/*
+ * Whether each path the watch named since the last build means at most that the zone
+ * wire is to be read again: a reload of that zone alone then leaves the watch nothing
+ * to tell, and settles it, or the next reload would read the zone again, unchanged.
+ */
+static bool pd__changes_only(const pd_zone_sources_t *cfg, const pd_zoneset_t *old,
+                             const uint8_t *wire)
+{
+	const char *const *paths;
+	size_t npaths;
+	pd__sources_t s = {0};
+	bool only = pd__watch_changes(pd__watch, &paths, &npaths);
+	for (size_t i = 0; only && i < npaths; i++)
+		only = pd__changed_source(cfg, old, paths[i], false, &s) == 0;
+	for (size_t i = 0; only && i < s.n; i++)
+		only = s.v[i].wire && pd_name_equal(s.v[i].wire, wire);
+	pd__sources_free(&s);
+	return only;
+}
+
 int pd_zones_build_one(const pd_zone_sources_t *cfg, const pd_zoneset_t *old, const char *only,
                        pd_zoneset_t **out, pd_zones_report_t *rep, int *found)
 {
@@ -640,6 +670,11 @@ int pd_zones_build_one(const pd_zone_sources_t *cfg, const pd_zoneset_t *old, co
 	if (ret < 0 || s.n == 0)
 		goto out;
 	*found = 1;
+	/* Drained before the file is read: an event that comes after is kept for the next. */
+	bool in_step = pd__watch && old && old->generation == pd__watch_gen;
+	if (in_step)
+		pd__watch_drain(pd__watch);
+	bool settle = in_step && pd__changes_only(cfg, old, s.v[0].wire);
 	const pd_zone_t *prev = pd_zoneset_get(old, s.v[0].wire);
 	pd_zone_t *z = pd__source_zone(cfg, old, &s.v[0], true, rep);
 	bool fresh = z && z != prev;
@@ -655,7 +690,9 @@ int pd_zones_build_one(const pd_zone_sources_t *cfg, const pd_zoneset_t *old, co
 	rep->serving = (*out)->count;
 	rep->unchanged = rep->serving - fresh;
 	/* One zone read again changes nothing the watch knows of the others. */
-	if (pd__watch && old && old->generation == pd__watch_gen)
+	if (settle && fresh)
+		pd__watch_built(*out, false);
+	else if (in_step)
 		pd__watch_gen = (*out)->generation;
 out:
 	rep->ms = pd__ms_since(&t0);
