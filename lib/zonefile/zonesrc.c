@@ -88,6 +88,40 @@ static void pd__sources_free(pd__sources_t *s)
 	free(s->v);
 }
 
+/* Whether s has a source read from path. */
+static bool pd__sources_has_path(const pd__sources_t *s, const char *path)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->v[i].path, path) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The sources that failed to load in the builds since the last full one. A reload that
+ * reads only what the watch names tries them again too, as a full one would: what fixes
+ * them may be a file no zone was known to read (an $INCLUDE of the broken version).
+ */
+static pd__sources_t pd__failed;
+
+#define PD__FAILED_RETRIED 1024 /* more failed sources: a reload reads every source */
+
+static void pd__failed_note(const pd__source_t *src)
+{
+	pd__sources_add(&pd__failed, src->origin, strlen(src->origin), NULL, src->path);
+}
+
+/* Takes out the failed source of the zone wire (lower-cased), if there is one. */
+static void pd__failed_drop(const uint8_t *wire)
+{
+	for (size_t i = 0; i < pd__failed.n; i++)
+		if (pd__failed.v[i].wire && pd_name_equal(pd__failed.v[i].wire, wire)) {
+			free(pd__failed.v[i].block);
+			pd__failed.v[i] = pd__failed.v[--pd__failed.n];
+			return;
+		}
+}
+
 static int pd__source_origin_cmp(const void *a, const void *b)
 {
 	return strcmp(((const pd__source_t *)a)->origin, ((const pd__source_t *)b)->origin);
@@ -222,10 +256,6 @@ static double pd__ms_since(const struct timespec *t0)
 	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-/*
- * The zone to serve for src: old's when its files did not change (unless force), else
- * compiled from its file, else old's again when that fails, else NULL.
- */
 /* Whether the watch vouches for every file of a zone. */
 static bool pd__files_watched(const pd_zone_files_t *files)
 {
@@ -242,6 +272,10 @@ static void pd__watch_zone(const pd_zone_files_t *files)
 		pd__watch_file(pd__watch, files->file[i].path, i > 0);
 }
 
+/*
+ * The zone to serve for src: old's when its files did not change (unless force), else
+ * compiled from its file, else old's again when that fails, else NULL.
+ */
 static pd_zone_t *pd__source_zone(const pd_zone_sources_t *cfg, const pd_zoneset_t *old,
                                   const pd__source_t *src, bool force, pd_zones_report_t *rep)
 {
@@ -269,6 +303,7 @@ static pd_zone_t *pd__source_zone(const pd_zone_sources_t *cfg, const pd_zoneset
 	                            .warn_arg = (void *)src->origin};
 	if (pd_zone_load_ex(src->path, src->wire, &z, err, sizeof(err), &opts) < 0) {
 		rep->failed++;
+		pd__failed_note(src);
 		if (prev)
 			pd_log(PD_LOG_ERR, "zone %s: reload failed, still serving serial %u: %s",
 			       src->origin, prev->serial, err);
@@ -487,7 +522,7 @@ static int pd__build_changed(const pd_zone_sources_t *cfg, const pd_zoneset_t *o
 	pd_zone_t **zones = NULL;
 	int ret = 0;
 
-	if (!pd__watch_changes(pd__watch, &paths, &npaths))
+	if (!pd__watch_changes(pd__watch, &paths, &npaths) || pd__failed.n > PD__FAILED_RETRIED)
 		return -EAGAIN;
 	pd__watch_suspects(pd__watch, &links, &nlinks);
 	for (size_t i = 0; ret == 0 && i < npaths; i++)
@@ -495,8 +530,16 @@ static int pd__build_changed(const pd_zone_sources_t *cfg, const pd_zoneset_t *o
 	for (size_t i = 0; ret == 0 && i < nlinks; i++)
 		if (!pd__watch_events(pd__watch, links[i])) /* else taken above */
 			ret = pd__changed_source(cfg, old, links[i], true, &s);
+	for (size_t i = 0; ret == 0 && i < pd__failed.n; i++) {
+		const pd__source_t *f = &pd__failed.v[i];
+		if (!pd__sources_has_path(&s, f->path))
+			ret = pd__sources_add(&s, f->origin, strlen(f->origin), NULL, f->path);
+	}
 	if (ret < 0)
 		goto out;
+	/* Tried again below: those that fail again are noted again. */
+	pd__sources_free(&pd__failed);
+	pd__failed = (pd__sources_t){0};
 	ret = -ENOMEM;
 	if (!(zones = malloc((s.n + 1) * sizeof(*zones))))
 		goto out;
@@ -548,6 +591,8 @@ int pd_zones_build(const pd_zone_sources_t *cfg, const pd_zoneset_t *old, pd_zon
 	}
 	if (pd__watch)
 		pd__watch_begin(pd__watch);
+	pd__sources_free(&pd__failed); /* every source is tried */
+	pd__failed = (pd__sources_t){0};
 	pd__sig_soonest = INT64_MAX; /* every zone served is looked at again */
 	ret = pd__collect(cfg, &s, &dir_failed);
 	if (ret < 0)
@@ -676,6 +721,7 @@ int pd_zones_build_one(const pd_zone_sources_t *cfg, const pd_zoneset_t *old, co
 		pd__watch_drain(pd__watch);
 	bool settle = in_step && pd__changes_only(cfg, old, s.v[0].wire);
 	const pd_zone_t *prev = pd_zoneset_get(old, s.v[0].wire);
+	pd__failed_drop(s.v[0].wire); /* noted again should it fail again */
 	pd_zone_t *z = pd__source_zone(cfg, old, &s.v[0], true, rep);
 	bool fresh = z && z != prev;
 	if (old)

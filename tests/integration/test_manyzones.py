@@ -442,6 +442,40 @@ class FilesOnDisk(ManyZones):
         self.check_changed(i, self.hup(), 3)
         self.assertAnswers(i, www(i, 2))
 
+    def test_5g_broken_include_fixed(self):
+        """A zone that failed for its $INCLUDE is tried again on each reload, so fixing
+        the included file alone (in a folder no zone was known to read) serves it."""
+        fix = os.path.join(self.base, "fixes")
+        os.mkdir(fix)
+        os.chmod(fix, 0o755)
+        # Never served: a new zone whose include is broken.
+        inc = os.path.join(fix, "zbad.inc")
+        write(inc, "extra A 10.98.0\n")
+        bad = os.path.join(self.zones, "zbad.test.zone")
+        write(bad, zone_text(0, tail="$INCLUDE %s\n" % inc).replace("z0000.test.", "zbad.test."))
+        log = self.hup()
+        self.assertIn("zone zbad.test not served: ", log)
+        self.assertRegex(log, r"1 failed; 0 loaded")
+        r = query(self.srv.port, "www.zbad.test")
+        self.assertEqual(RCODES.get(r[0], r[0]) if r else None, "REFUSED")
+        write(inc, "extra A 10.98.0.1\n")
+        self.assertLoaded(self.hup(), "zbad.test")
+        self.assertAnswers(0, "10.98.0.1", name="extra.zbad.test")
+        # Kept at its old version: an edit that adds a broken include elsewhere.
+        i = 206
+        inc2 = os.path.join(fix, "z0206.inc")
+        write(inc2, "extra A 10.98.1\n")
+        write(self.path(i), zone_text(i, serial=2, v=1, tail="$INCLUDE %s\n" % inc2))
+        log = self.hup()
+        self.assertIn("zone %s: reload failed, still serving serial 1: " % origin(i), log)
+        self.assertAnswers(i)
+        write(inc2, "extra A 10.98.1.1\n")
+        log = self.hup()
+        self.assertLoaded(log, origin(i))
+        self.assertIn("0 failed; 1 loaded", log)
+        self.assertAnswers(i, www(i, 1))
+        self.assertAnswers(i, "10.98.1.1", name="extra.%s" % origin(i))
+
 
 if __name__ == "__main__":
     harness.main()
