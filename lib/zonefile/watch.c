@@ -157,8 +157,7 @@ static pd__dir_t *pd__dir_find(pd__watch_t *w, const char *dir, size_t len)
 	return NULL;
 }
 
-/* Whether every change to files on dir's file system is made by this kernel. */
-static bool pd__dir_local(const char *dir)
+bool pd__watch_local(const char *dir)
 {
 	struct statfs fs;
 	if (statfs(dir, &fs) < 0)
@@ -191,7 +190,7 @@ static void pd__dir_watch(pd__watch_t *w, pd__dir_t *d)
 	d->wd = inotify_add_watch(w->fd, name, PD__WATCH_EVENTS);
 	d->since = w->build;
 	d->trusted = false;
-	d->local = d->wd >= 0 && there && pd__dir_local(name);
+	d->local = d->wd >= 0 && there && pd__watch_local(name);
 }
 
 static void pd__watch_dir_len(pd__watch_t *w, const char *dir, size_t len)

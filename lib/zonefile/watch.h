@@ -35,6 +35,12 @@ void pd__watch_file(pd__watch_t *w, const char *path, bool included);
 /** Whether some zone may read path by $INCLUDE (true when too many to remember). */
 bool pd__watch_included(const pd__watch_t *w, const char *path);
 
+/**
+ * Whether every change to the files of dir's file system passes through this kernel (ext4,
+ * XFS, Btrfs, tmpfs, F2FS, overlayfs, ZFS), so a watch sees them: not NFS, SMB or FUSE.
+ */
+bool pd__watch_local(const char *dir);
+
 /** Reads the events that came since the last call. */
 void pd__watch_drain(pd__watch_t *w);
 

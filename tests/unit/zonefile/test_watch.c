@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
-#include <linux/magic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/inotify.h>
@@ -35,26 +34,6 @@ static path_t at(const fix_t *t, const char *name)
 	return p;
 }
 
-/* The file systems watch.c's pd__dir_local() accepts: changes to them pass this kernel. */
-static bool fs_trusted(const char *dir)
-{
-	struct statfs fs;
-	if (statfs(dir, &fs) < 0)
-		return false;
-	switch ((unsigned long)fs.f_type) {
-	case EXT4_SUPER_MAGIC:
-	case XFS_SUPER_MAGIC:
-	case BTRFS_SUPER_MAGIC:
-	case TMPFS_MAGIC:
-	case F2FS_SUPER_MAGIC:
-	case OVERLAYFS_SUPER_MAGIC:
-	case 0x2fc12fc1: /* ZFS */
-		return true;
-	default:
-		return false;
-	}
-}
-
 /* The cases that check what the watch vouches for cannot hold where it vouches for nothing. */
 #define NEED_TRUST(t)                                                                              \
 	do {                                                                                       \
@@ -77,7 +56,7 @@ static int setup(void **state)
 		free(t);
 		return -1;
 	}
-	t->trusted = fs_trusted(t->dir);
+	t->trusted = pd__watch_local(t->dir);
 	*state = t;
 	return 0;
 }
