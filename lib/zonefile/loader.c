@@ -423,6 +423,7 @@ static pd_zone_files_t *pd__files_pack(const pd__loader_t *l)
 		return NULL;
 	char *paths = (char *)f + head;
 	f->count = 0;
+	f->stale = false;
 	for (int i = 0; i < l->nfiles; i++) {
 		if (!l->seen_ok[i])
 			continue;

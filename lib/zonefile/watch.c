@@ -44,7 +44,7 @@ typedef struct pd__dir {
 struct pd__watch {
 	int fd;
 	bool lost;  /* an overflow, a watch gone or a table full: look at every file */
-	bool blind; /* too many links to remember: vouch for no file, ever */
+	bool blind; /* too many folders or links to remember: vouch for no file, ever */
 	bool includes_full;
 	uint64_t build; /* full builds begun */
 	pd__dir_t dirs[PD__WATCH_DIRS];
@@ -199,8 +199,10 @@ static void pd__watch_dir_len(pd__watch_t *w, const char *dir, size_t len)
 	if (d && d->wd >= 0)
 		return;
 	if (!d) {
-		if (w->ndirs == PD__WATCH_DIRS)
-			return; /* not watched: its files are looked at */
+		if (w->ndirs == PD__WATCH_DIRS) {
+			w->blind = true; /* a folder not watched: nothing can be vouched for */
+			return;
+		}
 		d = &w->dirs[w->ndirs];
 		if (!(d->path = strndup(dir, len)))
 			return;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,74 @@ static void pd__sources_free(pd__sources_t *s)
 	free(s->v);
 }
 
+/*
+ * Which configured zone reads path, by a table of the configuration's zone files built at
+ * first use (the configuration does not change while pindnsd runs).
+ */
+static const pd_zone_conf_t *pd__cfg_table_of;
+static size_t pd__cfg_table_n;
+static uint32_t *pd__cfg_table; /* index + 1 of a zone entry, 0: empty */
+static uint32_t pd__cfg_mask;
+
+static uint32_t pd__path_hash(const char *s)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
+}
+
+/*
+ * The next configured zone reading path (several may share a file): start with *pos 0;
+ * -1 when there is no other.
+ */
+static ptrdiff_t pd__cfg_next(const pd_zone_sources_t *cfg, const char *path, uint32_t *pos)
+{
+	if (!cfg->nzones)
+		return -1;
+	if (pd__cfg_table_of != cfg->zones || pd__cfg_table_n != cfg->nzones) {
+		uint32_t cap = 8;
+		while (cap < cfg->nzones * 2)
+			cap *= 2;
+		uint32_t *t = calloc(cap, sizeof(*t));
+		if (!t) { /* out of memory: the long way, *pos the next entry to look at */
+			for (size_t i = *pos; i < cfg->nzones; i++)
+				if (strcmp(cfg->zones[i].file, path) == 0) {
+					*pos = (uint32_t)i + 1;
+					return (ptrdiff_t)i;
+				}
+			return -1;
+		}
+		for (size_t i = 0; i < cfg->nzones; i++) {
+			uint32_t j = pd__path_hash(cfg->zones[i].file) & (cap - 1);
+			while (t[j])
+				j = (j + 1) & (cap - 1);
+			t[j] = (uint32_t)i + 1;
+		}
+		free(pd__cfg_table);
+		pd__cfg_table = t;
+		pd__cfg_mask = cap - 1;
+		pd__cfg_table_of = cfg->zones;
+		pd__cfg_table_n = cfg->nzones;
+	}
+	/* *pos counts the probe's steps taken (table sizes are powers of two below 2^32). */
+	uint32_t h = pd__path_hash(path);
+	for (uint32_t j; pd__cfg_table[j = (h + *pos) & pd__cfg_mask];) {
+		uint32_t i = pd__cfg_table[j] - 1;
+		(*pos)++;
+		if (strcmp(cfg->zones[i].file, path) == 0)
+			return (ptrdiff_t)i;
+	}
+	return -1;
+}
+
+/* Whether some configured zone reads path. */
+static bool pd__cfg_reads(const pd_zone_sources_t *cfg, const char *path)
+{
+	uint32_t pos = 0;
+	return pd__cfg_next(cfg, path, &pos) >= 0;
+}
+
 /* Whether s has a source read from path. */
 static bool pd__sources_has_path(const pd__sources_t *s, const char *path)
 {
@@ -98,17 +167,23 @@ static bool pd__sources_has_path(const pd__sources_t *s, const char *path)
 }
 
 /*
- * The sources that failed to load in the builds since the last full one. A reload that
- * reads only what the watch names tries them again too, as a full one would: what fixes
- * them may be a file no zone was known to read (an $INCLUDE of the broken version).
+ * The sources that failed to load: those of the last full build, and of reloads since. A
+ * reload that reads only what the watch names tries them again too, as a full one does:
+ * what fixes them may be a file no zone was known to read (an $INCLUDE of the broken
+ * version). A build notes its failures in pd__failed_next, which replaces the list only
+ * once the build is done, so a build that fails loses none.
  */
 static pd__sources_t pd__failed;
+static pd__sources_t *pd__failed_next;
+static bool pd__failed_lost; /* one could not be noted: the next reload reads every source */
 
 #define PD__FAILED_RETRIED 1024 /* more failed sources: a reload reads every source */
 
 static void pd__failed_note(const pd__source_t *src)
 {
-	pd__sources_add(&pd__failed, src->origin, strlen(src->origin), NULL, src->path);
+	if (pd__failed_next &&
+	    pd__sources_add(pd__failed_next, src->origin, strlen(src->origin), NULL, src->path) < 0)
+		pd__failed_lost = true;
 }
 
 /* Takes out the failed source of the zone wire (lower-cased), if there is one. */
@@ -120,6 +195,26 @@ static void pd__failed_drop(const uint8_t *wire)
 			pd__failed.v[i] = pd__failed.v[--pd__failed.n];
 			return;
 		}
+}
+
+/*
+ * A build is over: when done, its failures replace the list (it tried every source on
+ * it) or join it (it tried one zone); else they are forgotten and the list stays.
+ */
+static void pd__failed_settle(pd__sources_t *next, bool done, bool replace)
+{
+	pd__failed_next = NULL;
+	if (done && replace) {
+		pd__sources_free(&pd__failed);
+		pd__failed = *next;
+		pd__failed_lost = false;
+		return;
+	}
+	for (size_t i = 0; done && i < next->n; i++)
+		if (pd__sources_add(&pd__failed, next->v[i].origin, strlen(next->v[i].origin), NULL,
+		                    next->v[i].path) < 0)
+			pd__failed_lost = true;
+	pd__sources_free(next);
 }
 
 static int pd__source_origin_cmp(const void *a, const void *b)
@@ -146,7 +241,7 @@ static int pd__scan_dir(const char *dir, pd__sources_t *s)
 		ret = pd__sources_add(s, de->d_name, len - 5, dir, de->d_name);
 	}
 	closedir(d);
-	if (ret == 0)
+	if (ret == 0 && s->n > first)
 		qsort(s->v + first, s->n - first, sizeof(*s->v), pd__source_origin_cmp);
 	return ret;
 }
@@ -218,8 +313,16 @@ static void pd__warn_kept_all(const pd_zone_sources_t *cfg, const pd_zoneset_t *
 	pd__sig_soonest = INT64_MAX;
 	for (size_t i = 0; i < set->count; i++) {
 		const pd_zone_t *z = set->zones[i];
-		if (!z->sig_expire_first || pd_zoneset_get(old, z->origin) != z)
-			continue; /* unsigned, or just read (and warned of) */
+		int64_t at;
+		char when[64];
+		if (!z->sig_expire_first)
+			continue;
+		if (pd_zoneset_get(old, z->origin) != z) { /* just read, and warned of */
+			if (pd_zone_sig_expiry(z, (int64_t)time(NULL), &at, when, sizeof(when)) &&
+			    at < pd__sig_soonest)
+				pd__sig_soonest = at;
+			continue;
+		}
 		char o[PD_NAME_TXT_MAX];
 		int len = pd_name_to_str(o, sizeof(o), z->origin);
 		if (len > 1)
@@ -288,7 +391,8 @@ static pd_zone_t *pd__source_zone(const pd_zone_sources_t *cfg, const pd_zoneset
 	pd_zone_files_t *read = NULL;
 	struct timespec t0;
 
-	if (!force && files && files->count && strcmp(files->file[0].path, src->path) == 0 &&
+	if (!force && files && files->count && !files->stale &&
+	    strcmp(files->file[0].path, src->path) == 0 &&
 	    ((watched && pd__files_watched(files)) || pd_zone_files_unchanged(files))) {
 		pd_log(PD_LOG_DEBUG, "zone %s: %s unchanged, serial %u kept", src->origin,
 		       src->path, prev->serial);
@@ -304,6 +408,8 @@ static pd_zone_t *pd__source_zone(const pd_zone_sources_t *cfg, const pd_zoneset
 	if (pd_zone_load_ex(src->path, src->wire, &z, err, sizeof(err), &opts) < 0) {
 		rep->failed++;
 		pd__failed_note(src);
+		if (files) /* kept, but not as read from its files: read them again next time */
+			((pd_zone_files_t *)files)->stale = true;
 		if (prev)
 			pd_log(PD_LOG_ERR, "zone %s: reload failed, still serving serial %u: %s",
 			       src->origin, prev->serial, err);
@@ -457,8 +563,8 @@ static int pd__changed_add(pd__sources_t *s, const char *origin, size_t olen, co
                            const pd_zone_t *prev, bool verify)
 {
 	const pd_zone_files_t *files = prev ? prev->source : NULL;
-	if (verify && files && files->count && strcmp(files->file[0].path, path) == 0 &&
-	    pd_zone_files_unchanged(files))
+	if (verify && files && files->count && !files->stale &&
+	    strcmp(files->file[0].path, path) == 0 && pd_zone_files_unchanged(files))
 		return 0;
 	return pd__sources_add(s, origin, olen, NULL, path);
 }
@@ -473,15 +579,20 @@ static int pd__changed_source(const pd_zone_sources_t *cfg, const pd_zoneset_t *
                               const char *path, bool verify, pd__sources_t *s)
 {
 	uint8_t w[PD_NAME_MAX];
-	for (size_t i = 0; i < cfg->nzones; i++) {
-		const char *o = cfg->zones[i].origin;
-		if (strcmp(cfg->zones[i].file, path) != 0)
-			continue;
+	uint32_t pos = 0;
+	bool configured = false;
+	for (ptrdiff_t ci; (ci = pd__cfg_next(cfg, path, &pos)) >= 0;) {
+		const char *o = cfg->zones[ci].origin;
 		const pd_zone_t *prev = NULL;
 		if (pd_name_from_str(w, o) >= 0 && pd_name_lower(w, w))
 			prev = pd_zoneset_get(old, w);
-		return pd__changed_add(s, o, strlen(o), path, prev, verify);
+		int ret = pd__changed_add(s, o, strlen(o), path, prev, verify);
+		if (ret < 0)
+			return ret;
+		configured = true;
 	}
+	if (configured)
+		return 0;
 	if (pd__watch_included(pd__watch, path))
 		return -EAGAIN;
 	const char *slash = strrchr(path, '/');
@@ -518,11 +629,12 @@ static int pd__build_changed(const pd_zone_sources_t *cfg, const pd_zoneset_t *o
 {
 	const char *const *paths, *const *links;
 	size_t npaths, nlinks, nz = 0;
-	pd__sources_t s = {0};
+	pd__sources_t s = {0}, failed = {0};
 	pd_zone_t **zones = NULL;
 	int ret = 0;
 
-	if (!pd__watch_changes(pd__watch, &paths, &npaths) || pd__failed.n > PD__FAILED_RETRIED)
+	if (!pd__watch_changes(pd__watch, &paths, &npaths) || pd__failed.n > PD__FAILED_RETRIED ||
+	    pd__failed_lost)
 		return -EAGAIN;
 	pd__watch_suspects(pd__watch, &links, &nlinks);
 	for (size_t i = 0; ret == 0 && i < npaths; i++)
@@ -532,14 +644,15 @@ static int pd__build_changed(const pd_zone_sources_t *cfg, const pd_zoneset_t *o
 			ret = pd__changed_source(cfg, old, links[i], true, &s);
 	for (size_t i = 0; ret == 0 && i < pd__failed.n; i++) {
 		const pd__source_t *f = &pd__failed.v[i];
-		if (!pd__sources_has_path(&s, f->path))
+		/* A zones-dir file that failed and is gone is no source any more. */
+		if (!pd__sources_has_path(&s, f->path) &&
+		    (access(f->path, F_OK) == 0 || pd__cfg_reads(cfg, f->path)))
 			ret = pd__sources_add(&s, f->origin, strlen(f->origin), NULL, f->path);
 	}
 	if (ret < 0)
 		goto out;
 	/* Tried again below: those that fail again are noted again. */
-	pd__sources_free(&pd__failed);
-	pd__failed = (pd__sources_t){0};
+	pd__failed_next = &failed;
 	ret = -ENOMEM;
 	if (!(zones = malloc((s.n + 1) * sizeof(*zones))))
 		goto out;
@@ -550,6 +663,7 @@ static int pd__build_changed(const pd_zone_sources_t *cfg, const pd_zoneset_t *o
 			zones[nz++] = z;
 	}
 	ret = pd_zoneset_replace(old, zones, nz, out);
+	pd__failed_settle(&failed, ret == 0, true);
 	if (ret < 0) {
 		pd__drop_new(old, zones, nz);
 		ret = ret == -EEXIST ? -EAGAIN : ret; /* two new files of one origin */
@@ -559,6 +673,8 @@ static int pd__build_changed(const pd_zone_sources_t *cfg, const pd_zoneset_t *o
 	rep->unchanged = old->count - (rep->loaded - rep->added);
 	pd__warn_kept_all(cfg, old, *out);
 out:
+	if (pd__failed_next) /* not reached the loads */
+		pd__failed_settle(pd__failed_next, false, false);
 	free(zones);
 	pd__sources_free(&s);
 	return ret;
@@ -567,7 +683,7 @@ out:
 int pd_zones_build(const pd_zone_sources_t *cfg, const pd_zoneset_t *old, pd_zoneset_t **out,
                    pd_zones_report_t *rep)
 {
-	pd__sources_t s = {0};
+	pd__sources_t s = {0}, failed = {0};
 	pd_zone_t **zones = NULL;
 	size_t nzones = 0;
 	bool dir_failed;
@@ -591,8 +707,7 @@ int pd_zones_build(const pd_zone_sources_t *cfg, const pd_zoneset_t *old, pd_zon
 	}
 	if (pd__watch)
 		pd__watch_begin(pd__watch);
-	pd__sources_free(&pd__failed); /* every source is tried */
-	pd__failed = (pd__sources_t){0};
+	pd__failed_next = &failed;   /* every source is tried: those that fail make the list */
 	pd__sig_soonest = INT64_MAX; /* every zone served is looked at again */
 	ret = pd__collect(cfg, &s, &dir_failed);
 	if (ret < 0)
@@ -628,6 +743,8 @@ int pd_zones_build(const pd_zone_sources_t *cfg, const pd_zoneset_t *old, pd_zon
 	rep->serving = (*out)->count;
 	pd__watch_built(*out, true);
 out:
+	if (pd__failed_next == &failed)
+		pd__failed_settle(&failed, ret == 0, true);
 	rep->ms = pd__ms_since(&prog.started);
 	free(zones);
 	pd__sources_free(&s);
@@ -699,7 +816,7 @@ static bool pd__changes_only(const pd_zone_sources_t *cfg, const pd_zoneset_t *o
 int pd_zones_build_one(const pd_zone_sources_t *cfg, const pd_zoneset_t *old, const char *only,
                        pd_zoneset_t **out, pd_zones_report_t *rep, int *found)
 {
-	pd__sources_t s = {0};
+	pd__sources_t s = {0}, failed = {0};
 	uint8_t wire[PD_NAME_MAX];
 	struct timespec t0;
 	int ret;
@@ -721,13 +838,16 @@ int pd_zones_build_one(const pd_zone_sources_t *cfg, const pd_zoneset_t *old, co
 		pd__watch_drain(pd__watch);
 	bool settle = in_step && pd__changes_only(cfg, old, s.v[0].wire);
 	const pd_zone_t *prev = pd_zoneset_get(old, s.v[0].wire);
-	pd__failed_drop(s.v[0].wire); /* noted again should it fail again */
+	pd__failed_next = &failed;
 	pd_zone_t *z = pd__source_zone(cfg, old, &s.v[0], true, rep);
 	bool fresh = z && z != prev;
 	if (old)
 		ret = pd_zoneset_replace(old, &z, fresh, out);
 	else
 		ret = pd_zoneset_new(out, &z, fresh);
+	if (ret == 0)
+		pd__failed_drop(s.v[0].wire); /* its entry, if any, is in failed again */
+	pd__failed_settle(&failed, ret == 0, false);
 	if (ret < 0) {
 		if (fresh)
 			pd_zone_free(z);

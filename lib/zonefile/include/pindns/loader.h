@@ -29,6 +29,7 @@ typedef struct pd_zone_file {
  */
 typedef struct pd_zone_files {
 	unsigned count;
+	bool stale; /* the caller's: a newer version failed to load, so read the files again */
 	pd_zone_file_t file[];
 } pd_zone_files_t;
 
