@@ -85,6 +85,12 @@ class Options(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("bad.test.zone:4: ", r.stderr)
         self.assertIn("2 zone(s) loaded, 1 failed", r.stdout)
+        empty = tempfile.mkdtemp(prefix="pindns-empty-")
+        self.addCleanup(shutil.rmtree, empty, True)
+        r = run("--zones", empty, "--check-config")  # nothing to sort (UBSan watches)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("0 zone(s) loaded, 0 failed", r.stdout)
+        self.assertNotIn("runtime error", r.stderr)
 
 
 class Serving(unittest.TestCase):

@@ -476,6 +476,37 @@ class FilesOnDisk(ManyZones):
         self.assertAnswers(i, www(i, 1))
         self.assertAnswers(i, "10.98.1.1", name="extra.%s" % origin(i))
 
+    def test_5h_failed_zone_through_a_full_reload(self):
+        """A zone kept at its old version stays failed through a reload that goes
+        through every zone, and its fix is still picked up."""
+        i = 207
+        inc = os.path.join(self.base, "fixes-207.inc")
+        write(self.path(i), zone_text(i, serial=2, v=1, tail="$INCLUDE %s\n" % inc))
+        log = self.hup()
+        self.assertIn("zone %s: reload failed, still serving serial 1: " % origin(i), log)
+        os.unlink(self.path(1501))  # a removal: this reload reads every zone's sources
+        log = self.hup()
+        self.assertIn("zone %s removed" % origin(1501), log)
+        self.assertIn("zone %s: reload failed, still serving serial 1: " % origin(i), log)
+        self.assertRegex(log, r"1 failed; 0 loaded \(0 new\), 1 removed")
+        self.assertAnswers(i)
+        write(inc, "extra A 10.97.0.1\n")
+        log = self.hup()
+        self.assertLoaded(log, origin(i))
+        self.assertIn("0 failed; 1 loaded", log)
+        self.assertAnswers(i, "10.97.0.1", name="extra.%s" % origin(i))
+
+    def test_5i_failed_file_removed(self):
+        """A zones-dir file that never loaded and is then removed stops counting as failed."""
+        bad = os.path.join(self.zones, "zbad2.test.zone")
+        write(bad, "@ SOA broken\n")
+        self.assertRegex(self.hup(), r"1 failed; 0 loaded")
+        self.assertRegex(self.hup(), r"1 failed; 0 loaded")  # tried again, still broken
+        os.unlink(bad)
+        log = self.hup()
+        self.assertNotIn("zbad2", log)
+        self.assertRegex(log, r"0 failed; 0 loaded \(0 new\), 0 removed")
+
 
 if __name__ == "__main__":
     harness.main()
