@@ -62,7 +62,10 @@ const char pd_config_help[] =
     "  tcp-max-queries: N       close a connection after N answers (default 0: never)\n"
     "  signature-expiry-warning: TIME  warn, on each zone load, of every RRSIG that\n"
     "                           has expired or expires within TIME (default 7d; TIME\n"
-    "                           is seconds, or with an s, m, h or d suffix; 0: off)\n";
+    "                           is seconds, or with an s, m, h or d suffix; 0: off)\n"
+    "  upgrade-timeout: TIME    how long pindnsctl upgrade waits for the new pindnsd\n"
+    "                           to load its zones and take over before killing it\n"
+    "                           (the old one serves on; default 300s; s, m, h, d)\n";
 
 int pd_config_init(pd_config_t *cfg)
 {
@@ -78,6 +81,7 @@ int pd_config_init(pd_config_t *cfg)
 	cfg->log_level = PD_LOG_INFO;
 	cfg->cache_size = PD_CACHE_DEFAULT_SIZE;
 	cfg->sig_warn_secs = PD_ZONE_SIG_WARN_DEFAULT;
+	cfg->upgrade_timeout_s = 300; /* the successor loads every zone before it takes over */
 	cfg->user = strdup("pindns");
 	/* Both are used without a check later: a missing user would crash the lookup. */
 	return cfg->version && cfg->user ? 0 : -ENOMEM;
@@ -168,6 +172,7 @@ static const struct pd__int_key {
     {"tcp-max-queries", 0, 1000000000, offsetof(pd_config_t, tcp.max_queries), 0},
     /* Ten years: RRSIG times are serial numbers, meaningful within 68 years. */
     {"signature-expiry-warning", 0, 3650 * 86400, offsetof(pd_config_t, sig_warn_secs), 1000},
+    {"upgrade-timeout", 1, 86400, offsetof(pd_config_t, upgrade_timeout_s), 1000},
 };
 
 static const struct {

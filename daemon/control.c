@@ -1,4 +1,4 @@
-/* Control socket commands: status, reload, stats, zone-list, stop. */
+/* Control socket commands: status, reload, stats, zone-list, upgrade, stop. */
 #define _GNU_SOURCE
 #include "pindns/control.h"
 
@@ -282,6 +282,37 @@ static void pd__zone_list(const pd_control_t *ctl, const char *pattern, char *re
 	pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r, PD_CTL_OK "\n");
 }
 
+/* Starts an upgrade: true when the daemon took conn, to answer it once the successor has
+ * taken over or failed to (pd_control_reply). */
+static bool pd__upgrade_cmd(pd_control_t *ctl, int conn, char *reply, size_t *r)
+{
+	char msg[1024] = "";
+	if (!ctl->upgrade) {
+		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r,
+		              PD_CTL_ERROR "this pindnsd cannot upgrade itself\n");
+		return false;
+	}
+	if (ctl->upgrade(ctl->upgrade_arg, conn, msg, sizeof(msg)) == 0)
+		return true;
+	pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r, PD_CTL_ERROR "%s\n", msg);
+	return false;
+}
+
+void pd_control_reply(int conn, bool ok, const char *text)
+{
+	char *reply = malloc(PD_CONTROL_REPLY_MAX);
+	size_t r = 0;
+	if (reply) {
+		if (ok)
+			pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, &r, "%s\n" PD_CTL_OK "\n", text);
+		else
+			pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, &r, PD_CTL_ERROR "%s\n", text);
+		pd__send_all(conn, reply, r);
+	}
+	free(reply);
+	close(conn);
+}
+
 void pd_control_serve(int conn, pd_control_t *ctl)
 {
 	char line[PD_CTL_LINE_MAX];
@@ -300,6 +331,11 @@ void pd_control_serve(int conn, pd_control_t *ctl)
 		pd__stats_cmd(ctl, arg, reply, &r);
 	} else if (strcmp(line, PD_CTL_ZONE_LIST) == 0) {
 		pd__zone_list(ctl, arg && *arg ? arg : NULL, reply, &r);
+	} else if (strcmp(line, PD_CTL_UPGRADE) == 0 && !arg) {
+		if (pd__upgrade_cmd(ctl, conn, reply, &r)) {
+			free(reply);
+			return; /* answered once the outcome is known */
+		}
 	} else if (strcmp(line, PD_CTL_STOP) == 0) {
 		ctl->stop = true;
 		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, &r, "stopping\n" PD_CTL_OK "\n");

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <poll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/stat.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -28,6 +30,7 @@
 #include "pindns/handoff.h"
 #include "metrics.h"
 #include "privs.h"
+#include "upgrade.h"
 #include "pindns/stats.h"
 #include "pindns/systemd.h"
 #include "pindns/util.h"
@@ -64,12 +67,21 @@ static void pd__usage(FILE *out)
 	        "      --handoff-socket PATH  let a successor take the bound sockets over here\n"
 	        "      --takeover PATH   take the sockets of the pindnsd whose handoff socket is\n"
 	        "                        PATH, start serving, then stop it: a restart or binary\n"
-	        "                        upgrade that loses no query\n"
+	        "                        upgrade that loses no query (pindnsctl upgrade does it\n"
+	        "                        for you)\n"
+	        "      --upgrade-report FD  internal (pindnsctl upgrade sets it, with\n"
+	        "                        --takeover): report errors on the inherited socket FD\n"
+	        "                        to the pindnsd that started this one, and take over\n"
+	        "                        only if the configuration and every zone load\n"
 	        "  -h, --help            show this help and exit\n"
 	        "  -V, --version         show the version and exit\n"
 	        "\n"
 	        "Configuration file options (\"key: value\" lines, # comments; the command\n"
 	        "line wins over the file):\n%s"
+	        "\n"
+	        "Upgrade: 'pindnsctl upgrade' makes the running pindnsd start the binary now at\n"
+	        "the path it was started from, with its command line, which takes over as\n"
+	        "--takeover does; the old one serves until then, and on if the new one fails.\n"
 	        "\n"
 	        "Signals: SIGHUP reloads the zones (only files that changed are read, new files\n"
 	        "in the zones folder are added, removed ones dropped; a zone that fails to load\n"
@@ -226,6 +238,7 @@ typedef struct pd__daemon {
 	pd_config_t cfg;
 	const char *config_path; /* --config */
 	const char *takeover;    /* --takeover: the handoff socket of the pindnsd to replace */
+	int report_fd; /* --upgrade-report: to the pindnsd that started us, which we replace */
 	bool foreground, check_only;
 	bool done;           /* nothing left to do (--help, --check-config): main returns status */
 	int status;          /* main's exit status; a failing step leaves PD__EXIT_FAILED */
@@ -244,24 +257,33 @@ typedef struct pd__daemon {
 	uid_t uid;           /* whom root becomes once bound; (uid_t)-1: nothing to drop */
 	gid_t gid;
 	int handoff_fd, control_fd, metrics_fd; /* listening, or -1 when off or failed */
+	bool metrics_later;                     /* takeover: bound once the predecessor left */
 	sigset_t sigs;                          /* blocked, and read from sig_fd */
 	bool startup_hup;                       /* a SIGHUP came while the zones loaded */
 	int sig_fd;
 	pd__reloader_t reloader;
 	pd_control_t control;
+	pd_upgrade_t upgrade; /* what a successor is started as; the upgrade under way */
 } pd__daemon_t;
 
 static void pd__daemon_init(pd__daemon_t *d)
 {
 	memset(d, 0, sizeof(*d)); /* a zeroed cfg is safe to free, as is the rest */
 	d->status = PD__EXIT_FAILED;
-	d->stats_fd = d->handoff_conn = d->old_stats_fd = d->ready_fd = -1;
+	d->stats_fd = d->handoff_conn = d->old_stats_fd = d->ready_fd = d->report_fd = -1;
 	d->handoff_fd = d->control_fd = d->metrics_fd = d->sig_fd = -1;
 	d->uid = (uid_t)-1;
 	d->gid = (gid_t)-1;
 }
 
-enum { PD__OPT_CHECK = 256, PD__OPT_TAKEOVER, PD__OPT_HANDOFF, PD__OPT_CONTROL, PD__OPT_USER };
+enum {
+	PD__OPT_CHECK = 256,
+	PD__OPT_TAKEOVER,
+	PD__OPT_HANDOFF,
+	PD__OPT_CONTROL,
+	PD__OPT_USER,
+	PD__OPT_REPORT
+};
 
 static const struct option pd__opts[] = {
     {"config", required_argument, NULL, 'c'},
@@ -275,25 +297,71 @@ static const struct option pd__opts[] = {
     {"handoff-socket", required_argument, NULL, PD__OPT_HANDOFF},
     {"control-socket", required_argument, NULL, PD__OPT_CONTROL},
     {"user", required_argument, NULL, PD__OPT_USER},
+    {"upgrade-report", required_argument, NULL, PD__OPT_REPORT},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0}};
 
 static const char pd__short_opts[] = ":c:l:t:z:fp:hV";
 
+/* An error of start-up that goes to standard error as it is, not as a log line: also to
+ * the pindnsd that started us by upgrade, when one did. */
+static void pd__start_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void pd__start_error(const char *fmt, ...)
+{
+	char msg[1500];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "pindnsd: %s\n", msg);
+	pd_log_copy(msg);
+}
+
+/* --upgrade-report FD: an inherited stream socket; ours alone from now on (close-on-exec),
+ * and every error line is copied to it. */
+static int pd__report_open(pd__daemon_t *d, const char *value)
+{
+	char *end;
+	int type = 0;
+	socklen_t tl = sizeof(type);
+	errno = 0;
+	long fd = strtol(value, &end, 10);
+	if (errno || *end || end == value || fd < 3 || fd > INT_MAX ||
+	    fcntl((int)fd, F_SETFD, FD_CLOEXEC) < 0 ||
+	    getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM) {
+		fprintf(stderr,
+		        "pindnsd: --upgrade-report %s: not an inherited stream socket (it is set "
+		        "by pindnsctl upgrade, not by hand)\n",
+		        value);
+		return -EINVAL;
+	}
+	d->report_fd = (int)fd;
+	pd_log_copy_errors(d->report_fd);
+	return 0;
+}
+
 /*
  * Options are read twice: the file first, then the command line on top of it. This first
- * pass finds the file (--config), and what ends the program at once: --help, --version
- * and bad usage (exit 2).
+ * pass finds the file (--config), the report socket of an upgrade, and what ends the
+ * program at once: --help, --version and bad usage (exit 2). A bad option is said once
+ * the whole line is read, so that an upgrade's report hears of it.
  */
 static int pd__options_scan(pd__daemon_t *d, int argc, char **argv)
 {
+	char bad[600] = "";
 	int opt;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, pd__short_opts, pd__opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			d->config_path = optarg;
+			break;
+		case PD__OPT_REPORT:
+			if (d->report_fd < 0 && pd__report_open(d, optarg) < 0) {
+				d->status = PD__EXIT_USAGE;
+				return -EINVAL;
+			}
 			break;
 		case 'h':
 			pd__usage(stdout);
@@ -306,18 +374,24 @@ static int pd__options_scan(pd__daemon_t *d, int argc, char **argv)
 			d->status = PD__EXIT_OK;
 			return 0;
 		case '?':
-			fprintf(stderr, "pindnsd: unknown option '%s'; see pindnsd --help\n",
-			        argv[optind - 1]);
-			d->status = PD__EXIT_USAGE;
-			return -EINVAL;
+			if (!bad[0])
+				snprintf(bad, sizeof(bad),
+				         "unknown option '%s'; see pindnsd --help",
+				         argv[optind - 1]);
+			break;
 		case ':':
-			fprintf(stderr, "pindnsd: option '%s' needs a value; see pindnsd --help\n",
-			        argv[optind - 1]);
-			d->status = PD__EXIT_USAGE;
-			return -EINVAL;
+			if (!bad[0])
+				snprintf(bad, sizeof(bad),
+				         "option '%s' needs a value; see pindnsd --help",
+				         argv[optind - 1]);
+			break;
 		}
 	}
-	return 0;
+	if (!bad[0])
+		return 0;
+	pd__start_error("%s", bad);
+	d->status = PD__EXIT_USAGE;
+	return -EINVAL;
 }
 
 /*
@@ -345,7 +419,7 @@ static int pd__config_read(pd__daemon_t *d)
 		return 0;
 	ret = pd_config_load(&d->cfg, d->config_path, err, sizeof(err));
 	if (ret < 0)
-		fprintf(stderr, "pindnsd: %s\n", err);
+		pd__start_error("%s", err);
 	return ret;
 }
 
@@ -400,18 +474,83 @@ static int pd__options_apply(pd__daemon_t *d, int argc, char **argv)
 		const char *key = pd__option_key(opt);
 		int ret = key ? pd_config_set(&d->cfg, key, optarg, err, sizeof(err)) : 0;
 		if (ret < 0) {
-			fprintf(stderr, "pindnsd: %s: %s\n", argv[optind - 1], err);
+			pd__start_error("%s: %s", argv[optind - 1], err);
 			d->status = PD__EXIT_USAGE;
 			return ret;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "pindnsd: unexpected argument '%s'; see pindnsd --help\n",
-		        argv[optind]);
+		pd__start_error("unexpected argument '%s'; see pindnsd --help", argv[optind]);
+		d->status = PD__EXIT_USAGE;
+		return -EINVAL;
+	}
+	if (d->report_fd >= 0 && !d->takeover) {
+		pd__start_error(
+		    "--upgrade-report goes with --takeover (pindnsctl upgrade sets both)");
 		d->status = PD__EXIT_USAGE;
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* Appends a copy of s (NULL: out of memory) to the growing list *v of *n. 0 or -ENOMEM. */
+static int pd__push(char ***v, size_t *n, char *s)
+{
+	char **nv = s ? realloc(*v, (*n + 2) * sizeof(*nv)) : NULL;
+	if (!nv) {
+		free(s);
+		return -ENOMEM;
+	}
+	nv[(*n)++] = s;
+	nv[*n] = NULL;
+	*v = nv;
+	return 0;
+}
+
+/* value, or cwd/value when relative and cwd is known; a new string, NULL when out of
+ * memory. */
+static char *pd__joined(const char *cwd, const char *value)
+{
+	char *s = NULL;
+	if (value[0] == '/' || !cwd)
+		return strdup(value);
+	return asprintf(&s, "%s/%s", cwd, value) < 0 ? NULL : s;
+}
+
+/*
+ * The command line of a successor started by upgrade: ours, each option spelt out in full
+ * (--takeover and --upgrade-report left out: the upgrade adds its own), the files read
+ * before detaching (--config, --zones) made absolute, since the successor starts in the
+ * folder we are in now, "/" once detached. The others are used after that, by us as by
+ * it, in the same folder. Without memory upgrades are refused, no more.
+ */
+static char **pd__successor_argv(int argc, char **argv)
+{
+	char cwd[PATH_MAX], **v = NULL;
+	size_t n = 0;
+	int opt, ret = pd__push(&v, &n, strdup(argv[0]));
+	bool have_cwd = getcwd(cwd, sizeof(cwd)) != NULL;
+	optind = 1;
+	while (ret == 0 && (opt = getopt_long(argc, argv, pd__short_opts, pd__opts, NULL)) != -1) {
+		const struct option *o = pd__opts;
+		while (o->name && o->val != opt)
+			o++;
+		if (!o->name || opt == PD__OPT_TAKEOVER || opt == PD__OPT_REPORT)
+			continue;
+		char *name = NULL;
+		ret = pd__push(&v, &n, asprintf(&name, "--%s", o->name) < 0 ? NULL : name);
+		if (ret == 0 && o->has_arg == required_argument)
+			ret = pd__push(&v, &n,
+			               opt == 'c' || opt == 'z'
+			                   ? pd__joined(have_cwd ? cwd : NULL, optarg)
+			                   : strdup(optarg));
+	}
+	if (ret == 0)
+		return v;
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+	return NULL;
 }
 
 /* What the configuration leaves to be worked out here: defaults that depend on the
@@ -463,6 +602,12 @@ static int pd__zones_load(pd__daemon_t *d)
 		d->done = true;
 		return 0;
 	}
+	/* An upgrade replaces a server that serves: not by one that serves less. The zones'
+	 * own errors were logged (and reported) as they failed. */
+	if (d->report_fd >= 0 && rep.failed) {
+		pd_log(PD_LOG_ERR, "%zu zone(s) failed to load: not taking over", rep.failed);
+		return -EINVAL;
+	}
 	if (d->zones->count == 0)
 		pd_log(PD_LOG_WARN, "no zone loaded: every query will be REFUSED");
 	return 0;
@@ -497,6 +642,63 @@ static int pd__engine_activated(pd__daemon_t *d, const pd_engine_conf_t *ecfg, c
 	d->cfg.nlisten = pd_engine_listens(d->engine, d->cfg.listen);
 	pd_log(PD_LOG_INFO, "using %d socket(s) from socket activation", nfds);
 	return 0;
+}
+
+/* Whether the folder of a runtime file (socket, pid file) that we shall replace can be
+ * written to; a missing one is made later, or says why not then. 0 or -errno. */
+static int pd__folder_writable(const char *what, const char *file)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	if (!file || snprintf(dir, sizeof(dir), "%s", file) >= (int)sizeof(dir))
+		return 0;
+	char *slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash++;
+	if (slash)
+		*slash = '\0';
+	else
+		strcpy(dir, ".");
+	if (stat(dir, &st) < 0 || faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == 0)
+		return 0;
+	int e = errno;
+	pd_log(PD_LOG_ERR,
+	       "the %s %s cannot be replaced: its folder %s is not writable by uid %u (%s); "
+	       "the service user must own it (systemd: RuntimeDirectory= with User=, or "
+	       "tmpfiles.d)",
+	       what, file, dir, (unsigned)geteuid(), strerror(e));
+	return -e;
+}
+
+/*
+ * A successor started by upgrade runs as the user its predecessor became, without root:
+ * what it could not do once it has taken over is found out before, while the old one
+ * still serves. It binds nothing (the sockets come by handoff) but the metrics listener,
+ * which its predecessor still holds (EADDRINUSE is what we expect then).
+ */
+static int pd__successor_checks(pd__daemon_t *d)
+{
+	char err[1024] = "";
+	if (d->report_fd < 0)
+		return 0;
+	int ret = pd__folder_writable("handoff socket", d->cfg.handoff_socket);
+	if (ret == 0)
+		ret = pd__folder_writable("control socket", d->cfg.control_socket);
+	if (ret == 0)
+		ret = pd__folder_writable("pid-file", d->cfg.pid_file);
+	if (ret < 0 || !d->cfg.metrics_on)
+		return ret;
+	int fd = pd_metrics_listen(&d->cfg.metrics, err, sizeof(err));
+	if (fd >= 0 || fd == -EADDRINUSE) {
+		if (fd >= 0)
+			close(fd); /* a new address: bound again once serving */
+		return 0;
+	}
+	pd_log(PD_LOG_ERR, "%s%s", err,
+	       fd == -EACCES ? " (a port below 1024 needs root, which a pindnsd started by "
+	                       "upgrade no longer has: use a port from 1024 on)"
+	                     : "");
+	return fd;
 }
 
 /* The engine and its sockets: taken over, passed by systemd, or bound here. */
@@ -575,6 +777,28 @@ static int pd__detach(pd__daemon_t *d)
 	return 0;
 }
 
+/*
+ * A pid file we may not write, in a folder we may: the predecessor made it as root, and
+ * we (started by upgrade) are its service user. A new file is put in its place; rename
+ * replaces whatever is at path, a link included, and follows nothing.
+ */
+static int pd__pid_file_replace(const char *path, char *err, size_t cap)
+{
+	char *tmp = NULL;
+	if (asprintf(&tmp, "%s.%ld", path, (long)getpid()) < 0) {
+		snprintf(err, cap, "cannot write pid-file %s: out of memory", path);
+		return -ENOMEM;
+	}
+	int ret = pd_write_pid_file(tmp, err, cap);
+	if (ret == 0 && rename(tmp, path) < 0) {
+		ret = -errno;
+		snprintf(err, cap, "cannot write pid-file %s: %s", path, strerror(-ret));
+		unlink(tmp);
+	}
+	free(tmp);
+	return ret;
+}
+
 /* The pid file, and its folder when missing (below). */
 static int pd__pid_file(const pd__daemon_t *d)
 {
@@ -584,6 +808,8 @@ static int pd__pid_file(const pd__daemon_t *d)
 	int ret = pd_make_file_dir("pid file", d->cfg.pid_file, d->uid, d->gid, err, sizeof(err));
 	if (ret == 0)
 		ret = pd_write_pid_file(d->cfg.pid_file, err, sizeof(err));
+	if (ret == -EACCES && geteuid() != 0)
+		ret = pd__pid_file_replace(d->cfg.pid_file, err, sizeof(err));
 	if (ret < 0)
 		pd_log(PD_LOG_ERR, "%s", err);
 	return ret;
@@ -609,22 +835,33 @@ static int pd__unix_socket(const pd__daemon_t *d, const char *what, const char *
 }
 
 /* The handoff and control sockets, and the metrics listener: each is optional, and one
- * that fails leaves the daemon serving without it. */
-static void pd__listeners(pd__daemon_t *d)
+ * that fails leaves the daemon serving without it. Returns 0, or the first failure of a
+ * Unix socket (-errno), which stops a successor started by upgrade: the old one serves
+ * on, and can be reached. */
+static int pd__listeners(pd__daemon_t *d)
 {
 	char err[1024] = "";
+	int ret = 0;
 	if (d->cfg.handoff_socket)
-		pd__unix_socket(d, "handoff socket", d->cfg.handoff_socket, pd_handoff_listen,
-		                "restart by takeover will not work", &d->handoff_fd);
-	if (d->cfg.control_socket)
-		pd__unix_socket(d, "control socket", d->cfg.control_socket, pd_control_listen,
-		                "pindnsctl will not reach this daemon", &d->control_fd);
-	if (d->cfg.metrics_on) {
+		ret = pd__unix_socket(d, "handoff socket", d->cfg.handoff_socket, pd_handoff_listen,
+		                      "restart by takeover will not work", &d->handoff_fd);
+	/* A successor started by upgrade stops at the first: the old one keeps the other. */
+	if (d->cfg.control_socket && (ret == 0 || d->report_fd < 0)) {
+		int r =
+		    pd__unix_socket(d, "control socket", d->cfg.control_socket, pd_control_listen,
+		                    "pindnsctl will not reach this daemon", &d->control_fd);
+		ret = ret ? ret : r;
+	}
+	/* The predecessor listens there until it hands over: then ours (pd__metrics_late). */
+	if (d->cfg.metrics_on && d->takeover)
+		d->metrics_later = true;
+	else if (d->cfg.metrics_on) {
 		int fd = pd_metrics_listen(&d->cfg.metrics, err, sizeof(err));
 		if (fd < 0)
 			pd_log(PD_LOG_ERR, "%s", err);
 		d->metrics_fd = fd < 0 ? -1 : fd;
 	}
+	return ret;
 }
 
 /* Root goes: the sockets are given to the service user first, since pindnsctl and
@@ -669,7 +906,8 @@ static int pd__as_root(pd__daemon_t *d)
 	ret = pd__pid_file(d);
 	if (ret < 0)
 		return ret;
-	pd__listeners(d);
+	if (pd__listeners(d) < 0 && d->report_fd >= 0)
+		return -EIO;
 	return d->uid == (uid_t)-1 ? 0 : pd__drop_root(d);
 }
 
@@ -685,6 +923,7 @@ static void pd__signals_block(pd__daemon_t *d)
 	sigaddset(&d->sigs, SIGINT);
 	sigaddset(&d->sigs, SIGTERM);
 	sigaddset(&d->sigs, SIGHUP);
+	sigaddset(&d->sigs, SIGCHLD); /* a successor started by upgrade ended */
 	if (!d->check_only)
 		pthread_sigmask(SIG_BLOCK, &d->sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -702,7 +941,7 @@ static bool pd__startup_signals(pd__daemon_t *d)
 	while ((sig = sigtimedwait(&d->sigs, NULL, &now)) > 0) {
 		if (sig == SIGHUP)
 			d->startup_hup = true;
-		else
+		else if (sig != SIGCHLD)
 			stop = sig;
 	}
 	if (!stop)
@@ -810,6 +1049,74 @@ static void pd__takeover_finish(pd__daemon_t *d)
 	}
 }
 
+/*
+ * Takeover: the metrics listener, once the predecessor has closed its own (it does when
+ * we say GO; one from before that change closes it as it exits, soon after). Scrapes in
+ * between are refused: Prometheus tries again at its next interval.
+ */
+static void pd__metrics_late(pd__daemon_t *d)
+{
+	char err[1024] = "";
+	int fd = -EADDRINUSE;
+	if (!d->metrics_later)
+		return;
+	for (int i = 0; i < 40 && fd == -EADDRINUSE; i++) {
+		if (i)
+			usleep(25 * 1000);
+		fd = pd_metrics_listen(&d->cfg.metrics, err, sizeof(err));
+	}
+	if (fd < 0)
+		pd_log(PD_LOG_ERR, "%s; serving without metrics", err);
+	d->metrics_fd = fd < 0 ? -1 : fd;
+}
+
+/*
+ * Started by pindnsctl upgrade: leaves the pindnsd that started us at once, so that by the
+ * time it names us to systemd as the main process (MAINPID=, at the handoff) we are PID
+ * 1's child, not its. systemd 252 takes a main process that is not its own child for one
+ * it cannot wait for: a stop then sends SIGKILL right after SIGTERM. The parent says
+ * which process goes on, then exits 0.
+ */
+static int pd__upgrade_leave_parent(pd__daemon_t *d)
+{
+	if (d->report_fd < 0)
+		return 0;
+	pid_t kid = fork();
+	if (kid < 0) {
+		pd_log(PD_LOG_ERR, "upgrade: cannot fork: %s", strerror(errno));
+		d->status = PD__EXIT_FAILED;
+		return -errno;
+	}
+	if (kid > 0) {
+		dprintf(d->report_fd, "pid %ld version %s\n", (long)kid, PD_VERSION);
+		_exit(0);
+	}
+	return 0;
+}
+
+/* The report of an upgrade: the process that will serve, once it has detached. */
+static void pd__report_hello(const pd__daemon_t *d)
+{
+	if (d->report_fd >= 0)
+		dprintf(d->report_fd, "pid %ld version %s\n", (long)getpid(), PD_VERSION);
+}
+
+/* Taken over: the report is done. The descriptor is kept, on /dev/null, until the
+ * workers are gone: one of them that logs an error meanwhile writes nowhere. */
+static void pd__report_close(pd__daemon_t *d)
+{
+	if (d->report_fd < 0)
+		return;
+	pd_log_copy_errors(-1);
+	int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (devnull < 0 || dup3(devnull, d->report_fd, O_CLOEXEC) < 0) {
+		close(d->report_fd); /* the predecessor must see the end anyway */
+		d->report_fd = -1;
+	}
+	if (devnull >= 0)
+		close(devnull);
+}
+
 /* Starts the workers (on takeover, then the predecessor stops). */
 static int pd__start(pd__daemon_t *d)
 {
@@ -818,6 +1125,8 @@ static int pd__start(pd__daemon_t *d)
 		return ret; /* the engine said why */
 	if (d->handoff_conn >= 0)
 		pd__takeover_finish(d);
+	pd__report_close(d);
+	pd__metrics_late(d);
 	malloc_trim(0); /* hand back what the zone builders freed, now that we answer */
 	return 0;
 }
@@ -873,19 +1182,50 @@ static void pd__on_handoff(pd__daemon_t *d)
 		return;
 	}
 	/* The successor reads the same sockets now: stop ours and leave. Under systemd it
-	 * becomes the main process (its PID from the connection). */
-	struct ucred cred;
+	 * becomes the main process (its PID from the connection, or, when it is the one
+	 * upgrade started and it detached since, the PID it serves as). */
+	struct ucred cred = {.pid = 0};
 	socklen_t cl = sizeof(cred);
 	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0)
-		pd_systemd_notify("MAINPID=%ld", (long)cred.pid);
+		pd_systemd_notify("MAINPID=%ld", (long)pd_upgrade_main_pid(&d->upgrade, cred.pid));
 	close(d->handoff_fd);
 	d->handoff_fd = -1;
+	/* Its metrics listener is bound once we say BYE: ours goes first. */
+	if (d->metrics_fd >= 0) {
+		close(d->metrics_fd);
+		d->metrics_fd = -1;
+	}
 	pd_engine_stop(d->engine);
 	int handed = pd_handoff_done(conn, d->engine, version);
 	pd_log(PD_LOG_INFO, "handed the sockets over, with %d open TCP connection(s); exiting",
 	       handed);
+	pd_upgrade_handed_over(&d->upgrade, cred.pid);
 	d->handed_over = true;
 	d->stopping = true;
+}
+
+/* pindnsctl upgrade (pd_control_t.upgrade): our successor is started, and conn answered
+ * once it has taken over or failed to. */
+static int pd__upgrade_start(void *arg, int conn, char *msg, size_t cap)
+{
+	pd__daemon_t *d = arg;
+	if (!d->cfg.handoff_socket) {
+		snprintf(msg, cap,
+		         "upgrade needs a handoff socket, and this pindnsd has none: set "
+		         "handoff-socket (the packaged configuration has /run/pindns/handoff.sock) "
+		         "and restart it once");
+		return -EINVAL;
+	}
+	if (d->handoff_fd < 0) {
+		snprintf(
+		    msg, cap,
+		    "upgrade needs the handoff socket %s, which this pindnsd could not make at "
+		    "start-up (see its log): restart it once",
+		    d->cfg.handoff_socket);
+		return -EINVAL;
+	}
+	return pd_upgrade_start(&d->upgrade, d->cfg.handoff_socket, d->cfg.upgrade_timeout_s, conn,
+	                        msg, cap);
 }
 
 /* A pindnsctl command. */
@@ -909,13 +1249,17 @@ static void pd__on_metrics(pd__daemon_t *d)
 		pd_metrics_serve(conn, d->stats, d->zones);
 }
 
-/* SIGHUP reloads the zones; SIGINT and SIGTERM stop. */
+/* SIGHUP reloads the zones; SIGINT and SIGTERM stop; SIGCHLD: a successor ended. */
 static void pd__on_signal(pd__daemon_t *d)
 {
 	struct signalfd_siginfo si;
 	if (read(d->sig_fd, &si, sizeof(si)) != sizeof(si))
 		return;
 	int sig = (int)si.ssi_signo;
+	if (sig == SIGCHLD) {
+		pd_upgrade_on_child(&d->upgrade);
+		return;
+	}
 	if (sig == SIGHUP) {
 		char msg[300];
 		pd_log(PD_LOG_INFO, "SIGHUP: reloading zones");
@@ -939,7 +1283,9 @@ static int pd__loop_prepare(pd__daemon_t *d)
 	                            .stats = d->stats,
 	                            .started_unix = (int64_t)time(NULL),
 	                            .reload = pd__reload,
-	                            .arg = &d->reloader};
+	                            .arg = &d->reloader,
+	                            .upgrade = pd__upgrade_start,
+	                            .upgrade_arg = d};
 	d->sig_fd = signalfd(-1, &d->sigs, SFD_CLOEXEC);
 	if (d->sig_fd < 0) {
 		int ret = -errno;
@@ -956,11 +1302,12 @@ static int pd__loop(pd__daemon_t *d)
 	int ret = pd__loop_prepare(d);
 	while (ret == 0 && !d->stopping) {
 		/* A descriptor of -1 (off, or handed over) is skipped by poll. */
-		struct pollfd pfd[4] = {{.fd = d->sig_fd, .events = POLLIN},
+		struct pollfd pfd[5] = {{.fd = d->sig_fd, .events = POLLIN},
 		                        {.fd = d->handoff_fd, .events = POLLIN},
 		                        {.fd = d->control_fd, .events = POLLIN},
-		                        {.fd = d->metrics_fd, .events = POLLIN}};
-		if (poll(pfd, 4, -1) < 0) {
+		                        {.fd = d->metrics_fd, .events = POLLIN},
+		                        {.fd = pd_upgrade_fd(&d->upgrade), .events = POLLIN}};
+		if (poll(pfd, 5, pd_upgrade_wait_ms(&d->upgrade)) < 0) {
 			if (errno == EINTR)
 				continue;
 			ret = -errno;
@@ -977,6 +1324,9 @@ static int pd__loop(pd__daemon_t *d)
 			pd__on_metrics(d);
 		if (pfd[0].revents & POLLIN)
 			pd__on_signal(d);
+		if (pfd[4].revents)
+			pd_upgrade_on_report(&d->upgrade);
+		pd_upgrade_on_time(&d->upgrade);
 	}
 	return ret;
 }
@@ -1023,8 +1373,10 @@ static void pd__stop(pd__daemon_t *d)
 /* Frees and closes whatever the steps made, however far they got. */
 static void pd__cleanup(pd__daemon_t *d)
 {
-	const int fds[] = {d->ready_fd,   d->handoff_conn, d->handoff_fd, d->control_fd,
-	                   d->metrics_fd, d->sig_fd,       d->stats_fd,   d->old_stats_fd};
+	const int fds[] = {d->ready_fd,   d->handoff_conn, d->handoff_fd,
+	                   d->control_fd, d->metrics_fd,   d->sig_fd,
+	                   d->stats_fd,   d->old_stats_fd, d->report_fd};
+	pd_upgrade_free(&d->upgrade);
 	for (size_t i = 0; i < sizeof(fds) / sizeof(*fds); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
@@ -1042,15 +1394,23 @@ int main(int argc, char **argv)
 {
 	pd__daemon_t d;
 	pd__daemon_init(&d);
+	/* First of all, while the binary at our path is surely the one running. */
+	pd_upgrade_init(&d.upgrade, NULL);
 	if (pd__options_scan(&d, argc, argv) < 0 || d.done)
+		goto out;
+	if (pd__upgrade_leave_parent(&d) < 0)
 		goto out;
 	pd__signals_block(&d);
 	pd__malloc_tune();
 	if (pd__config_read(&d) < 0 || pd__options_apply(&d, argc, argv) < 0 ||
 	    pd__config_finish(&d) < 0 || pd__zones_load(&d) < 0 || d.done)
 		goto out;
-	if (!pd__startup_signals(&d) || pd__engine_build(&d) < 0 || pd__detach(&d) < 0 ||
-	    pd__as_root(&d) < 0)
+	d.upgrade.argv = pd__successor_argv(argc, argv);
+	if (!pd__startup_signals(&d) || pd__successor_checks(&d) < 0 || pd__engine_build(&d) < 0 ||
+	    pd__detach(&d) < 0)
+		goto out;
+	pd__report_hello(&d);
+	if (pd__as_root(&d) < 0)
 		goto out;
 	if (d.startup_hup) {
 		pd_log(PD_LOG_INFO, "SIGHUP during start-up: the zones are reloaded once serving");

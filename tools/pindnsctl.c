@@ -42,6 +42,11 @@ static void pd__usage(FILE *out)
 	        "  zone-list [PATTERN] origin, serial, records and load time of each zone, or of\n"
 	        "                      those matching PATTERN (a glob, any case: '*.example'),\n"
 	        "                      then a count\n"
+	        "  upgrade             the daemon starts the pindnsd now installed at its path,\n"
+	        "                      with its command line, which takes the sockets over as\n"
+	        "                      --takeover does (no query lost); waits for the outcome\n"
+	        "                      (the new one loads every zone first; upgrade-timeout):\n"
+	        "                      the old process serves on if the new one fails\n"
 	        "  stop                stop the daemon\n"
 	        "Offline checks (no daemon needed):\n"
 	        "  zone-check FILE [ORIGIN]  parse and compile a zone file (ORIGIN defaults to\n"
@@ -284,7 +289,10 @@ int main(int argc, char **argv)
 	bool offline = strcmp(cmd, "zone-check") == 0 || strcmp(cmd, "conf-check") == 0;
 	if (warn && !offline)
 		goto usage; /* the daemon has its own setting */
-	if (strcmp(cmd, PD_CTL_STATUS) == 0 || strcmp(cmd, PD_CTL_STOP) == 0) {
+	/* No time limit on the reply: an upgrade's comes when the new pindnsd has loaded its
+	 * zones, or when the daemon's own upgrade-timeout has passed. */
+	if (strcmp(cmd, PD_CTL_STATUS) == 0 || strcmp(cmd, PD_CTL_STOP) == 0 ||
+	    strcmp(cmd, PD_CTL_UPGRADE) == 0) {
 		if (extra)
 			goto usage;
 		return pd__remote(sock, cmd);

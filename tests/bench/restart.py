@@ -8,7 +8,11 @@ queries pipelined on it all the while (pindns-load --tcp, 1 connection x 4 in fl
 and the table says what it saw: answers, losses, connections opened, closes and resets
 by the server, and the longest time without an answer. It passes (exit 0) only if that
 one connection lasted, nothing was lost and the load outlived the last upgrade. It needs
-a pindnsd with TCP (its --help mentions tcp-threads); without, it is skipped."""
+a pindnsd with TCP (its --help mentions tcp-threads); without, it is skipped.
+
+With --ctl-upgrade the upgrades are made as a package upgrade makes them: a new file put
+at the path the running pindnsd was started from, then `pindnsctl upgrade`, which has
+the running one start it (the successor is its child, not this script's)."""
 
 import argparse
 import json
@@ -38,15 +42,81 @@ def run_load(build, port, seconds, queries):
 TCP_INFLIGHT = 4
 
 
+def start_first(args, binaries, work, port, zones, name, servers):
+    """The first pindnsd of a lineage, with its handoff socket (and control socket, for
+    --ctl-upgrade: started from a copy of the binary that upgrades replace)."""
+    # Upgraded by pindnsctl, the successor runs as the user the first one became: the
+    # sockets' folder must be that user's, which pindnsd makes it when it creates it.
+    run = os.path.join(work, "run-" + name) if args.ctl_upgrade else work
+    sock = os.path.join(run, "handoff-%s.sock" % name)
+    argv = [binaries[0], "--foreground", "--listen", "127.0.0.1:%d" % port, "--zones", zones,
+            "--handoff-socket", sock]
+    if args.ctl_upgrade:
+        installed = os.path.join(work, "sbin-" + name, "pindnsd")
+        os.makedirs(os.path.dirname(installed))
+        shutil.copy(binaries[0], installed)
+        argv[0] = installed
+        argv += ["--control-socket", os.path.join(run, "control.sock")]
+    srv = harness.Server(argv, port, os.path.join(work, "%s0.log" % name))
+    servers.append(srv)
+    srv.pid = srv.proc.pid  # the one serving now, which --ctl-upgrade changes
+    return srv, sock
+
+
+def wait_gone(pid, timeout=60):
+    """Waits until pid has exited (a zombie no one reaps counts as gone)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return
+        except OSError:
+            return
+        time.sleep(0.02)
+    raise RuntimeError("pindnsd pid %d still runs %d s after it handed over" % (pid, timeout))
+
+
+def upgrade(args, srv, sock, binary, zones, port, log, servers):
+    """One upgrade of the lineage srv belongs to, to binary: by --takeover beside it, or
+    (--ctl-upgrade) binary put at srv's path and pindnsctl upgrade. Returns once the old
+    process has exited; the result is what to upgrade next time."""
+    if not args.ctl_upgrade:
+        new = harness.Server([binary, "--foreground", "--zones", zones, "--takeover", sock,
+                              "--handoff-socket", sock], port, log)
+        servers.append(new)
+        srv.proc.wait(timeout=60)
+        new.pid = new.proc.pid
+        return new
+    installed = srv.argv[0]
+    shutil.copy(binary, installed + ".new")
+    os.replace(installed + ".new", installed)  # a new file, as dpkg puts it in place
+    ctl = srv.argv[srv.argv.index("--control-socket") + 1]
+    r = subprocess.run([os.path.join(args.build, "pindnsctl"), "-s", ctl, "upgrade"],
+                       capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        raise RuntimeError("pindnsctl upgrade: %s%s" % (r.stdout, r.stderr))
+    old = srv.pid
+    srv.pid = int(r.stdout.split("-> pid ")[1].split()[0])
+    wait_gone(old)
+    return srv
+
+
+def stop_lineage(args, srv):
+    """Stops the one serving now (with --ctl-upgrade not the first, whose group it is in:
+    srv.stop() would kill it), then srv."""
+    if args.ctl_upgrade and srv.pid != srv.proc.pid:
+        os.kill(srv.pid, signal.SIGTERM)
+        wait_gone(srv.pid)
+    srv.stop()
+
+
 def tcp_upgrades(args, binaries, work, zones, queries, servers):
     """One pindnsd lineage, upgraded args.upgrades times under one TCP connection's load;
     returns pindns-load's report with "changed_until", the end of the last upgrade."""
-    sock = os.path.join(work, "handoff-tcp.sock")
     port = harness.free_port()
-    srv = harness.Server([binaries[0], "--foreground", "--listen", "127.0.0.1:%d" % port,
-                          "--zones", zones, "--handoff-socket", sock],
-                         port, os.path.join(work, "t0.log"))
-    servers.append(srv)
+    srv, sock = start_first(args, binaries, work, port, zones, "t", servers)
+    first = srv
     harness.wait_for_udp(port, proc=srv.proc)
     deadline = time.monotonic() + 10
     while tcp_query(port, harness.make_query("www.example.com"), timeout=0.5) is None:
@@ -62,18 +132,16 @@ def tcp_upgrades(args, binaries, work, zones, queries, servers):
     try:
         time.sleep(0.3)
         for n in range(args.upgrades):
-            old = srv
-            srv = harness.Server([binaries[(n + 1) % 2], "--foreground", "--zones", zones,
-                                  "--takeover", sock, "--handoff-socket", sock],
-                                 port, os.path.join(work, "t%d.log" % (n + 1)))
-            servers.append(srv)
-            old.proc.wait(timeout=60)
+            srv = upgrade(args, srv, sock, binaries[(n + 1) % 2], zones, port,
+                          os.path.join(work, "t%d.log" % (n + 1)), servers)
             time.sleep(0.3)
         changed_until = time.monotonic()
         time.sleep(0.3)
     finally:
         load.send_signal(signal.SIGINT)
         out = load.communicate(timeout=60)[0]
+        if args.ctl_upgrade:
+            stop_lineage(args, first)
     if load.returncode != 0:
         raise RuntimeError("pindns-load --tcp exited %d: %s" % (load.returncode, out))
     r = json.loads(out)
@@ -101,14 +169,10 @@ def tcp_verdict(r):
 def udp_changes(args, binaries, work, zones, queries, servers):
     """Reloads and upgrades under UDP load, then naive restarts: the table's rows."""
     pindnsd, upgraded = binaries
-    sock = os.path.join(work, "handoff.sock")
     rows = []
     # Reloads and upgrades, one server lineage, one load run each.
     port = harness.free_port()
-    srv = harness.Server([pindnsd, "--foreground", "--listen", "127.0.0.1:%d" % port,
-                          "--zones", zones, "--handoff-socket", sock],
-                         port, os.path.join(work, "s0.log"))
-    servers.append(srv)
+    srv, sock = start_first(args, binaries, work, port, zones, "s", servers)
     harness.wait_for_udp(port, proc=srv.proc)
     load = run_load(args.build, port, 0.3 + args.reloads * 0.05 + 1, queries)
     time.sleep(0.3)
@@ -120,15 +184,12 @@ def udp_changes(args, binaries, work, zones, queries, servers):
     load = run_load(args.build, port, args.upgrades * 0.6 + 1, queries)
     time.sleep(0.3)
     for n in range(args.upgrades):
-        old = srv
-        srv = harness.Server([upgraded if n % 2 == 0 else pindnsd, "--foreground",
-                              "--zones", zones, "--takeover", sock, "--handoff-socket", sock],
-                             port, os.path.join(work, "u%d.log" % n))
-        servers.append(srv)
-        old.proc.wait(timeout=60)
+        srv = upgrade(args, srv, sock, upgraded if n % 2 == 0 else pindnsd, zones, port,
+                      os.path.join(work, "u%d.log" % n), servers)
         time.sleep(0.3)
-    rows.append(("%d upgrades by handoff" % args.upgrades, json.loads(load.communicate()[0])))
-    srv.stop()
+    how = "pindnsctl upgrade" if args.ctl_upgrade else "handoff"
+    rows.append(("%d upgrades by %s" % (args.upgrades, how), json.loads(load.communicate()[0])))
+    stop_lineage(args, srv)
 
     # The naive way: stop, start again, on the same port.
     port = harness.free_port()
@@ -157,6 +218,9 @@ def main():
     ap.add_argument("--upgrades", type=int, default=10)
     ap.add_argument("--restarts", type=int, default=10)
     ap.add_argument("--no-tcp", action="store_true", help="skip the TCP part")
+    ap.add_argument("--ctl-upgrade", action="store_true",
+                    help="upgrade by pindnsctl upgrade (a new file at the running binary's "
+                         "path) instead of starting pindnsd --takeover beside it")
     ap.add_argument("--tcp-only", action="store_true",
                     help="only the TCP part (exit 77 when pindnsd has no TCP)")
     args = ap.parse_args()
@@ -205,9 +269,10 @@ def main():
           "| connections opened | closed by the server | resets | longest gap ms |"
           % TCP_INFLIGHT)
     print("|---|---|---|---|---|---|---|---|---|")
-    print("| %d upgrades by handoff | %d | %d | %d | %d | %d | %d | %d | %.1f |" % (
-        args.upgrades, r["sent"], r["answered"], r["lost"], r["timeouts"], r["connects"],
-        r["server_closes"], r["resets"], r["max_gap_us"] / 1000))
+    print("| %d upgrades by %s | %d | %d | %d | %d | %d | %d | %d | %.1f |" % (
+        args.upgrades, "pindnsctl upgrade" if args.ctl_upgrade else "handoff", r["sent"],
+        r["answered"], r["lost"], r["timeouts"], r["connects"], r["server_closes"], r["resets"],
+        r["max_gap_us"] / 1000))
     bad = tcp_verdict(r)
     if bad:
         print("\nTCP: FAIL: " + "; ".join(bad))

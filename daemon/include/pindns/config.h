@@ -42,6 +42,7 @@ typedef struct pd_config {
 	uint8_t nsid[PD_CONFIG_NSID_MAX]; /* NSID (RFC 5001); nsid_len 0: none */
 	uint16_t nsid_len;
 	uint32_t sig_warn_secs; /* warn of RRSIGs expiring within this, seconds; 0: off */
+	int upgrade_timeout_s;  /* pindnsctl upgrade: the successor takes over within this */
 } pd_config_t;
 
 /** The zones cfg names, for pd_zones_build(). */

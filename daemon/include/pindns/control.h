@@ -18,6 +18,13 @@ typedef struct pd_control {
 	/* Reloads all zones (zone NULL) or one; returns 0 or -errno with msg set. */
 	int (*reload)(void *arg, const char *zone, char *msg, size_t cap);
 	void *arg;
+	/*
+	 * Starts an upgrade, whose outcome is known only later: returns 0 having taken conn,
+	 * which the daemon answers with pd_control_reply() then, or -errno with msg set (conn
+	 * is answered at once). NULL: the daemon cannot upgrade itself.
+	 */
+	int (*upgrade)(void *upgrade_arg, int conn, char *msg, size_t cap);
+	void *upgrade_arg;
 	bool stop; /* set by "stop": the daemon then stops as on SIGTERM */
 } pd_control_t;
 
@@ -26,10 +33,19 @@ int pd_control_listen(const char *path, char *err, size_t cap);
 
 /**
  * Serves one connection: reads one command line ("status", "reload [ZONE]", "stats",
- * "stats json", "zone-list", "stop"), writes the reply lines and a last line "OK" or
- * "ERROR <why>" (the protocol is in pindns/ctlproto.h), closes conn.
+ * "stats json", "zone-list", "upgrade", "stop"), writes the reply lines and a last line
+ * "OK" or "ERROR <why>" (the protocol is in pindns/ctlproto.h), closes conn. An
+ * "upgrade" that ctl->upgrade took on is left open, without a reply: see
+ * pd_control_reply().
  */
 void pd_control_serve(int conn, pd_control_t *ctl);
+
+/**
+ * Answers a command whose reply was deferred, and closes conn: the text (one line or
+ * more, without the last newline) then "OK" when ok, else "ERROR <text>" (one line).
+ * A client that left meanwhile is not waited for.
+ */
+void pd_control_reply(int conn, bool ok, const char *text);
 
 /**
  * Writes the counters as text or JSON into buf (for "stats"): per worker (with its

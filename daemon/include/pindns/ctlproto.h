@@ -18,8 +18,11 @@
 #define PD_CTL_STATS_JSON "json"     /* the argument of "stats" asking for JSON */
 #define PD_CTL_ZONE_LIST "zone-list" /* "zone-list" or "zone-list PATTERN" */
 #define PD_CTL_STOP "stop"
+/* The daemon starts its successor and answers once it has taken over, or failed to:
+ * the reply can take as long as the successor needs to load every zone. */
+#define PD_CTL_UPGRADE "upgrade"
 /* For the daemon's answer to a command it does not know. */
-#define PD_CTL_COMMANDS "status, reload [ZONE], stats [json], zone-list [PATTERN], stop"
+#define PD_CTL_COMMANDS "status, reload [ZONE], stats [json], zone-list [PATTERN], upgrade, stop"
 
 /* The last line of a reply: success, or the failure and why. */
 #define PD_CTL_OK "OK"

@@ -195,6 +195,25 @@ static void tcp_limits_and_times(void **state)
 	pd_config_free(&cfg);
 }
 
+static void upgrade_timeout(void **state)
+{
+	pd_config_t cfg;
+	char err[512];
+	pd_config_init(&cfg);
+	assert_int_equal(cfg.upgrade_timeout_s, 300);
+	assert_int_equal(pd_config_set(&cfg, "upgrade-timeout", "90", err, sizeof(err)), 0);
+	assert_int_equal(cfg.upgrade_timeout_s, 90);
+	assert_int_equal(pd_config_set(&cfg, "upgrade-timeout", "10m", err, sizeof(err)), 0);
+	assert_int_equal(cfg.upgrade_timeout_s, 600);
+	assert_int_equal(pd_config_set(&cfg, "upgrade-timeout", "0", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "upgrade-timeout must be a time from 1s to 1d, in seconds or "
+	                         "with an ms, s, m, h or d suffix, not '0'");
+	assert_int_equal(pd_config_set(&cfg, "upgrade-timeout", "1500ms", err, sizeof(err)),
+	                 -EINVAL);
+	assert_int_equal(cfg.upgrade_timeout_s, 600);
+	pd_config_free(&cfg);
+}
+
 static void signature_expiry_warning(void **state)
 {
 	pd_config_t cfg;
@@ -281,6 +300,7 @@ int main(void)
 	    cmocka_unit_test(tcp_limits_and_times),
 	    cmocka_unit_test(nsid_text_and_hex),
 	    cmocka_unit_test(signature_expiry_warning),
+	    cmocka_unit_test(upgrade_timeout),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,5 +24,16 @@ void pd_log_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 /** Clears the progress line, if one is shown. */
 void pd_log_progress_end(void);
 
+/**
+ * From now on also writes every error line, as "error <message>\n", to fd (a stream
+ * socket; -1 stops): a pindnsd started by "pindnsctl upgrade" reports to the one that
+ * started it why it could not take over. The write never blocks.
+ */
+void pd_log_copy_errors(int fd);
+
+/** Writes text to the copy of error lines only (see pd_log_copy_errors), for an error
+ * that went to standard error by other means. Does nothing without a copy. */
+void pd_log_copy(const char *text);
+
 /** Logs one line: "pindnsd: LEVEL: message", with a UTC time unless journald collects it. */
 void pd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
