@@ -14,6 +14,8 @@ run) ;;
 test)
 	need="$need libcmocka-dev python3 dnsutils knot-dnsutils nsd knot ldnsutils unbound"
 	need="$need clang libclang-rt-14-dev curl"
+	# package.systemd boots a Debian root made by debootstrap under systemd-nspawn.
+	need="$need debootstrap systemd-container"
 	;;
 *) echo "usage: $0 run|test" >&2; exit 2 ;;
 esac
@@ -71,8 +73,34 @@ if [ ! -e "$policy" ]; then
 	chmod 755 "$policy"
 fi
 
+# systemd-container depends on systemd of its own version: where systemd is installed it is
+# asked for at that version while the mirror has it, so that apt does not upgrade the
+# host's systemd along with it (elsewhere it comes with the systemd it needs).
+pinned() {
+	if [ "$1" = systemd-container ]; then
+		v=$(dpkg-query -W -f='${Status} ${Version}' systemd 2>/dev/null || true)
+		case "$v" in
+		"install ok installed "?*)
+			v=${v#install ok installed }
+			if apt-cache show "$1=$v" >/dev/null 2>&1; then
+				echo "$1=$v"
+				return
+			fi
+			echo "pindns: systemd-container $v is no longer on the mirror: installing" \
+				"the mirror's, which upgrades systemd" >&2
+			;;
+		esac
+	fi
+	echo "$1"
+}
+
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends $missing </dev/null
+install=""
+for p in $missing; do
+	install="$install $(pinned "$p")"
+done
+# shellcheck disable=SC2086 # one word per package
+apt-get install -y -qq --no-install-recommends $install </dev/null
 # Each server package starts its server on port 53 where systemd runs; the tests start
 # their own on loopback high ports. Whole words: "knot" must not match knot-dnsutils.
 for server in "nsd:the differential tests" "knot:the DNSSEC tests" "unbound:the resolver test"; do

@@ -43,11 +43,20 @@ dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qx /etc/pindns/pind
 
 dpkg -x "$deb" "$work/root"
 for f in usr/sbin/pindnsd usr/bin/pindnsctl usr/bin/pindns-load etc/pindns/pindns.conf \
-	var/lib/pindns/zones/example.com.zone usr/lib/systemd/system/pindns.service \
+	usr/share/pindns/zones/example.com.zone usr/lib/systemd/system/pindns.service \
 	usr/lib/systemd/system/pindns.socket usr/lib/sysusers.d/pindns.conf usr/lib/tmpfiles.d/pindns.conf \
 	usr/share/man/man8/pindnsd.8 usr/share/man/man8/pindnsctl.8 \
 	usr/share/man/man5/pindns.conf.5; do
 	[ -f "$work/root/$f" ] || fail "missing /$f"
+done
+# The served folder is empty in the package (the postinst copies the examples there once):
+# a zone file of the package's would be put back by every upgrade.
+[ -d "$work/root/var/lib/pindns/zones" ] || fail "missing /var/lib/pindns/zones"
+[ -z "$(ls -A "$work/root/var/lib/pindns/zones")" ] ||
+	fail "the package owns files in /var/lib/pindns/zones: $(ls "$work/root/var/lib/pindns/zones")"
+for s in preinst postinst prerm postrm; do
+	dpkg-deb --ctrl-tarfile "$deb" | tar -tvf - "./$s" | grep -q '^-rwxr-xr-x' ||
+		fail "no $s of mode 0755 in the package"
 done
 grep -q '^Type=notify$' "$work/root/usr/lib/systemd/system/pindns.service" || fail "unit type"
 grep -q '^NoNewPrivileges=yes$' "$work/root/usr/lib/systemd/system/pindns.service" ||
@@ -66,6 +75,6 @@ root="$work/root"
 "$root/usr/sbin/pindnsd" --help | grep -q "/var/lib/pindns/zones" || fail "default zones dir"
 # The shipped configuration and zones load (zones taken from the unpacked root).
 "$root/usr/sbin/pindnsd" --check-config --config "$root/etc/pindns/pindns.conf" \
-	--zones "$root/var/lib/pindns/zones" | grep -q "2 zone(s) loaded, 0 failed" ||
+	--zones "$root/usr/share/pindns/zones" | grep -q "2 zone(s) loaded, 0 failed" ||
 	fail "shipped configuration"
 echo "package checks: 1 passed, 0 failed"

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Tests packaging/deps.sh (path in $1) with stub apt-get, dpkg-query, useradd, id, getent.
+# Tests packaging/deps.sh (path in $1) with stub apt-get, apt-cache, dpkg-query, useradd, id,
+# getent.
 # The checks are strings for eval, so $ in single quotes is meant (SC2016); so is SC2034.
 # shellcheck disable=SC2016,SC2034
 set -eu
@@ -17,8 +18,10 @@ trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# The stubs log to $STUB_LOG. dpkg-query says a package is installed unless it is in
-# $STUB_MISSING; id -u answers $STUB_UID; getent knows pindns when $STUB_USER is 1.
+# The stubs log to $STUB_LOG. dpkg-query says a package is installed (at version
+# $STUB_VERSION, default 252.38-1~deb12u1) unless it is in $STUB_MISSING; apt-cache show
+# finds PACKAGE=VERSION when it is in $STUB_MIRROR (default: everything); id -u answers
+# $STUB_UID; getent knows pindns when $STUB_USER is 1.
 bin=$tmp/bin
 mkdir "$bin"
 cat >"$bin/apt-get" <<'EOF'
@@ -41,11 +44,28 @@ fi
 EOF
 cat >"$bin/dpkg-query" <<'EOF'
 #!/bin/sh
-for p; do :; done
+fmt=""
+for p; do
+	case "$p" in
+	-f=*) fmt=${p#-f=} ;;
+	esac
+done
 case " $STUB_MISSING " in
 *" $p "*) echo "dpkg-query: no packages found matching $p" >&2; exit 1 ;;
 esac
-echo "install ok installed"
+case "$fmt" in
+*Version*) printf 'install ok installed %s' "${STUB_VERSION:-252.38-1~deb12u1}" ;;
+*) echo "install ok installed" ;;
+esac
+EOF
+cat >"$bin/apt-cache" <<'EOF'
+#!/bin/sh
+echo "apt-cache $*" >>"$STUB_LOG"
+[ "$1" = show ] || exit 100
+case " ${STUB_MIRROR-$2} " in
+*" $2 "*) echo "Package: ${2%%=*}" ;;
+*) echo "E: Version '${2#*=}' for '${2%%=*}' was not found" >&2; exit 100 ;;
+esac
 EOF
 cat >"$bin/id" <<'EOF'
 #!/bin/sh
@@ -176,6 +196,35 @@ run "root, test mode, knot-dnsutils missing alone" test 0 1 none "knot-dnsutils"
 check '[ $rc -eq 0 ]' "exit status $rc, not 0"
 check '[ -z "$(logged systemctl)" ]' "ran systemctl though neither knot nor nsd was installed"
 check '! grep -q "disabled its service" "$dir/out"' "says it disabled a service"
+done_case
+
+# systemd-container at the installed systemd's version, so that apt does not upgrade the
+# host's systemd for it; the mirror's when that version is gone from it; as it comes where
+# systemd is not installed (a fresh chroot).
+run "root, test mode, systemd-container missing" test 0 1 none "debootstrap systemd-container"
+check '[ $rc -eq 0 ]' "exit status $rc, not 0"
+check '[ "$(logged apt-get)" = "apt-get update -qq
+$(install_line "debootstrap systemd-container=252.38-1~deb12u1")" ]' \
+	"systemd-container not asked for at systemd's version"
+check '[ ! -s "$dir/err" ]' "wrote to stderr"
+done_case
+
+STUB_MIRROR="systemd-container=252.39-1~deb12u2"
+export STUB_MIRROR
+run "root, test mode, systemd's version gone from the mirror" test 0 1 none "systemd-container"
+unset STUB_MIRROR
+check '[ $rc -eq 0 ]' "exit status $rc, not 0"
+check '[ "$(logged apt-get)" = "apt-get update -qq
+$(install_line "systemd-container")" ]' "systemd-container not asked for unpinned"
+check 'grep -q "systemd-container 252.38-1~deb12u1 is no longer on the mirror" "$dir/err"' \
+	"does not say the pinned version is gone"
+done_case
+
+run "root, test mode, systemd not installed" test 0 1 none "systemd systemd-container"
+check '[ $rc -eq 0 ]' "exit status $rc, not 0"
+check '[ "$(logged apt-get)" = "apt-get update -qq
+$(install_line "systemd-container")" ]' "systemd-container pinned though systemd is missing"
+check '[ -z "$(logged apt-cache)" ]' "asked apt-cache though systemd is missing"
 done_case
 
 run "not root, packages missing" run 1000 0 none "libldns-dev liburcu-dev"

@@ -88,7 +88,11 @@ grep -qx 'handoff-socket: /run/pindns/handoff.sock' "$conf" || fail "shipped han
 grep -qx 'user: pindns' "$conf" || fail "shipped user"
 
 # The postinst, with stubs first on PATH that only log: on a host without systemd it must
-# only look the user up (it exists), and create it with useradd when it is missing.
+# only look the user up (it exists), and create it with useradd when it is missing. With
+# DPKG_ROOT (dpkg --root) at the unpacked root, a first install copies the example zones
+# into its /var/lib/pindns/zones, and an upgrade copies nothing (they are the admin's).
+DPKG_ROOT=$root
+export DPKG_ROOT
 mkdir "$tmp/stubs"
 for tool in useradd systemctl systemd-sysusers; do
 	printf '#!/bin/sh\necho "%s $*" >>"%s"\n' "$tool" "$tmp/stubs.calls" >"$tmp/stubs/$tool"
@@ -109,6 +113,39 @@ want="$want --shell /usr/sbin/nologin pindns"
 [ "$(cat "$tmp/stubs.calls")" = "$want" ] ||
 	fail "postinst without the user ran: $(cat "$tmp/stubs.calls")"
 [ ! -e /run/pindns ] || fail "postinst made /run/pindns"
+for z in example.com example.org; do
+	cmp -s "$root/usr/share/pindns/zones/$z.zone" "$root/var/lib/pindns/zones/$z.zone" ||
+		fail "postinst configure did not copy $z.zone into /var/lib/pindns/zones"
+done
+rm "$root/var/lib/pindns/zones/example.org.zone"
+echo "; the admin's" >>"$root/var/lib/pindns/zones/example.com.zone"
+: >"$tmp/stubs.calls"
+PATH="$tmp/stubs:$PATH" sh "$tmp/control/postinst" configure 0.0.9 ||
+	fail "postinst configure 0.0.9 (an upgrade) exited $?"
+[ ! -e "$root/var/lib/pindns/zones/example.org.zone" ] ||
+	fail "an upgrade put back an example zone the admin had removed"
+tail -n 1 "$root/var/lib/pindns/zones/example.com.zone" | grep -qx "; the admin's" ||
+	fail "an upgrade overwrote a zone the admin had changed"
+cp "$root/usr/share/pindns/zones/example.org.zone" "$root/var/lib/pindns/zones/"
+# An upgrade from a package that owned the zones in /var/lib/pindns/zones: dpkg removes
+# them as files the new one lacks, between the preinst (which keeps a copy) and the
+# postinst (which puts them back).
+printf '#!/bin/sh\n[ "$*" = "-L pindns" ] || exit 1\necho /var/lib/pindns/zones\n' \
+	>"$tmp/stubs/dpkg-query"
+printf 'echo /var/lib/pindns/zones/example.%s.zone\n' com org >>"$tmp/stubs/dpkg-query"
+chmod 755 "$tmp/stubs/dpkg-query"
+PATH="$tmp/stubs:$PATH" sh "$tmp/control/preinst" upgrade 0.0.9 ||
+	fail "preinst upgrade 0.0.9 exited $?"
+rm "$root/var/lib/pindns/zones/example.com.zone" "$root/var/lib/pindns/zones/example.org.zone"
+PATH="$tmp/stubs:$PATH" sh "$tmp/control/postinst" configure 0.0.9 ||
+	fail "postinst configure 0.0.9 after the old package's zones went exited $?"
+tail -n 1 "$root/var/lib/pindns/zones/example.com.zone" | grep -qx "; the admin's" ||
+	fail "the zones an older package owned were not put back after its upgrade"
+cmp -s "$root/usr/share/pindns/zones/example.org.zone" \
+	"$root/var/lib/pindns/zones/example.org.zone" ||
+	fail "example.org.zone, owned by an older package, was not put back after its upgrade"
+[ ! -e "$root/var/lib/pindns/upgrade-zones" ] || fail "the preinst's copies are left"
+unset DPKG_ROOT
 
 # The ports of the integration tests: below the ephemeral range (dig's source ports are
 # there), free for UDP and TCP now. Importing the harness makes a temporary folder of its
