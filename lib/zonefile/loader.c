@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ldns/ldns.h>
 #include <libgen.h>
 #include <time.h>
@@ -91,16 +92,52 @@ static int pd__loader_fail(pd__loader_t *l, int loc, int ret, const char *fmt, .
 	return ret;
 }
 
+/*
+ * The most a zone file may hold: its records' data is addressed with 32-bit offsets, and a
+ * file that never ends (a device, one growing while read) must not take all memory.
+ */
+#define PD_ZONE_FILE_MAX ((size_t)4 << 30)
+#define PD__ENOTREG EMEDIUMTYPE /* our code for "not a regular file" (pd__read_strerror) */
+
+/* What pd__read_file()'s negative errno means, for the messages. */
+static const char *pd__read_strerror(int ret)
+{
+	return ret == -PD__ENOTREG ? "not a regular file" : strerror(-ret);
+}
+
 static int pd__read_file(const char *path, char **out, size_t *len)
 {
-	FILE *f = fopen(path, "r");
+	/* O_NONBLOCK: a FIFO opens at once (to be refused) instead of waiting for a writer. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	char *buf = NULL;
 	size_t cap = 0, n = 0;
+	struct stat st;
 
-	if (!f)
+	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		int ret = fstat(fd, &st) < 0    ? -errno
+		          : S_ISDIR(st.st_mode) ? -EISDIR
+		                                : -PD__ENOTREG;
+		close(fd);
+		return ret;
+	}
+	if ((unsigned long long)st.st_size > PD_ZONE_FILE_MAX) {
+		close(fd);
+		return -EFBIG;
+	}
+	FILE *f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return -ENOMEM;
+	}
 	for (;;) {
 		if (n + 4096 + 2 > cap) {
+			if (cap > PD_ZONE_FILE_MAX) { /* it grew while read */
+				free(buf);
+				fclose(f);
+				return -EFBIG;
+			}
 			cap = cap ? cap * 2 : 65536;
 			char *nb = realloc(buf, cap);
 			if (!nb) {
@@ -344,11 +381,11 @@ static int pd__load_file(pd__loader_t *l, const char *path, ldns_rdf *origin_in,
 	ret = pd__read_file(path, &text, &len);
 	if (ret < 0) {
 		if (depth == 0) {
-			snprintf(l->err, l->err_cap, "%s: %s", path, strerror(-ret));
+			snprintf(l->err, l->err_cap, "%s: %s", path, pd__read_strerror(ret));
 			return ret;
 		}
 		return pd__loader_fail(l, parent_loc, ret, "cannot read included %s: %s", path,
-		                       strerror(-ret));
+		                       pd__read_strerror(ret));
 	}
 	/* Master files run 20 to 40 bytes a record: reserve for the denser case. */
 	if (depth == 0)

@@ -140,6 +140,32 @@ static void include_loops_are_caught(void **state)
 }
 
 /*
+ * A zone file or $INCLUDE that is no regular file (a FIFO would block the reload forever,
+ * /dev/zero would fill memory) is refused at once, with what it is.
+ */
+static void special_files_are_refused(void **state)
+{
+	pd_zone_t *z = NULL;
+	char err[1024], fifo[128], want[256];
+	(void)state;
+	snprintf(fifo, sizeof(fifo), "%s/pipe.inc", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	const char *path = put("fifo.zone", APEX "$INCLUDE pipe.inc\n");
+	assert_true(load(path, "example.com", &z, err, sizeof(err)) < 0);
+	snprintf(want, sizeof(want), "cannot read included %s: not a regular file", fifo);
+	assert_non_null(strstr(err, want));
+	path = put("zero.zone", APEX "$INCLUDE /dev/zero\n");
+	assert_true(load(path, "example.com", &z, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "cannot read included /dev/zero: not a regular file"));
+	assert_true(load(fifo, "example.com", &z, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "pipe.inc: not a regular file"));
+	assert_true(load(dir, "example.com", &z, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "Is a directory"));
+	assert_null(z);
+	unlink(fifo);
+}
+
+/*
  * Lines the fast parser takes, in the shapes zone files and signers write (relative and
  * absolute names, "@", no owner, TTL and class or not, any case), and lines it must leave
  * to ldns (units, other classes, errors it has to report as ldns would).
@@ -657,6 +683,7 @@ int main(void)
 	    cmocka_unit_test(loads_directives_and_types),
 	    cmocka_unit_test(errors_have_file_and_line),
 	    cmocka_unit_test(include_loops_are_caught),
+	    cmocka_unit_test(special_files_are_refused),
 	    cmocka_unit_test(missing_file_is_reported),
 	    cmocka_unit_test(fast_lines_read_as_ldns_reads_them),
 	    cmocka_unit_test(fast_lines_errors_are_ldns_errors),
