@@ -240,10 +240,14 @@ typedef struct pd__daemon {
 	const char *takeover;    /* --takeover: the handoff socket of the pindnsd to replace */
 	int report_fd; /* --upgrade-report: to the pindnsd that started us, which we replace */
 	bool foreground, check_only;
-	bool done;           /* nothing left to do (--help, --check-config): main returns status */
-	int status;          /* main's exit status; a failing step leaves PD__EXIT_FAILED */
-	bool stopping;       /* the event loop ends */
-	bool handed_over;    /* a successor owns the sockets, the pid file and the control socket */
+	bool done;        /* nothing left to do (--help, --check-config): main returns status */
+	int status;       /* main's exit status; a failing step leaves PD__EXIT_FAILED */
+	bool stopping;    /* the event loop ends */
+	bool handed_over; /* a successor owns the sockets, the pid file and the control socket */
+	/* Takeover: the pid file and the handoff and control sockets are made at these names
+	 * first and put in place only once the predecessor has handed over, so a successor
+	 * that fails before leaves the paths to the one still serving. NULL: the path itself. */
+	char *staged_pid, *staged_handoff, *staged_control;
 	pd_zoneset_t *zones; /* the set being served, replaced by reloads */
 	pd_engine_t *engine;
 	int nworkers;
@@ -799,17 +803,74 @@ static int pd__pid_file_replace(const char *path, char *err, size_t cap)
 	return ret;
 }
 
+/*
+ * Whether the user we become may rename files in path's folder: one we make is the user's;
+ * one root owns (a test's, a hand-made /run/pindns) may not be.
+ */
+static bool pd__dir_ours(const pd__daemon_t *d, const char *path)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	const char *slash = strrchr(path, '/');
+	if (d->uid == (uid_t)-1 || geteuid() != 0)
+		return true; /* no user to become: as now (an upgrade's successor checked it) */
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) + (slash == path) : 1,
+	         slash ? path : ".");
+	if (stat(dir, &st) < 0)
+		return errno == ENOENT; /* made below, the user's */
+	return (st.st_uid == d->uid && (st.st_mode & S_IWUSR)) ||
+	       (st.st_gid == d->gid && (st.st_mode & S_IWGRP)) || (st.st_mode & S_IWOTH);
+}
+
+/*
+ * Where a runtime file is made: path, or on takeover a name beside it (*staged, ours),
+ * when the user we become can put it in place after the handoff; else path itself, as
+ * before (a failure then leaves the predecessor without that path).
+ */
+static const char *pd__stage(const pd__daemon_t *d, const char *path, char **staged)
+{
+	if (!d->takeover || !path || (!*staged && !pd__dir_ours(d, path)))
+		return path;
+	if (!*staged && asprintf(staged, "%s.new-%ld", path, (long)getpid()) < 0)
+		*staged = NULL;
+	return *staged ? *staged : path;
+}
+
+/* Takeover done: each staged file takes the place of the predecessor's. */
+static void pd__unstage(char **staged, const char *path)
+{
+	if (!*staged)
+		return;
+	if (rename(*staged, path) < 0) {
+		pd_log(PD_LOG_ERR, "cannot put %s in place of %s: %s", *staged, path,
+		       strerror(errno));
+		unlink(*staged);
+	}
+	free(*staged);
+	*staged = NULL;
+}
+
+/* A takeover that did not happen: the staged files go, the paths stay the predecessor's. */
+static void pd__unstage_drop(char **staged)
+{
+	if (*staged)
+		unlink(*staged);
+	free(*staged);
+	*staged = NULL;
+}
+
 /* The pid file, and its folder when missing (below). */
-static int pd__pid_file(const pd__daemon_t *d)
+static int pd__pid_file(pd__daemon_t *d)
 {
 	char err[1024] = "";
 	if (!d->cfg.pid_file)
 		return 0;
-	int ret = pd_make_file_dir("pid file", d->cfg.pid_file, d->uid, d->gid, err, sizeof(err));
+	const char *path = pd__stage(d, d->cfg.pid_file, &d->staged_pid);
+	int ret = pd_make_file_dir("pid file", path, d->uid, d->gid, err, sizeof(err));
 	if (ret == 0)
-		ret = pd_write_pid_file(d->cfg.pid_file, err, sizeof(err));
+		ret = pd_write_pid_file(path, err, sizeof(err));
 	if (ret == -EACCES && geteuid() != 0)
-		ret = pd__pid_file_replace(d->cfg.pid_file, err, sizeof(err));
+		ret = pd__pid_file_replace(path, err, sizeof(err));
 	if (ret < 0)
 		pd_log(PD_LOG_ERR, "%s", err);
 	return ret;
@@ -843,13 +904,14 @@ static int pd__listeners(pd__daemon_t *d)
 	char err[1024] = "";
 	int ret = 0;
 	if (d->cfg.handoff_socket)
-		ret = pd__unix_socket(d, "handoff socket", d->cfg.handoff_socket, pd_handoff_listen,
-		                      "restart by takeover will not work", &d->handoff_fd);
+		ret = pd__unix_socket(
+		    d, "handoff socket", pd__stage(d, d->cfg.handoff_socket, &d->staged_handoff),
+		    pd_handoff_listen, "restart by takeover will not work", &d->handoff_fd);
 	/* A successor started by upgrade stops at the first: the old one keeps the other. */
 	if (d->cfg.control_socket && (ret == 0 || d->report_fd < 0)) {
-		int r =
-		    pd__unix_socket(d, "control socket", d->cfg.control_socket, pd_control_listen,
-		                    "pindnsctl will not reach this daemon", &d->control_fd);
+		int r = pd__unix_socket(
+		    d, "control socket", pd__stage(d, d->cfg.control_socket, &d->staged_control),
+		    pd_control_listen, "pindnsctl will not reach this daemon", &d->control_fd);
 		ret = ret ? ret : r;
 	}
 	/* The predecessor listens there until it hands over: then ours (pd__metrics_late). */
@@ -871,11 +933,13 @@ static int pd__drop_root(pd__daemon_t *d)
 	char err[1024] = "";
 	/* Their folder may be the service user's: given by descriptor, never through a link
 	 * put in their place (pd_give_socket). */
-	if (d->handoff_fd >= 0 && pd_give_socket("handoff socket", d->cfg.handoff_socket, d->uid,
-	                                         d->gid, err, sizeof(err)) < 0)
+	const char *handoff = d->staged_handoff ? d->staged_handoff : d->cfg.handoff_socket;
+	const char *control = d->staged_control ? d->staged_control : d->cfg.control_socket;
+	if (d->handoff_fd >= 0 &&
+	    pd_give_socket("handoff socket", handoff, d->uid, d->gid, err, sizeof(err)) < 0)
 		pd_log(PD_LOG_WARN, "%s", err);
-	if (d->control_fd >= 0 && pd_give_socket("control socket", d->cfg.control_socket, d->uid,
-	                                         d->gid, err, sizeof(err)) < 0)
+	if (d->control_fd >= 0 &&
+	    pd_give_socket("control socket", control, d->uid, d->gid, err, sizeof(err)) < 0)
 		pd_log(PD_LOG_WARN, "%s", err);
 	int ret = pd_privileges_drop(d->uid, d->gid, err, sizeof(err));
 	if (ret < 0) {
@@ -1034,6 +1098,10 @@ static void pd__takeover_finish(pd__daemon_t *d)
 	int taken = 0;
 	int ret = pd_handoff_go(d->handoff_conn, d->engine, d->handoff_version, &taken);
 	d->handoff_conn = -1; /* closed by pd_handoff_go */
+	/* We serve now, whatever the predecessor said: the paths are ours. */
+	pd__unstage(&d->staged_pid, d->cfg.pid_file);
+	pd__unstage(&d->staged_handoff, d->cfg.handoff_socket);
+	pd__unstage(&d->staged_control, d->cfg.control_socket);
 	if (ret < 0)
 		pd_log(PD_LOG_WARN, "takeover: the old pindnsd did not confirm it stopped: %s",
 		       strerror(-ret));
@@ -1377,6 +1445,9 @@ static void pd__cleanup(pd__daemon_t *d)
 	                   d->control_fd, d->metrics_fd,   d->sig_fd,
 	                   d->stats_fd,   d->old_stats_fd, d->report_fd};
 	pd_upgrade_free(&d->upgrade);
+	pd__unstage_drop(&d->staged_pid);
+	pd__unstage_drop(&d->staged_handoff);
+	pd__unstage_drop(&d->staged_control);
 	for (size_t i = 0; i < sizeof(fds) / sizeof(*fds); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);

@@ -330,7 +330,10 @@ void pd_upgrade_on_time(pd_upgrade_t *u)
 	 * open, says that one lives on, so its pid is not another's yet). */
 	if (u->serving_pid > 0 && u->serving_pid != u->pid && !u->eof)
 		kill(u->serving_pid, SIGKILL);
-	kill(u->pid, SIGKILL);
+	/* One that left us and closed its report has exited or is exiting, and PID 1 may have
+	 * reaped it: its pid may be another process's by now. */
+	if (!(u->adopted && u->eof))
+		kill(u->pid, SIGKILL);
 	u->killed = true; /* reaped on its SIGCHLD */
 	if (u->eof)
 		snprintf(how, sizeof(how),

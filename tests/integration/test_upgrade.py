@@ -342,6 +342,20 @@ class Upgrade(unittest.TestCase):
             f.write(p.conf_text)
         p.upgrade()
 
+        # A successor that fails once it has its own sockets half made (a control socket
+        # in a folder it may not create) must leave the paths to the old one: it is still
+        # reachable there, and a takeover from it still works.
+        locked = os.path.join(self.dir, "locked")
+        os.mkdir(locked, 0o700)
+        with open(p.conf, "a") as f:
+            f.write("control-socket: %s\n" % os.path.join(locked, "sub", "control.sock"))
+        p.upgrade_fails("for the control socket")
+        self.assertEqual(sorted(n for n in os.listdir(os.path.dirname(p.handoff))
+                                if ".new-" in n), [])  # nothing of the failed one left
+        with open(p.conf, "w") as f:
+            f.write(p.conf_text)
+        p.upgrade()
+
         # A zone made invalid: reload says so (exit 1, as systemd's ExecReload needs), the
         # upgrade refuses and names it; the old process serves the zone as it was.
         zone = os.path.join(self.zones, "example.org.zone")
