@@ -281,17 +281,22 @@ def tree_pids(pid):
     return out
 
 
-def peak_rss_kib(pids):
-    best = 0
+def status_kib(pids, key):
+    """The value of /proc/PID/status's key (VmHWM, VmRSS ...) of each process, in KiB."""
+    out = []
     for p in pids:
         try:
             with open("/proc/%d/status" % p) as f:
                 for line in f:
-                    if line.startswith("VmHWM:"):
-                        best = max(best, int(line.split()[1]))
+                    if line.startswith(key + ":"):
+                        out.append(int(line.split()[1]))
         except OSError:
             pass
-    return best
+    return out
+
+
+def peak_rss_kib(pids):
+    return max(status_kib(pids, "VmHWM"), default=0)
 
 
 class Bench:

@@ -398,16 +398,7 @@ def finish(proc, timeout):
 
 
 def rss_now_kib(pids):
-    total = 0
-    for p in pids:
-        try:
-            with open("/proc/%d/status" % p) as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
+    return sum(bench.status_kib(pids, "VmRSS"))
 
 
 def figures(inst):
