@@ -648,21 +648,30 @@ static int pd__engine_activated(pd__daemon_t *d, const pd_engine_conf_t *ecfg, c
 	return 0;
 }
 
-/* Whether the folder of a runtime file (socket, pid file) that we shall replace can be
- * written to; a missing one is made later, or says why not then. 0 or -errno. */
-static int pd__folder_writable(const char *what, const char *file)
+/* The folder of a runtime file, in dir (cap bytes): "/" and "." included. False when
+ * the path does not fit. */
+static bool pd__folder_of(const char *file, char *dir, size_t cap)
 {
-	char dir[PATH_MAX];
-	struct stat st;
-	if (!file || snprintf(dir, sizeof(dir), "%s", file) >= (int)sizeof(dir))
-		return 0;
+	if (snprintf(dir, cap, "%s", file) >= (int)cap)
+		return false;
 	char *slash = strrchr(dir, '/');
 	if (slash == dir)
 		slash++;
 	if (slash)
 		*slash = '\0';
 	else
-		strcpy(dir, ".");
+		snprintf(dir, cap, ".");
+	return true;
+}
+
+/* Whether the folder of a runtime file (socket, pid file) that we shall replace can be
+ * written to; a missing one is made later, or says why not then. 0 or -errno. */
+static int pd__folder_writable(const char *what, const char *file)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	if (!file || !pd__folder_of(file, dir, sizeof(dir)))
+		return 0;
 	if (stat(dir, &st) < 0 || faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == 0)
 		return 0;
 	int e = errno;
@@ -811,11 +820,10 @@ static bool pd__dir_ours(const pd__daemon_t *d, const char *path)
 {
 	char dir[PATH_MAX];
 	struct stat st;
-	const char *slash = strrchr(path, '/');
 	if (d->uid == (uid_t)-1 || geteuid() != 0)
 		return true; /* no user to become: as now (an upgrade's successor checked it) */
-	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) + (slash == path) : 1,
-	         slash ? path : ".");
+	if (!pd__folder_of(path, dir, sizeof(dir)))
+		return false;
 	if (stat(dir, &st) < 0)
 		return errno == ENOENT; /* made below, the user's */
 	return (st.st_uid == d->uid && (st.st_mode & S_IWUSR)) ||
