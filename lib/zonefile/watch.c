@@ -54,7 +54,7 @@ struct pd__watch {
 	pd__strset_t includes; /* files some zone reads with $INCLUDE */
 };
 
-static uint32_t pd__str_hash(const char *s, size_t len)
+uint32_t pd__str_hash(const char *s, size_t len)
 {
 	uint32_t h = 2166136261u; /* FNV-1a */
 	for (size_t i = 0; i < len; i++)

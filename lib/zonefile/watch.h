@@ -14,6 +14,9 @@
  */
 typedef struct pd__watch pd__watch_t;
 
+/** FNV-1a of len bytes of s: the hash of the watch's path sets, and of zonesrc.c's. */
+uint32_t pd__str_hash(const char *s, size_t len);
+
 /** A watch on no folder yet; NULL when inotify is not there (or out of memory). */
 pd__watch_t *pd__watch_new(void);
 

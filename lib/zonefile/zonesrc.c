@@ -98,14 +98,6 @@ static size_t pd__cfg_table_n;
 static uint32_t *pd__cfg_table; /* index + 1 of a zone entry, 0: empty */
 static uint32_t pd__cfg_mask;
 
-static uint32_t pd__path_hash(const char *s)
-{
-	uint32_t h = 2166136261u; /* FNV-1a */
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 16777619u;
-	return h;
-}
-
 /*
  * The next configured zone reading path (several may share a file): start with *pos 0;
  * -1 when there is no other.
@@ -128,7 +120,8 @@ static ptrdiff_t pd__cfg_next(const pd_zone_sources_t *cfg, const char *path, ui
 			return -1;
 		}
 		for (size_t i = 0; i < cfg->nzones; i++) {
-			uint32_t j = pd__path_hash(cfg->zones[i].file) & (cap - 1);
+			uint32_t j = pd__str_hash(cfg->zones[i].file, strlen(cfg->zones[i].file)) &
+			             (cap - 1);
 			while (t[j])
 				j = (j + 1) & (cap - 1);
 			t[j] = (uint32_t)i + 1;
@@ -140,7 +133,7 @@ static ptrdiff_t pd__cfg_next(const pd_zone_sources_t *cfg, const char *path, ui
 		pd__cfg_table_n = cfg->nzones;
 	}
 	/* *pos counts the probe's steps taken (table sizes are powers of two below 2^32). */
-	uint32_t h = pd__path_hash(path);
+	uint32_t h = pd__str_hash(path, strlen(path));
 	for (uint32_t j; pd__cfg_table[j = (h + *pos) & pd__cfg_mask];) {
 		uint32_t i = pd__cfg_table[j] - 1;
 		(*pos)++;
@@ -288,14 +281,22 @@ static void pd__log_warning(void *origin, const char *text)
  * A zone kept because its files did not change was not checked again, but time went on:
  * say so when its first signature now falls within the warning window.
  */
+/* Counts z's earliest signature expiry into pd__sig_soonest; false for an unsigned zone. */
+static bool pd__sig_note(const pd_zone_t *z, int64_t now, int64_t *at, char *when, size_t cap)
+{
+	if (!pd_zone_sig_expiry(z, now, at, when, cap))
+		return false;
+	if (*at < pd__sig_soonest)
+		pd__sig_soonest = *at;
+	return true;
+}
+
 static void pd__warn_kept_sigs(const char *origin, const pd_zone_t *z, uint32_t window)
 {
 	int64_t now = (int64_t)time(NULL), at;
 	char when[64];
-	if (!pd_zone_sig_expiry(z, now, &at, when, sizeof(when)))
+	if (!pd__sig_note(z, now, &at, when, sizeof(when)))
 		return;
-	if (at < pd__sig_soonest)
-		pd__sig_soonest = at;
 	if (window && at <= now + window)
 		pd_log(PD_LOG_WARN, "zone %s: warning: a signature %s %s; re-sign the zone", origin,
 		       at <= now ? "expired" : "expires", when);
@@ -318,9 +319,7 @@ static void pd__warn_kept_all(const pd_zone_sources_t *cfg, const pd_zoneset_t *
 		if (!z->sig_expire_first)
 			continue;
 		if (pd_zoneset_get(old, z->origin) != z) { /* just read, and warned of */
-			if (pd_zone_sig_expiry(z, (int64_t)time(NULL), &at, when, sizeof(when)) &&
-			    at < pd__sig_soonest)
-				pd__sig_soonest = at;
+			pd__sig_note(z, (int64_t)time(NULL), &at, when, sizeof(when));
 			continue;
 		}
 		char o[PD_NAME_TXT_MAX];
@@ -421,9 +420,7 @@ static pd_zone_t *pd__source_zone(const pd_zone_sources_t *cfg, const pd_zoneset
 	pd__watch_zone(read);
 	int64_t at;
 	char when[64];
-	if (pd_zone_sig_expiry(z, (int64_t)time(NULL), &at, when, sizeof(when)) &&
-	    at < pd__sig_soonest)
-		pd__sig_soonest = at;
+	pd__sig_note(z, (int64_t)time(NULL), &at, when, sizeof(when));
 	z->loaded_unix = (int64_t)time(NULL);
 	rep->loaded++;
 	rep->added += !prev;
