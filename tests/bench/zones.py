@@ -223,9 +223,10 @@ class Bench:
         self.build = os.path.abspath(args.build)
         self.work = tempfile.mkdtemp(prefix="pindns-zones-")
         os.makedirs(os.path.join(self.build, "bench"), exist_ok=True)
-        # Run folders sit beside the cache.
-        self.runs = tempfile.mkdtemp(prefix="manyzones-run-",
-                                     dir=os.path.join(self.build, "bench"))
+        # Run folders in /tmp, open to all: pindnsd reads zones on reload as the service
+        # user, who may not pass the folders the build sits in (a clone under mktemp -d).
+        self.runs = tempfile.mkdtemp(prefix="pindns-manyzones-run-")
+        os.chmod(self.runs, 0o755)
         self.servers = []
         self.unclean = []  # pindnsd stops that failed harness's check
 
