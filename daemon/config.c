@@ -2,6 +2,8 @@
 #define _GNU_SOURCE /* asprintf */
 #include "pindns/config.h"
 
+#include "config_int.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -65,7 +67,31 @@ const char pd_config_help[] =
     "                           is seconds, or with an s, m, h or d suffix; 0: off)\n"
     "  upgrade-timeout: TIME    how long pindnsctl upgrade waits for the new pindnsd\n"
     "                           to load its zones and take over before killing it\n"
-    "                           (the old one serves on; default 300s; s, m, h, d)\n";
+    "                           (the old one serves on; default 300s; s, m, h, d)\n"
+    "  cookies: yes|no          answer DNS cookies (RFC 7873, server cookies as RFC 9018\n"
+    "                           makes them; default no)\n"
+    "  cookie-secret: HEX [HEX]  the 16-byte SipHash secret (32 hex digits) that makes\n"
+    "                           cookies, and one before it still accepted; the same on\n"
+    "                           every server of an anycast set (default: a random one,\n"
+    "                           kept across upgrades, replaced every\n"
+    "                           cookie-secret-lifetime, the one before still accepted)\n"
+    "  cookie-secret-lifetime: TIME  how long a random secret is used (default 26h;\n"
+    "                           at least 2h)\n"
+    "  cookie-require: yes|no   answer BADCOOKIE to UDP queries with a client cookie and\n"
+    "                           no valid server cookie (default no)\n"
+    "  rate-limit: N            responses per second to one client prefix, per response\n"
+    "                           class (answer, NXDOMAIN, referral, error) and zone;\n"
+    "                           over UDP only, never to a valid server cookie (default\n"
+    "                           0: off)\n"
+    "  rate-limit-window: TIME  a quiet prefix may save up rate x TIME (default 1s; at\n"
+    "                           most 60s)\n"
+    "  rate-limit-slip: N       send every Nth limited response truncated (TC), or as\n"
+    "                           BADCOOKIE to a cookie client, so real clients retry\n"
+    "                           (default 2; 0: drop them all)\n"
+    "  rate-limit-ipv4-prefix: BITS  client prefix length for IPv4 (default 24)\n"
+    "  rate-limit-ipv6-prefix: BITS  ... and for IPv6 (default 56)\n"
+    "  rate-limit-exempt: PREFIX  never limit these clients (ADDR or ADDR/BITS); repeat\n"
+    "  rate-limit-table-size: N  buckets per worker, 16 bytes each (default 65536)\n";
 
 int pd_config_init(pd_config_t *cfg)
 {
@@ -82,6 +108,7 @@ int pd_config_init(pd_config_t *cfg)
 	cfg->cache_size = PD_CACHE_DEFAULT_SIZE;
 	cfg->sig_warn_secs = PD_ZONE_SIG_WARN_DEFAULT;
 	cfg->upgrade_timeout_s = 300; /* the successor loads every zone before it takes over */
+	pd__guard_defaults(&cfg->guard);
 	cfg->user = strdup("pindns");
 	/* Both are used without a check later: a missing user would crash the lookup. */
 	return cfg->version && cfg->user ? 0 : -ENOMEM;
@@ -173,6 +200,14 @@ static const struct pd__int_key {
     /* Ten years: RRSIG times are serial numbers, meaningful within 68 years. */
     {"signature-expiry-warning", 0, 3650 * 86400, offsetof(pd_config_t, sig_warn_secs), 1000},
     {"upgrade-timeout", 1, 86400, offsetof(pd_config_t, upgrade_timeout_s), 1000},
+    {"rate-limit", 0, PD_RRL_RATE_MAX, offsetof(pd_config_t, guard.rrl.rate), 0},
+    {"rate-limit-window", 1, PD_RRL_WINDOW_MAX, offsetof(pd_config_t, guard.rrl.window), 1000},
+    {"rate-limit-slip", 0, 10, offsetof(pd_config_t, guard.rrl.slip), 0},
+    {"rate-limit-ipv4-prefix", 8, 32, offsetof(pd_config_t, guard.rrl.ipv4_prefix), 0},
+    {"rate-limit-ipv6-prefix", 16, 128, offsetof(pd_config_t, guard.rrl.ipv6_prefix), 0},
+    {"rate-limit-table-size", 1024, 1 << 24, offsetof(pd_config_t, guard.rrl.table_size), 0},
+    {"cookie-secret-lifetime", PD_COOKIE_LIFETIME_MIN, 3650 * 86400,
+     offsetof(pd_config_t, guard.cookie.lifetime), 1000},
 };
 
 static const struct {
@@ -297,6 +332,8 @@ static int pd__config_set(pd_config_t *cfg, const char *key, const char *value, 
 	long n;
 	int ret = pd__set_int_key(cfg, key, value, err, cap);
 	if (ret <= 0)
+		return ret;
+	if ((ret = pd__config_set_guard(&cfg->guard, key, value, err, cap)) <= 0)
 		return ret;
 	if (strcmp(key, "nsid") == 0)
 		return pd__set_nsid(cfg, value, err, cap);
@@ -443,6 +480,11 @@ static int pd__config_set(pd_config_t *cfg, const char *key, const char *value, 
 		return pd__add_zone(cfg, value, err, cap);
 	snprintf(err, cap, "unknown option '%s'", key);
 	return -EINVAL;
+}
+
+int pd_config_check(const pd_config_t *cfg, char *err, size_t cap)
+{
+	return pd__guard_check(&cfg->guard, cfg->reuseport_cpu, err, cap);
 }
 
 int pd_config_set(pd_config_t *cfg, const char *key, const char *value, char *err, size_t cap)

@@ -83,6 +83,24 @@ static void pd__total_stats(const pd_worker_stats_t *t, bool json, char *buf, si
 	              (unsigned long long)t->dns.cache.misses);
 }
 
+/* The cookies and rate limits of all workers (g, their total), as a text line or a JSON
+ * member. */
+static void pd__guard_stats(const pd_guard_stats_t *g, bool json, char *buf, size_t cap, size_t *n)
+{
+	pd_buf_printf(buf, cap, n,
+	              !json ? "guard: rrl-dropped %llu rrl-slipped %llu cookie-client %llu "
+	                      "cookie-valid %llu cookie-invalid %llu badcookie %llu\n"
+	                    : "\"guard\": {\"rrl_dropped\": %llu, \"rrl_slipped\": %llu, "
+	                      "\"cookie_client\": %llu, \"cookie_valid\": %llu, "
+	                      "\"cookie_invalid\": %llu, \"badcookie\": %llu}",
+	              (unsigned long long)pd_counter_get(&g->rrl_dropped),
+	              (unsigned long long)pd_counter_get(&g->rrl_slipped),
+	              (unsigned long long)pd_counter_get(&g->cookie_client),
+	              (unsigned long long)pd_counter_get(&g->cookie_valid),
+	              (unsigned long long)pd_counter_get(&g->cookie_invalid),
+	              (unsigned long long)pd_counter_get(&g->badcookie));
+}
+
 size_t pd_control_stats(const pd_stats_t *s, bool json, char *buf, size_t cap)
 {
 	size_t n = 0;
@@ -143,6 +161,8 @@ size_t pd_control_stats(const pd_stats_t *s, bool json, char *buf, size_t cap)
 			pd__transport_stats(s, (pd_transport_t)tr, true, buf, cap, &n);
 		pd_buf_printf(buf, cap, &n, "}, ");
 		pd__tcp_stats(&t.tcp, true, buf, cap, &n);
+		pd_buf_printf(buf, cap, &n, ", ");
+		pd__guard_stats(&t.guard, true, buf, cap, &n);
 		pd_buf_printf(buf, cap, &n, ", \"spread\": %.3f, \"since_unix\": %llu}\n", spread,
 		              (unsigned long long)s->started_unix);
 		return n;
@@ -151,6 +171,7 @@ size_t pd_control_stats(const pd_stats_t *s, bool json, char *buf, size_t cap)
 	for (int tr = 0; tr < PD_TRANSPORTS; tr++)
 		pd__transport_stats(s, (pd_transport_t)tr, false, buf, cap, &n);
 	pd__tcp_stats(&t.tcp, false, buf, cap, &n);
+	pd__guard_stats(&t.guard, false, buf, cap, &n);
 	pd_buf_printf(buf, cap, &n, "rcodes:");
 	for (int r = 0; r < 16; r++)
 		if (t.dns.rcode[r])

@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/random.h>
 #include <sys/types.h>
 #include <sys/stat.h>
 #include <arpa/inet.h>
@@ -26,6 +27,7 @@
 #include "pindns/cache.h"
 #include "pindns/config.h"
 #include "pindns/engine.h"
+#include "pindns/guard.h"
 #include "pindns/control.h"
 #include "pindns/handoff.h"
 #include "metrics.h"
@@ -91,9 +93,12 @@ static void pd__usage(FILE *out)
 	        PD_DEFAULT_ZONES_DIR, pd_config_help);
 }
 
-/* What the workers share read-only, and what each owns: its cache. */
+/* What the workers share read-only, and what each owns: its cache and guard. */
 typedef struct pd__server {
 	pd_answer_conf_t answer;
+	/* With cookies or rate limits: each worker's copy of answer, with its own guard. */
+	pd_answer_conf_t *answers;
+	pd_guard_t **guards;
 	pd_cache_t **caches; /* one per worker, or NULL when the cache is off */
 	pd_stats_t *stats;   /* live[worker] is written by that worker only */
 	unsigned query_log;  /* 1 in this many queries is logged; 0: none */
@@ -135,10 +140,22 @@ static void pd__handle(void *arg, int worker, const void *data, pd_dgram_t *batc
 {
 	const pd__server_t *s = arg;
 	pd_worker_stats_t *st = &s->stats->live[worker];
+	const pd_answer_conf_t *conf = &s->answer;
+	if (s->guards) {
+		/* Coarse clocks are read in the vDSO, without a system call: a tick (1-4 ms)
+		 * is fine for buckets and cookie timestamps alike. */
+		struct timespec wall, steady;
+		clock_gettime(CLOCK_REALTIME_COARSE, &wall);
+		clock_gettime(CLOCK_MONOTONIC_COARSE, &steady);
+		pd_guard_set_time(s->guards[worker], (uint32_t)wall.tv_sec,
+		                  (uint64_t)steady.tv_sec * 1000 +
+		                      (uint64_t)steady.tv_nsec / 1000000);
+		conf = &s->answers[worker];
+	}
 	if (s->caches)
-		pd_cache_answer_batch(s->caches[worker], data, &s->answer, batch, n);
+		pd_cache_answer_batch(s->caches[worker], data, conf, batch, n);
 	else
-		pd_answer_batch(data, &s->answer, batch, n);
+		pd_answer_batch(data, conf, batch, n);
 	if (s->query_log) {
 		uint64_t *seen = &s->qlog[worker].seen;
 		for (int i = 0; i < n; i++)
@@ -579,8 +596,13 @@ static int pd__config_finish(pd__daemon_t *d)
 		ret = pd__absolute(&cfg->zones_dir);
 	for (size_t i = 0; ret == 0 && i < cfg->nzones; i++)
 		ret = pd__absolute(&cfg->zones[i].file);
-	if (ret < 0)
+	if (ret < 0) {
 		pd_log(PD_LOG_ERR, "cannot complete the configuration: out of memory");
+		return ret;
+	}
+	char err[512];
+	if ((ret = pd_config_check(cfg, err, sizeof(err))) < 0)
+		pd_log(PD_LOG_ERR, "%s", err);
 	return ret;
 }
 
@@ -725,6 +747,10 @@ static int pd__engine_build(pd__daemon_t *d)
 	                               .threads = d->cfg.threads,
 	                               .rcvbuf = d->cfg.rcvbuf,
 	                               .reuseport_cpu = d->cfg.reuseport_cpu,
+	                               /* Rate limits are per worker: each prefix to one. */
+	                               .steer_client = d->cfg.guard.rrl.rate != 0,
+	                               .steer_ipv4_bits = (uint8_t)d->cfg.guard.rrl.ipv4_prefix,
+	                               .steer_ipv6_bits = (uint8_t)d->cfg.guard.rrl.ipv6_prefix,
 	                               .tcp = d->cfg.tcp};
 	if (d->takeover)
 		ret = pd__engine_take(d, &ecfg, err, sizeof(err));
@@ -1077,6 +1103,66 @@ static int pd__query_log_new(pd__daemon_t *d)
 	return 0;
 }
 
+/*
+ * The secret of generated cookie secrets: the predecessor's, so that the cookies it gave
+ * stay valid through an upgrade, or a new random one; kept in our counter segment for our
+ * own successor. With cookie-secret configured, nothing to do.
+ */
+static int pd__cookie_master(pd__daemon_t *d)
+{
+	pd_cookie_conf_t *c = &d->cfg.guard.cookie;
+	pd_stats_t *old = d->old_stats_fd >= 0 ? pd_stats_map(d->old_stats_fd) : NULL;
+	bool inherited = old && old->version >= 4 && old->cookie_master_set == 1;
+	if (inherited)
+		memcpy(c->master, old->cookie_master, sizeof(c->master));
+	pd_stats_unmap(old);
+	if (!inherited && getrandom(c->master, sizeof(c->master), 0) != sizeof(c->master)) {
+		pd_log(PD_LOG_ERR, "cannot make a cookie secret: getrandom: %s", strerror(errno));
+		return -EIO;
+	}
+	memcpy(d->stats->cookie_master, c->master, sizeof(c->master));
+	d->stats->cookie_master_set = 1;
+	if (c->enabled && c->nsecrets == 0)
+		pd_log(PD_LOG_INFO, "cookies: %s secret, replaced every %u s",
+		       inherited ? "the predecessor's" : "a new random", c->lifetime);
+	return 0;
+}
+
+/* Each worker's guard (cookies, rate limits) and its copy of the answer settings. */
+static int pd__guards_new(pd__daemon_t *d)
+{
+	pd__server_t *s = &d->server;
+	pd_guard_conf_t *g = &d->cfg.guard;
+	int ret = pd__cookie_master(d);
+	if (ret < 0 || (!g->cookie.enabled && !g->rrl.rate))
+		return ret;
+	if (getrandom(&g->rrl.seed, sizeof(g->rrl.seed), 0) != sizeof(g->rrl.seed))
+		g->rrl.seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+	s->guards = calloc((size_t)d->nworkers, sizeof(*s->guards));
+	s->answers = calloc((size_t)d->nworkers, sizeof(*s->answers));
+	if (!s->guards || !s->answers) {
+		pd_log(PD_LOG_ERR, "cannot allocate the guards: out of memory");
+		return -ENOMEM;
+	}
+	for (int i = 0; i < d->nworkers; i++) {
+		if ((ret = pd_guard_new(&s->guards[i], g)) < 0) {
+			pd_log(PD_LOG_ERR, "cannot set up cookies and rate limits: %s",
+			       ret == -ENOMEM ? "out of memory" : "no SipHash in libcrypto");
+			return ret;
+		}
+		pd_guard_count_into(s->guards[i], &d->stats->live[i].guard);
+		s->answers[i] = s->answer;
+		s->answers[i].guard = s->guards[i];
+	}
+	if (g->rrl.rate)
+		pd_log(PD_LOG_INFO,
+		       "rate limit: %u responses/s per /%u (IPv4) or /%u (IPv6) prefix, class and "
+		       "zone, window %u s, slip %u, %u exempt prefix(es)",
+		       g->rrl.rate, g->rrl.ipv4_prefix, g->rrl.ipv6_prefix, g->rrl.window,
+		       g->rrl.slip, g->rrl.nexempt);
+	return 0;
+}
+
 /* What the workers share beside the engine: how to answer, caches, counters. */
 static int pd__server_new(pd__daemon_t *d)
 {
@@ -1094,6 +1180,8 @@ static int pd__server_new(pd__daemon_t *d)
 	int ret = pd__caches_new(d);
 	if (ret == 0)
 		ret = pd__counters_new(d);
+	if (ret == 0)
+		ret = pd__guards_new(d);
 	if (ret == 0)
 		ret = pd__query_log_new(d);
 	return ret;
@@ -1463,6 +1551,10 @@ static void pd__cleanup(pd__daemon_t *d)
 	for (int i = 0; d->server.caches && i < d->nworkers; i++)
 		pd_cache_free(d->server.caches[i]);
 	free(d->server.caches);
+	for (int i = 0; d->server.guards && i < d->nworkers; i++)
+		pd_guard_free(d->server.guards[i]);
+	free(d->server.guards);
+	free(d->server.answers);
 	free(d->server.qlog);
 	pd_stats_unmap(d->stats);
 	pd_zoneset_free(d->zones);

@@ -107,6 +107,19 @@ size_t pd_metrics_render(const pd_stats_t *s, const pd_zoneset_t *zones, char *b
 	PD_FAMILY("pindns_cache_hits_total", "Answers from the response cache.", dns.cache.hits);
 	PD_FAMILY("pindns_cache_misses_total", "Cacheable queries not in the cache.",
 	          dns.cache.misses);
+	PD_FAMILY("pindns_rrl_dropped_total", "Responses not sent: over the rate limit.",
+	          guard.rrl_dropped);
+	PD_FAMILY("pindns_rrl_slipped_total",
+	          "Responses over the rate limit sent truncated, or as BADCOOKIE, instead.",
+	          guard.rrl_slipped);
+	PD_FAMILY("pindns_cookie_client_total", "Queries with a client cookie alone.",
+	          guard.cookie_client);
+	PD_FAMILY("pindns_cookie_valid_total", "Queries with a valid server cookie.",
+	          guard.cookie_valid);
+	PD_FAMILY("pindns_cookie_invalid_total",
+	          "Queries with a server cookie that is not ours or too old.",
+	          guard.cookie_invalid);
+	PD_FAMILY("pindns_badcookie_total", "Responses with rcode BADCOOKIE.", guard.badcookie);
 #undef PD_FAMILY
 	pd_buf_printf(buf, cap, &n,
 	              "# HELP pindns_responses_by_rcode_total Responses by rcode.\n"

@@ -3,16 +3,20 @@
 
 #include <stdbool.h>
 
+#include "pindns/cookie.h"
 #include "pindns/dns.h"
+#include "pindns/guard.h"
 #include "pindns/resp.h"
 
 #include "hashtab.h"
 #include "rdata.h"
 
-#define PD_OPT_LEN 11        /* root owner, type, class, TTL, RDLENGTH */
-#define PD_OPTION_HDR 4      /* an option's code and length */
-#define PD_EDE_LEN 6         /* option code, length, INFO-CODE */
-#define PD_KEEPALIVE_LEN 6   /* option code, length, TIMEOUT */
+#define PD_OPT_LEN 11      /* root owner, type, class, TTL, RDLENGTH */
+#define PD_OPTION_HDR 4    /* an option's code and length */
+#define PD_EDE_LEN 6       /* option code, length, INFO-CODE */
+#define PD_KEEPALIVE_LEN 6 /* option code, length, TIMEOUT */
+/* Option code, length, client cookie, server cookie: the cache patches its last 24. */
+#define PD_COOKIE_OPT_LEN (4 + PD_COOKIE_CLIENT_LEN + PD_COOKIE_SERVER_LEN)
 #define PD_TSIG_FIXED 26     /* a TSIG RR without its names and MAC: type to Other Len */
 #define PD_ADDITIONAL_MAX 16 /* target names whose addresses one answer carries */
 #define PD_NO_EDE (-1)
@@ -40,6 +44,7 @@ typedef struct pd__ctx {
 	bool opt_bare;  /* ... without DO or options (BADVERS), */
 	bool nsid;      /* ... or with our NSID */
 	bool keepalive; /* ... and our TCP keepalive */
+	bool cookie;    /* ... and the client's cookie with ours, always the last option */
 	bool tsig;      /* a TSIG error record ends the additional section */
 	const pd_zone_t *zone;
 	const pd_node_t *added[PD_ADDITIONAL_MAX]; /* nodes whose addresses are in additional */
@@ -609,7 +614,8 @@ static size_t pd__put_opt(pd__ctx_t *c, uint8_t *resp, size_t len)
 	 * an NSID of up to 200 bytes. */
 	bool ede = c->ede != PD_NO_EDE && c->r.len + PD_EDE_LEN <= c->r.limit;
 	uint16_t rdlen = (uint16_t)((c->nsid ? PD_OPTION_HDR + conf->nsid_len : 0) +
-	                            (c->keepalive ? PD_KEEPALIVE_LEN : 0) + (ede ? PD_EDE_LEN : 0));
+	                            (c->keepalive ? PD_KEEPALIVE_LEN : 0) + (ede ? PD_EDE_LEN : 0) +
+	                            (c->cookie ? PD_COOKIE_OPT_LEN : 0));
 	uint8_t *o = resp + len;
 	o[0] = 0;
 	pd_put_u16(o + 1, PD_TYPE_OPT);
@@ -637,6 +643,13 @@ static size_t pd__put_opt(pd__ctx_t *c, uint8_t *resp, size_t len)
 		pd_put_u16(o + 2, 2);
 		pd_put_u16(o + 4, (uint16_t)c->ede);
 		o += PD_EDE_LEN;
+	}
+	if (c->cookie) {
+		pd_put_u16(o, PD_EDNS_OPT_COOKIE);
+		pd_put_u16(o + 2, PD_COOKIE_CLIENT_LEN + PD_COOKIE_SERVER_LEN);
+		memcpy(o + 4, c->q->wire + c->q->cookie_off, PD_COOKIE_CLIENT_LEN);
+		memcpy(o + 4 + PD_COOKIE_CLIENT_LEN, c->q->cookie_out, PD_COOKIE_SERVER_LEN);
+		o += PD_COOKIE_OPT_LEN;
 	}
 	return (size_t)(o - resp);
 }
@@ -752,8 +765,13 @@ static enum pd__next pd__answer_early(pd__ctx_t *c, const pd_zoneset_t *zs)
 		return PD__DONE;
 	}
 	c->opt = q->edns;
-	if (q->qdcount == 0)
-		return PD__DONE; /* the parse left only the OPT probe NOERROR: our OPT, no more */
+	if (q->qdcount == 0) {
+		/* The parse left only the OPT probe NOERROR: our OPT, no more. With a cookie
+		 * it asks for ours (RFC 7873 5.4): BADCOOKIE when it brought a bad one. */
+		if (q->badcookie)
+			c->rcode = PD_RCODE_BADCOOKIE;
+		return PD__DONE;
+	}
 	if (q->tsig_off) {
 		/* RFC 8945 5.2.2: no key we know (we have none), whatever the question. */
 		c->flags = echoed;
@@ -767,6 +785,10 @@ static enum pd__next pd__answer_early(pd__ctx_t *c, const pd_zoneset_t *zs)
 		c->flags = echoed;
 		c->rcode = PD_RCODE_BADVERS; /* RFC 6891 6.1.3 */
 		c->opt_bare = true;
+		return PD__DONE;
+	}
+	if (q->badcookie) {
+		c->rcode = PD_RCODE_BADCOOKIE; /* RFC 7873 5.2.3, 5.2.4: retry with this cookie */
 		return PD__DONE;
 	}
 	if (q->qclass == PD_CLASS_CH)
@@ -825,7 +847,9 @@ static void pd__start(pd__ctx_t *c, uint8_t *resp, size_t resp_cap)
 	if (c->opt) {
 		c->keepalive = q->tcp && q->edns_keepalive && !c->opt_bare;
 		c->nsid = q->edns_nsid && conf->nsid && conf->nsid_len && !c->opt_bare;
-		reserve = PD_OPT_LEN + (c->keepalive ? PD_KEEPALIVE_LEN : 0);
+		c->cookie = q->cookie != PD_COOKIE_NONE && !c->opt_bare;
+		reserve = PD_OPT_LEN + (c->keepalive ? PD_KEEPALIVE_LEN : 0) +
+		          (c->cookie ? PD_COOKIE_OPT_LEN : 0);
 		/* An NSID too long for the room is left out, rather than the answer. */
 		if (c->nsid && qend + reserve + PD_OPTION_HDR + conf->nsid_len > c->limit)
 			c->nsid = false;
@@ -861,6 +885,7 @@ size_t pd_answer_query(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, con
 	c.opt_bare = false;
 	c.nsid = false;
 	c.keepalive = false;
+	c.cookie = false;
 	c.tsig = false;
 	c.zone = NULL;
 	c.nadded = 0;
@@ -980,7 +1005,11 @@ void pd_answer_dgram(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, pd_dg
 {
 	pd_query_t q;
 	pd_query_parse_dgram(&q, d);
+	if (conf->guard)
+		pd_guard_queries(conf->guard, &q, d, 1);
 	pd_answer_dgram_query(zs, conf, &q, d);
+	if (conf->guard)
+		pd_guard_replies(conf->guard, zs, conf, &q, d, 1);
 }
 
 void pd_answer_batch(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, pd_dgram_t *batch, int n)
@@ -990,8 +1019,12 @@ void pd_answer_batch(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, pd_dg
 		int m = n - start < PD_PREFETCH_BATCH ? n - start : PD_PREFETCH_BATCH;
 		for (int i = 0; i < m; i++)
 			pd_query_parse_dgram(&qs[i], &batch[start + i]);
+		if (conf->guard)
+			pd_guard_queries(conf->guard, qs, batch + start, m);
 		pd_answer_prefetch(zs, qs, m, NULL);
 		for (int i = 0; i < m; i++)
 			pd_answer_dgram_query(zs, conf, &qs[i], &batch[start + i]);
+		if (conf->guard)
+			pd_guard_replies(conf->guard, zs, conf, qs, batch + start, m);
 	}
 }

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pindns/cookie.h"
 #include "pindns/dns.h"
+#include "pindns/guard.h"
 
 #include "hugemem.h"
 
@@ -114,7 +116,8 @@ bool pd_cache_key(pd_cache_key_t *key, const pd_query_t *q, const pd_answer_conf
 	if (q->edns)
 		variant |= PD_CACHE_V_EDNS | (q->edns_do ? PD_CACHE_V_DO : 0) |
 		           (q->edns_nsid ? PD_CACHE_V_NSID : 0) |
-		           (q->tcp && q->edns_keepalive ? PD_CACHE_V_KEEPALIVE : 0);
+		           (q->tcp && q->edns_keepalive ? PD_CACHE_V_KEEPALIVE : 0) |
+		           (q->cookie != PD_COOKIE_NONE ? PD_CACHE_V_COOKIE : 0);
 	if (q->tcp)
 		variant |= PD_CACHE_V_TCP;
 	key->variant = variant;
@@ -147,8 +150,9 @@ static inline bool pd__slot_matches(const pd__slot_t *s, const pd_cache_key_t *k
 	       s->qsection == key->qsection && memcmp(s->data, key->question, key->qsection) == 0;
 }
 
-/* A hit: the stored answer, with this query's ID, RD bit and question (its case). */
-static void pd__hit(const pd__slot_t *s, const pd_cache_key_t *key, pd_dgram_t *d)
+/* A hit: the stored answer, with this query's ID, RD bit, question (its case) and cookie. */
+static void pd__hit(const pd__slot_t *s, const pd_cache_key_t *key, const pd_query_t *q,
+                    pd_dgram_t *d)
 {
 	uint8_t *resp = d->out;
 	const uint8_t *query = d->in;
@@ -157,6 +161,12 @@ static void pd__hit(const pd__slot_t *s, const pd_cache_key_t *key, pd_dgram_t *
 	resp[1] = query[1];
 	resp[2] = (uint8_t)((resp[2] & ~1u) | (query[2] & 1u));
 	memcpy(resp + PD_HEADER_LEN, query + PD_HEADER_LEN, key->qsection);
+	if (key->variant & PD_CACHE_V_COOKIE) {
+		/* The OPT ends a cacheable answer (no TSIG), and the cookie ends the OPT. */
+		uint8_t *cookie = resp + s->rlen - PD_COOKIE_CLIENT_LEN - PD_COOKIE_SERVER_LEN;
+		memcpy(cookie, query + q->cookie_off, PD_COOKIE_CLIENT_LEN);
+		memcpy(cookie + PD_COOKIE_CLIENT_LEN, q->cookie_out, PD_COOKIE_SERVER_LEN);
+	}
 	d->out_len = s->rlen;
 	d->rcode = s->rcode;
 	d->truncated = s->truncated;
@@ -218,7 +228,7 @@ static bool pd__cache_serve(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answ
 		c->epoch_lookups = c->epoch_hits = 0;
 	}
 	if (e->way >= 0) {
-		pd__hit(&e->set[e->way], &e->key, d);
+		pd__hit(&e->set[e->way], &e->key, q, d);
 		pd_counter_add(&c->stats->hits, 1);
 		c->epoch_hits++;
 		return false;
@@ -246,8 +256,11 @@ static void pd__cache_probe(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answ
                             const pd_dgram_t *batch, int m, pd_query_t *qs, pd__entry_t *es,
                             bool *hit)
 {
-	for (int i = 0; i < m; i++) {
+	for (int i = 0; i < m; i++)
 		pd_query_parse_dgram(&qs[i], &batch[i]);
+	if (conf->guard)
+		pd_guard_queries(conf->guard, qs, batch, m);
+	for (int i = 0; i < m; i++) {
 		es[i].set = NULL;
 		if (zs && pd_cache_key(&es[i].key, &qs[i], conf, batch[i].out_cap)) {
 			es[i].set = pd__set(c, &es[i].key);
@@ -290,6 +303,8 @@ void pd_cache_answer_batch(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answe
 					es[j].way = pd__probe(es[j].set, &es[j].key, zs->generation,
 					                      b[j].out_cap);
 		}
+		if (conf->guard)
+			pd_guard_replies(conf->guard, zs, conf, qs, b, m);
 	}
 }
 

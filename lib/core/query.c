@@ -43,6 +43,12 @@ static bool pd__edns_options(pd_query_t *q, const uint8_t *p, size_t rdlen)
 			return false;
 		if (code == PD_EDNS_OPT_NSID) {
 			q->edns_nsid = true;
+		} else if (code == PD_EDNS_OPT_COOKIE && !q->cookie_off && !q->cookie_malformed) {
+			/* RFC 7873 5.2.2: a client cookie, maybe with a server cookie of 8 to 32.
+			 */
+			q->cookie_malformed = len < 8 || (len > 8 && len < 16) || len > 40;
+			q->cookie_off = (uint16_t)(p - q->wire);
+			q->cookie_len = (uint8_t)len;
 		} else if (code == PD_EDNS_OPT_KEEPALIVE) {
 			q->edns_keepalive = true;
 			q->edns_keepalive_timeout |= len != 0;
@@ -230,6 +236,11 @@ void pd_query_parse(pd_query_t *q, const uint8_t *wire, size_t len)
 	q->edns_nsid = false;
 	q->edns_keepalive = false;
 	q->edns_keepalive_timeout = false;
+	q->cookie_off = 0;
+	q->cookie_len = 0;
+	q->cookie_malformed = false;
+	q->cookie = 0;
+	q->badcookie = false;
 	q->edns_version = 0;
 	q->edns_size = 0;
 	q->tsig_off = 0;

@@ -119,26 +119,6 @@ fail:
 	return pd__listen_failed(fd, l, "", err, cap);
 }
 
-/*
- * Steers each datagram to the socket of the worker on the CPU whose softirq received
- * it: index cpu % workers in the reuseport group, which is the bind order, and worker
- * i binds i-th. With RSS spreading a NIC's queues over CPUs, the packet then stays on
- * one CPU's caches. Loopback delivers everything on the sender's CPU, so there it
- * would pile all load onto one worker; hence off by default.
- */
-static int pd__attach_cpu_steering(int fd, int workers)
-{
-	struct sock_filter code[] = {
-	    {BPF_LD | BPF_W | BPF_ABS, 0, 0, (uint32_t)(SKF_AD_OFF + SKF_AD_CPU)},
-	    {BPF_ALU | BPF_MOD | BPF_K, 0, 0, (uint32_t)workers},
-	    {BPF_RET | BPF_A, 0, 0, 0},
-	};
-	struct sock_fprog prog = {.len = 3, .filter = code};
-	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) < 0)
-		return -errno;
-	return 0;
-}
-
 /* The CPUs this process may use, in order; worker i goes to the (i mod n)-th. */
 int pd__cpu_for(int index, int *ncpu_out)
 {
@@ -274,14 +254,12 @@ int pd_engine_new(pd_engine_t **out, const pd_engine_conf_t *cfg, char *err, siz
 		}
 		if (ret < 0)
 			goto fail;
-		if (cfg->reuseport_cpu) {
-			ret = pd__attach_cpu_steering(e->workers[0].fds[slot], e->nthreads);
-			if (ret < 0) {
-				snprintf(err, err_cap,
-				         "cannot attach the reuseport CPU program on %s: %s",
-				         l->text, strerror(-ret));
-				goto fail;
-			}
+		ret = pd__steer(e->workers[0].fds[slot], cfg, e->nthreads, false);
+		if (ret < 0) {
+			snprintf(err, err_cap,
+			         "cannot attach the reuseport steering program on %s: %s", l->text,
+			         strerror(-ret));
+			goto fail;
 		}
 		e->nlisten++;
 	}
@@ -318,12 +296,21 @@ int pd_engine_new_from_fds(pd_engine_t **out, const pd_engine_conf_t *cfg, int t
 			*pd__tcp_fd(e, t, i) = fds[threads * nlisten + i * tcp_threads + t];
 	}
 	e->nlisten = nlisten;
-	/* A predecessor without TCP: its listeners are bound here, the rest is as it was. */
-	for (int i = 0; i < nlisten; i++)
+	/* A predecessor without TCP: its listeners are bound here, the rest is as it was,
+	 * but the steering program, which follows our configuration. */
+	for (int i = 0; i < nlisten; i++) {
 		if ((ret = pd__slot_bind(e, i, &listen[i], 0, err, err_cap)) < 0) {
 			pd_engine_free(e);
 			return ret;
 		}
+		if ((ret = pd__steer(e->workers[0].fds[i], cfg, e->nthreads, true)) < 0) {
+			snprintf(err, err_cap,
+			         "cannot set the reuseport steering program on %s: %s",
+			         listen[i].text, strerror(-ret));
+			pd_engine_free(e);
+			return ret;
+		}
+	}
 	*out = e;
 	return 0;
 }
@@ -420,6 +407,13 @@ int pd_engine_new_from_activation(pd_engine_t **out, const pd_engine_conf_t *cfg
 			snprintf(err + n, err_cap - n,
 			         " (for more workers than passed sockets, or TCP beside passed UDP "
 			         "sockets, the socket unit needs ReusePort=yes)");
+			goto fail;
+		}
+		ret = pd__steer(e->workers[0].fds[slot], cfg, e->nthreads, true);
+		if (ret < 0) {
+			snprintf(err, err_cap,
+			         "cannot set the reuseport steering program on %s: %s",
+			         p->listen[slot].text, strerror(-ret));
 			goto fail;
 		}
 	}

@@ -61,6 +61,13 @@ struct pd_engine {
 /* The CPU for thread index of the ones this process may use; -1 when unknown. */
 int pd__cpu_for(int index, int *ncpu_out);
 
+/**
+ * Attaches to the reuseport group of fd the program cfg asks for, for workers sockets:
+ * steering by client prefix or by CPU (steer.c). With neither, and detach, removes the
+ * program a handed-over socket came with. Returns 0 or -errno.
+ */
+int pd__steer(int fd, const pd_engine_conf_t *cfg, int workers, bool detach);
+
 /* Starts fn(arg) as a thread pinned to cpu (unless -1) and named name. 0 or -errno. */
 int pd__thread_start(pthread_t *thread, int cpu, const char *name, void *(*fn)(void *), void *arg);
 

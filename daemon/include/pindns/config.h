@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "pindns/engine.h"
+#include "pindns/guard.h"
 #include "pindns/listen.h"
 #include "pindns/zonesrc.h"
 
@@ -43,6 +44,8 @@ typedef struct pd_config {
 	uint16_t nsid_len;
 	uint32_t sig_warn_secs; /* warn of RRSIGs expiring within this, seconds; 0: off */
 	int upgrade_timeout_s;  /* pindnsctl upgrade: the successor takes over within this */
+	pd_guard_conf_t guard;  /* DNS cookies and response rate limiting; the master secret
+	                         * of generated cookie secrets is filled in at start */
 } pd_config_t;
 
 /** The zones cfg names, for pd_zones_build(). */
@@ -76,6 +79,12 @@ int pd_config_set(pd_config_t *cfg, const char *key, const char *value, char *er
  * "file:line: what is wrong" in err.
  */
 int pd_config_load(pd_config_t *cfg, const char *path, char *err, size_t cap);
+
+/**
+ * Checks what no single option can: options that rule each other out, or whose product
+ * is out of range. Returns 0, or -EINVAL with the message in err.
+ */
+int pd_config_check(const pd_config_t *cfg, char *err, size_t cap);
 
 /** Drops the configured listen set, so the next "listen" starts a new one. */
 void pd_config_clear_listen(pd_config_t *cfg);

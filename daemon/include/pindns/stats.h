@@ -7,6 +7,7 @@
 #include "pindns/cache.h"
 #include "pindns/counter.h"
 #include "pindns/engine.h"
+#include "pindns/guard.h"
 
 #define PD_STATS_RCODES 32 /* rcodes with the extended bits: BADVERS is 16 */
 
@@ -27,6 +28,7 @@ typedef struct pd_worker_stats {
 	_Alignas(64) pd_engine_stats_t net;
 	pd_dns_stats_t dns;
 	pd_tcp_stats_t tcp;
+	pd_guard_stats_t guard; /* cookies and rate limits, counted by the worker's guard */
 } pd_worker_stats_t;
 
 /** The transport a worker serves. */
@@ -47,6 +49,10 @@ typedef struct pd_stats {
 	uint32_t workers;     /* all of them, UDP and TCP */
 	uint32_t tcp_workers; /* zero padding in a version 2 segment, which had UDP alone */
 	_Alignas(64) uint64_t started_unix;
+	/* Version 4: the random master secret of DNS cookies (cookie_master_set 1), which a
+	 * successor takes on, so that the cookies its predecessor gave stay valid. */
+	uint32_t cookie_master_set;
+	uint8_t cookie_master[PD_COOKIE_SECRET_LEN];
 	pd_worker_stats_t live[]; /* workers entries, then as many carried */
 } pd_stats_t;
 
@@ -55,7 +61,7 @@ typedef struct pd_stats {
  * sizes of the engine's structs are checked too: a new counter there (a close reason, a
  * batch fill bucket) moves what follows it, and the padding would hide that from the
  * size of the whole. */
-_Static_assert(sizeof(pd_worker_stats_t) == 512 && _Alignof(pd_worker_stats_t) == 64,
+_Static_assert(sizeof(pd_worker_stats_t) == 576 && _Alignof(pd_worker_stats_t) == 64,
                "pd_worker_stats_t layout changed: bump PD_STATS_VERSION");
 _Static_assert(sizeof(pd_engine_stats_t) == 104 && sizeof(pd_tcp_stats_t) == 96 &&
                    PD_TCP_CLOSE_REASONS == 10,
@@ -65,10 +71,12 @@ _Static_assert(offsetof(pd_worker_stats_t, net.batch_fill) == 48 &&
                    offsetof(pd_worker_stats_t, dns.cache) == 112 &&
                    offsetof(pd_worker_stats_t, dns.rcode) == 144 &&
                    offsetof(pd_worker_stats_t, tcp.accepted) == 400 &&
-                   offsetof(pd_worker_stats_t, tcp.closed) == 416,
+                   offsetof(pd_worker_stats_t, tcp.closed) == 416 &&
+                   offsetof(pd_worker_stats_t, guard) == 496 && sizeof(pd_guard_stats_t) == 48,
                "pd_worker_stats_t layout changed: bump PD_STATS_VERSION");
 _Static_assert(offsetof(pd_stats_t, workers) == 8 && offsetof(pd_stats_t, tcp_workers) == 12 &&
-                   offsetof(pd_stats_t, started_unix) == 64 && offsetof(pd_stats_t, live) == 128,
+                   offsetof(pd_stats_t, started_unix) == 64 &&
+                   offsetof(pd_stats_t, cookie_master) == 76 && offsetof(pd_stats_t, live) == 128,
                "pd_stats_t layout changed: bump PD_STATS_VERSION");
 
 /** The carried-over totals of worker w (same layout as live). */

@@ -256,6 +256,46 @@ static void totals_carry_over_from_version_1(void **state)
 	old_segment_free(v1, size, fd_old);
 }
 
+/* A predecessor of layout version 3: 512-byte entries, the guard's counters not there yet,
+ * the others where version 4 has them. */
+static void totals_carry_over_from_version_3(void **state)
+{
+	const uint32_t workers = 2, entry = 512 / 8;
+	size_t size = 128 + 2 * (size_t)workers * entry * 8;
+	int fd = memfd_create("v3-stats", MFD_CLOEXEC), fd_new;
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	uint32_t *h = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(h != MAP_FAILED);
+	h[0] = 0x70647374;
+	h[1] = 3;
+	h[2] = workers;
+	h[3] = 1; /* one TCP thread */
+	uint64_t *c = (uint64_t *)((char *)h + 128);
+	for (uint32_t e = 0; e < 2 * workers; e++)
+		for (uint32_t i = 0; i < 62; i++) /* 62 counters, 2 of padding */
+			c[e * entry + i] = 1000 * e + i;
+	pd_stats_t *old = pd_stats_map(fd);
+	assert_non_null(old);
+	pd_stats_t *now = pd_stats_new(1, 1, &fd_new);
+	pd_stats_carry(now, old);
+	/* Worker 0 (UDP) carries old entries 0 and 2 (live and carried); 1 (TCP) 1 and 3. */
+	const pd_counter_t *udp = (const pd_counter_t *)pd_stats_carried(now, 0);
+	const pd_counter_t *tcp = (const pd_counter_t *)pd_stats_carried(now, 1);
+	for (uint32_t i = 0; i < 62; i++) {
+		assert_int_equal(udp[i], 0 + 2000 + 2 * i);
+		assert_int_equal(tcp[i], 1000 + 3000 + 2 * i);
+	}
+	assert_int_equal(pd_stats_carried(now, 0)->guard.rrl_dropped, 0);
+	assert_int_equal(pd_stats_carried(now, 0)->guard.badcookie, 0);
+	assert_int_equal(now->cookie_master_set, 0);
+	pd_stats_unmap(old);
+	pd_stats_unmap(now);
+	munmap(h, size);
+	close(fd);
+	close(fd_new);
+}
+
 static void foreign_memory_is_refused(void **state)
 {
 	int fd = memfd_create("not-stats", 0);
@@ -270,9 +310,9 @@ static void foreign_memory_is_refused(void **state)
 	s->tcp_workers = 3; /* more TCP threads than workers */
 	assert_null(pd_stats_map(fd));
 	s->tcp_workers = 1;
-	s->version = 4; /* a layout from the future */
+	s->version = 5; /* a layout from the future */
 	assert_null(pd_stats_map(fd));
-	s->version = 3;
+	s->version = 4;
 	s->workers = 3; /* more than the segment holds */
 	assert_null(pd_stats_map(fd));
 	s->workers = 2;
@@ -308,6 +348,8 @@ static pd_stats_t *busy_segment(int *fd)
 	pd_stats_carried(s, 2)->tcp.adopted = 1;
 	s->live[2].tcp.closed[PD_TCP_CLOSE_EOF] = 2;
 	s->live[2].tcp.closed[PD_TCP_CLOSE_IDLE] = 1;
+	s->live[0].guard.rrl_slipped = 7;
+	pd_stats_carried(s, 1)->guard.badcookie = 3;
 	return s;
 }
 
@@ -331,7 +373,9 @@ static void control_stats_per_transport(void **state)
 	         pd_tcp_close_names[PD_TCP_CLOSE_EOF], pd_tcp_close_names[PD_TCP_CLOSE_IDLE],
 	         pd_tcp_close_names[PD_TCP_CLOSE_IO]);
 	assert_non_null(strstr(buf, want));
-	snprintf(want, sizeof(want), " %s 0\nrcodes: NXDOMAIN 1\n",
+	snprintf(want, sizeof(want),
+	         " %s 0\nguard: rrl-dropped 0 rrl-slipped 7 cookie-client 0 cookie-valid 0 "
+	         "cookie-invalid 0 badcookie 3\nrcodes: NXDOMAIN 1\n",
 	         pd_tcp_close_names[PD_TCP_CLOSE_REASONS - 1]);
 	assert_non_null(strstr(buf, want));
 	/* The spread is the UDP workers': 10 over 20, the TCP thread's 5 left out. */
@@ -433,6 +477,7 @@ int main(void)
 	    cmocka_unit_test(carry_by_transport_when_the_counts_differ),
 	    cmocka_unit_test(totals_carry_over_from_version_2),
 	    cmocka_unit_test(totals_carry_over_from_version_1),
+	    cmocka_unit_test(totals_carry_over_from_version_3),
 	    cmocka_unit_test(foreign_memory_is_refused),
 	    cmocka_unit_test(control_stats_per_transport),
 	    cmocka_unit_test(tcp_open_never_below_zero),

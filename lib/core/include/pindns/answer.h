@@ -13,6 +13,8 @@
 #define PD_UDP_MAX 4096     /* the largest EDNS buffer size we accept in configuration */
 #define PD_CHAIN_MAX 16     /* CNAME/DNAME steps followed before giving up */
 
+typedef struct pd_guard pd_guard_t; /* pindns/guard.h */
+
 /** What the answering code needs from configuration. */
 typedef struct pd_answer_conf {
 	uint16_t udp_size;    /* our EDNS buffer size: advertised, and the most we send */
@@ -21,6 +23,10 @@ typedef struct pd_answer_conf {
 	const uint8_t *nsid;  /* NSID (RFC 5001), sent only to queries that ask; NULL: none */
 	uint16_t nsid_len;
 	uint16_t tcp_keepalive; /* RFC 7828 TIMEOUT over TCP, in units of 100 ms */
+	/* The calling worker's own cookie checks and rate limits, which the batch functions
+	 * apply (pd_guard_queries() and pd_guard_replies()); NULL: none. A worker with a
+	 * guard has a conf of its own, the rest copied from the shared one. */
+	pd_guard_t *guard;
 } pd_answer_conf_t;
 
 /** What happened to a query, for statistics and logs. */
@@ -76,13 +82,17 @@ void pd_answer_prefetch(const pd_zoneset_t *zs, pd_query_t *qs, int n, const boo
 void pd_answer_dgram_query(const pd_zoneset_t *zs, const pd_answer_conf_t *conf,
                            const pd_query_t *q, pd_dgram_t *d);
 
-/** Parses one datagram (pd_query_parse_dgram()) and answers it with pd_answer_dgram_query(). */
+/**
+ * Parses one datagram (pd_query_parse_dgram()) and answers it with pd_answer_dgram_query(),
+ * through conf->guard when there is one, as the batch does.
+ */
 void pd_answer_dgram(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, pd_dgram_t *d);
 
 /**
- * Answers a batch: each datagram parsed once (pd_query_parse_dgram()), pd_answer_prefetch(), then
- * pd_answer_dgram_query() for each, 32 datagrams at a time (the parsed queries are
- * on the stack, nothing is allocated).
+ * Answers a batch: each datagram parsed once (pd_query_parse_dgram()), its cookie checked
+ * (pd_guard_queries(), with conf->guard), pd_answer_prefetch(), then pd_answer_dgram_query()
+ * for each and the rate limits (pd_guard_replies()), 32 datagrams at a time (the parsed
+ * queries are on the stack, nothing is allocated).
  */
 void pd_answer_batch(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, pd_dgram_t *batch,
                      int n);

@@ -16,6 +16,9 @@
 #define PD_CACHE_DEFAULT_SIZE (16u << 20)
 
 /* Bits of a key's variant above the response size limit (its low 16 bits). */
+/* The query's cookie is answered: the entry ends with a COOKIE option whose 24 bytes each
+ * hit patches with this query's client cookie and the server cookie made for it. */
+#define PD_CACHE_V_COOKIE (1u << 26)
 #define PD_CACHE_V_KEEPALIVE (1u << 27) /* over TCP, the query asked for keepalive */
 #define PD_CACHE_V_TCP (1u << 28)       /* the query came over TCP */
 #define PD_CACHE_V_NSID (1u << 29)      /* the query asked for the NSID */
@@ -25,7 +28,7 @@
 /** The cache key of a query, and what a hit needs to patch. */
 typedef struct pd_cache_key {
 	uint64_t hash;
-	uint32_t variant;        /* size limit, transport, EDNS present, DO, NSID, keepalive */
+	uint32_t variant;        /* size limit, transport, EDNS, DO, NSID, keepalive, cookie */
 	uint16_t qsection;       /* bytes of the question section: name + type + class */
 	const uint8_t *question; /* the query's: lower-cased name, then type and class */
 } pd_cache_key_t;
@@ -71,7 +74,7 @@ size_t pd_cache_answer(pd_cache_t *c, const pd_zoneset_t *zs, const pd_answer_co
 
 /**
  * Answers a batch of queries like pd_cache_answer(), over the transport each datagram
- * says (d->tcp), first parsing every query once
+ * says (d->tcp), through conf->guard as pd_answer_batch() does, first parsing every query once
  * and prefetching every cache set, so the batch's memory misses overlap instead of
  * following one another. Each set is probed once; the misses' zones are prefetched
  * and remembered for the answer, and a miss is stored in the set it probed (32

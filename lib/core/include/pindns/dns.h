@@ -61,8 +61,9 @@ enum {
 	PD_RCODE_REFUSED = 5,
 	PD_RCODE_YXDOMAIN = 6,
 	PD_RCODE_NOTAUTH = 9,
-	PD_RCODE_BADVERS = 16, /* extended: needs the OPT record's upper bits */
-	PD_RCODE_BADKEY = 17,  /* TSIG error field only (RFC 8945): the header says NOTAUTH */
+	PD_RCODE_BADVERS = 16,   /* extended: needs the OPT record's upper bits */
+	PD_RCODE_BADKEY = 17,    /* TSIG error field only (RFC 8945): the header says NOTAUTH */
+	PD_RCODE_BADCOOKIE = 23, /* extended (RFC 7873 8): the header shows 7 */
 };
 
 /* Header flag bits in the 16-bit word at offset 2. */
@@ -81,6 +82,7 @@ enum {
 #define PD_HEADER_LEN 12
 #define PD_EDNS_DO 0x8000u       /* the DO bit in the OPT TTL's flag half */
 #define PD_EDNS_OPT_NSID 3       /* Name Server Identifier option code, RFC 5001 */
+#define PD_EDNS_OPT_COOKIE 10    /* DNS COOKIE option code, RFC 7873 */
 #define PD_EDNS_OPT_KEEPALIVE 11 /* edns-tcp-keepalive option code, RFC 7828 */
 #define PD_EDNS_OPT_EDE 15       /* Extended DNS Error option code, RFC 8914 */
 #define PD_EDE_PROHIBITED 18

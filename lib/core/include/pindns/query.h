@@ -66,6 +66,17 @@ typedef struct pd_query {
 	/* ... with a TIMEOUT, which a client must not send (RFC 7828 3.2.1): FORMERR over TCP,
 	 * where the option is read, and ignored over UDP, where it is not (as Unbound). */
 	bool edns_keepalive_timeout;
+	/* The first COOKIE option (RFC 7873): where its data starts in wire (0: none) and its
+	 * length; one of a length no cookie has (not 8, nor 16 to 40) is noted malformed,
+	 * which is FORMERR when cookies are on (pd_guard_queries()) and ignored when off. */
+	uint16_t cookie_off;
+	uint8_t cookie_len;
+	bool cookie_malformed;
+	/* Set by pd_guard_queries(), PD_COOKIE_NONE (0) without: the pd_cookie_verdict_t,
+	 * the server cookie to send with the client's, and whether to answer BADCOOKIE. */
+	uint8_t cookie;
+	bool badcookie;
+	uint8_t cookie_out[16];
 	uint8_t edns_version; /* options are read for version 0 only: others get BADVERS */
 	uint16_t edns_size;   /* the client's buffer size, at least PD_UDP_MIN */
 	/* Where the TSIG record ending the message starts (its owner name), if it ends with a

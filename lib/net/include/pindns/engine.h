@@ -81,6 +81,10 @@ typedef struct pd_engine_conf {
 	int threads;            /* workers; 0: one per CPU this process may run on */
 	int rcvbuf;             /* SO_RCVBUF per socket, bytes */
 	bool reuseport_cpu;     /* steer packets to the worker on the receiving CPU (cBPF) */
+	/* Steer each client prefix (the first bits of its address) to one worker (cBPF),
+	 * for state kept per worker about clients; wins over reuseport_cpu. */
+	bool steer_client;
+	uint8_t steer_ipv4_bits, steer_ipv6_bits;
 	pd_tcp_conf_t tcp;
 } pd_engine_conf_t;
 
@@ -112,7 +116,8 @@ int pd_engine_new(pd_engine_t **out, const pd_engine_conf_t *cfg, char *err, siz
  * nlisten addresses, fds[slot * threads + worker] are the UDP sockets, and after all of
  * them fds[threads * nlisten + slot * tcp_threads + t] the TCP listeners. tcp_threads 0
  * (a predecessor without TCP) binds cfg->tcp.threads listeners per address here. Only
- * cfg's TCP limits are read. The engine owns the fds, also on failure.
+ * cfg's TCP limits and steering are read (the sockets get the steering program cfg asks
+ * for, or none). The engine owns the fds, also on failure.
  */
 int pd_engine_new_from_fds(pd_engine_t **out, const pd_engine_conf_t *cfg, int threads,
                            int tcp_threads, int nlisten, const pd_listen_t *listen, const int *fds,
