@@ -104,12 +104,16 @@ static void pd__cookie_query(pd_guard_t *g, pd_query_t *q, const pd_dgram_t *d)
 	               : q->cookie == PD_COOKIE_VALID ? &g->stats->cookie_valid
 	                                              : &g->stats->cookie_invalid,
 	               1);
-	/* RFC 7873 5.4: a probe without a question learns a cookie; a bad one is refused. */
-	bool probe_bad = q->qdcount == 0 && q->cookie == PD_COOKIE_INVALID;
-	bool required = g->conf->cookie.require && !q->tcp && q->cookie != PD_COOKIE_VALID;
-	if (probe_bad || (required && q->opcode == PD_OPCODE_QUERY)) {
+	/* RFC 7873 5.4: a probe without a question learns a cookie, NOERROR even when they
+	 * are required; one that brought a bad one gets BADCOOKIE. */
+	bool bad = q->qdcount == 0
+	               ? q->cookie == PD_COOKIE_INVALID
+	               : g->conf->cookie.require && !q->tcp && q->cookie != PD_COOKIE_VALID &&
+	                     q->opcode == PD_OPCODE_QUERY;
+	if (bad) {
 		q->badcookie = true;
 		q->cacheable = false;
+		pd_counter_add(&g->stats->badcookie, 1);
 	}
 }
 
