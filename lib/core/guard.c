@@ -92,7 +92,10 @@ static void pd__cookie_query(pd_guard_t *g, pd_query_t *q, const pd_dgram_t *d)
 	const uint8_t *addr;
 	int family;
 	if (q->cookie_malformed) {
-		q->rcode = PD_RCODE_FORMERR; /* RFC 7873 5.2.2 */
+		/* RFC 7873 5.2.2; as a malformed OPT is, so in the probe without a question
+		 * with every flag but QR cleared, as NSD answers a bad probe. */
+		q->rcode = PD_RCODE_FORMERR;
+		q->formerr_qdcount = q->qdcount != 1;
 		q->cacheable = false;
 		return;
 	}

@@ -114,5 +114,83 @@ class SkipUnchanged(unittest.TestCase):
         self.assertEqual(srv.output().count("zone example.org loaded from"), 1)
 
 
+def peak_rss_kib(pid):
+    """The peak resident set of a process (VmHWM), in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmHWM in /proc/%d/status" % pid)
+
+
+class MillionNames(unittest.TestCase):
+    """An untrusted zone file: a million names directly under one node. pindns sets no
+    bound on names per node or per zone (a zone file of up to 4 GiB is read), so the
+    zone must load within bounded memory and time, and while it does the old version
+    of the zone keeps serving."""
+
+    NAMES = 1000000
+    RSS_MAX_KIB = 1536 * 1024  # 1.5 GiB, the ASan build's overhead included
+    HEAD = ("$ORIGIN big.example.\n$TTL 300\n"
+            "@ IN SOA ns1 hostmaster %d 7200 3600 1209600 60\n@ NS ns1\nns1 A 192.0.2.53\n"
+            "probe A %s\n")
+
+    def test_a_million_names_under_one_node(self):
+        zones = tempfile.mkdtemp(prefix="pindns-million-")
+        self.addCleanup(shutil.rmtree, zones, True)
+        path = os.path.join(zones, "big.example.zone")
+        with open(path, "w") as f:
+            f.write(self.HEAD % (1, "192.0.2.1"))
+        srv = harness.start_pindnsd(zones=zones)
+        self.addCleanup(srv.stop)
+        before = peak_rss_kib(srv.proc.pid)
+        with open(path + ".new", "w") as f:
+            f.write(self.HEAD % (2, "192.0.2.2"))
+            # n1 .. n1000000, every one a child of big.example.
+            f.writelines("n%d A 192.0.%d.%d\n" % (i, i // 250 % 250, i % 250 + 1)
+                         for i in range(1, self.NAMES + 1))
+        os.replace(path + ".new", path)
+
+        # While the new version loads, the old one answers: every probe is answered,
+        # from the old version until the switch, never from it again after.
+        probe = harness.make_query("probe.big.example")
+        t0 = time.monotonic()
+        os.kill(srv.proc.pid, signal.SIGHUP)
+        old = new = 0
+        deadline = t0 + 120
+        while "reload done" not in srv.output():
+            self.assertLess(time.monotonic(), deadline, "no reload done:\n" + srv.output())
+            self.assertIsNone(srv.proc.poll(), "pindnsd died:\n" + srv.output())
+            reply = harness.raw_query(srv.port, probe, timeout=2)
+            self.assertIsNotNone(reply, "the probe went unanswered during the reload")
+            addr = reply[-4:]
+            if addr == bytes([192, 0, 2, 1]):
+                self.assertEqual(new, 0, "the old version answered after the new one")
+                old += 1
+            else:
+                self.assertEqual(addr, bytes([192, 0, 2, 2]), reply.hex())
+                new += 1
+            time.sleep(0.01)
+        took = time.monotonic() - t0
+        log = srv.output()
+        self.assertIn("zone big.example loaded from %s: %d records" % (path, self.NAMES + 4),
+                      log)
+        self.assertIn("reload done: 1 zone(s) serving, 0 failed; 1 loaded (0 new)", log)
+        self.assertGreater(old, 0, "no answer from the old version during the reload")
+        peak = peak_rss_kib(srv.proc.pid)
+        print("a million names: reloaded in %.1f s, %d probes answered by the old version "
+              "meanwhile; peak RSS %.0f MiB (%.0f MiB before)" % (
+                  took, old, peak / 1024, before / 1024))
+        self.assertLess(peak, self.RSS_MAX_KIB)
+        for name, want in (("n1", "192.0.0.2"), ("n500000", "192.0.0.1"),
+                           ("N1000000.BIG.example", "192.0.0.1"), ("probe", "192.0.2.2")):
+            if "." not in name:
+                name += ".big.example"
+            self.assertEqual(harness.dig(srv.port, name, "A").answer,
+                             ["%s. 300 IN A %s" % (name.lower(), want)])
+        self.assertEqual(harness.dig(srv.port, "n1000001.big.example", "A").rcode, "NXDOMAIN")
+        self.assertEqual(harness.dig(srv.port, "big.example", "SOA").rcode, "NOERROR")
+
+
 if __name__ == "__main__":
     harness.main()
