@@ -229,25 +229,62 @@ static int pd__fast_sync_out(const pd__fastrr_t *fc, ldns_rdf **prev)
 	return 0;
 }
 
+/* The most characters of one record ldns keeps (measured: ldns 1.8.3 reads 65,535). */
+#define PD__LDNS_RR_TEXT_MAX 65535
+
+/*
+ * Whether the record text of len bytes ldns just read had as many characters as ldns keeps
+ * of a record, or more: it cuts the rest off without a word, so a 100 MB TXT would load as
+ * its first 64 KiB. Comments and parentheses do not count; quotes do.
+ */
+static bool pd__cut_by_ldns(const char *text, size_t len)
+{
+	size_t kept = 0;
+	bool quoted = false;
+	if (len < PD__LDNS_RR_TEXT_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+		if (c == '\\' && i + 1 < len) {
+			kept += 2;
+			i++;
+		} else if (c == '"') {
+			quoted = !quoted;
+			kept++;
+		} else if (c == ';' && !quoted) {
+			while (i < len && text[i] != '\n')
+				i++;
+		} else if (quoted || (c != '(' && c != ')')) {
+			kept++;
+		}
+	}
+	return kept >= PD__LDNS_RR_TEXT_MAX;
+}
+
 /* Has ldns read the one record (or directive) at text + *pos, and moves *pos past it. */
-static int pd__parse_ldns(pd__loader_t *l, FILE *f, int file, size_t *pos, int *line,
-                          ldns_rdf **origin, ldns_rdf **prev)
+static int pd__parse_ldns(pd__loader_t *l, FILE *f, const char *text, int file, size_t *pos,
+                          int *line, ldns_rdf **origin, ldns_rdf **prev)
 {
 	ldns_rr *rr = NULL;
-	int ret = 0;
+	int ret = 0, first = *line;
 	if (fseek(f, (long)*pos, SEEK_SET) < 0)
 		return pd__loader_fail(l, pd__loc(file, *line), -errno, "%s", strerror(errno));
 	ldns_status s = ldns_rr_new_frm_fp_l(&rr, f, &l->default_ttl, origin, prev, line);
 	/* ldns has counted the record's last newline: the record ends on line - 1. */
 	int loc = pd__loc(file, *line - 1);
-	if (s == LDNS_STATUS_OK)
+	long end = ftell(f);
+	if (s == LDNS_STATUS_OK && end > 0 && pd__cut_by_ldns(text + *pos, (size_t)end - *pos))
+		ret = pd__loader_fail(l, pd__loc(file, first), -EINVAL,
+		                      "record of 65,535 characters or more: refused, as its RDATA "
+		                      "could not hold it (65,535 bytes at most) and ldns would cut "
+		                      "it short");
+	else if (s == LDNS_STATUS_OK)
 		ret = pd__add_rr(l, rr, loc);
 	else if (s != LDNS_STATUS_SYNTAX_EMPTY && s != LDNS_STATUS_SYNTAX_ORIGIN &&
 	         s != LDNS_STATUS_SYNTAX_TTL)
 		ret = pd__loader_fail(l, loc, -EINVAL, "%s", ldns_get_errorstr_by_id(s));
 	ldns_rr_free(rr);
-	long at = ftell(f);
-	*pos = feof(f) || at < 0 ? SIZE_MAX : (size_t)at;
+	*pos = feof(f) || end < 0 ? SIZE_MAX : (size_t)end;
 	return ret < 0 ? ret : s == LDNS_STATUS_OK;
 }
 
@@ -296,7 +333,7 @@ static int pd__parse_segment(pd__loader_t *l, int file, char *text, size_t len, 
 		ret = pd__fast_sync_out(fc, prev);
 		if (ret < 0)
 			goto out;
-		ret = pd__parse_ldns(l, f, file, &pos, &line, origin, prev);
+		ret = pd__parse_ldns(l, f, text, file, &pos, &line, origin, prev);
 		if (ret < 0)
 			goto out;
 		if (ret > 0)

@@ -1,6 +1,7 @@
 """Integration: zone reloads under continuous load lose nothing and switch answers."""
 
 import os
+import re
 import shutil
 import signal
 import sys
@@ -190,6 +191,40 @@ class MillionNames(unittest.TestCase):
                              ["%s. 300 IN A %s" % (name.lower(), want)])
         self.assertEqual(harness.dig(srv.port, "n1000001.big.example", "A").rcode, "NXDOMAIN")
         self.assertEqual(harness.dig(srv.port, "big.example", "SOA").rcode, "NOERROR")
+
+    def test_a_100_mb_txt_is_refused_and_the_old_zone_serves(self):
+        """A TXT record of 100 MB in one parenthesised RR (RDATA holds 65,535 bytes at
+        most): refused with the file and line, in bounded memory, the old zone serving."""
+        zones = tempfile.mkdtemp(prefix="pindns-bigtxt-")
+        self.addCleanup(shutil.rmtree, zones, True)
+        path = os.path.join(zones, "big.example.zone")
+        with open(path, "w") as f:
+            f.write(self.HEAD % (1, "192.0.2.1"))
+        srv = harness.start_pindnsd(zones=zones)
+        self.addCleanup(srv.stop)
+        chunk = '"%s"\n' % ("x" * 250)
+        with open(path + ".new", "w") as f:
+            f.write(self.HEAD % (2, "192.0.2.2"))
+            f.write("huge TXT (\n")
+            f.writelines(chunk for _ in range(100 * 1024 * 1024 // len(chunk)))
+            f.write(")\n")
+        os.replace(path + ".new", path)
+        os.kill(srv.proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 120
+        while "reload done" not in srv.output():
+            self.assertLess(time.monotonic(), deadline, "no reload done:\n" + srv.output())
+            self.assertIsNone(srv.proc.poll(), "pindnsd died:\n" + srv.output())
+            time.sleep(0.05)
+        log = srv.output()
+        self.assertIn("reload done: 1 zone(s) serving, 1 failed", log)
+        self.assertRegex(log, r"%s:7: record of 65,535 characters or more" % re.escape(path))
+        peak = peak_rss_kib(srv.proc.pid)
+        print("a 100 MB TXT: refused; peak RSS %.0f MiB" % (peak / 1024))
+        self.assertLess(peak, self.RSS_MAX_KIB)
+        # The old version, untouched.
+        self.assertEqual(harness.dig(srv.port, "probe.big.example", "A").answer,
+                         ["probe.big.example. 300 IN A 192.0.2.1"])
+        self.assertEqual(harness.dig(srv.port, "huge.big.example", "TXT").rcode, "NXDOMAIN")
 
 
 if __name__ == "__main__":
