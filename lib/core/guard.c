@@ -116,7 +116,6 @@ static void pd__cookie_query(pd_guard_t *g, pd_query_t *q, const pd_dgram_t *d)
 	if (bad) {
 		q->badcookie = true;
 		q->cacheable = false;
-		pd_counter_add(&g->stats->badcookie, 1);
 	}
 }
 
@@ -169,38 +168,48 @@ static void pd__slip_truncated(const pd_query_t *q, pd_dgram_t *d)
 	d->truncated = true;
 }
 
+/* Rate limits one answered datagram: passes, drops or slips it. */
+static void pd__limit(pd_guard_t *g, const pd_zoneset_t *zs, const pd_answer_conf_t *conf,
+                      pd_query_t *q, pd_dgram_t *d)
+{
+	const uint8_t *addr;
+	int family;
+	if (!d->out_len || d->tcp || q->cookie == PD_COOKIE_VALID ||
+	    !(family = pd__peer_addr(d, &addr)) || pd_rrl_exempt(&g->conf->rrl, family, addr))
+		return;
+	pd_rrl_action_t act =
+	    pd_rrl_take(g->rrl, family, addr, pd__class(d), pd__zone_hash(zs, q), g->steady_ms);
+	if (act == PD_RRL_PASS)
+		return;
+	if (act == PD_RRL_DROP) {
+		pd_counter_add(&g->stats->rrl_dropped, 1);
+		d->out_len = 0;
+		d->rcode = 0;
+		d->truncated = false;
+		return;
+	}
+	pd_counter_add(&g->stats->rrl_slipped, 1);
+	if (q->cookie != PD_COOKIE_NONE && q->rcode == PD_RCODE_NOERROR) {
+		q->badcookie = true; /* BIND's choice: the retry brings a valid cookie */
+		pd_answer_dgram_query(zs, conf, q, d);
+	} else {
+		pd__slip_truncated(q, d);
+	}
+}
+
 void pd_guard_replies(pd_guard_t *g, const pd_zoneset_t *zs, const pd_answer_conf_t *conf,
                       pd_query_t *qs, pd_dgram_t *ds, int n)
 {
-	if (!g->rrl)
+	if (!g->rrl && !g->cookie)
 		return;
 	for (int i = 0; i < n; i++) {
 		pd_query_t *q = &qs[i];
 		pd_dgram_t *d = &ds[i];
-		const uint8_t *addr;
-		int family;
-		if (!d->out_len || d->tcp || q->cookie == PD_COOKIE_VALID ||
-		    !(family = pd__peer_addr(d, &addr)) ||
-		    pd_rrl_exempt(&g->conf->rrl, family, addr))
-			continue;
-		pd_rrl_action_t act = pd_rrl_take(g->rrl, family, addr, pd__class(d),
-		                                  pd__zone_hash(zs, q), g->steady_ms);
-		if (act == PD_RRL_PASS)
-			continue;
-		if (act == PD_RRL_DROP) {
-			pd_counter_add(&g->stats->rrl_dropped, 1);
-			d->out_len = 0;
-			d->rcode = 0;
-			d->truncated = false;
-			continue;
-		}
-		pd_counter_add(&g->stats->rrl_slipped, 1);
-		if (q->cookie != PD_COOKIE_NONE && q->rcode == PD_RCODE_NOERROR) {
-			q->badcookie = true; /* BIND's choice: the retry brings a valid cookie */
+		if (g->rrl)
+			pd__limit(g, zs, conf, q, d);
+		/* Counted as sent, where the header's rcode (7) does not tell BADCOOKIE (23);
+		 * a query marked for it may still get an error that comes first (NOTIMP). */
+		if (d->out_len && q->badcookie && d->rcode == (PD_RCODE_BADCOOKIE & PD_RCODE_MASK))
 			pd_counter_add(&g->stats->badcookie, 1);
-			pd_answer_dgram_query(zs, conf, q, d);
-		} else {
-			pd__slip_truncated(q, d);
-		}
 	}
 }

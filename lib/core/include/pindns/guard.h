@@ -63,6 +63,7 @@ void pd_guard_queries(pd_guard_t *g, pd_query_t *qs, const pd_dgram_t *ds, int n
  * every slip-th of those: as a reply with TC set and the question alone, or to a client
  * that sent a cookie, BADCOOKIE with a fresh one, so it retries with it (RFC 7873 5.3).
  * zs and conf are what answered them (the zone of a cached answer is looked up here).
+ * Counts the BADCOOKIE responses that are sent.
  */
 void pd_guard_replies(pd_guard_t *g, const pd_zoneset_t *zs, const pd_answer_conf_t *conf,
                       pd_query_t *qs, pd_dgram_t *ds, int n);
