@@ -279,8 +279,9 @@ static void pd__zone_list(const pd_control_t *ctl, const char *pattern, char *re
 		if (pattern && !pd__zone_matches(origin, pattern))
 			continue;
 		matched++;
-		/* Room for this line and the last two, whatever their length. */
-		if (*r + PD_NAME_TXT_MAX + 512 > PD_CONTROL_REPLY_MAX)
+		/* Room for this line and the last two, whatever their length: an origin and
+		 * some 80 bytes, then the pattern (a command line at most) and some 170. */
+		if (*r + PD_NAME_TXT_MAX + PD_CTL_LINE_MAX + 256 > PD_CONTROL_REPLY_MAX)
 			continue;
 		time_t t = (time_t)z->loaded_unix;
 		struct tm tm;

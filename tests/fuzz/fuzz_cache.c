@@ -1,6 +1,7 @@
 /*
- * libFuzzer target: batches through the response cache must answer as pd_answer() does,
- * and report the same RCODE and TC as its pd_answer_info_t.
+ * libFuzzer target: batches through the response cache, and through pd_answer_batch() as
+ * a pindnsd without a cache answers them, must answer as pd_answer() does, and report the
+ * same RCODE and TC as its pd_answer_info_t.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -120,15 +121,17 @@ static bool same_info(const pd_dgram_t *d, const pd_answer_info_t *info, const u
 /*
  * Input: one byte whose low bit picks the zone set, then packets, each a 16-bit
  * big-endian length and that many bytes (fewer if the input ends). The packets and then
- * a twin of each go through pd_cache_answer_batch() as one batch. The length's top bit
- * says the packet came over TCP; bit 1 of the first byte sends the twins over the other
- * transport, so that an answer kept for one is tried on the other.
+ * a twin of each go through pd_cache_answer_batch() as one batch, and through
+ * pd_answer_batch() as another. The length's top bit says the packet came over TCP; bit
+ * 1 of the first byte sends the twins over the other transport, so that an answer kept
+ * for one is tried on the other.
  */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static uint8_t out[2 * PD_FUZZ_PACKETS][PD_UDP_MAX];
+	static uint8_t out[2 * PD_FUZZ_PACKETS][PD_UDP_MAX],
+	    out_nocache[2 * PD_FUZZ_PACKETS][PD_UDP_MAX];
 	uint8_t want[PD_UDP_MAX];
-	pd_dgram_t batch[2 * PD_FUZZ_PACKETS];
+	pd_dgram_t batch[2 * PD_FUZZ_PACKETS], nocache[2 * PD_FUZZ_PACKETS];
 	int n = 0;
 	if (size < 1)
 		return 0;
@@ -154,15 +157,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		batch[i].rcode = 0xFF; /* so that a path which leaves them unset shows */
 		batch[i].truncated = true;
 	}
+	/* The same batch as a pindnsd without a cache answers it, and through the cache. */
+	memcpy(nocache, batch, sizeof(batch[0]) * (size_t)(2 * n));
+	for (int i = 0; i < 2 * n; i++)
+		nocache[i].out = out_nocache[i];
+	pd_answer_batch(zs, &fz_conf, nocache, 2 * n);
 	pd_cache_answer_batch(cache, zs, &fz_conf, batch, 2 * n);
 	for (int i = 0; i < 2 * n; i++) {
 		pd_answer_info_t info;
 		pd_query_t q;
 		pd_query_parse_dgram(&q, &batch[i]);
 		size_t len = pd_answer_query(zs, &fz_conf, &q, want, batch[i].out_cap, &info);
-		if (batch[i].out_len != len || memcmp(batch[i].out, want, len) != 0)
+		if (batch[i].out_len != len || memcmp(batch[i].out, want, len) != 0 ||
+		    nocache[i].out_len != len || memcmp(nocache[i].out, want, len) != 0)
 			abort();
-		if (!same_info(&batch[i], &info, want))
+		if (!same_info(&batch[i], &info, want) || !same_info(&nocache[i], &info, want))
 			abort();
 		free((void *)batch[i].in);
 	}
