@@ -202,10 +202,18 @@ static void pd__send_all(int fd, const char *buf, size_t len)
  * Returns 0 with the line (newline cut) in line, or -errno. */
 static int pd__read_command(int conn, char *line, size_t cap)
 {
+	/* One second for the whole line, not per byte: the main loop serves this, and a
+	 * client dripping a byte a second would hold signals and handoffs for minutes. */
+	struct timespec now, end;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += 1;
 	size_t n = 0;
 	while (n + 1 < cap) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long left =
+		    (end.tv_sec - now.tv_sec) * 1000 + (end.tv_nsec - now.tv_nsec) / 1000000;
 		struct pollfd p = {.fd = conn, .events = POLLIN};
-		int rc = poll(&p, 1, 1000);
+		int rc = left > 0 ? poll(&p, 1, (int)left) : 0;
 		if (rc <= 0)
 			return rc == 0 ? -ETIMEDOUT : -errno;
 		ssize_t k = read(conn, line + n, 1);
