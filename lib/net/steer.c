@@ -49,11 +49,17 @@ static uint32_t pd__word_mask(unsigned bits, unsigned k)
 	return UINT32_MAX << (32 - (bits - 32 * k));
 }
 
-/* Ends a program: the hash in A, its high half, modulo workers, is the socket's index. */
+/*
+ * Ends a program: the socket's index from the hash in A, scaled from its top 16 bits
+ * ((h >> 16) * workers >> 16), which every bit of the address moved. A modulo would read
+ * only the low bits of the product, which only the address's low bits move: with 2
+ * workers a /15 prefix put every client on one.
+ */
 static unsigned pd__emit_pick(struct sock_filter *c, unsigned n, int workers)
 {
 	c[n++] = (struct sock_filter){BPF_ALU | BPF_RSH | BPF_K, 0, 0, 16};
-	c[n++] = (struct sock_filter){BPF_ALU | BPF_MOD | BPF_K, 0, 0, (uint32_t)workers};
+	c[n++] = (struct sock_filter){BPF_ALU | BPF_MUL | BPF_K, 0, 0, (uint32_t)workers};
+	c[n++] = (struct sock_filter){BPF_ALU | BPF_RSH | BPF_K, 0, 0, 16};
 	c[n++] = (struct sock_filter){BPF_RET | BPF_A, 0, 0, 0};
 	return n;
 }
