@@ -1,5 +1,5 @@
-/* pindns-load: a closed-loop load generator, over UDP or TCP, that can saturate a DNS server's
- * core. */
+/* pindns-load: a load generator, closed-loop over UDP or TCP (it can saturate a DNS server's
+ * core), or open-loop at a fixed rate over UDP (a flood, for rate limits). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -27,6 +29,7 @@
 
 #define PD_LOAD_BATCH 64
 #define PD_LOAD_SOCKETS_MAX 256
+#define PD_RATE_MAX 10000000 /* --rate: queries per second at most */
 #define PD_LOAD_PIDS_MAX 32
 #define PD_LOAD_SECONDS_MAX 3600
 #define PD_LAT_BUCKETS 200000 /* 1 us each: up to 200 ms; later answers go in the last */
@@ -355,9 +358,34 @@ static void pd__run_answered(pd__stats_t *st, const uint8_t *msg, size_t len, ui
 	st->lat[us < PD_LAT_BUCKETS ? us : PD_LAT_BUCKETS - 1]++;
 }
 
+/* A UDP socket connected to target (its own source port), from the address src when
+ * given. Returns the descriptor, or -1 with why printed. */
+static int pd__udp_socket(const pd_listen_t *target, const pd_listen_t *src)
+{
+	int fd = socket(target->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int buf = 4 << 20;
+	if (fd < 0 || (src && bind(fd, (const struct sockaddr *)&src->addr, src->addr_len) < 0) ||
+	    connect(fd, (const struct sockaddr *)&target->addr, target->addr_len) < 0) {
+		int err = errno;
+		if (src)
+			fprintf(stderr, "pindns-load: socket from %s to %s: %s\n", src->text,
+			        target->text, strerror(err));
+		else
+			fprintf(stderr, "pindns-load: socket to %s: %s\n", target->text,
+			        strerror(err));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	return fd;
+}
+
 /* UDP: nsock connected sockets (distinct source ports), window queries in flight over
  * them, busy-polled. Returns 0, or 1 with why printed. */
-static int pd__run_udp(pd__run_t *r, const pd_listen_t *target, int nsock, int window)
+static int pd__run_udp(pd__run_t *r, const pd_listen_t *target, const pd_listen_t *src, int nsock,
+                       int window)
 {
 	pd__sock_t *socks = calloc((size_t)nsock, sizeof(*socks));
 	pd__stats_t *st = r->st;
@@ -366,17 +394,9 @@ static int pd__run_udp(pd__run_t *r, const pd_listen_t *target, int nsock, int w
 		return 1;
 	}
 	for (int i = 0; i < nsock; i++) {
-		int fd =
-		    socket(target->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		int buf = 4 << 20;
-		if (fd < 0 ||
-		    connect(fd, (const struct sockaddr *)&target->addr, target->addr_len) < 0) {
-			fprintf(stderr, "pindns-load: socket to %s: %s\n", target->text,
-			        strerror(errno));
+		int fd = pd__udp_socket(target, src);
+		if (fd < 0)
 			return 1;
-		}
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
 		socks[i].fd = fd;
 		socks[i].next_id = (uint16_t)(i * 7919);
 	}
@@ -488,6 +508,208 @@ static int pd__run_udp(pd__run_t *r, const pd_listen_t *target, int nsock, int w
 		close(socks[i].fd);
 	free(socks);
 	return 0;
+}
+
+/* What only an open-loop run (--rate) reports. */
+typedef struct pd__open_counts {
+	double rate;      /* queries per second asked for */
+	uint64_t skipped; /* due but never sent: the sender fell behind (see pd__run_udp_rate) */
+} pd__open_counts_t;
+
+/* Open loop: a query that went out in the warm-up (live[] = PD__LIVE_WARM) is neither
+ * counted as answered nor as lost, so that the measured part adds up: every query sent in
+ * it is answered or lost. The closed loop marks all of them PD__LIVE. */
+enum { PD__LIVE = 1, PD__LIVE_WARM = 2 };
+
+#define PD_RATE_BATCH 16               /* queries in one sendmmsg() to one socket at most */
+#define PD_RATE_BACKLOG_NS 50000000ull /* due queries older than this are given up */
+
+/* Reads what socket k has: answers counted, late or unknown ones as unexpected. */
+static void pd__rate_receive(pd__run_t *r, pd__sock_t *k, struct mmsghdr *rx,
+                             uint8_t (*rxbuf)[4096])
+{
+	for (;;) {
+		int got = recvmmsg(k->fd, rx, PD_LOAD_BATCH, MSG_DONTWAIT, NULL);
+		if (got <= 0)
+			return;
+		uint64_t now = pd__now_ns();
+		for (int i = 0; i < got; i++) {
+			const uint8_t *m = rxbuf[i];
+			uint16_t id;
+			if (rx[i].msg_len < 12 || !k->live[id = pd_get_u16(m)]) {
+				r->st->unexpected++;
+				continue;
+			}
+			if (k->live[id] == PD__LIVE)
+				pd__run_answered(r->st, m, rx[i].msg_len, k->sent_ns[id], now);
+			k->live[id] = 0;
+			k->inflight--;
+		}
+		if (got < PD_LOAD_BATCH)
+			return;
+	}
+}
+
+/* Counts as lost what socket k has had out longer than the timeout, oldest first. */
+static void pd__rate_expire(pd__run_t *r, pd__sock_t *k, uint64_t now, bool all)
+{
+	while (k->ring_head != k->ring_tail) {
+		uint16_t id = k->ring[k->ring_head & 0xFFFF];
+		if (k->live[id] && !all && now - k->sent_ns[id] < r->timeout_ns)
+			break;
+		if (k->live[id]) {
+			r->st->lost += k->live[id] == PD__LIVE;
+			k->live[id] = 0;
+			k->inflight--;
+		}
+		k->ring_head++;
+	}
+}
+
+/* Sends up to n queries on k in one sendmmsg(); returns how many went out. */
+static int pd__rate_send(pd__run_t *r, pd__sock_t *k, int n, uint64_t now, struct mmsghdr *tx,
+                         struct iovec *txv, uint8_t (*txbuf)[512])
+{
+	int nb = 0;
+	for (; nb < n; nb++) {
+		uint16_t id = (uint16_t)(k->next_id + nb);
+		if (k->live[id])
+			break; /* the ID space wrapped onto one still out: this socket is full */
+		const pd__query_t *q = &r->queries[r->qnext];
+		memcpy(txbuf[nb], r->arena + r->qoff[r->qnext], q->len);
+		pd_put_u16(txbuf[nb], id);
+		txv[nb].iov_len = q->len;
+		r->qnext = r->qnext + 1 == r->nq ? 0 : r->qnext + 1;
+	}
+	int sent = nb ? sendmmsg(k->fd, tx, (unsigned)nb, 0) : 0;
+	if (sent < 0)
+		sent = 0;
+	/* Unsent ones were never on the wire: their queries go out next time. */
+	for (int i = sent; i < nb; i++)
+		r->qnext = r->qnext == 0 ? r->nq - 1 : r->qnext - 1;
+	for (int i = 0; i < sent; i++) {
+		uint16_t id = k->next_id++;
+		k->live[id] = r->measuring ? PD__LIVE : PD__LIVE_WARM;
+		k->sent_ns[id] = now;
+		k->ring[k->ring_tail++ & 0xFFFF] = id;
+	}
+	k->inflight += (uint32_t)sent;
+	pd__run_sent(r, now, (uint64_t)sent);
+	return sent;
+}
+
+/*
+ * UDP, open loop: queries go out at rate per second, whatever comes back, over nsock
+ * connected sockets in turn (distinct source ports, from src when given), each turn a
+ * sendmmsg() of up to PD_RATE_BATCH; between turns the sockets are polled until the next
+ * one is due. What the sender cannot send on time (a full socket buffer, all 65536 IDs of
+ * a socket out) stays due for PD_RATE_BACKLOG_NS, then is given up and counted skipped, so
+ * a slow moment does not turn into a burst later. Returns 0, or 1 with why printed.
+ */
+static int pd__run_udp_rate(pd__run_t *r, const pd_listen_t *target, const pd_listen_t *src,
+                            int nsock, double rate, pd__open_counts_t *oc)
+{
+	pd__sock_t *socks = calloc((size_t)nsock, sizeof(*socks));
+	struct pollfd *pfd = calloc((size_t)nsock, sizeof(*pfd));
+	int ret = 1, opened = 0;
+	if (!socks || !pfd) {
+		fprintf(stderr, "pindns-load: out of memory\n");
+		goto done;
+	}
+	for (; opened < nsock; opened++) {
+		int fd = pd__udp_socket(target, src);
+		if (fd < 0)
+			goto done;
+		socks[opened].fd = pfd[opened].fd = fd;
+		socks[opened].next_id = (uint16_t)(opened * 7919);
+		pfd[opened].events = POLLIN;
+	}
+
+	static uint8_t txbuf[PD_RATE_BATCH][512], rxbuf[PD_LOAD_BATCH][4096];
+	struct mmsghdr tx[PD_RATE_BATCH], rx[PD_LOAD_BATCH];
+	struct iovec txv[PD_RATE_BATCH], rxv[PD_LOAD_BATCH];
+	memset(tx, 0, sizeof(tx));
+	memset(rx, 0, sizeof(rx));
+	for (int i = 0; i < PD_RATE_BATCH; i++) {
+		txv[i].iov_base = txbuf[i];
+		tx[i].msg_hdr.msg_iov = &txv[i];
+		tx[i].msg_hdr.msg_iovlen = 1;
+	}
+	for (int i = 0; i < PD_LOAD_BATCH; i++) {
+		rxv[i].iov_base = rxbuf[i];
+		rxv[i].iov_len = sizeof(rxbuf[i]);
+		rx[i].msg_hdr.msg_iov = &rxv[i];
+		rx[i].msg_hdr.msg_iovlen = 1;
+	}
+	/* At low rates one query a turn, so that they spread over the ports; at high rates
+	 * a batch a turn, so that each system call carries several. */
+	int batch = rate >= 16000 ? PD_RATE_BATCH : rate >= 1000 ? (int)(rate / 1000) : 1;
+	uint64_t issued = 0; /* queries due so far: sent, or skipped */
+	int turn = 0;
+	/* Sleeps between turns are short (320 us at 50k QPS): the default 50 us of timer
+	 * slack would add a sixth to each, and the batches would go out in bunches. */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+
+	pd__run_begin(r);
+	for (;;) {
+		uint64_t now = pd__now_ns();
+		pd__run_phase(r, now);
+		uint64_t inflight = 0;
+		for (int s = 0; s < nsock; s++) {
+			if (pfd[s].revents & POLLIN)
+				pd__rate_receive(r, &socks[s], rx, rxbuf);
+			pd__rate_expire(r, &socks[s], now, false);
+			inflight += socks[s].inflight;
+		}
+		if (!r->sending && (inflight == 0 || now - r->t_measured_end > r->timeout_ns))
+			break;
+		uint64_t wait_ns = PD_TCP_SCAN_NS;
+		if (r->sending) {
+			/* Query k (from 0) is due k / rate s in; those due more than the backlog
+			 * ago are given up. due and stale count queries from the first. */
+			uint64_t el = now - r->t_start;
+			uint64_t due = (uint64_t)((double)el * rate / 1e9) + 1;
+			uint64_t stale =
+			    el >= PD_RATE_BACKLOG_NS
+			        ? (uint64_t)((double)(el - PD_RATE_BACKLOG_NS) * rate / 1e9) + 1
+			        : 0;
+			if (issued < stale) {
+				if (r->measuring)
+					oc->skipped += stale - issued;
+				issued = stale;
+			}
+			/* Sockets in turn until nothing is due or a whole round sent nothing. */
+			for (int idle = 0; issued < due && idle < nsock;
+			     turn = (turn + 1) % nsock) {
+				uint64_t want = due - issued;
+				int sent = pd__rate_send(r, &socks[turn],
+				                         want < (uint64_t)batch ? (int)want : batch,
+				                         now, tx, txv, txbuf);
+				issued += (uint64_t)sent;
+				idle = sent ? 0 : idle + 1;
+			}
+			/* Until the next turn's queries are due (now, if the sender is behind). */
+			double next = (double)(issued + (uint64_t)batch - 1) * 1e9 / rate;
+			double in = next - (double)(pd__now_ns() - r->t_start);
+			wait_ns = in <= 0 ? 0 : in < (double)wait_ns ? (uint64_t)in : wait_ns;
+		}
+		struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)wait_ns};
+		/* A signal (EINTR) leaves revents as they were: at worst a read finds nothing. */
+		if (ppoll(pfd, (nfds_t)nsock, &ts, NULL) < 0 && errno != EINTR) {
+			fprintf(stderr, "pindns-load: ppoll: %s\n", strerror(errno));
+			goto done;
+		}
+	}
+	/* Whatever is still out after the timeout is lost. */
+	for (int s = 0; s < nsock; s++)
+		pd__rate_expire(r, &socks[s], 0, true);
+	ret = 0;
+done:
+	for (int i = 0; i < opened; i++)
+		close(socks[i].fd);
+	free(socks);
+	free(pfd);
+	return ret;
 }
 
 /* How a TCP run loads the server. */
@@ -923,9 +1145,11 @@ static int pd__run_tcp(pd__run_t *r, const pd_listen_t *target, const pd__tcp_sh
 	return 0;
 }
 
-/* The report, a table or one JSON line; tcp is NULL for a UDP run. */
+/* The report, a table or one JSON line; tcp is NULL for a UDP run, ol NULL unless it was
+ * open-loop (--rate). */
 static void pd__report(const pd__run_t *r, const pd_listen_t *target, bool json,
-                       const pd__tcp_shape_t *shape, const pd__tcp_counts_t *tcp)
+                       const pd__tcp_shape_t *shape, const pd__tcp_counts_t *tcp,
+                       const pd__open_counts_t *ol)
 {
 	const pd__stats_t *st = r->st;
 	double secs = (double)(r->t_measured_end - r->t_measured_start) / 1e9;
@@ -940,6 +1164,10 @@ static void pd__report(const pd__run_t *r, const pd_listen_t *target, bool json,
 	                   (double)(r->ru1.ru_stime.tv_usec - r->ru0.ru_stime.tv_usec) / 1e6;
 	double us_per_q =
 	    (server_cpu_s >= 0 && st->answered) ? server_cpu_s * 1e6 / (double)st->answered : -1;
+	/* Open loop: the server's work is every query it got, answered or not. */
+	double us_per_sent =
+	    (server_cpu_s >= 0 && st->sent) ? server_cpu_s * 1e6 / (double)st->sent : -1;
+	uint64_t full = st->answered - st->truncated;
 	if (json) {
 		printf("{\"sent\": %llu, \"answered\": %llu, \"lost\": %llu, \"unexpected\": %llu, "
 		       "\"seconds\": %.3f, \"qps\": %.0f, \"p50_us\": %.0f, \"p90_us\": %.0f, "
@@ -962,6 +1190,12 @@ static void pd__report(const pd__run_t *r, const pd_listen_t *target, bool json,
 			    (unsigned long long)tcp->connect_errors,
 			    (unsigned long long)tcp->server_closes, (unsigned long long)tcp->resets,
 			    (unsigned long long)tcp->client_closes, (double)tcp->max_gap_ns / 1e3);
+		if (ol)
+			printf("\"rate\": %.0f, \"sent_qps\": %.0f, \"skipped\": %llu, "
+			       "\"full\": %llu, \"server_cpu_us_per_sent\": %.4f, ",
+			       ol->rate, secs > 0 ? (double)st->sent / secs : 0,
+			       (unsigned long long)ol->skipped, (unsigned long long)full,
+			       us_per_sent);
 		printf("\"truncated\": %llu, \"answer_bytes\": %llu, ",
 		       (unsigned long long)st->truncated, (unsigned long long)st->answer_bytes);
 		printf("\"rcodes\": {");
@@ -984,6 +1218,12 @@ static void pd__report(const pd__run_t *r, const pd_listen_t *target, bool json,
 	printf("unexpected        %llu\n", (unsigned long long)st->unexpected);
 	printf("measured          %.3f s\n", secs);
 	printf("answered per sec  %.0f\n", qps);
+	if (ol) {
+		printf("rate asked        %.0f per sec\n", ol->rate);
+		printf("sent per sec      %.0f\n", secs > 0 ? (double)st->sent / secs : 0);
+		printf("not sent (behind) %llu\n", (unsigned long long)ol->skipped);
+		printf("full answers      %llu\n", (unsigned long long)full);
+	}
 	printf("truncated (TC)    %llu\n", (unsigned long long)st->truncated);
 	printf("bytes per answer  %.1f\n",
 	       st->answered ? (double)st->answer_bytes / (double)st->answered : 0.0);
@@ -995,6 +1235,8 @@ static void pd__report(const pd__run_t *r, const pd_listen_t *target, bool json,
 	if (server_cpu_s >= 0)
 		printf("server CPU        %.2f s, %.3f us per answered query\n", server_cpu_s,
 		       us_per_q);
+	if (server_cpu_s >= 0 && ol)
+		printf("                  %.3f us per query sent\n", us_per_sent);
 	printf("load CPU          %.2f s\n", own_cpu_s);
 	if (tcp) {
 		printf("connections       %d x %d in flight\n", shape->connections,
@@ -1017,16 +1259,20 @@ static void pd__usage(FILE *out)
 	    out,
 	    "Usage: pindns-load -s ADDR:PORT -f QUERYFILE [OPTION]...\n"
 	    "Sends DNS queries over UDP, or TCP with --tcp, as fast as the server answers them,\n"
-	    "keeping a fixed number in flight, and reports throughput, latency, losses and\n"
-	    "rcodes. Only loopback servers (127.0.0.0/8, ::1) are accepted.\n"
+	    "keeping a fixed number in flight (or, with --rate, at a fixed rate whatever the\n"
+	    "server does), and reports throughput, latency, losses and rcodes. Only loopback\n"
+	    "servers (127.0.0.0/8, ::1) are accepted.\n"
 	    "\n"
 	    "  -s, --server ADDR:PORT   server to load (loopback only)\n"
 	    "  -f, --queries FILE       dnsperf-format lines: 'name TYPE'\n"
 	    "  -d, --duration SECONDS   measured time after the warm-up (default 5, max %d)\n"
 	    "  -n, --count N            stop after N queries were sent (measured part)\n"
 	    "  -W, --warmup SECONDS     unmeasured time first (default 1)\n"
-	    "  -S, --sockets N          UDP sockets, each its own source port (default 8)\n"
+	    "  -S, --sockets N          UDP sockets, each its own source port (default 8, max\n"
+	    "                           %d)\n"
 	    "  -w, --window N           UDP queries in flight over all sockets (default 128)\n"
+	    "  -b, --bind ADDR          UDP: send from this loopback address (default: the\n"
+	    "                           kernel's choice, 127.0.0.1 or ::1)\n"
 	    "  -t, --timeout MS         a query unanswered this long is lost (default 1000)\n"
 	    "  -e, --edns SIZE          EDNS buffer size in queries, 0 for none (default 1232)\n"
 	    "  -D, --dnssec             set DO in the queries' OPT (asks for RRSIGs and proofs)\n"
@@ -1035,6 +1281,22 @@ static void pd__usage(FILE *out)
 	    "      --json               one JSON line instead of the table, with the\n"
 	    "                           CLOCK_MONOTONIC times of the first and last query sent\n"
 	    "  -h, --help               this help\n"
+	    "\n"
+	    "Open loop (UDP):\n"
+	    "  -r, --rate QPS           send QPS queries a second over all sockets, whatever\n"
+	    "                           comes back, instead of keeping a window in flight: a\n"
+	    "                           flood that does not slow down when answers stop, as\n"
+	    "                           for rate limits. They go out paced, in sendmmsg()\n"
+	    "                           batches to one socket after another: up to %d each,\n"
+	    "                           one per 1000 QPS below 16000 QPS, at least one.\n"
+	    "                           Queries the sender cannot send within 50 ms of being\n"
+	    "                           due are given up and counted as not sent. In the\n"
+	    "                           report, lost is what never came back (dropped, or\n"
+	    "                           later than --timeout), full answers those without TC,\n"
+	    "                           and the server CPU is also given per query sent;\n"
+	    "                           --json adds rate, sent_qps, skipped (not sent), full\n"
+	    "                           and server_cpu_us_per_sent. Only queries sent after\n"
+	    "                           the warm-up are counted, answered or lost.\n"
 	    "\n"
 	    "TCP (RFC 7766: 2-byte length before each message, answers in any order):\n"
 	    "      --tcp                load over TCP instead of UDP\n"
@@ -1053,7 +1315,8 @@ static void pd__usage(FILE *out)
 	    "\n"
 	    "SIGINT or SIGTERM ends the run early: sending stops, answers still in flight are\n"
 	    "awaited (up to the timeout), and the report covers what was sent.\n",
-	    PD_LOAD_SECONDS_MAX, PD_LOAD_CONNS_MAX, PD_LOAD_INFLIGHT_MAX);
+	    PD_LOAD_SECONDS_MAX, PD_LOAD_SOCKETS_MAX, PD_RATE_BATCH, PD_LOAD_CONNS_MAX,
+	    PD_LOAD_INFLIGHT_MAX);
 }
 
 /* Long options without a short form. */
@@ -1087,18 +1350,22 @@ int main(int argc, char **argv)
 	    {"inflight", required_argument, NULL, PD__OPT_INFLIGHT},
 	    {"conn-queries", required_argument, NULL, PD__OPT_CONN_QUERIES},
 	    {"sources", required_argument, NULL, PD__OPT_SOURCES},
+	    {"rate", required_argument, NULL, 'r'},
+	    {"bind", required_argument, NULL, 'b'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
-	const char *server = NULL, *qfile = NULL;
+	const char *server = NULL, *qfile = NULL, *bind_text = NULL;
+	double rate = 0;
 	double duration = 5, warmup = 1;
 	uint64_t count = 0;
 	int nsock = 8, window = 128, timeout_ms = 1000, edns = 1232, cpu = -1, npids = 0;
 	pd__tcp_shape_t shape = {.connections = 8, .inflight = 16, .sources = 16};
 	int pids[PD_LOAD_PIDS_MAX];
 	bool json = false, tcp = false, udp_opts = false, tcp_opts = false, dnssec = false;
+	bool window_set = false;
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "s:f:d:n:W:S:w:t:e:Dc:p:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:f:d:n:W:S:w:t:e:Dc:p:r:b:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			server = optarg;
@@ -1121,6 +1388,19 @@ int main(int argc, char **argv)
 			break;
 		case 'w':
 			window = atoi(optarg);
+			udp_opts = window_set = true;
+			break;
+		case 'r':
+			rate = atof(optarg);
+			udp_opts = true;
+			if (!(rate > 0 && rate <= PD_RATE_MAX)) {
+				fprintf(stderr, "pindns-load: --rate wants 0 < QPS <= %d\n",
+				        PD_RATE_MAX);
+				return 2;
+			}
+			break;
+		case 'b':
+			bind_text = optarg;
 			udp_opts = true;
 			break;
 		case 't':
@@ -1177,14 +1457,18 @@ int main(int argc, char **argv)
 	 * each connection. An option of the other one is a mistake, not something to ignore. */
 	if (tcp ? udp_opts : tcp_opts) {
 		fprintf(stderr, "pindns-load: %s\n",
-		        tcp ? "--sockets and --window are for UDP; TCP takes --connections and "
-		              "--inflight"
+		        tcp ? "--sockets, --window, --rate and --bind are for UDP; TCP takes "
+		              "--connections and --inflight"
 		            : "--connections, --inflight, --conn-queries and --sources need --tcp");
+		return 2;
+	}
+	if (rate && window_set) {
+		fprintf(stderr, "pindns-load: --rate sends open-loop, without a --window\n");
 		return 2;
 	}
 	if (duration <= 0 || duration > PD_LOAD_SECONDS_MAX || warmup < 0 ||
 	    warmup > PD_LOAD_SECONDS_MAX || nsock < 1 || nsock > PD_LOAD_SOCKETS_MAX ||
-	    window < nsock || window > nsock * 32768 || shape.connections < 1 ||
+	    (!rate && (window < nsock || window > nsock * 32768)) || shape.connections < 1 ||
 	    shape.connections > PD_LOAD_CONNS_MAX || shape.inflight < 1 ||
 	    shape.inflight > PD_LOAD_INFLIGHT_MAX || shape.sources < 1 || shape.sources > 254 ||
 	    timeout_ms < 1 || timeout_ms > 60000 || edns < 0 || edns > 65535 ||
@@ -1205,6 +1489,23 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pindns-load: refusing %s: only loopback servers are loaded\n",
 		        target.text);
 		return 2;
+	}
+	pd_listen_t src;
+	if (bind_text) {
+		if (pd_listen_parse(&src, bind_text) < 0 || !pd__is_loopback(&src) ||
+		    src.addr.ss_family != target.addr.ss_family) {
+			fprintf(stderr,
+			        "pindns-load: --bind wants a loopback address of the "
+			        "server's family, not '%s'\n",
+			        bind_text);
+			return 2;
+		}
+		/* Any port: each socket gets its own. */
+		if (src.addr.ss_family == AF_INET)
+			((struct sockaddr_in *)&src.addr)->sin_port = 0;
+		else
+			((struct sockaddr_in6 *)&src.addr)->sin6_port = 0;
+		snprintf(src.text, sizeof(src.text), "%s", bind_text);
 	}
 	if (cpu >= 0) {
 		cpu_set_t set;
@@ -1249,10 +1550,13 @@ int main(int argc, char **argv)
 	                 .timeout_ns = (uint64_t)timeout_ms * 1000000ull,
 	                 .st = st};
 	pd__tcp_counts_t counts = {0};
-	int ret = tcp ? pd__run_tcp(&run, &target, &shape, &counts)
-	              : pd__run_udp(&run, &target, nsock, window);
+	pd__open_counts_t ol = {.rate = rate};
+	const pd_listen_t *from = bind_text ? &src : NULL;
+	int ret = tcp    ? pd__run_tcp(&run, &target, &shape, &counts)
+	          : rate ? pd__run_udp_rate(&run, &target, from, nsock, rate, &ol)
+	                 : pd__run_udp(&run, &target, from, nsock, window);
 	if (ret == 0)
-		pd__report(&run, &target, json, &shape, tcp ? &counts : NULL);
+		pd__report(&run, &target, json, &shape, tcp ? &counts : NULL, rate ? &ol : NULL);
 	int status = ret ? ret : st->answered ? 0 : 1;
 	free(st);
 	free(qoff);
