@@ -132,14 +132,24 @@ static int pd__queries_grow(pd__queries_t *qs, size_t len)
 	return 0;
 }
 
+/* What every query's OPT says: its size (0: no OPT), DO, and a COOKIE option if any. */
+typedef struct pd__edns {
+	uint16_t size;
+	bool dnssec;
+	uint8_t cookie[40];
+	size_t cookie_len; /* 0: none; else 8 to 40 bytes, client cookie first */
+} pd__edns_t;
+
 /*
- * Appends the query for name and type t (ID 0, RD clear, an OPT of size edns unless 0,
- * with the DO bit when dnssec).
+ * Appends the query for name and type t (ID 0, RD clear, an OPT as e says unless its size
+ * is 0).
  */
-static int pd__queries_add(pd__queries_t *qs, const uint8_t *wire, int wl, int t, uint16_t edns,
-                           bool dnssec)
+static int pd__queries_add(pd__queries_t *qs, const uint8_t *wire, int wl, int t,
+                           const pd__edns_t *e)
 {
-	size_t len = 12 + (size_t)wl + 4 + (edns ? 11 : 0);
+	uint16_t edns = e->size;
+	size_t opt = e->cookie_len ? 4 + e->cookie_len : 0;
+	size_t len = 12 + (size_t)wl + 4 + (edns ? 11 + opt : 0);
 	int ret = pd__queries_grow(qs, len);
 	if (ret < 0)
 		return ret;
@@ -155,16 +165,39 @@ static int pd__queries_add(pd__queries_t *qs, const uint8_t *wire, int wl, int t
 		memset(o, 0, 11);
 		pd_put_u16(o + 1, PD_TYPE_OPT);
 		pd_put_u16(o + 3, edns);
-		if (dnssec)
+		if (e->dnssec)
 			o[7] = 0x80; /* DO: the top bit of the OPT TTL's flags (RFC 3225) */
+		if (opt) {
+			pd_put_u16(o + 9, (uint16_t)opt);
+			pd_put_u16(o + 11, 10); /* COOKIE (RFC 7873) */
+			pd_put_u16(o + 13, (uint16_t)e->cookie_len);
+			memcpy(o + 15, e->cookie, e->cookie_len);
+		}
 	}
 	qs->q[qs->n++].len = (uint16_t)len;
 	qs->used += len;
 	return 0;
 }
 
+/* --cookie: the option's bytes from hex; 8, or 16 to 40 of them. Returns 0 or -EINVAL. */
+static int pd__cookie_parse(pd__edns_t *e, const char *hex)
+{
+	size_t n = strlen(hex) / 2;
+	if (strlen(hex) % 2 || !(n == 8 || (n >= 16 && n <= sizeof(e->cookie))))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		unsigned b;
+		if (!isxdigit((unsigned char)hex[2 * i]) ||
+		    !isxdigit((unsigned char)hex[2 * i + 1]) || sscanf(hex + 2 * i, "%2x", &b) != 1)
+			return -EINVAL;
+		e->cookie[i] = (uint8_t)b;
+	}
+	e->cookie_len = n;
+	return 0;
+}
+
 /* Reads "name TYPE" lines into wire-form queries. Returns 0, or -errno with why printed. */
-static int pd__load_queries(const char *path, uint16_t edns, bool dnssec, uint8_t **arena_out,
+static int pd__load_queries(const char *path, const pd__edns_t *edns, uint8_t **arena_out,
                             pd__query_t **q_out, size_t *n_out)
 {
 	pd__queries_t qs = {0};
@@ -193,7 +226,7 @@ static int pd__load_queries(const char *path, uint16_t edns, bool dnssec, uint8_
 			ret = -EINVAL;
 			goto fail;
 		}
-		ret = pd__queries_add(&qs, wire, wl, t, edns, dnssec);
+		ret = pd__queries_add(&qs, wire, wl, t, edns);
 		if (ret < 0) {
 			fprintf(stderr, "pindns-load: too many queries or out of memory\n");
 			goto fail;
@@ -1276,6 +1309,8 @@ static void pd__usage(FILE *out)
 	    "  -t, --timeout MS         a query unanswered this long is lost (default 1000)\n"
 	    "  -e, --edns SIZE          EDNS buffer size in queries, 0 for none (default 1232)\n"
 	    "  -D, --dnssec             set DO in the queries' OPT (asks for RRSIGs and proofs)\n"
+	    "  -C, --cookie HEX         a DNS COOKIE option (RFC 7873) in every query: a client\n"
+	    "                           cookie of 8 bytes, maybe a server cookie after it\n"
 	    "  -c, --cpu N              pin the load generator to CPU N\n"
 	    "  -p, --pid PID            server process to charge CPU to; repeat for a tree\n"
 	    "      --json               one JSON line instead of the table, with the\n"
@@ -1342,6 +1377,7 @@ int main(int argc, char **argv)
 	    {"timeout", required_argument, NULL, 't'},
 	    {"edns", required_argument, NULL, 'e'},
 	    {"dnssec", no_argument, NULL, 'D'},
+	    {"cookie", required_argument, NULL, 'C'},
 	    {"cpu", required_argument, NULL, 'c'},
 	    {"pid", required_argument, NULL, 'p'},
 	    {"json", no_argument, NULL, PD__OPT_JSON},
@@ -1354,7 +1390,7 @@ int main(int argc, char **argv)
 	    {"bind", required_argument, NULL, 'b'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
-	const char *server = NULL, *qfile = NULL, *bind_text = NULL;
+	const char *server = NULL, *qfile = NULL, *bind_text = NULL, *cookie_hex = NULL;
 	double rate = 0;
 	double duration = 5, warmup = 1;
 	uint64_t count = 0;
@@ -1365,7 +1401,8 @@ int main(int argc, char **argv)
 	bool window_set = false;
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "s:f:d:n:W:S:w:t:e:Dc:p:r:b:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:f:d:n:W:S:w:t:e:DC:c:p:r:b:h", opts, NULL)) !=
+	       -1) {
 		switch (opt) {
 		case 's':
 			server = optarg;
@@ -1411,6 +1448,9 @@ int main(int argc, char **argv)
 			break;
 		case 'D':
 			dnssec = true;
+			break;
+		case 'C':
+			cookie_hex = optarg;
 			break;
 		case 'c':
 			cpu = atoi(optarg);
@@ -1521,7 +1561,20 @@ int main(int argc, char **argv)
 	uint8_t *arena;
 	pd__query_t *queries;
 	size_t nq;
-	if (pd__load_queries(qfile, (uint16_t)edns, dnssec, &arena, &queries, &nq) < 0)
+	pd__edns_t ed = {.size = (uint16_t)edns, .dnssec = dnssec};
+	if (cookie_hex && pd__cookie_parse(&ed, cookie_hex) < 0) {
+		fprintf(stderr,
+		        "pindns-load: --cookie wants 16 to 80 hex digits (a client cookie of 8 "
+		        "bytes, maybe a server cookie of 8 to 32 after it), not '%s'\n",
+		        cookie_hex);
+		return 2;
+	}
+	if (ed.cookie_len && edns == 0) {
+		fprintf(stderr,
+		        "pindns-load: --cookie needs EDNS (the option lives in the OPT record)\n");
+		return 2;
+	}
+	if (pd__load_queries(qfile, &ed, &arena, &queries, &nq) < 0)
 		return 1;
 	size_t *qoff = malloc(nq * sizeof(*qoff));
 	pd__stats_t *st = calloc(1, sizeof(*st));
