@@ -332,15 +332,17 @@ class Bench:
                 f.write("cache-size: %s\n" % ("0" if "nocache" in kind else "16M"))
                 if tcp:
                     f.write("tcp-threads: 1\n")
+                f.write(self.pindns_conf_extra(kind))
             argv = taskset + [self.pindnsd(kind), "--foreground", "--config",
                               conf, "--listen", "127.0.0.1:%d" % port, "--threads",
                               str(threads), "--zones", zonedir]
-        elif kind == "knot":
+        elif kind.startswith("knot"):
             d = tempfile.mkdtemp(dir=self.work)
             os.makedirs(os.path.join(d, "db"))
             conf = os.path.join(d, "knot.conf")
             with open(conf, "w") as f:
-                f.write(KNOT_CONF.format(port=port, dir=d, zones=zonedir, origin=origin))
+                f.write(self.knot_conf(kind, KNOT_CONF.format(port=port, dir=d, zones=zonedir,
+                                                              origin=origin)))
             argv = taskset + ["knotd", "-c", conf]
         elif kind == "nsd":
             d = tempfile.mkdtemp(dir=self.work)
@@ -361,6 +363,14 @@ class Bench:
         srv = harness.Server(argv, port, log, ours=kind.startswith("pindns"))
         self.servers.append(srv)
         return srv
+
+    def pindns_conf_extra(self, kind):
+        """More configuration lines for a pindns kind (a benchmark of its own adds some)."""
+        return ""
+
+    def knot_conf(self, kind, text):
+        """Knot's configuration for a knot kind, from the one every Knot here gets."""
+        return text
 
     def wait_answering(self, srv, name, timeout, tcp=False, echo=False):
         """Seconds until the server answers `name` authoritatively (for load times); with
@@ -384,10 +394,12 @@ class Bench:
         srv.stop()
         self.servers.remove(srv)
 
-    def load(self, srv, queries, duration, warmup, pin=True, shape=None, dnssec=False):
-        """shape: a TCP shape (parse_shape); None loads over UDP. dnssec: DO set."""
+    def load(self, srv, queries, duration, warmup, pin=True, shape=None, dnssec=False,
+             extra=()):
+        """shape: a TCP shape (parse_shape); None loads over UDP. dnssec: DO set. extra:
+        more pindns-load arguments."""
         argv = [os.path.join(self.build, "pindns-load"), "-s", "127.0.0.1:%d" % srv.port,
-                "-f", queries, "-d", str(duration), "-W", str(warmup), "--json"]
+                "-f", queries, "-d", str(duration), "-W", str(warmup), "--json"] + list(extra)
         if dnssec:
             argv += ["--dnssec"]
         if shape:
