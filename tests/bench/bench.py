@@ -163,14 +163,7 @@ def write_queries(path, origin, hosts, count, seed=2):
                 f.write("h%d.%s TXT\n" % (h, origin))
 
 
-def _skip_name(msg, off):
-    while True:
-        n = msg[off]
-        if n >= 0xC0:
-            return off + 2
-        off += 1 + n
-        if n == 0:
-            return off
+_skip_name = harness.skip_name  # zones.py and soak.py use it from here
 
 
 def section_types(msg):

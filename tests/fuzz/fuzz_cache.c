@@ -81,16 +81,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* A heap copy of exactly len bytes, so ASan sees any read past the packet. */
-static uint8_t *copy(const uint8_t *p, size_t len)
-{
-	uint8_t *c = malloc(len ? len : 1);
-	if (!c)
-		abort();
-	memcpy(c, p, len);
-	return c;
-}
-
 /* The same question in other clothes: another ID, RD the other way, letter case swapped. */
 static void make_twin(uint8_t *q, size_t len)
 {
@@ -142,11 +132,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		off += 2;
 		if (len > size - off)
 			len = size - off;
-		batch[n] = (pd_dgram_t){.in = copy(data + off, len), .in_len = len, .tcp = tcp};
+		batch[n] = (pd_dgram_t){.in = fz_copy(data + off, len), .in_len = len, .tcp = tcp};
 		off += len;
 	}
 	for (int i = 0; i < n; i++) {
-		uint8_t *twin = copy(batch[i].in, batch[i].in_len);
+		uint8_t *twin = fz_copy(batch[i].in, batch[i].in_len);
 		make_twin(twin, batch[i].in_len);
 		batch[n + i] = (pd_dgram_t){
 		    .in = twin, .in_len = batch[i].in_len, .tcp = batch[i].tcp ^ !!(data[0] & 2)};

@@ -79,15 +79,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-static uint8_t *copy(const uint8_t *p, size_t len)
-{
-	uint8_t *c = malloc(len ? len : 1);
-	if (!c)
-		abort();
-	memcpy(c, p, len);
-	return c;
-}
-
 /*
  * Input: a byte whose low bit picks the guards (bit 0: cookies required) and whose high
  * bits move the clocks on (by up to 7 s, for the buckets and for cookie timestamps), then
@@ -113,7 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			len = size - off;
 		for (int t = 0; t < 2; t++)
 			for (int j = 0; j < 2; j++)
-				batch[t][n + j] = (pd_dgram_t){.in = copy(data + off, len),
+				batch[t][n + j] = (pd_dgram_t){.in = fz_copy(data + off, len),
 				                               .in_len = len,
 				                               .tcp = tcp,
 				                               .peer = &peers[peer],

@@ -287,6 +287,17 @@ def tcp_query(port, payload, host="127.0.0.1", timeout=2.0):
         return recv_msg(s, timeout=timeout)
 
 
+def skip_name(msg, off):
+    """The offset just past the (possibly compressed) name at off in msg."""
+    while True:
+        n = msg[off]
+        if n == 0:
+            return off + 1
+        if n & 0xC0 == 0xC0:
+            return off + 2
+        off += 1 + n
+
+
 def encode_name(name):
     out = b""
     for label in name.strip(".").split("."):

@@ -123,14 +123,7 @@ def tcp(port, msg):
     return harness.tcp_query(port, msg)
 
 
-def _skip_name(msg, off):
-    while True:
-        n = msg[off]
-        if n == 0:
-            return off + 1
-        if n & 0xC0 == 0xC0:
-            return off + 2
-        off += 1 + n
+_skip_name = harness.skip_name
 
 
 class Msg:

@@ -63,14 +63,7 @@ def replace(path, text):
     os.replace(tmp, path)
 
 
-def _skip_name(msg, pos):
-    while True:
-        n = msg[pos]
-        if n & 0xC0 == 0xC0:
-            return pos + 2
-        pos += 1 + n
-        if n == 0:
-            return pos
+_skip_name = harness.skip_name
 
 
 def query(port, name, qtype=1, timeout=1.0):

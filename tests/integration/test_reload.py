@@ -136,14 +136,19 @@ class MillionNames(unittest.TestCase):
             "@ IN SOA ns1 hostmaster %d 7200 3600 1209600 60\n@ NS ns1\nns1 A 192.0.2.53\n"
             "probe A %s\n")
 
-    def test_a_million_names_under_one_node(self):
-        zones = tempfile.mkdtemp(prefix="pindns-million-")
+    def serve_small(self, prefix):
+        """pindnsd serving the small big.example of serial 1: the server and the file."""
+        zones = tempfile.mkdtemp(prefix=prefix)
         self.addCleanup(shutil.rmtree, zones, True)
         path = os.path.join(zones, "big.example.zone")
         with open(path, "w") as f:
             f.write(self.HEAD % (1, "192.0.2.1"))
         srv = harness.start_pindnsd(zones=zones)
         self.addCleanup(srv.stop)
+        return srv, path
+
+    def test_a_million_names_under_one_node(self):
+        srv, path = self.serve_small("pindns-million-")
         before = peak_rss_kib(srv.proc.pid)
         with open(path + ".new", "w") as f:
             f.write(self.HEAD % (2, "192.0.2.2"))
@@ -195,13 +200,7 @@ class MillionNames(unittest.TestCase):
     def test_a_100_mb_txt_is_refused_and_the_old_zone_serves(self):
         """A TXT record of 100 MB in one parenthesised RR (RDATA holds 65,535 bytes at
         most): refused with the file and line, in bounded memory, the old zone serving."""
-        zones = tempfile.mkdtemp(prefix="pindns-bigtxt-")
-        self.addCleanup(shutil.rmtree, zones, True)
-        path = os.path.join(zones, "big.example.zone")
-        with open(path, "w") as f:
-            f.write(self.HEAD % (1, "192.0.2.1"))
-        srv = harness.start_pindnsd(zones=zones)
-        self.addCleanup(srv.stop)
+        srv, path = self.serve_small("pindns-bigtxt-")
         chunk = '"%s"\n' % ("x" * 250)
         with open(path + ".new", "w") as f:
             f.write(self.HEAD % (2, "192.0.2.2"))

@@ -50,14 +50,7 @@ RCODE_BADCOOKIE = 23
 
 # --- DNS messages -----------------------------------------------------------------------
 
-def _skip_name(msg, off):
-    while True:
-        n = msg[off]
-        if n >= 0xC0:
-            return off + 2
-        off += 1 + n
-        if n == 0:
-            return off
+_skip_name = harness.skip_name
 
 
 class Reply:

@@ -102,15 +102,7 @@ class Msg:
             raise ValueError("%d bytes after the last record" % (len(data) - pos))
 
 
-def skip_name(data, pos):
-    """The offset just past the (possibly compressed) name at pos."""
-    while True:
-        n = data[pos]
-        if n == 0:
-            return pos + 1
-        if n & 0xC0 == 0xC0:
-            return pos + 2
-        pos += 1 + n
+skip_name = harness.skip_name
 
 
 def query_id(msg):
