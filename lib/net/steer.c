@@ -11,7 +11,8 @@
 #define SO_DETACH_REUSEPORT_BPF 68
 #endif
 
-#define PD__STEER_MAX 32
+/* The longest client program: version test (3), IPv4 (7), IPv6 with all four words (26). */
+#define PD__STEER_MAX 36
 #define PD__GOLDEN 0x9E3779B1u /* an odd multiplier that spreads every input bit upward */
 
 static int pd__attach(int fd, struct sock_filter *code, unsigned len)
@@ -66,7 +67,7 @@ static unsigned pd__emit_pick(struct sock_filter *c, unsigned n, int workers)
 
 /*
  * Steers every datagram of one client prefix to the same worker: the source address's
- * first v4_bits (IPv4) or v6_bits (IPv6) bits, hashed, modulo workers. Rate limits kept
+ * first v4_bits (IPv4) or v6_bits (IPv6) bits, hashed, scaled to the workers. Rate limits kept
  * per worker then see all of a prefix's traffic, so the rate is the one configured,
  * whatever source ports a client uses. The IP version is read from the packet, since a
  * dual-stack socket (systemd's [::]) receives both.

@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <strings.h>
 #include <fcntl.h>
 #include <ldns/ldns.h>
 #include <libgen.h>
@@ -229,36 +230,72 @@ static int pd__fast_sync_out(const pd__fastrr_t *fc, ldns_rdf **prev)
 	return 0;
 }
 
-/* The most characters of one record ldns keeps (measured: ldns 1.8.3 reads 65,535). */
-#define PD__LDNS_RR_TEXT_MAX 65535
+/* The most characters of a record's RDATA ldns keeps (measured: ldns 1.8.3 cuts the RDATA
+ * text from its 65,537th character on, whatever comes before it on the line). */
+#define PD__LDNS_RDATA_TEXT_MAX 65535
 
 /*
- * Whether the record text of len bytes ldns just read had as many characters as ldns keeps
- * of a record, or more: it cuts the rest off without a word, so a 100 MB TXT would load as
- * its first 64 KiB. Comments and parentheses do not count; quotes do.
+ * Where the RDATA text of the record at text (len bytes) starts: past its type, the
+ * mnemonic type_name or TYPEnnn, at most the fourth token (owner, TTL, class, type; a
+ * line starting with a blank has no owner). text itself when the type is not found.
  */
-static bool pd__cut_by_ldns(const char *text, size_t len)
+static const char *pd__rdata_text(const char *text, size_t len, const char *type_name,
+                                  unsigned type)
+{
+	char generic[16];
+	snprintf(generic, sizeof(generic), "TYPE%u", type);
+	size_t i = 0;
+	for (int tok = 0; tok < 4 && i < len; tok++) {
+		while (i < len && (isspace((unsigned char)text[i]) || text[i] == '('))
+			i++;
+		size_t start = i;
+		while (i < len && !isspace((unsigned char)text[i]) && text[i] != '(')
+			i++;
+		size_t n = i - start;
+		bool owner = tok == 0 && start == 0;
+		if (!owner &&
+		    ((type_name && n == strlen(type_name) &&
+		      strncasecmp(text + start, type_name, n) == 0) ||
+		     (n == strlen(generic) && strncasecmp(text + start, generic, n) == 0)))
+			return text + i;
+	}
+	return text;
+}
+
+/*
+ * Whether ldns just cut the RDATA of the record it read from text (len bytes): it keeps
+ * PD__LDNS_RDATA_TEXT_MAX characters of it and drops the rest without a word, so a 100
+ * MB TXT would load as its first 64 KiB. Counts the RDATA text as ldns does, near enough
+ * never to miss a cut: comments and parentheses out, quotes and blanks in (one more
+ * blank may make it refuse a record a few characters short of the limit).
+ */
+static bool pd__cut_by_ldns(const char *text, size_t len, const ldns_rr *rr)
 {
 	size_t kept = 0;
 	bool quoted = false;
-	if (len < PD__LDNS_RR_TEXT_MAX)
+	if (len < PD__LDNS_RDATA_TEXT_MAX)
 		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = text[i];
-		if (c == '\\' && i + 1 < len) {
+	char *name = ldns_rr_type2str(ldns_rr_get_type(rr));
+	const char *p = pd__rdata_text(text, len, name, ldns_rr_get_type(rr));
+	free(name);
+	const char *end = text + len;
+	while (end > p && isspace((unsigned char)end[-1]))
+		end--;
+	for (; p < end; p++) {
+		if (*p == '\\' && p + 1 < end) {
 			kept += 2;
-			i++;
-		} else if (c == '"') {
+			p++;
+		} else if (*p == '"') {
 			quoted = !quoted;
 			kept++;
-		} else if (c == ';' && !quoted) {
-			while (i < len && text[i] != '\n')
-				i++;
-		} else if (quoted || (c != '(' && c != ')')) {
+		} else if (*p == ';' && !quoted) {
+			while (p + 1 < end && p[1] != '\n')
+				p++;
+		} else if (quoted || (*p != '(' && *p != ')')) {
 			kept++;
 		}
 	}
-	return kept >= PD__LDNS_RR_TEXT_MAX;
+	return kept >= PD__LDNS_RDATA_TEXT_MAX;
 }
 
 /* Has ldns read the one record (or directive) at text + *pos, and moves *pos past it. */
@@ -273,11 +310,11 @@ static int pd__parse_ldns(pd__loader_t *l, FILE *f, const char *text, int file, 
 	/* ldns has counted the record's last newline: the record ends on line - 1. */
 	int loc = pd__loc(file, *line - 1);
 	long end = ftell(f);
-	if (s == LDNS_STATUS_OK && end > 0 && pd__cut_by_ldns(text + *pos, (size_t)end - *pos))
+	if (s == LDNS_STATUS_OK && end > 0 && pd__cut_by_ldns(text + *pos, (size_t)end - *pos, rr))
 		ret = pd__loader_fail(l, pd__loc(file, first), -EINVAL,
-		                      "record of 65,535 characters or more: refused, as its RDATA "
-		                      "could not hold it (65,535 bytes at most) and ldns would cut "
-		                      "it short");
+		                      "RDATA of 65,535 characters or more: refused, since ldns, "
+		                      "which reads it, keeps only its first 65,536 and drops the "
+		                      "rest without an error");
 	else if (s == LDNS_STATUS_OK)
 		ret = pd__add_rr(l, rr, loc);
 	else if (s != LDNS_STATUS_SYNTAX_EMPTY && s != LDNS_STATUS_SYNTAX_ORIGIN &&

@@ -216,7 +216,7 @@ class MillionNames(unittest.TestCase):
             time.sleep(0.05)
         log = srv.output()
         self.assertIn("reload done: 1 zone(s) serving, 1 failed", log)
-        self.assertRegex(log, r"%s:7: record of 65,535 characters or more" % re.escape(path))
+        self.assertRegex(log, r"%s:7: RDATA of 65,535 characters or more" % re.escape(path))
         peak = peak_rss_kib(srv.proc.pid)
         print("a 100 MB TXT: refused; peak RSS %.0f MiB" % (peak / 1024))
         self.assertLess(peak, self.RSS_MAX_KIB)

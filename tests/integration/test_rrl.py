@@ -445,5 +445,30 @@ class RateLimit(unittest.TestCase):
         self.assertEqual(d["rrl_dropped"], fl.lost, (d, fl))
 
 
+class SteeringPrefixes(unittest.TestCase):
+    """Every IPv6 prefix length the configuration takes builds a steering program that
+    the kernel takes and that answers: one over 96 bits folds all four words of the
+    address (36 instructions), which overran the program's array on the stack."""
+
+    def test_longest_prefixes(self):
+        v6 = harness.have_ipv6_loopback()
+        for v4_bits, v6_bits in ((32, 97), (32, 128)):
+            with self.subTest(ipv6_prefix=v6_bits):
+                d = tempfile.mkdtemp(prefix="pindns-steer-")
+                conf = os.path.join(d, "pindns.conf")
+                with open(conf, "w") as f:
+                    f.write("threads: 2\nrate-limit: 1000\nrate-limit-ipv4-prefix: %d\n"
+                            "rate-limit-ipv6-prefix: %d\n" % (v4_bits, v6_bits))
+                args = ["--config", conf] + (["--listen", "[::1]:{port}"] if v6 else [])
+                srv = harness.start_pindnsd(args)
+                try:
+                    for host in ["127.0.0.1"] + (["::1"] if v6 else []):
+                        r = harness.dig(srv.port, "www.example.com", "A", host=host)
+                        self.assertEqual(r.rcode, "NOERROR", (host, r))
+                finally:
+                    srv.stop()
+                    shutil.rmtree(d, ignore_errors=True)
+
+
 if __name__ == "__main__":
     harness.main()
