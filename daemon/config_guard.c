@@ -89,9 +89,9 @@ static int pd__add_exempt(pd_rrl_conf_t *r, const char *value, char *err, size_t
 	}
 	long max = p.family == 4 ? 32 : 128;
 	char *end = NULL;
-	if (p.family)
+	if (p.family && (!slash || isdigit((unsigned char)slash[1])))
 		bits = slash ? strtol(slash + 1, &end, 10) : max;
-	if (!p.family || bits < 0 || bits > max || (slash && (*end || end == slash + 1))) {
+	if (!p.family || bits < 0 || bits > max || (slash && *end)) {
 		snprintf(err, cap,
 		         "rate-limit-exempt wants an address or a prefix (192.0.2.0/24, "
 		         "2001:db8::/32), not '%s'",
@@ -101,6 +101,15 @@ static int pd__add_exempt(pd_rrl_conf_t *r, const char *value, char *err, size_t
 	if (r->nexempt == PD_RRL_EXEMPT_MAX) {
 		snprintf(err, cap, "more than %d rate-limit-exempt prefixes", PD_RRL_EXEMPT_MAX);
 		return -EINVAL;
+	}
+	/* Clients at IPv4-mapped addresses are taken as the IPv4 ones they are: so is a
+	 * mapped prefix, which would otherwise never match. */
+	static const uint8_t mapped[12] = {[10] = 0xFF, [11] = 0xFF};
+	if (p.family == 6 && bits >= 96 && memcmp(p.addr, mapped, sizeof(mapped)) == 0) {
+		memmove(p.addr, p.addr + 12, 4);
+		memset(p.addr + 4, 0, 12);
+		p.family = 4;
+		bits -= 96;
 	}
 	p.bits = (uint8_t)bits;
 	r->exempt[r->nexempt++] = p;

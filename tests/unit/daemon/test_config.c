@@ -288,6 +288,99 @@ static void nsid_text_and_hex(void **state)
 	pd_config_free(&cfg);
 }
 
+/* Cookies and rate limits: their options, defaults, and what rules some out together. */
+static void cookies_and_rate_limits(void **state)
+{
+	pd_config_t cfg;
+	char err[512];
+	assert_int_equal(pd_config_init(&cfg), 0);
+	assert_false(cfg.guard.cookie.enabled);
+	assert_int_equal(cfg.guard.rrl.rate, 0);
+	assert_int_equal(cfg.guard.rrl.slip, 2);
+	assert_int_equal(cfg.guard.rrl.ipv4_prefix, 24);
+	assert_int_equal(cfg.guard.rrl.ipv6_prefix, 56);
+	assert_int_equal(cfg.guard.cookie.lifetime, 26 * 3600);
+	assert_int_equal(pd_config_set(&cfg, "cookies", "yes", err, sizeof(err)), 0);
+	assert_true(cfg.guard.cookie.enabled);
+	assert_int_equal(pd_config_set(&cfg, "cookie-secret", "e5e973e5a6b2a43f48e7dc849e37bfcf",
+	                               err, sizeof(err)),
+	                 0);
+	assert_int_equal(cfg.guard.cookie.nsecrets, 1);
+	assert_int_equal(cfg.guard.cookie.secret[0][0], 0xe5);
+	assert_int_equal(cfg.guard.cookie.secret[0][15], 0xcf);
+	assert_int_equal(pd_config_set(&cfg, "cookie-secret",
+	                               "00112233445566778899aabbccddeeff "
+	                               "e5e973e5a6b2a43f48e7dc849e37bfcf",
+	                               err, sizeof(err)),
+	                 0);
+	assert_int_equal(cfg.guard.cookie.nsecrets, 2);
+	assert_int_equal(cfg.guard.cookie.secret[1][0], 0xe5);
+	/* Short, long, not hex, three secrets: refused, the secrets as they were. */
+	const char *bad[] = {"e5e973", "e5e973e5a6b2a43f48e7dc849e37bfcf00",
+	                     "zz"
+	                     "e973e5a6b2a43f48e7dc849e37bfcf",
+	                     "00112233445566778899aabbccddeeff 00112233445566778899aabbccddeeff "
+	                     "00112233445566778899aabbccddeeff",
+	                     ""};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		assert_int_equal(pd_config_set(&cfg, "cookie-secret", bad[i], err, sizeof(err)),
+		                 -EINVAL);
+		assert_non_null(strstr(err, "32 hex digits"));
+	}
+	assert_int_equal(cfg.guard.cookie.nsecrets, 2);
+	assert_int_equal(pd_config_set(&cfg, "cookie-secret-lifetime", "1h", err, sizeof(err)),
+	                 -EINVAL);
+	assert_int_equal(pd_config_set(&cfg, "cookie-secret-lifetime", "2h", err, sizeof(err)), 0);
+	assert_int_equal(cfg.guard.cookie.lifetime, 7200);
+	/* Exempt prefixes: an address, a prefix, IPv6, and a mapped one taken as IPv4. */
+	assert_int_equal(pd_config_set(&cfg, "rate-limit-exempt", "192.0.2.7", err, sizeof(err)),
+	                 0);
+	assert_int_equal(pd_config_set(&cfg, "rate-limit-exempt", "10.0.0.0/8", err, sizeof(err)),
+	                 0);
+	assert_int_equal(
+	    pd_config_set(&cfg, "rate-limit-exempt", "2001:db8::/32", err, sizeof(err)), 0);
+	assert_int_equal(
+	    pd_config_set(&cfg, "rate-limit-exempt", "::ffff:198.51.100.0/120", err, sizeof(err)),
+	    0);
+	assert_int_equal(cfg.guard.rrl.nexempt, 4);
+	assert_int_equal(cfg.guard.rrl.exempt[0].bits, 32);
+	assert_int_equal(cfg.guard.rrl.exempt[1].bits, 8);
+	assert_int_equal(cfg.guard.rrl.exempt[2].family, 6);
+	assert_int_equal(cfg.guard.rrl.exempt[3].family, 4);
+	assert_int_equal(cfg.guard.rrl.exempt[3].bits, 24);
+	uint8_t in_mapped[4] = {198, 51, 100, 9};
+	assert_true(pd_rrl_exempt(&cfg.guard.rrl, 4, in_mapped));
+	const char *bad_prefix[] = {"192.0.2.0/33", "192.0.2.0/",     "192.0.2.0/ 8",
+	                            "192.0.2.0/+8", "2001:db8::/129", "host.example",
+	                            "192.0.2.0/8x"};
+	for (size_t i = 0; i < sizeof(bad_prefix) / sizeof(*bad_prefix); i++)
+		assert_int_equal(
+		    pd_config_set(&cfg, "rate-limit-exempt", bad_prefix[i], err, sizeof(err)),
+		    -EINVAL);
+	assert_int_equal(cfg.guard.rrl.nexempt, 4);
+	assert_int_equal(pd_config_set(&cfg, "rate-limit", "20", err, sizeof(err)), 0);
+	assert_int_equal(pd_config_set(&cfg, "rate-limit-window", "5s", err, sizeof(err)), 0);
+	assert_int_equal(pd_config_set(&cfg, "rate-limit-slip", "11", err, sizeof(err)), -EINVAL);
+	assert_int_equal(pd_config_set(&cfg, "rate-limit-ipv4-prefix", "33", err, sizeof(err)),
+	                 -EINVAL);
+	assert_int_equal(pd_config_check(&cfg, err, sizeof(err)), 0);
+	/* What no single option says: rate x window in range, CPU steering apart, require
+	 * needing cookies. */
+	assert_int_equal(pd_config_set(&cfg, "rate-limit", "1000000", err, sizeof(err)), 0);
+	assert_int_equal(pd_config_check(&cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "rate-limit x rate-limit-window"));
+	assert_int_equal(pd_config_set(&cfg, "rate-limit", "20", err, sizeof(err)), 0);
+	assert_int_equal(pd_config_set(&cfg, "reuseport-cpu", "yes", err, sizeof(err)), 0);
+	assert_int_equal(pd_config_check(&cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "reuseport-cpu"));
+	assert_int_equal(pd_config_set(&cfg, "reuseport-cpu", "no", err, sizeof(err)), 0);
+	assert_int_equal(pd_config_set(&cfg, "cookies", "no", err, sizeof(err)), 0);
+	assert_int_equal(pd_config_set(&cfg, "cookie-require", "yes", err, sizeof(err)), 0);
+	assert_int_equal(pd_config_check(&cfg, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "cookies: yes"));
+	pd_config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -301,6 +394,7 @@ int main(void)
 	    cmocka_unit_test(nsid_text_and_hex),
 	    cmocka_unit_test(signature_expiry_warning),
 	    cmocka_unit_test(upgrade_timeout),
+	    cmocka_unit_test(cookies_and_rate_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
