@@ -701,9 +701,7 @@ def main():
         with open(out, "w") as f:
             f.write(text)
         print("written to %s" % out, file=sys.stderr)
-    reports = harness.sanitizer_reports()
-    if reports:
-        print("FAIL: sanitizer reports:\n" + reports, file=sys.stderr)
+    if harness.print_sanitizer_reports():
         ok = False
     return 0 if ok else 1
 

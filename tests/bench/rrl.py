@@ -90,18 +90,8 @@ assert "\n  rrl-ratelimit: 0\n" in harness.NSD_CONF, "harness.NSD_CONF changed"
 def socket_drops(port):
     """Datagrams the kernel dropped so far from the receive buffers of the sockets bound to
     port (the drops column of /proc/net/udp and udp6): what the server never received."""
-    total = 0
-    for table in ("udp", "udp6"):
-        try:
-            with open("/proc/net/" + table) as f:
-                rows = f.read().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            if len(fields) >= 13 and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                total += int(fields[-1])
-    return total
+    return sum(int(fields[-1]) for _, fields in harness.proc_net_sockets(("udp", "udp6"), port)
+               if len(fields) >= 13)
 
 
 def version_of(argv):
@@ -429,9 +419,7 @@ def main():
         with open(out, "w") as f:
             f.write(text)
         print("written to %s" % out, file=sys.stderr)
-    reports = harness.sanitizer_reports()
-    if reports:
-        print("FAIL: sanitizer reports:\n" + reports, file=sys.stderr)
+    if harness.print_sanitizer_reports():
         ok = False
     skipped = [line for line in report if line.endswith("is not installed)")]
     if ok and skipped and args.smoke:

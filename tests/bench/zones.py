@@ -706,9 +706,7 @@ def main():
         with open(out, "w") as f:
             f.write(text)
         print("written to %s" % out, file=sys.stderr)
-    reports = harness.sanitizer_reports()
-    if reports:
-        print("FAIL: sanitizer reports:\n" + reports, file=sys.stderr)
+    if harness.print_sanitizer_reports():
         ok = False
     skipped = [line for line in report if line.endswith("not installed)")]
     if ok and skipped and args.smoke:

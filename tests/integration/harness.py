@@ -60,6 +60,15 @@ SANITIZER_LINE = re.compile(r"AddressSanitizer|LeakSanitizer|ThreadSanitizer|"
                             r"UndefinedBehaviorSanitizer|runtime error:")
 
 
+def print_sanitizer_reports():
+    """Whether a sanitizer report was written (what sanitizer_reports() finds), printing
+    them on stderr: for a benchmark, whose pindnsd must not have one either."""
+    reports = sanitizer_reports()
+    if reports:
+        print("FAIL: sanitizer reports:\n" + reports, file=sys.stderr)
+    return bool(reports)
+
+
 def sanitizer_reports(which=None):
     """The sanitizer reports written so far, as text: all of them, those of a pid (an
     int), or one report file (its name)."""
@@ -385,11 +394,10 @@ def _socket_inodes_of_group(pgid):
 TCP_LISTEN = "0A"  # the state column of /proc/net/tcp for a listening socket
 
 
-def _bound_inodes(port):
-    """Inodes of every UDP socket and every TCP listener on this host bound to the
-    port and held by a process: the sockets that could take a share of its traffic."""
-    inodes = set()
-    for table in ("udp", "udp6", "tcp", "tcp6"):
+def proc_net_sockets(tables, port):
+    """The rows of /proc/net/TABLE (udp, udp6, tcp, tcp6: those this host has) for the
+    sockets bound to port, each as (table, its fields)."""
+    for table in tables:
         try:
             with open("/proc/net/" + table) as f:
                 rows = f.read().splitlines()[1:]
@@ -397,13 +405,22 @@ def _bound_inodes(port):
             continue
         for row in rows:
             fields = row.split()
-            # A TCP connection is no share of a SO_REUSEPORT group, and one the server
-            # is closing may leave its fd table between this read and the next.
-            if table.startswith("tcp") and fields[3] != TCP_LISTEN:
-                continue
-            # Inode 0: no process holds it, so it cannot take a share of anyone's traffic.
-            if int(fields[1].rsplit(":", 1)[1], 16) == port and int(fields[9]):
-                inodes.add(int(fields[9]))
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                yield table, fields
+
+
+def _bound_inodes(port):
+    """Inodes of every UDP socket and every TCP listener on this host bound to the
+    port and held by a process: the sockets that could take a share of its traffic."""
+    inodes = set()
+    for table, fields in proc_net_sockets(("udp", "udp6", "tcp", "tcp6"), port):
+        # A TCP connection is no share of a SO_REUSEPORT group, and one the server
+        # is closing may leave its fd table between this read and the next.
+        if table.startswith("tcp") and fields[3] != TCP_LISTEN:
+            continue
+        # Inode 0: no process holds it, so it cannot take a share of anyone's traffic.
+        if int(fields[9]):
+            inodes.add(int(fields[9]))
     return inodes
 
 

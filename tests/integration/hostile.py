@@ -29,6 +29,9 @@ import random
 import struct
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
 SEED = 14  # pindns issue 14; change it and every run still gets one same corpus
 
 QR, AA, TC, RD, RA, Z, AD, CD = 0x8000, 0x0400, 0x0200, 0x0100, 0x0080, 0x0040, 0x0020, 0x0010
@@ -48,13 +51,7 @@ ID_VALID = 0xC000  # the valid queries' IDs start here; the corpus's stay below
 
 # --- building messages --------------------------------------------------------------------
 
-def name(text):
-    """A dotted name in wire form, uncompressed."""
-    out = b""
-    for label in text.strip(".").split("."):
-        if label:
-            out += bytes([len(label)]) + label.encode()
-    return out + b"\0"
+name = harness.encode_name  # a dotted name in wire form, uncompressed
 
 
 def header(flags=RD, qd=1, an=0, ns=0, ar=0, qid=0):

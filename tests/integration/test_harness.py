@@ -328,11 +328,8 @@ class Ports(unittest.TestCase):
     @staticmethod
     def rows(port):
         """The rows of /proc/net/tcp and udp for sockets on the port, split."""
-        out = []
-        for table in ("tcp", "udp"):
-            with open("/proc/net/" + table) as f:
-                out += [[table] + r.split() for r in f.read().splitlines()[1:]]
-        return [r for r in out if int(r[2].rsplit(":", 1)[1], 16) == port]
+        return [[table] + fields for table, fields in harness.proc_net_sockets(("tcp", "udp"),
+                                                                               port)]
 
     def time_wait_rows(self, port):
         return [r for r in self.rows(port) if r[0] == "tcp" and r[4] == "06"]
