@@ -1,4 +1,4 @@
-/* Helpers the fuzz targets share: building a zone without cmocka (a failure aborts), packet copies. */
+/* Helpers the fuzz targets share: zones built without cmocka (a failure aborts), packets. */
 #pragma once
 
 #include <stdint.h>
