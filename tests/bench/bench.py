@@ -36,6 +36,7 @@ import argparse
 import datetime
 import json
 import os
+import platform
 import random
 import shutil
 import signal
@@ -290,6 +291,42 @@ def status_kib(pids, key):
 
 def peak_rss_kib(pids):
     return max(status_kib(pids, "VmHWM"), default=0)
+
+
+def version_of(argv):
+    """The first line a server prints of its version, or what failed."""
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+        return (r.stdout + r.stderr).strip().splitlines()[0]
+    except (OSError, subprocess.TimeoutExpired, IndexError):
+        return "unknown (%s failed)" % " ".join(argv)
+
+
+def machine_line():
+    """The report's line on the machine: CPUs, model, memory, kernel, load at the start."""
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            mem = "%.1f GiB RAM" % (int(f.readline().split()[1]) / 2**20)
+    except (OSError, ValueError, IndexError):
+        pass
+    load = " ".join("%.2f" % x for x in os.getloadavg())
+    return "- machine: %d CPUs (nproc), %s, %s; kernel %s; load average at the start %s" % (
+        os.cpu_count() or 1, cpu, mem, platform.release(), load)
+
+
+def on_sigterm(signum, frame):
+    """A SIGTERM handler that unwinds like Ctrl-C, so every server is stopped."""
+    raise KeyboardInterrupt("SIGTERM")
 
 
 class Bench:

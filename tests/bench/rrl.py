@@ -43,7 +43,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shutil
 import signal
 import statistics
@@ -92,14 +91,6 @@ def socket_drops(port):
     port (the drops column of /proc/net/udp and udp6): what the server never received."""
     return sum(int(fields[-1]) for _, fields in harness.proc_net_sockets(("udp", "udp6"), port)
                if len(fields) >= 13)
-
-
-def version_of(argv):
-    try:
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=20)
-        return (r.stdout + r.stderr).strip().splitlines()[0]
-    except (OSError, subprocess.TimeoutExpired, IndexError):
-        return "unknown (%s failed)" % " ".join(argv)
 
 
 class RrlBench(bench.Bench):
@@ -282,18 +273,7 @@ def verdicts(rows, args, tolerance):
 
 
 def machine_facts(b, kinds):
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    facts = ["- machine: %d CPUs (nproc), %s; kernel %s; load average at the start %s" % (
-        os.cpu_count() or 1, cpu, platform.release(),
-        " ".join("%.2f" % x for x in os.getloadavg()))]
+    facts = [bench.machine_line()]
     seen = set()
     for k in kinds:
         base = k.replace("-rrl", "")
@@ -301,7 +281,7 @@ def machine_facts(b, kinds):
                 "pindns": [os.path.join(b.build, "pindnsd"), "--version"]}.get(base)
         if argv and base not in seen:
             seen.add(base)
-            facts.append("- %s: %s" % (base, version_of(argv)))
+            facts.append("- %s: %s" % (base, bench.version_of(argv)))
     return facts
 
 
@@ -320,10 +300,6 @@ def available(b, servers, report):
             continue
         kinds.append(k)
     return kinds
-
-
-def on_sigterm(signum, frame):
-    raise KeyboardInterrupt("SIGTERM")
 
 
 def main():
@@ -358,7 +334,7 @@ def main():
         ap.error("--rounds, --duration, --warmup, --flood and --limit must be positive")
     if PIN:
         os.sched_setaffinity(0, {int(LOAD_CPU)})  # this script off the server's CPU
-    signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGTERM, bench.on_sigterm)
 
     b = RrlBench(args)
     report = ["# pindns rate-limiting benchmark, %s" % datetime.datetime.now().strftime(

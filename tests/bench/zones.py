@@ -45,7 +45,6 @@ is stopped, also on errors and Ctrl-C, and every wait is bounded (start-up and r
 import argparse
 import datetime
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -176,14 +175,6 @@ def help_text(binary):
         except (OSError, subprocess.TimeoutExpired):
             _help[binary] = ""
     return _help[binary]
-
-
-def version_of(argv):
-    try:
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=20)
-        return (r.stdout + r.stderr).strip().splitlines()[0]
-    except (OSError, subprocess.TimeoutExpired, IndexError):
-        return "unknown (%s failed)" % " ".join(argv)
 
 
 # bench.py's Knot, its template made to find each zone's file by name and to skip the
@@ -566,31 +557,14 @@ def table(n, runs):
 
 
 def machine_facts(b, kinds):
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        with open("/proc/meminfo") as f:
-            mem = "%.1f GiB RAM" % (int(f.readline().split()[1]) / 2**20)
-    except (OSError, ValueError, IndexError):
-        pass
-    load = " ".join("%.2f" % x for x in os.getloadavg())
-    facts = ["- machine: %d CPUs (nproc), %s, %s; kernel %s; load average at the start %s" % (
-        os.cpu_count() or 1, cpu, mem, platform.release(), load)]
+    facts = [bench.machine_line()]
     seen = set()
     for k in kinds:
         argv = {"knot": ["knotd", "--version"], "nsd": ["nsd", "-v"]}.get(
             k, [b.pindnsd(k), "--version"])
         if tuple(argv) not in seen:
             seen.add(tuple(argv))
-            facts.append("- %s: %s%s" % (k, version_of(argv), " (%s)" % argv[0]
+            facts.append("- %s: %s%s" % (k, bench.version_of(argv), " (%s)" % argv[0]
                                          if k.startswith("pindns") else ""))
     return facts
 
@@ -612,10 +586,6 @@ def available(b, servers, report):
             continue
         kinds.append(k)
     return kinds
-
-
-def on_sigterm(signum, frame):
-    raise KeyboardInterrupt("SIGTERM")
 
 
 def main():
@@ -654,7 +624,7 @@ def main():
         os.sched_setaffinity(0, {int(LOAD_CPU)})  # this script and its tools off CPU 0
 
     # SIGTERM stops the servers as Ctrl-C does.
-    signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGTERM, bench.on_sigterm)
     b = Bench(args)
     report = ["# pindns many-zones benchmark, %s" % datetime.datetime.now().strftime(
         "%Y-%m-%d %H:%M"), ""]
