@@ -329,6 +329,28 @@ def on_sigterm(signum, frame):
     raise KeyboardInterrupt("SIGTERM")
 
 
+def exit_status(ok, report, smoke):
+    """A benchmark's exit status: 1 when it failed; as a smoke test, a server left out
+    (a report line "(KIND skipped: ... not installed)") is a skip (77), never a pass, and
+    in CI, where the scripts install every server, a failure."""
+    skipped = [line for line in report if line.endswith("not installed)")]
+    if ok and skipped and smoke:
+        print("; ".join(skipped), file=sys.stderr)
+        return 1 if os.environ.get("CI") == "true" else 77
+    return 0 if ok else 1
+
+
+def run_main(main):
+    """Exits with main()'s status; Ctrl-C or SIGTERM (on_sigterm) after every server
+    started was stopped, 130."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt as e:
+        print("interrupted (%s): every server started here is stopped" % (e or "Ctrl-C"),
+              file=sys.stderr)
+        sys.exit(130)
+
+
 class Bench:
     def __init__(self, args):
         self.args = args

@@ -397,16 +397,8 @@ def main():
         print("written to %s" % out, file=sys.stderr)
     if harness.print_sanitizer_reports():
         ok = False
-    skipped = [line for line in report if line.endswith("is not installed)")]
-    if ok and skipped and args.smoke:
-        return 1 if os.environ.get("CI") == "true" else 77
-    return 0 if ok else 1
+    return bench.exit_status(ok, report, args.smoke)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt as e:
-        print("interrupted (%s): every server started here is stopped" % (e or "Ctrl-C"),
-              file=sys.stderr)
-        sys.exit(130)
+    bench.run_main(main)
