@@ -329,10 +329,22 @@ def on_sigterm(signum, frame):
     raise KeyboardInterrupt("SIGTERM")
 
 
-def exit_status(ok, report, smoke):
-    """A benchmark's exit status: 1 when it failed; as a smoke test, a server left out
-    (a report line "(KIND skipped: ... not installed)") is a skip (77), never a pass, and
-    in CI, where the scripts install every server, a failure."""
+def write_report(text, paths):
+    """Writes the report to each of paths (None and "" left out), saying where."""
+    for path in paths:
+        if path:
+            with open(path, "w") as f:
+                f.write(text)
+            print("written to %s" % path, file=sys.stderr)
+
+
+def exit_status(ok, report, smoke=False):
+    """A benchmark's exit status: 1 when it failed or a sanitizer report was written (its
+    pindnsd must have none either); as a smoke test, a server left out (a report line
+    "(KIND skipped: ... not installed)") is a skip (77), never a pass, and in CI, where
+    the scripts install every server, a failure."""
+    if harness.print_sanitizer_reports():
+        ok = False
     skipped = [line for line in report if line.endswith("not installed)")]
     if ok and skipped and smoke:
         print("; ".join(skipped), file=sys.stderr)
@@ -756,13 +768,8 @@ def main():
         d = os.path.join(os.path.abspath(args.build), "bench")
         os.makedirs(d, exist_ok=True)
         out = os.path.join(d, "results-%s.md" % datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
-    if out:
-        with open(out, "w") as f:
-            f.write(text)
-        print("written to %s" % out, file=sys.stderr)
-    if harness.print_sanitizer_reports():
-        ok = False
-    return 0 if ok else 1
+    write_report(text, [out])
+    return exit_status(ok, [])
 
 
 def available(b, servers, report, tcp=False):

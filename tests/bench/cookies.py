@@ -23,6 +23,7 @@ Only loopback is loaded; every server started here is stopped, also on errors.
 import argparse
 import datetime
 import os
+import signal
 import statistics
 import struct
 import sys
@@ -103,6 +104,7 @@ def main():
     ap.add_argument("--out", help="write the report here too")
     args = ap.parse_args()
     args.baseline = None
+    signal.signal(signal.SIGTERM, bench.on_sigterm)
     b = CookieBench(args)
     kinds = [k for k in args.servers.split(",") if k]
     runs = {k: [] for k in kinds}
@@ -150,11 +152,9 @@ def main():
             statistics.median(r["lost"] for r in runs[k])))
     report = "\n".join(lines) + "\n"
     print(report)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(report)
-    return 0
+    bench.write_report(report, [args.out])
+    return bench.exit_status(True, [])
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    bench.run_main(main)

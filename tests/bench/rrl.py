@@ -391,12 +391,7 @@ def main():
     if args.record:
         outs.append(os.path.join(HERE, "results", "%s-rrl.md" %
                                  datetime.date.today().isoformat()))
-    for out in outs:
-        with open(out, "w") as f:
-            f.write(text)
-        print("written to %s" % out, file=sys.stderr)
-    if harness.print_sanitizer_reports():
-        ok = False
+    bench.write_report(text, outs)
     return bench.exit_status(ok, report, args.smoke)
 
 

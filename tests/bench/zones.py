@@ -672,12 +672,7 @@ def main():
     if not out and not args.smoke:
         out = os.path.join(b.build, "bench", "manyzones-%s.md" %
                            datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
-    if out:
-        with open(out, "w") as f:
-            f.write(text)
-        print("written to %s" % out, file=sys.stderr)
-    if harness.print_sanitizer_reports():
-        ok = False
+    bench.write_report(text, [out])
     return bench.exit_status(ok, report, args.smoke)
 
 
