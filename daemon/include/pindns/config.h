@@ -9,6 +9,7 @@
 #include "pindns/engine.h"
 #include "pindns/guard.h"
 #include "pindns/listen.h"
+#include "pindns/xfrconf.h"
 #include "pindns/zonesrc.h"
 
 #define PD_CONFIG_NSID_MAX 128 /* bytes of NSID one may configure */
@@ -46,6 +47,7 @@ typedef struct pd_config {
 	int upgrade_timeout_s;  /* pindnsctl upgrade: the successor takes over within this */
 	pd_guard_conf_t guard;  /* DNS cookies and response rate limiting; the master secret
 	                         * of generated cookie secrets is filled in at start */
+	pd_xfr_conf_t xfr;      /* zone transfers: keys, secondaries, who may transfer */
 } pd_config_t;
 
 /** The zones cfg names, for pd_zones_build(). */

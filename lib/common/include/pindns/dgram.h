@@ -17,7 +17,7 @@ typedef struct pd_dgram {
 	uint8_t *out;
 	size_t out_cap;
 	size_t out_len;
-	/* peer_len sits down here so that the three fields after it fill its padding: the
+	/* peer_len sits down here so that the four fields after it fill its padding: the
 	 * engine keeps an array of these per worker, touched by every query, and it stays
 	 * 56 bytes on 64-bit hosts. */
 	unsigned peer_len;
@@ -28,4 +28,8 @@ typedef struct pd_dgram {
 	/* Set by the engine: the message came over TCP (one length-framed message, in and
 	 * out), so the reply may fill out_cap (up to 65,535 bytes) and never needs TC. */
 	bool tcp;
+	/* Set by whoever answers, over TCP only, with out_len 0: the connection leaves the
+	 * engine from this message on (a zone transfer), handed to pd_engine_set_take()'s
+	 * function with this message and what follows it unread. */
+	bool take;
 } pd_dgram_t;

@@ -27,6 +27,13 @@ typedef struct pd_answer_conf {
 	 * apply (pd_guard_queries() and pd_guard_replies()); NULL: none. A worker with a
 	 * guard has a conf of its own, the rest copied from the shared one. */
 	pd_guard_t *guard;
+	/* Zone transfers and NOTIFY: a query with opcode NOTIFY, or QTYPE AXFR or IXFR, or
+	 * ending in a TSIG record, parsed without error, is given to this first (with the zone
+	 * set); it returns true when it answered d (out_len, rcode, or take), false to leave
+	 * it to the rules here (which refuse it). NULL: none. Never reached by cacheable
+	 * queries, so the cache needs no say. */
+	bool (*special)(void *arg, const pd_zoneset_t *zs, const pd_query_t *q, pd_dgram_t *d);
+	void *special_arg;
 } pd_answer_conf_t;
 
 /** What happened to a query, for statistics and logs. */

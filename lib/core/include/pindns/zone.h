@@ -88,7 +88,20 @@ typedef struct pd_zone {
 	uint8_t nsec3_salt_len;
 	uint32_t nsec3_salt_off;   /* the salt, in data (the NSEC3PARAM's): pd_zone_nsec3_salt() */
 	uint32_t sig_expire_first; /* the earliest RRSIG expiration (RFC 4034 3.1.5), or 0 */
+	/* Set by whoever makes it, after pd_zone_builder_finish(). */
+	uint8_t from;    /* PD_ZONE_FROM_FILE, or PD_ZONE_FROM_XFR: a secondary's copy, which a
+	                  * reload of the zone files keeps as it is */
+	bool expired;    /* a secondary's past its SOA expire: every query for it is SERVFAIL */
+	const void *xfr; /* the daemon's transfer rules for it (opaque here); NULL: the defaults */
 } pd_zone_t;
+
+enum { PD_ZONE_FROM_FILE = 0, PD_ZONE_FROM_XFR = 1 };
+
+/**
+ * A stand-in for a secondary zone past its SOA expire (RFC 1035 3.3.13): origin and serial
+ * of z, no records, expired set, from and xfr copied. Returns NULL when out of memory.
+ */
+pd_zone_t *pd_zone_expired_new(const pd_zone_t *z);
 
 typedef struct pd_zone_builder pd_zone_builder_t;
 

@@ -37,6 +37,15 @@ int pd_zoneset_new(pd_zoneset_t **out, pd_zone_t *const *zones, size_t count);
 int pd_zoneset_replace(const pd_zoneset_t *from, pd_zone_t *const *zones, size_t count,
                        pd_zoneset_t **out);
 
+/**
+ * A new set holding from's zones but those with the n origins given (lower-cased wire
+ * form; origins from does not hold are ignored), as pd_zoneset_replace() makes one:
+ * pd_zoneset_release(from, new set) frees the zones left out. Returns 0 and sets *out, or
+ * -ENOMEM.
+ */
+int pd_zoneset_remove(const pd_zoneset_t *from, const uint8_t *const *origins, size_t n,
+                      pd_zoneset_t **out);
+
 /** Frees the set and every zone in it. */
 void pd_zoneset_free(pd_zoneset_t *zs);
 

@@ -186,6 +186,20 @@ typedef struct pd_engine_conn {
 	bool closing; /* once what is owed is sent, it is to end (a limit, or the client's EOF) */
 } pd_engine_conn_t;
 
+/**
+ * Takes a TCP connection out of the engine (pd_dgram_t.take): called on the TCP thread
+ * (worker is its handler index) with the data published then, the connection (fd, the
+ * taken message and what followed it as unread, what it was owed as unsent) and its
+ * peer. The descriptor is the function's from then on, also when it closes it at once.
+ */
+typedef void (*pd_engine_take_fn)(void *arg, int worker, const void *data,
+                                  const pd_engine_conn_t *conn, const struct sockaddr *peer,
+                                  socklen_t peer_len);
+
+/** Sets the function taking connections (before pd_engine_start()); without, a take
+ * closes the connection. */
+void pd_engine_set_take(pd_engine_t *e, pd_engine_take_fn fn, void *arg);
+
 /** Called by pd_engine_conns() for each open connection; non-zero stops the walk. */
 typedef int (*pd_engine_conn_fn)(void *arg, const pd_engine_conn_t *conn);
 
