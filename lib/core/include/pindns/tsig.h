@@ -55,16 +55,23 @@ const char *pd_tsig_alg_name(pd_tsig_alg_t alg);
 /**
  * The state of one signed exchange: a request and its response, or a request and the
  * stream of messages answering it (AXFR, IXFR), on either side. Holds the key and the
- * last MAC; allocates nothing.
+ * last MAC; allocates nothing but a client's running HMAC (below).
  */
 typedef struct pd_tsig_ctx {
-	const pd_tsig_key_t *key; /* NULL: no key (unsigned exchange) */
+	const pd_tsig_key_t *key; /* NULL: no key (unsigned exchange, or an unsigned error) */
 	uint8_t mac[PD_TSIG_MAC_MAX];
 	uint16_t mac_len;      /* the previous MAC in the exchange; 0 before the first */
 	uint16_t orig_id;      /* the request's original ID */
 	uint16_t error;        /* answering a request whose check failed: the error to sign with */
+	uint16_t fudge;        /* the request's fudge, which unsigned error responses echo */
+	bool client;           /* pd_tsig_ctx_init(): signs requests and verifies answers */
+	unsigned answered;     /* messages of the answer signed or verified so far */
 	unsigned unsigned_run; /* stream: messages since the last signed one */
-	uint64_t signed_time;  /* answering BADTIME: the request's time */
+	uint64_t signed_time;  /* answering a request: its Time Signed (BADTIME echoes it) */
+	/* Answering a request: its key and algorithm names (lower-cased wire form), which an
+	 * error response names though we may have no such key. */
+	uint8_t name[PD_NAME_MAX];
+	uint8_t alg_name[PD_NAME_MAX];
 	/* Verifying a stream: the running HMAC over the unsigned messages since the last
 	 * signed one (the messages themselves are not kept); pd_tsig_ctx_clear() frees it. */
 	void *running;
@@ -75,11 +82,15 @@ void pd_tsig_ctx_clear(pd_tsig_ctx_t *ctx);
 
 /**
  * Checks a request that ends with a TSIG record (at tsig_off: where its owner name
- * starts, as pd_query_t.tsig_off says): its key among keys (name and algorithm), its time
- * (within the fudge of now, seconds since the epoch) and its MAC. Sets ctx up to sign the
- * response (pd_tsig_sign()), with the error the response must carry when the check fails.
- * Returns PD_TSIG_OK, PD_TSIG_BADKEY, PD_TSIG_BADSIG or PD_TSIG_BADTIME, or -EINVAL for a
- * malformed record (FORMERR).
+ * starts, as pd_query_t.tsig_off says): its key among keys (name and algorithm), its MAC
+ * and its time (within the request's fudge of now, seconds since the epoch), in the order
+ * of RFC 8945 5.2. Sets ctx up (all of it: it need not be initialised, and holds nothing
+ * to clear) to sign the response with pd_tsig_sign(), with the error the response must
+ * carry when the check fails. Returns PD_TSIG_OK, PD_TSIG_BADKEY, PD_TSIG_BADSIG,
+ * PD_TSIG_BADTRUNC (a MAC shorter than the algorithm's, which we do not accept: RFC 8945
+ * 5.2.2.1) or PD_TSIG_BADTIME (each answered NOTAUTH), -EINVAL for a malformed record or
+ * a MAC size RFC 8945 5.2.2.1 calls malformed (FORMERR, the response unsigned), or
+ * -ENOMEM when libcrypto fails.
  */
 int pd_tsig_check_request(pd_tsig_ctx_t *ctx, const pd_tsig_key_t *keys, size_t nkeys,
                           const uint8_t *msg, size_t len, size_t tsig_off, uint64_t now);
@@ -92,10 +103,13 @@ void pd_tsig_ctx_init(pd_tsig_ctx_t *ctx, const pd_tsig_key_t *key);
 
 /**
  * Appends a TSIG record to the message of len bytes in msg (cap bytes of room) and adds
- * one to its ARCOUNT: a request's, a response's (with the request's MAC), or the next
- * message of a stream (with the previous message's MAC, RFC 8945 5.3.1), at time now.
- * A response to a request that failed its check carries ctx->error, and for BADKEY and
- * BADSIG no MAC (5.3.2). Returns the new length, or 0 when it does not fit.
+ * one to its ARCOUNT: a client's request (each call signs a request anew), a response
+ * (with the request's MAC), or the next message of a stream (with the previous message's
+ * MAC, RFC 8945 5.3.1), at time now; the message's ID is its Original ID. A response to a
+ * request that failed its check carries ctx->error, and for BADKEY, BADSIG and BADTRUNC no
+ * MAC (5.3.2), the request's names, Time Signed, Fudge and Original ID. With no key and
+ * no error (an unsigned exchange, or a malformed request) it adds nothing and returns len.
+ * Returns the new length, or 0 when it does not fit (or libcrypto fails).
  */
 size_t pd_tsig_sign(pd_tsig_ctx_t *ctx, uint8_t *msg, size_t len, size_t cap, uint64_t now);
 
@@ -103,11 +117,19 @@ size_t pd_tsig_sign(pd_tsig_ctx_t *ctx, uint8_t *msg, size_t len, size_t cap, ui
  * Client side: checks a response, or the next message of a response stream, against the
  * exchange's MAC. A stream's messages may come unsigned between signed ones, at most 99
  * in a row (RFC 8945 5.3.1): an unsigned one is taken into the next signed one's digest,
- * and gets 1 (not yet verified) until then. The last message of a stream must be signed:
- * the caller checks that pd_tsig_verify() gave 0 for it. *body_len is set to the message
- * length without the TSIG record (its ARCOUNT is not changed). Returns 0 (verified), 1
- * (unsigned, pending), or PD_TSIG_BADKEY, PD_TSIG_BADSIG, PD_TSIG_BADTIME (the response's
- * own error, or ours), -EINVAL (malformed, or unsigned when it must be signed).
+ * and gets 1 (not yet verified) until then. The first answer and the last message of a
+ * stream must be signed: the first gives -EINVAL unsigned; for the last, the caller (who
+ * alone knows it is the last, e.g. the AXFR's closing SOA) checks that pd_tsig_verify()
+ * gave 0 for it, and treats a transfer whose last message gave 1 as failed. *body_len is
+ * set to the message length without the TSIG record (its ARCOUNT is not changed). With no
+ * key (an unsigned exchange) a message without TSIG gives 0 and one with a TSIG -EINVAL.
+ * Returns 0 (verified), 1 (unsigned, pending), or PD_TSIG_BADKEY, PD_TSIG_BADSIG,
+ * PD_TSIG_BADTIME, PD_TSIG_BADTRUNC (the response's own Error field, which a TSIG with
+ * no MAC or a verified one carries, any other nonzero one given as it came; or ours:
+ * another key or algorithm, a MAC that does not match, a time outside the fudge),
+ * -EINVAL (malformed, a 100th unsigned message in a row, or unsigned when it must be
+ * signed), -ENOMEM when libcrypto fails. After any result but 0 and 1 the exchange is
+ * over.
  */
 int pd_tsig_verify(pd_tsig_ctx_t *ctx, const uint8_t *msg, size_t len, uint64_t now,
                    size_t *body_len);
