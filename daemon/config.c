@@ -22,6 +22,10 @@
 #include "pindns/log.h"
 #include "pindns/version.h"
 
+#ifndef PD_DEFAULT_STATE_DIR
+#define PD_DEFAULT_STATE_DIR PD_XFR_DEFAULT_STATE_DIR
+#endif
+
 const char pd_config_help[] =
     "  listen: ADDR:PORT        address to answer on; repeat for more (default: all\n"
     "                           IPv4 and IPv6 addresses, port 53); [::1]:5300 for IPv6\n"
@@ -91,7 +95,30 @@ const char pd_config_help[] =
     "  rate-limit-ipv4-prefix: BITS  client prefix length for IPv4 (default 24)\n"
     "  rate-limit-ipv6-prefix: BITS  ... and for IPv6 (default 56)\n"
     "  rate-limit-exempt: PREFIX  never limit these clients (ADDR or ADDR/BITS); repeat\n"
-    "  rate-limit-table-size: N  buckets per worker, 16 bytes each (default 65536)\n";
+    "  rate-limit-table-size: N  buckets per worker, 16 bytes each (default 65536)\n"
+    "  tsig-key: NAME ALGORITHM SECRET  a TSIG key (hmac-sha256, hmac-sha512, ...;\n"
+    "                           SECRET in base64), for the lines after it; repeat\n"
+    "  secondary: ZONE ADDR[:PORT]... [key NAME] [notify-from PREFIX...]\n"
+    "                           keep ZONE as a secondary: transferred from these\n"
+    "                           primaries (tried in order; port 53 if none), signed\n"
+    "                           with the key; NOTIFY taken from the primaries, or\n"
+    "                           from the notify-from prefixes instead; repeat\n"
+    "  catalog: ZONE ADDR[:PORT]... [key NAME]  a catalog zone (RFC 9432) kept as a\n"
+    "                           secondary: each member zone is kept as a secondary\n"
+    "                           too, from the same primaries with the same key\n"
+    "  provide-xfr: ZONE|* PREFIX... [key NAME]  who may transfer ZONE (* for every\n"
+    "                           zone) by AXFR and IXFR; with key, signed with it;\n"
+    "                           repeat (default: nobody)\n"
+    "  notify: ZONE|* ADDR[:PORT]... [key NAME]  send these servers NOTIFY when the\n"
+    "                           zone's serial changes; repeat\n"
+    "  state-dir: DIR           where transferred zones are kept, as ZONE.zone\n"
+    "                           (default " PD_DEFAULT_STATE_DIR ")\n"
+    "  xfr-max-size: BYTES      most bytes of records one transfer in may bring, K/M/G\n"
+    "                           suffixes allowed (default 1G)\n"
+    "  xfr-journal-size: BYTES  changes kept per zone for IXFR out (default 4M; 0: no\n"
+    "                           IXFR, always AXFR)\n"
+    "  xfr-timeout: TIME        a transfer or SOA query that stalls this long fails\n"
+    "                           (default 10s; ms, s, m suffixes)\n";
 
 int pd_config_init(pd_config_t *cfg)
 {
@@ -110,8 +137,9 @@ int pd_config_init(pd_config_t *cfg)
 	cfg->upgrade_timeout_s = 300; /* the successor loads every zone before it takes over */
 	pd__guard_defaults(&cfg->guard);
 	cfg->user = strdup("pindns");
-	/* Both are used without a check later: a missing user would crash the lookup. */
-	return cfg->version && cfg->user ? 0 : -ENOMEM;
+	int ret = pd__xfr_defaults(&cfg->xfr);
+	/* All are used without a check later: a missing user would crash the lookup. */
+	return cfg->version && cfg->user && ret == 0 ? 0 : -ENOMEM;
 }
 
 void pd_config_free(pd_config_t *cfg)
@@ -129,6 +157,7 @@ void pd_config_free(pd_config_t *cfg)
 	free(cfg->control_socket);
 	free(cfg->user);
 	free(cfg->group);
+	pd__xfr_free(&cfg->xfr);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -156,6 +185,26 @@ static int pd__set_str(char **dst, const char *v)
 		return -ENOMEM;
 	free(*dst);
 	*dst = s;
+	return 0;
+}
+
+int pd__parse_size(const char *v, unsigned long long max, unsigned long long *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long bytes = strtoull(v, &end, 10);
+	unsigned long long mult = 1;
+	if (*end == 'K' || *end == 'k')
+		mult = 1ull << 10;
+	else if (*end == 'M' || *end == 'm')
+		mult = 1ull << 20;
+	else if (*end == 'G' || *end == 'g')
+		mult = 1ull << 30;
+	if (mult > 1)
+		end++;
+	if (errno || *end || end == v || v[0] == '-' || bytes > max / mult)
+		return -EINVAL;
+	*out = bytes * mult;
 	return 0;
 }
 
@@ -208,6 +257,7 @@ static const struct pd__int_key {
     {"rate-limit-table-size", 1024, 1 << 24, offsetof(pd_config_t, guard.rrl.table_size), 0},
     {"cookie-secret-lifetime", PD_COOKIE_LIFETIME_MIN, 3650 * 86400,
      offsetof(pd_config_t, guard.cookie.lifetime), 1000},
+    {"xfr-timeout", 100, 3600000, offsetof(pd_config_t, xfr.timeout_ms), 1},
 };
 
 static const struct {
@@ -335,6 +385,8 @@ static int pd__config_set(pd_config_t *cfg, const char *key, const char *value, 
 		return ret;
 	if ((ret = pd__config_set_guard(&cfg->guard, key, value, err, cap)) <= 0)
 		return ret;
+	if ((ret = pd__config_set_xfr(&cfg->xfr, key, value, err, cap)) <= 0)
+		return ret;
 	if (strcmp(key, "nsid") == 0)
 		return pd__set_nsid(cfg, value, err, cap);
 	if (strcmp(key, "listen") == 0) {
@@ -382,27 +434,15 @@ static int pd__config_set(pd_config_t *cfg, const char *key, const char *value, 
 		return 0;
 	}
 	if (strcmp(key, "cache-size") == 0) {
-		char *end;
-		errno = 0;
-		unsigned long long bytes = strtoull(value, &end, 10);
-		unsigned long long mult = 1;
-		if (*end == 'K' || *end == 'k')
-			mult = 1ull << 10;
-		else if (*end == 'M' || *end == 'm')
-			mult = 1ull << 20;
-		else if (*end == 'G' || *end == 'g')
-			mult = 1ull << 30;
-		if (mult > 1)
-			end++;
-		if (errno || *end || end == value || value[0] == '-' ||
-		    bytes > (64ull << 30) / mult) {
+		unsigned long long bytes;
+		if (pd__parse_size(value, 64ull << 30, &bytes) < 0) {
 			snprintf(err, cap,
 			         "cache-size must be bytes with an optional K, M or G, up "
 			         "to 64G, not '%s'",
 			         value);
 			return -EINVAL;
 		}
-		cfg->cache_size = (size_t)(bytes * mult);
+		cfg->cache_size = (size_t)bytes;
 		return 0;
 	}
 	if (strcmp(key, "log") == 0) {
@@ -484,7 +524,10 @@ static int pd__config_set(pd_config_t *cfg, const char *key, const char *value, 
 
 int pd_config_check(const pd_config_t *cfg, char *err, size_t cap)
 {
-	return pd__guard_check(&cfg->guard, cfg->reuseport_cpu, err, cap);
+	int ret = pd__guard_check(&cfg->guard, cfg->reuseport_cpu, err, cap);
+	if (ret == 0)
+		ret = pd__xfr_check(&cfg->xfr, cfg->zones, cfg->nzones, err, cap);
+	return ret;
 }
 
 int pd_config_set(pd_config_t *cfg, const char *key, const char *value, char *err, size_t cap)
@@ -557,7 +600,8 @@ static int pd__relative(const char *key, const char *value, const char *dir, cha
 	if (strcmp(key, "zone") == 0 && sscanf(value, "%255s %4095s", origin, file) == 2 &&
 	    file[0] != '/')
 		n = asprintf(joined, "%s %s/%s", origin, dir, file);
-	else if (strcmp(key, "zones-dir") == 0 && value[0] && value[0] != '/')
+	else if ((strcmp(key, "zones-dir") == 0 || strcmp(key, "state-dir") == 0) && value[0] &&
+	         value[0] != '/')
 		n = asprintf(joined, "%s/%s", dir, value);
 	if (n < 0) {
 		*joined = NULL; /* undefined after a failed asprintf */

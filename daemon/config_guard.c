@@ -71,27 +71,48 @@ static int pd__set_secrets(pd_cookie_conf_t *c, const char *value, char *err, si
 	return 0;
 }
 
+int pd__prefix_parse(pd_rrl_prefix_t *p, const char *text)
+{
+	char addr[64];
+	const char *slash = strchr(text, '/');
+	size_t len = slash ? (size_t)(slash - text) : strlen(text);
+	long bits = -1;
+	memset(p, 0, sizeof(*p));
+	if (len < sizeof(addr)) {
+		memcpy(addr, text, len);
+		addr[len] = '\0';
+		if (inet_pton(AF_INET, addr, p->addr) == 1)
+			p->family = 4;
+		else if (inet_pton(AF_INET6, addr, p->addr) == 1)
+			p->family = 6;
+	}
+	long max = p->family == 4 ? 32 : 128;
+	char *end = NULL;
+	if (p->family && (!slash || isdigit((unsigned char)slash[1])))
+		bits = slash ? strtol(slash + 1, &end, 10) : max;
+	if (!p->family || bits < 0 || bits > max || (slash && *end))
+		return -EINVAL;
+	/* Clients at IPv4-mapped addresses are taken as the IPv4 ones they are: so is a
+	 * mapped prefix, which would otherwise never match. */
+	static const uint8_t mapped[12] = {[10] = 0xFF, [11] = 0xFF};
+	if (p->family == 6 && bits >= 96 && memcmp(p->addr, mapped, sizeof(mapped)) == 0) {
+		memmove(p->addr, p->addr + 12, 4);
+		memset(p->addr + 4, 0, 12);
+		p->family = 4;
+		bits -= 96;
+	}
+	p->bits = (uint8_t)bits;
+	/* Bits past the prefix cleared: 192.0.2.7/24 is 192.0.2.0/24, whoever compares. */
+	for (long b = bits; b < 128; b++)
+		p->addr[b / 8] &= (uint8_t) ~(0x80u >> (b % 8));
+	return 0;
+}
+
 /* rate-limit-exempt: an address or a prefix (ADDR/BITS). */
 static int pd__add_exempt(pd_rrl_conf_t *r, const char *value, char *err, size_t cap)
 {
-	char addr[64];
-	const char *slash = strchr(value, '/');
-	size_t len = slash ? (size_t)(slash - value) : strlen(value);
-	pd_rrl_prefix_t p = {0};
-	long bits = -1;
-	if (len < sizeof(addr)) {
-		memcpy(addr, value, len);
-		addr[len] = '\0';
-		if (inet_pton(AF_INET, addr, p.addr) == 1)
-			p.family = 4;
-		else if (inet_pton(AF_INET6, addr, p.addr) == 1)
-			p.family = 6;
-	}
-	long max = p.family == 4 ? 32 : 128;
-	char *end = NULL;
-	if (p.family && (!slash || isdigit((unsigned char)slash[1])))
-		bits = slash ? strtol(slash + 1, &end, 10) : max;
-	if (!p.family || bits < 0 || bits > max || (slash && *end)) {
+	pd_rrl_prefix_t p;
+	if (pd__prefix_parse(&p, value) < 0) {
 		snprintf(err, cap,
 		         "rate-limit-exempt wants an address or a prefix (192.0.2.0/24, "
 		         "2001:db8::/32), not '%s'",
@@ -102,16 +123,6 @@ static int pd__add_exempt(pd_rrl_conf_t *r, const char *value, char *err, size_t
 		snprintf(err, cap, "more than %d rate-limit-exempt prefixes", PD_RRL_EXEMPT_MAX);
 		return -EINVAL;
 	}
-	/* Clients at IPv4-mapped addresses are taken as the IPv4 ones they are: so is a
-	 * mapped prefix, which would otherwise never match. */
-	static const uint8_t mapped[12] = {[10] = 0xFF, [11] = 0xFF};
-	if (p.family == 6 && bits >= 96 && memcmp(p.addr, mapped, sizeof(mapped)) == 0) {
-		memmove(p.addr, p.addr + 12, 4);
-		memset(p.addr + 4, 0, 12);
-		p.family = 4;
-		bits -= 96;
-	}
-	p.bits = (uint8_t)bits;
 	r->exempt[r->nexempt++] = p;
 	return 0;
 }

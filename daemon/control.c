@@ -1,9 +1,10 @@
-/* Control socket commands: status, reload, stats, zone-list, upgrade, stop. */
+/* Control socket commands: status, reload, stats, zone-list, zone transfers, upgrade, stop. */
 #define _GNU_SOURCE
 #include "pindns/control.h"
 
 #include <errno.h>
 #include <fnmatch.h>
+#include <stddef.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include "pindns/ctlproto.h"
 #include "pindns/util.h"
 #include "pindns/version.h"
+#include "xfr.h"
 
 #define PD_CONTROL_REPLY_MAX (256 * 1024)
 
@@ -101,7 +103,46 @@ static void pd__guard_stats(const pd_guard_stats_t *g, bool json, char *buf, siz
 	              (unsigned long long)pd_counter_get(&g->badcookie));
 }
 
-size_t pd_control_stats(const pd_stats_t *s, bool json, char *buf, size_t cap)
+/* The transfer counters, by their name in text (JSON: '-' as '_'). */
+static const struct {
+	const char *name;
+	size_t off;
+} pd__xfr_counters[] = {
+    {"notify-in", offsetof(pd_xfr_stats_t, notify_in)},
+    {"notify-refused", offsetof(pd_xfr_stats_t, notify_refused)},
+    {"notify-out", offsetof(pd_xfr_stats_t, notify_out)},
+    {"notify-acked", offsetof(pd_xfr_stats_t, notify_acked)},
+    {"refresh", offsetof(pd_xfr_stats_t, refresh)},
+    {"in-axfr", offsetof(pd_xfr_stats_t, xfr_in_axfr)},
+    {"in-ixfr", offsetof(pd_xfr_stats_t, xfr_in_ixfr)},
+    {"in-failed", offsetof(pd_xfr_stats_t, xfr_in_failed)},
+    {"out-axfr", offsetof(pd_xfr_stats_t, xfr_out_axfr)},
+    {"out-ixfr", offsetof(pd_xfr_stats_t, xfr_out_ixfr)},
+    {"out-refused", offsetof(pd_xfr_stats_t, xfr_out_refused)},
+    {"out-failed", offsetof(pd_xfr_stats_t, xfr_out_failed)},
+    {"expired", offsetof(pd_xfr_stats_t, expired)},
+};
+
+/* The zone transfers of this process (x; NULL: none yet), as a text line or a JSON member. */
+static void pd__xfr_stats(const pd_xfr_stats_t *x, bool json, char *buf, size_t cap, size_t *n)
+{
+	pd_buf_printf(buf, cap, n, json ? "\"transfers\": {" : "transfers:");
+	for (size_t i = 0; i < sizeof(pd__xfr_counters) / sizeof(*pd__xfr_counters); i++) {
+		char name[32];
+		uint64_t v = x ? pd_counter_get((const pd_counter_t *)((const char *)x +
+		                                                       pd__xfr_counters[i].off))
+		               : 0;
+		snprintf(name, sizeof(name), "%s", pd__xfr_counters[i].name);
+		for (char *c = name; json && *c; c++)
+			*c = *c == '-' ? '_' : *c;
+		pd_buf_printf(buf, cap, n, json ? "%s\"%s\": %llu" : "%s%s %llu",
+		              json ? (i ? ", " : "") : " ", name, (unsigned long long)v);
+	}
+	pd_buf_printf(buf, cap, n, json ? "}" : "\n");
+}
+
+size_t pd_control_stats(const pd_stats_t *s, const pd_xfr_stats_t *xfr, bool json, char *buf,
+                        size_t cap)
 {
 	size_t n = 0;
 	uint64_t min = UINT64_MAX, max = 0;
@@ -163,6 +204,8 @@ size_t pd_control_stats(const pd_stats_t *s, bool json, char *buf, size_t cap)
 		pd__tcp_stats(&t.tcp, true, buf, cap, &n);
 		pd_buf_printf(buf, cap, &n, ", ");
 		pd__guard_stats(&t.guard, true, buf, cap, &n);
+		pd_buf_printf(buf, cap, &n, ", ");
+		pd__xfr_stats(xfr, true, buf, cap, &n);
 		pd_buf_printf(buf, cap, &n, ", \"spread\": %.3f, \"since_unix\": %llu}\n", spread,
 		              (unsigned long long)s->started_unix);
 		return n;
@@ -172,6 +215,7 @@ size_t pd_control_stats(const pd_stats_t *s, bool json, char *buf, size_t cap)
 		pd__transport_stats(s, (pd_transport_t)tr, false, buf, cap, &n);
 	pd__tcp_stats(&t.tcp, false, buf, cap, &n);
 	pd__guard_stats(&t.guard, false, buf, cap, &n);
+	pd__xfr_stats(xfr, false, buf, cap, &n);
 	pd_buf_printf(buf, cap, &n, "rcodes:");
 	for (int r = 0; r < 16; r++)
 		if (t.dns.rcode[r])
@@ -252,8 +296,9 @@ static void pd__reload_cmd(pd_control_t *ctl, const char *zone, char *reply, siz
 static void pd__stats_cmd(const pd_control_t *ctl, const char *arg, char *reply, size_t *r)
 {
 	/* Room kept for the last line, which a full buffer must not cut off. */
-	*r = pd_control_stats(ctl->stats, arg && strcmp(arg, PD_CTL_STATS_JSON) == 0, reply,
-	                      PD_CONTROL_REPLY_MAX - 8);
+	*r =
+	    pd_control_stats(ctl->stats, ctl->xfr_stats, arg && strcmp(arg, PD_CTL_STATS_JSON) == 0,
+	                     reply, PD_CONTROL_REPLY_MAX - 8);
 	pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r, PD_CTL_OK "\n");
 }
 
@@ -312,6 +357,95 @@ static void pd__zone_list(const pd_control_t *ctl, const char *pattern, char *re
 	pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r, PD_CTL_OK "\n");
 }
 
+/* A zone served from its file, which no transfer concerns: the line zone-status gives. */
+static void pd__file_zone_status(const pd_zone_t *z, char *reply, size_t *r)
+{
+	char origin[PD_NAME_TXT_MAX];
+	pd_name_to_str(origin, sizeof(origin), z->origin);
+	pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r,
+	              "%s role primary (zone file) serial %u notify none\n" PD_CTL_OK "\n", origin,
+	              z->serial);
+}
+
+/* Without transfers configured: every zone is a primary from its file, none notified. */
+static void pd__no_xfr(const char *cmd, const pd_zone_t *z, const char *zone, char *reply,
+                       size_t *r)
+{
+	if (!zone) {
+		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r,
+		              "no secondary, catalog or notify target is configured: every zone "
+		              "is a primary loaded from its file (zone-list lists them)\n" PD_CTL_OK
+		              "\n");
+	} else if (!z) {
+		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r, PD_CTL_ERROR "no zone %s here\n",
+		              zone);
+	} else if (strcmp(cmd, PD_CTL_ZONE_STATUS) == 0) {
+		pd__file_zone_status(z, reply, r);
+	} else if (strcmp(cmd, PD_CTL_ZONE_NOTIFY) == 0) {
+		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r,
+		              PD_CTL_ERROR "%s has no notify target (no notify: is configured)\n",
+		              zone);
+	} else {
+		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r,
+		              PD_CTL_ERROR "%s is a primary loaded from its file, not a secondary: "
+		                           "reload reads the file again\n",
+		              zone);
+	}
+}
+
+/*
+ * zone-status [ZONE], zone-refresh ZONE, zone-retransfer ZONE, zone-notify ZONE: what the
+ * transfer side (ctl->xfr) answers; a zone it does not know may still be served from its
+ * file, which zone-status says.
+ */
+static void pd__xfr_cmd(const pd_control_t *ctl, const char *cmd, const char *zone, char *reply,
+                        size_t *r)
+{
+	uint8_t wire[PD_NAME_MAX];
+	char why[512];
+	const pd_zone_t *z = NULL;
+	if (!zone && strcmp(cmd, PD_CTL_ZONE_STATUS) != 0) {
+		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r,
+		              PD_CTL_ERROR "%s wants a zone: '%s example.com'\n", cmd, cmd);
+		return;
+	}
+	if (zone && pd_name_from_str(wire, zone) <= 0) {
+		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r,
+		              PD_CTL_ERROR "'%s' is not a domain name\n", zone);
+		return;
+	}
+	if (zone) {
+		pd_name_lower(wire, wire);
+		z = pd_zoneset_get(*ctl->zones, wire);
+	}
+	if (!ctl->xfr) {
+		pd__no_xfr(cmd, z, zone, reply, r);
+		return;
+	}
+	/* Room kept for the last line, whatever the answer's length. */
+	size_t room = PD_CONTROL_REPLY_MAX - *r - sizeof(why) - 16;
+	char *text = reply + *r;
+	text[0] = '\0';
+	int ret = ctl->xfr(ctl->xfr_arg, cmd, zone, text, room);
+	size_t len = strnlen(text, room - 1);
+	text[len] = '\0';
+	if (ret == -ENOENT && z && strcmp(cmd, PD_CTL_ZONE_STATUS) == 0) {
+		pd__file_zone_status(z, reply, r);
+		return;
+	}
+	if (ret < 0) {
+		/* The reason's first line: the reply's last line is one line. */
+		const char *reason = len ? text : strerror(-ret);
+		snprintf(why, sizeof(why), "%.*s", (int)strcspn(reason, "\n"), reason);
+		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r, PD_CTL_ERROR "%s\n", why);
+		return;
+	}
+	*r += len;
+	if (len && text[len - 1] != '\n')
+		pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r, "\n");
+	pd_buf_printf(reply, PD_CONTROL_REPLY_MAX, r, PD_CTL_OK "\n");
+}
+
 /* Starts an upgrade: true when the daemon took conn, to answer it once the successor has
  * taken over or failed to (pd_control_reply). */
 static bool pd__upgrade_cmd(pd_control_t *ctl, int conn, char *reply, size_t *r)
@@ -361,6 +495,11 @@ void pd_control_serve(int conn, pd_control_t *ctl)
 		pd__stats_cmd(ctl, arg, reply, &r);
 	} else if (strcmp(line, PD_CTL_ZONE_LIST) == 0) {
 		pd__zone_list(ctl, arg && *arg ? arg : NULL, reply, &r);
+	} else if (strcmp(line, PD_CTL_ZONE_STATUS) == 0 ||
+	           strcmp(line, PD_CTL_ZONE_REFRESH) == 0 ||
+	           strcmp(line, PD_CTL_ZONE_RETRANSFER) == 0 ||
+	           strcmp(line, PD_CTL_ZONE_NOTIFY) == 0) {
+		pd__xfr_cmd(ctl, line, arg && *arg ? arg : NULL, reply, &r);
 	} else if (strcmp(line, PD_CTL_UPGRADE) == 0 && !arg) {
 		if (pd__upgrade_cmd(ctl, conn, reply, &r)) {
 			free(reply);

@@ -1410,7 +1410,7 @@ static void pd__on_metrics(pd__daemon_t *d)
 {
 	int conn = accept4(d->metrics_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (conn >= 0)
-		pd_metrics_serve(conn, d->stats, d->zones);
+		pd_metrics_serve(conn, d->stats, d->zones, NULL);
 }
 
 /* SIGHUP reloads the zones; SIGINT and SIGTERM stop; SIGCHLD: a successor ended. */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "pindns/util.h"
+#include "xfr.h"
 
 #define PD_METRICS_MAX (512 * 1024)
 
@@ -89,7 +90,54 @@ static void pd__tcp_families(char *buf, size_t cap, size_t *n, const pd_stats_t 
 		    pd_tcp_close_names[r], (unsigned long long)pd_counter_get(&t.tcp.closed[r]));
 }
 
-size_t pd_metrics_render(const pd_stats_t *s, const pd_zoneset_t *zones, char *buf, size_t cap)
+/* The transfer counters: the process's own, not carried over restarts (a successor starts
+ * them at 0, which Prometheus takes as a counter reset). */
+static void pd__xfr_families(char *buf, size_t cap, size_t *n, const pd_xfr_stats_t *x)
+{
+	static const struct {
+		const char *name, *label, *help;
+		size_t off;
+	} f[] = {
+	    {"pindns_xfr_notify_received_total", "result=\"accepted\"",
+	     "NOTIFY received, accepted (an allowed peer) or refused (peer, key or zone).",
+	     offsetof(pd_xfr_stats_t, notify_in)},
+	    {"pindns_xfr_notify_received_total", "result=\"refused\"", NULL,
+	     offsetof(pd_xfr_stats_t, notify_refused)},
+	    {"pindns_xfr_notify_sent_total", NULL, "NOTIFY sent, each try.",
+	     offsetof(pd_xfr_stats_t, notify_out)},
+	    {"pindns_xfr_notify_acked_total", NULL, "NOTIFY sent and answered.",
+	     offsetof(pd_xfr_stats_t, notify_acked)},
+	    {"pindns_xfr_refresh_total", NULL, "SOA queries to primaries.",
+	     offsetof(pd_xfr_stats_t, refresh)},
+	    {"pindns_xfr_in_total", "kind=\"axfr\"", "Transfers in that succeeded, by kind.",
+	     offsetof(pd_xfr_stats_t, xfr_in_axfr)},
+	    {"pindns_xfr_in_total", "kind=\"ixfr\"", NULL, offsetof(pd_xfr_stats_t, xfr_in_ixfr)},
+	    {"pindns_xfr_in_failed_total", NULL, "Transfers in that failed or were refused.",
+	     offsetof(pd_xfr_stats_t, xfr_in_failed)},
+	    {"pindns_xfr_out_total", "kind=\"axfr\"", "Transfers out completed, by kind.",
+	     offsetof(pd_xfr_stats_t, xfr_out_axfr)},
+	    {"pindns_xfr_out_total", "kind=\"ixfr\"", NULL, offsetof(pd_xfr_stats_t, xfr_out_ixfr)},
+	    {"pindns_xfr_out_refused_total", NULL, "AXFR and IXFR requests refused (ACL, key).",
+	     offsetof(pd_xfr_stats_t, xfr_out_refused)},
+	    {"pindns_xfr_out_failed_total", NULL, "Transfers out cut by the peer or a timeout.",
+	     offsetof(pd_xfr_stats_t, xfr_out_failed)},
+	    {"pindns_xfr_expired_total", NULL, "Secondary zones that reached their SOA expire.",
+	     offsetof(pd_xfr_stats_t, expired)},
+	};
+	for (size_t i = 0; i < sizeof(f) / sizeof(*f); i++) {
+		uint64_t v =
+		    x ? pd_counter_get((const pd_counter_t *)((const char *)x + f[i].off)) : 0;
+		if (f[i].help) /* the first series of its family */
+			pd_buf_printf(buf, cap, n, "# HELP %s %s\n# TYPE %s counter\n", f[i].name,
+			              f[i].help, f[i].name);
+		pd_buf_printf(buf, cap, n, "%s%s%s%s %llu\n", f[i].name, f[i].label ? "{" : "",
+		              f[i].label ? f[i].label : "", f[i].label ? "}" : "",
+		              (unsigned long long)v);
+	}
+}
+
+size_t pd_metrics_render(const pd_stats_t *s, const pd_zoneset_t *zones, const pd_xfr_stats_t *xfr,
+                         char *buf, size_t cap)
 {
 	size_t n = 0;
 #define PD_FAMILY(name, help, field)                                                               \
@@ -137,6 +185,7 @@ size_t pd_metrics_render(const pd_stats_t *s, const pd_zoneset_t *zones, char *b
 				    pd_rcode_name((unsigned)r), (unsigned long long)v);
 		}
 	pd__tcp_families(buf, cap, &n, s);
+	pd__xfr_families(buf, cap, &n, xfr);
 	pd_buf_printf(
 	    buf, cap, &n,
 	    "# HELP pindns_zones Zones being served.\n# TYPE pindns_zones gauge\n"
@@ -147,7 +196,8 @@ size_t pd_metrics_render(const pd_stats_t *s, const pd_zoneset_t *zones, char *b
 	return n;
 }
 
-void pd_metrics_serve(int conn, const pd_stats_t *stats, const pd_zoneset_t *zones)
+void pd_metrics_serve(int conn, const pd_stats_t *stats, const pd_zoneset_t *zones,
+                      const pd_xfr_stats_t *xfr)
 {
 	char req[2048];
 	size_t got = 0;
@@ -166,7 +216,7 @@ void pd_metrics_serve(int conn, const pd_stats_t *stats, const pd_zoneset_t *zon
 	}
 	char *body = malloc(PD_METRICS_MAX);
 	if (body) {
-		size_t len = pd_metrics_render(stats, zones, body, PD_METRICS_MAX);
+		size_t len = pd_metrics_render(stats, zones, xfr, body, PD_METRICS_MAX);
 		char head[200];
 		int h = snprintf(head, sizeof(head),
 		                 "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"

@@ -1,6 +1,7 @@
 # Read by cpack before it packages (CPACK_PROJECT_CONFIG_FILE): refuses a build folder that
 # was not configured as packaging/deb.sh configures one, since the package's unit starts
-# /usr/sbin/pindnsd and its pindns.conf serves /var/lib/pindns/zones.
+# /usr/sbin/pindnsd and its pindns.conf serves /var/lib/pindns/zones
+# and keeps transferred zones in /var/lib/pindns/state.
 set(_pindns_why "")
 if(NOT CPACK_PINDNS_INSTALL_PREFIX STREQUAL "/usr")
   string(APPEND _pindns_why " it installs under ${CPACK_PINDNS_INSTALL_PREFIX}, not /usr;")
@@ -8,6 +9,10 @@ endif()
 if(NOT CPACK_PINDNS_ZONES_DIR STREQUAL "/var/lib/pindns/zones")
   string(APPEND _pindns_why
          " its default zones folder is ${CPACK_PINDNS_ZONES_DIR}, not /var/lib/pindns/zones;")
+endif()
+if(NOT CPACK_PINDNS_STATE_DIR STREQUAL "/var/lib/pindns/state")
+  string(APPEND _pindns_why
+         " its default state-dir is ${CPACK_PINDNS_STATE_DIR}, not /var/lib/pindns/state;")
 endif()
 foreach(_pindns_on IN LISTS CPACK_PINDNS_INSTRUMENTED)
   if(_pindns_on)

@@ -16,6 +16,7 @@ build=$(cd "$build" && pwd)
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPINDNS_TESTS=OFF \
 	-DPINDNS_SANITIZE=OFF -DPINDNS_TSAN=OFF -DPINDNS_FUZZ=OFF \
 	-DCMAKE_INSTALL_PREFIX=/usr -DPINDNS_ZONES_DIR=/var/lib/pindns/zones \
+	-DPINDNS_STATE_DIR=/var/lib/pindns/state \
 	-DPINDNS_VERSION="${PINDNS_VERSION-}" >&2
 cmake --build "$build" -j "$(nproc)" >&2
 rm -f "$build"/pindns_*.deb

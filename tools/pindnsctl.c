@@ -38,10 +38,18 @@ static void pd__usage(FILE *out)
 	        "  reload [ZONE]       reload every zone (only changed files are read) or one\n"
 	        "  stats [--json]      counters per worker (udp or tcp), per transport and in\n"
 	        "                      total; TCP connections open, accepted, adopted, closed\n"
-	        "                      by reason; and the spread of the load over UDP workers\n"
+	        "                      by reason; zone transfers (of this pindnsd, from 0 at\n"
+	        "                      its start); and the spread of the load over UDP workers\n"
 	        "  zone-list [PATTERN] origin, serial, records and load time of each zone, or of\n"
 	        "                      those matching PATTERN (a glob, any case: '*.example'),\n"
 	        "                      then a count\n"
+	        "  zone-status [ZONE]  of each secondary, catalog member and notified zone, or\n"
+	        "                      of ZONE: its role, serial, primaries, last and next\n"
+	        "                      refresh, expiry and last error, or its NOTIFY state\n"
+	        "  zone-refresh ZONE   a secondary: ask its primaries for their SOA now, and\n"
+	        "                      transfer if the serial moved\n"
+	        "  zone-retransfer ZONE  a secondary: transfer the whole zone (AXFR) now\n"
+	        "  zone-notify ZONE    send NOTIFY to the zone's notify targets now\n"
 	        "  upgrade             the daemon starts the pindnsd now installed at its path,\n"
 	        "                      with its command line, which takes the sockets over as\n"
 	        "                      --takeover does (no query lost); waits for the outcome\n"
@@ -235,6 +243,11 @@ static int pd__conf_check(const char *path, const char *warn)
 		fprintf(stderr, "pindnsctl: out of memory\n");
 		goto fail;
 	}
+	/* What pindnsd would refuse to start with: options that rule each other out. */
+	if (pd_config_check(&cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s\n", path ? path : "(defaults)", err);
+		goto fail;
+	}
 	pd_zone_sources_t sources = pd_config_sources(&cfg);
 	pd_zones_report_t rep = {0};
 	if (pd_zones_build(&sources, NULL, &zs, &rep) < 0 || rep.failed)
@@ -309,6 +322,15 @@ int main(int argc, char **argv)
 			goto usage;
 		return pd__remote(sock,
 		                  json || arg ? PD_CTL_STATS " " PD_CTL_STATS_JSON : PD_CTL_STATS);
+	}
+	/* The zone is the daemon's to check: it knows which ones it has. */
+	if (strcmp(cmd, PD_CTL_ZONE_STATUS) == 0 || strcmp(cmd, PD_CTL_ZONE_REFRESH) == 0 ||
+	    strcmp(cmd, PD_CTL_ZONE_RETRANSFER) == 0 || strcmp(cmd, PD_CTL_ZONE_NOTIFY) == 0) {
+		bool optional = strcmp(cmd, PD_CTL_ZONE_STATUS) == 0;
+		if (extra > 1 || (extra == 0 && !optional))
+			goto usage;
+		snprintf(line, sizeof(line), "%s%s%s", cmd, arg ? " " : "", arg ? arg : "");
+		return pd__remote(sock, line);
 	}
 	if (strcmp(cmd, PD_CTL_RELOAD) == 0) {
 		if (extra > 1)

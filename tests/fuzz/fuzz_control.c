@@ -22,10 +22,10 @@
  * Each input is what one client sends before it half-closes its end of a socketpair,
  * whose other end pd_control_serve() reads in a thread of its own (the reply may be
  * larger than a socket's buffer, so this thread reads it meanwhile). The daemon's side
- * is faked where it would act: reload and upgrade record their calls, "stop" only sets
- * the flag, and the zones are fixed sets with origins chosen to trouble the zone-list
- * globbing: the root, glob characters, escapes, the longest names there are, and in one
- * set hundreds of those, so that a "*" fills the reply. The reply is checked against
+ * is faked where it would act: reload, upgrade and the zone transfer commands record
+ * their calls, "stop" only sets the flag, and the zones are fixed sets with origins chosen to
+ * trouble the zone-list globbing: the root, glob characters, escapes, the longest names there are,
+ * and in one set hundreds of those, so that a "*" fills the reply. The reply is checked against
  * what pindns/ctlproto.h promises and against what the command should have done.
  */
 #define FZ_INPUT_MAX 4096
@@ -50,7 +50,9 @@ static pd_control_t ctl;
 
 /* What the fake daemon was asked to do during one input. */
 static struct {
-	int reloads, upgrades;
+	int reloads, upgrades, xfrs;
+	char xfr_cmd[PD_CTL_LINE_MAX], xfr_zone[PD_CTL_LINE_MAX];
+	bool xfr_all;    /* the last transfer command named no zone */
 	bool reload_all; /* the last reload was of all zones */
 	char reload_zone[PD_CTL_LINE_MAX];
 	bool reload_fails, upgrade_takes;
@@ -65,6 +67,23 @@ static int fz_reload(void *arg, const char *zone, char *msg, size_t cap)
 	/* As long as the daemon's own message can be: the zone's name echoed. */
 	snprintf(msg, cap, "fake reload of '%s'", zone ? zone : "all");
 	return fake.reload_fails ? -EIO : 0;
+}
+
+/* The transfer side: one line naming the command and the zone, then another (without a
+ * last newline, which the daemon adds), or a reason of two lines, of which the first is
+ * the ERROR line. */
+static int fz_xfr(void *arg, const char *cmd, const char *zone, char *buf, size_t cap)
+{
+	fake.xfrs++;
+	fake.xfr_all = zone == NULL;
+	snprintf(fake.xfr_cmd, sizeof(fake.xfr_cmd), "%s", cmd);
+	snprintf(fake.xfr_zone, sizeof(fake.xfr_zone), "%s", zone ? zone : "");
+	if (fake.reload_fails) {
+		snprintf(buf, cap, "fake %s refused\nnot this line", cmd);
+		return -EINVAL;
+	}
+	snprintf(buf, cap, "fake %s of '%s'\nline two", cmd, zone ? zone : "all");
+	return 0;
 }
 
 static int fz_upgrade(void *arg, int conn, char *msg, size_t cap)
@@ -208,6 +227,58 @@ static void fz_check_zone_list(const fz_zones_t *zs, char **lines, int nlines, c
 		abort(); /* zones left out without a word */
 }
 
+/* The reply to a zone transfer command with zone (NULL: none given); the number of
+ * calls of the transfer side it should have made. */
+static int fz_check_xfr(const fz_zones_t *zs, const char *cmd, const char *zone, char **lines,
+                        int nlines, bool ok)
+{
+	char want[2 * PD_CTL_LINE_MAX + 64];
+	uint8_t wire[PD_NAME_MAX];
+	bool status = strcmp(cmd, PD_CTL_ZONE_STATUS) == 0;
+	if (!zone && !status) {
+		snprintf(want, sizeof(want), PD_CTL_ERROR "%s wants a zone: '%s example.com'", cmd,
+		         cmd);
+		if (nlines != 1 || strcmp(lines[0], want) != 0)
+			abort();
+		return 0;
+	}
+	if (zone && pd_name_from_str(wire, zone) <= 0) {
+		snprintf(want, sizeof(want), PD_CTL_ERROR "'%s' is not a domain name", zone);
+		if (nlines != 1 || strcmp(lines[0], want) != 0)
+			abort();
+		return 0;
+	}
+	if (ctl.xfr) {
+		if (fake.xfrs != 1 || strcmp(fake.xfr_cmd, cmd) != 0 || fake.xfr_all != !zone ||
+		    (zone && strcmp(fake.xfr_zone, zone) != 0))
+			abort(); /* asked the transfer side something else */
+		if (fake.reload_fails)
+			snprintf(want, sizeof(want), PD_CTL_ERROR "fake %s refused", cmd);
+		else
+			snprintf(want, sizeof(want), "fake %s of '%s'", cmd, zone ? zone : "all");
+		if (nlines != (fake.reload_fails ? 1 : 3) || strcmp(lines[0], want) != 0 ||
+		    (!fake.reload_fails && strcmp(lines[1], "line two") != 0))
+			abort();
+		return 1;
+	}
+	/* No transfers: every zone is a primary from its file; only zone-status succeeds. */
+	const pd_zone_t *z = NULL;
+	if (zone) {
+		pd_name_lower(wire, wire);
+		z = pd_zoneset_get(zs->set, wire);
+	}
+	if (ok != (status && (!zone || z)) || nlines != (ok ? 2 : 1))
+		abort();
+	if (zone && !z) {
+		snprintf(want, sizeof(want), PD_CTL_ERROR "no zone %s here", zone);
+		if (strcmp(lines[0], want) != 0)
+			abort();
+	}
+	if (ok && z && !strstr(lines[0], " role primary (zone file) serial "))
+		abort();
+	return 0;
+}
+
 /*
  * Checks what came back for one input against the protocol: a command is the bytes up
  * to the first newline, or the first PD_CTL_LINE_MAX - 1 bytes when no newline comes in
@@ -226,7 +297,7 @@ static void fz_check(const fz_zones_t *zs, const uint8_t *data, size_t size, cha
 	if (len > FZ_REPLY_MAX)
 		abort();
 	if (!nl && size < PD_CTL_LINE_MAX - 1) {
-		if (len || fake.reloads || fake.upgrades || ctl.stop)
+		if (len || fake.reloads || fake.upgrades || fake.xfrs || ctl.stop)
 			abort(); /* acted on a line never finished */
 		return;
 	}
@@ -257,7 +328,7 @@ static void fz_check(const fz_zones_t *zs, const uint8_t *data, size_t size, cha
 	}
 	bool ok = strcmp(lines[nlines - 1], PD_CTL_OK) == 0;
 
-	int reloads = 0, upgrades = 0;
+	int reloads = 0, upgrades = 0, xfrs = 0;
 	bool stop = false;
 	if (strcmp(line, PD_CTL_STATUS) == 0) {
 		if (!ok || nlines != 2 || strncmp(lines[0], "running: pid ", 13) != 0)
@@ -278,6 +349,11 @@ static void fz_check(const fz_zones_t *zs, const uint8_t *data, size_t size, cha
 			abort();
 	} else if (strcmp(line, PD_CTL_ZONE_LIST) == 0) {
 		fz_check_zone_list(zs, lines, nlines, arg && *arg ? arg : NULL);
+	} else if (strcmp(line, PD_CTL_ZONE_STATUS) == 0 ||
+	           strcmp(line, PD_CTL_ZONE_REFRESH) == 0 ||
+	           strcmp(line, PD_CTL_ZONE_RETRANSFER) == 0 ||
+	           strcmp(line, PD_CTL_ZONE_NOTIFY) == 0) {
+		xfrs = fz_check_xfr(zs, line, arg && *arg ? arg : NULL, lines, nlines, ok);
 	} else if (strcmp(line, PD_CTL_UPGRADE) == 0 && !arg) {
 		upgrades = ctl.upgrade != NULL;
 		if (ok != (ctl.upgrade && fake.upgrade_takes) || nlines != (ok ? 3 : 1))
@@ -287,13 +363,14 @@ static void fz_check(const fz_zones_t *zs, const uint8_t *data, size_t size, cha
 		if (!ok || nlines != 2 || strcmp(lines[0], "stopping") != 0)
 			abort();
 	} else {
-		char want[PD_CTL_LINE_MAX + 128];
+		char want[PD_CTL_LINE_MAX + sizeof(PD_CTL_COMMANDS) + 64];
 		snprintf(want, sizeof(want),
 		         PD_CTL_ERROR "unknown command '%s' (" PD_CTL_COMMANDS ")", line);
 		if (nlines != 1 || strcmp(lines[0], want) != 0)
 			abort();
 	}
-	if (fake.reloads != reloads || fake.upgrades != upgrades || ctl.stop != stop)
+	if (fake.reloads != reloads || fake.upgrades != upgrades || fake.xfrs != xfrs ||
+	    ctl.stop != stop)
 		abort(); /* did what another command does, or twice */
 }
 
@@ -313,6 +390,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fake.reload_fails = size % 2;
 	fake.upgrade_takes = size % 3 == 2;
 	ctl.upgrade = size % 3 ? fz_upgrade : NULL;
+	ctl.xfr = size % 5 ? fz_xfr : NULL; /* a daemon with transfers configured, or not */
 	ctl.stop = false;
 	const fz_zones_t *zs = size % 8 == 7 ? &many : &few;
 	served = zs->set;

@@ -101,6 +101,64 @@ class Control(unittest.TestCase):
         self.assertRegex(r.stdout, r"\ntcp-connections: open \d+ accepted \d+ adopted 0 "
                                    r"closed \d+\ntcp-closed: eof \d+ idle \d+ ")
 
+    def test_zone_transfer_commands_without_transfers(self):
+        # No secondary, catalog or notify target: every zone is a primary from its file.
+        r = ctl("-s", self.sock, "zone-status")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("every zone is a primary loaded from its file", r.stdout)
+        r = ctl("-s", self.sock, "zone-status", "EXAMPLE.com")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "example.com. role primary (zone file) serial 2026112301 "
+                                   "notify none\n")
+        r = ctl("-s", self.sock, "zone-status", "nothere.test")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no zone nothere.test here", r.stderr)
+        for cmd in ("zone-refresh", "zone-retransfer"):
+            r = ctl("-s", self.sock, cmd, "example.com")
+            self.assertEqual(r.returncode, 1, cmd)
+            self.assertIn("example.com is a primary loaded from its file, not a secondary",
+                          r.stderr)
+        r = ctl("-s", self.sock, "zone-notify", "example.org")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("example.org has no notify target", r.stderr)
+        r = ctl("-s", self.sock, "zone-status", "bad..name")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("'bad..name' is not a domain name", r.stderr)
+        for args in (("zone-refresh",), ("zone-notify", "a", "b"), ("zone-status", "a", "b")):
+            self.assertEqual(ctl("-s", self.sock, *args).returncode, 2, args)
+        # The transfer counters are there, at 0, in both forms.
+        r = ctl("-s", self.sock, "stats")
+        self.assertRegex(r.stdout, r"\ntransfers: notify-in 0 notify-refused 0 notify-out 0 "
+                                   r"notify-acked 0 refresh 0 in-axfr 0 in-ixfr 0 in-failed 0 "
+                                   r"out-axfr 0 out-ixfr 0 out-refused 0 out-failed 0 "
+                                   r"expired 0\n")
+        st = json.loads(ctl("-s", self.sock, "stats", "--json").stdout)
+        self.assertEqual(st["transfers"]["in_axfr"], 0)
+        self.assertEqual(len(st["transfers"]), 13)
+
+    def test_conf_check_transfer_settings(self):
+        conf = os.path.join(self.dir, "xfr.conf")
+        zone = os.path.join(harness.ZONES, "example.com.zone")
+        key = "tsig-key: xfr.key hmac-sha256 c2VjcmV0IGtleSBvZiAzMiBieXRlcyBmb3IgaG1hYw==\n"
+        with open(conf, "w") as f:
+            f.write(key + "zone: example.com %s\n" % zone +
+                    "provide-xfr: example.com 127.0.0.1 key xfr.key\n"
+                    "notify: * 127.0.0.1:5399 key xfr.key\n"
+                    "secondary: example.net 127.0.0.1:5398 key xfr.key\n")
+        r = ctl("conf-check", conf)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(conf, "w") as f:
+            f.write("secondary: example.net 127.0.0.1 key xfr.key\n" + key)
+        r = ctl("conf-check", conf)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("%s:1: secondary example.net: tsig-key 'xfr.key' is not defined" % conf,
+                      r.stderr)
+        with open(conf, "w") as f:
+            f.write("secondary: example.com 127.0.0.1\nzone: example.com %s\n" % zone)
+        r = ctl("conf-check", conf)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("zone example.com is both a secondary", r.stderr)
+
     def test_reload(self):
         r = ctl("-s", self.sock, "reload")
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -130,6 +188,10 @@ class Control(unittest.TestCase):
         self.assertIn("# TYPE pindns_tcp_connections_open gauge\n", body)
         self.assertRegex(body, r'pindns_tcp_connections_accepted_total [1-9]\d*\n')
         self.assertRegex(body, r'pindns_tcp_connections_closed_total\{reason="eof"\} \d+\n')
+        # This process's transfers: none here, the families there all the same.
+        self.assertIn("# TYPE pindns_xfr_in_total counter\n", body)
+        self.assertIn('pindns_xfr_in_total{kind="axfr"} 0\n', body)
+        self.assertIn('pindns_xfr_notify_received_total{result="refused"} 0\n', body)
         # Every sample line follows the exposition format.
         for line in body.splitlines():
             if not line.startswith("#"):

@@ -73,6 +73,13 @@ root="$work/root"
 [ "$("$root/usr/sbin/pindnsd" --version)" = "pindnsd 0.1.0" ] || fail "pindnsd --version"
 [ "$("$root/usr/bin/pindnsctl" --version)" = "pindnsctl 0.1.0" ] || fail "pindnsctl --version"
 "$root/usr/sbin/pindnsd" --help | grep -q "/var/lib/pindns/zones" || fail "default zones dir"
+"$root/usr/sbin/pindnsd" --help | grep -q "(default /var/lib/pindns/state)" ||
+	fail "default state-dir"
+# Transferred zones are written there as the pindns user, through ProtectSystem=strict.
+grep -qx 'StateDirectory=pindns/state' "$work/root/usr/lib/systemd/system/pindns.service" ||
+	fail "the unit does not make the state folder writable"
+[ ! -e "$work/root/var/lib/pindns/state" ] ||
+	fail "the package owns /var/lib/pindns/state (the postinst makes it, for pindns)"
 # The shipped configuration and zones load (zones taken from the unpacked root).
 "$root/usr/sbin/pindnsd" --check-config --config "$root/etc/pindns/pindns.conf" \
 	--zones "$root/usr/share/pindns/zones" | grep -q "2 zone(s) loaded, 0 failed" ||

@@ -103,6 +103,9 @@ chmod 755 "$tmp/stubs"/* "$tmp/no-user-getent"
 PATH="$tmp/stubs:$PATH" sh "$tmp/control/postinst" configure ||
 	fail "postinst configure exited $?"
 [ ! -s "$tmp/stubs.calls" ] || fail "postinst ran $(cat "$tmp/stubs.calls") though pindns exists"
+# The state folder (transferred zones), which pindnsd writes as the pindns user.
+[ "$(stat -c '%U:%G %a' "$root/var/lib/pindns/state" 2>&1)" = "root:pindns 770" ] ||
+	fail "postinst made no state folder root:pindns 0770: $(ls -ld "$root/var/lib/pindns/state" 2>&1)"
 mkdir "$tmp/stubs-no-user"
 cp "$tmp/stubs"/* "$tmp/stubs-no-user/"
 cp "$tmp/no-user-getent" "$tmp/stubs-no-user/getent"

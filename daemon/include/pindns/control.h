@@ -9,6 +9,8 @@
 #include "pindns/stats.h"
 #include "pindns/zoneset.h"
 
+struct pd_xfr_stats; /* daemon/xfr.h */
+
 /** What a command may look at, and how it asks the daemon to act. */
 typedef struct pd_control {
 	const pd_config_t *cfg;
@@ -25,6 +27,17 @@ typedef struct pd_control {
 	 */
 	int (*upgrade)(void *upgrade_arg, int conn, char *msg, size_t cap);
 	void *upgrade_arg;
+	/*
+	 * Zone transfer commands (pd_xfrd_command()): cmd is PD_CTL_ZONE_STATUS (zone NULL:
+	 * every zone that transfers or notifies), _REFRESH, _RETRANSFER or _NOTIFY. Writes
+	 * the reply lines into buf; returns 0, or -ENOENT (not a zone it knows), -EINVAL ...
+	 * with the reason in buf. NULL: no secondary, catalog or notify target is configured.
+	 */
+	int (*xfr)(void *xfr_arg, const char *cmd, const char *zone, char *buf, size_t cap);
+	void *xfr_arg;
+	/* This process's transfer counters (a successor starts from 0: they are not in the
+	 * shared counter segment); NULL: reported as 0. */
+	const struct pd_xfr_stats *xfr_stats;
 	bool stop; /* set by "stop": the daemon then stops as on SIGTERM */
 } pd_control_t;
 
@@ -33,7 +46,8 @@ int pd_control_listen(const char *path, char *err, size_t cap);
 
 /**
  * Serves one connection: reads one command line ("status", "reload [ZONE]", "stats",
- * "stats json", "zone-list", "upgrade", "stop"), writes the reply lines and a last line
+ * "stats json", "zone-list", "zone-status [ZONE]", "zone-refresh ZONE", "zone-retransfer
+ * ZONE", "zone-notify ZONE", "upgrade", "stop"), writes the reply lines and a last line
  * "OK" or "ERROR <why>" (the protocol is in pindns/ctlproto.h), closes conn. An
  * "upgrade" that ctl->upgrade took on is left open, without a reply: see
  * pd_control_reply().
@@ -49,7 +63,9 @@ void pd_control_reply(int conn, bool ok, const char *text);
 
 /**
  * Writes the counters as text or JSON into buf (for "stats"): per worker (with its
- * transport), in total, per transport, the TCP connections, and the spread of queries over
- * the UDP workers. JSON is one line. Returns the length.
+ * transport), in total, per transport, the TCP connections, the zone transfers of this
+ * process (xfr; NULL: all 0), and the spread of queries over the UDP workers. JSON is one
+ * line. Returns the length.
  */
-size_t pd_control_stats(const pd_stats_t *stats, bool json, char *buf, size_t cap);
+size_t pd_control_stats(const pd_stats_t *stats, const struct pd_xfr_stats *xfr, bool json,
+                        char *buf, size_t cap);

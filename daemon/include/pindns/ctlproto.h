@@ -21,8 +21,16 @@
 /* The daemon starts its successor and answers once it has taken over, or failed to:
  * the reply can take as long as the successor needs to load every zone. */
 #define PD_CTL_UPGRADE "upgrade"
+/* Zone transfers: a zone's role and transfer state (all zones that transfer or notify,
+ * without ZONE); an SOA check now; a full transfer (AXFR) now; NOTIFY to its targets now. */
+#define PD_CTL_ZONE_STATUS "zone-status"         /* "zone-status" or "zone-status ZONE" */
+#define PD_CTL_ZONE_REFRESH "zone-refresh"       /* "zone-refresh ZONE" */
+#define PD_CTL_ZONE_RETRANSFER "zone-retransfer" /* "zone-retransfer ZONE" */
+#define PD_CTL_ZONE_NOTIFY "zone-notify"         /* "zone-notify ZONE" */
 /* For the daemon's answer to a command it does not know. */
-#define PD_CTL_COMMANDS "status, reload [ZONE], stats [json], zone-list [PATTERN], upgrade, stop"
+#define PD_CTL_COMMANDS                                                                            \
+	"status, reload [ZONE], stats [json], zone-list [PATTERN], zone-status [ZONE], "           \
+	"zone-refresh ZONE, zone-retransfer ZONE, zone-notify ZONE, upgrade, stop"
 
 /* The last line of a reply: success, or the failure and why. */
 #define PD_CTL_OK "OK"

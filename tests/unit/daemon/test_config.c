@@ -381,6 +381,337 @@ static void cookies_and_rate_limits(void **state)
 	pd_config_free(&cfg);
 }
 
+#define SECRET "c2VjcmV0IGtleSBvZiAzMiBieXRlcyBmb3IgaG1hYw=="
+
+/* Sets key to value, which must succeed. */
+static void set_ok(pd_config_t *cfg, const char *key, const char *value)
+{
+	char err[512] = "";
+	int ret = pd_config_set(cfg, key, value, err, sizeof(err));
+	if (ret != 0)
+		fail_msg("%s: %s gave %d: %s", key, value, ret, err);
+}
+
+/* Sets key to value, which must fail with exactly want as the message. */
+static void set_fails(pd_config_t *cfg, const char *key, const char *value, const char *want)
+{
+	char err[512] = "";
+	assert_int_equal(pd_config_set(cfg, key, value, err, sizeof(err)), -EINVAL);
+	if (strcmp(err, want) != 0)
+		fail_msg("%s: %s: got '%s', want '%s'", key, value, err, want);
+}
+
+static uint16_t port_of(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET ? ntohs(((const struct sockaddr_in *)ss)->sin_port)
+	                                : ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+static void xfr_defaults(void **state)
+{
+	pd_config_t cfg;
+	assert_int_equal(pd_config_init(&cfg), 0);
+	assert_int_equal(cfg.xfr.nkeys, 0);
+	assert_int_equal(cfg.xfr.nsecondaries, 0);
+	assert_int_equal(cfg.xfr.nprovide, 0); /* nobody may transfer */
+	assert_int_equal(cfg.xfr.nnotify, 0);
+	assert_int_equal(cfg.xfr.max_size, 1ull << 30);
+	assert_int_equal(cfg.xfr.journal_size, 4u << 20);
+	assert_int_equal(cfg.xfr.timeout_ms, 10000);
+	/* The build's (the build folder's state/, or the package's /var/lib/pindns/state). */
+	assert_non_null(cfg.xfr.state_dir);
+	assert_int_equal(cfg.xfr.state_dir[0], '/');
+	pd_config_free(&cfg);
+}
+
+static void tsig_keys(void **state)
+{
+	pd_config_t cfg;
+	pd_config_init(&cfg);
+	set_ok(&cfg, "tsig-key", "Xfr.Key. hmac-sha256 " SECRET);
+	set_ok(&cfg, "tsig-key", "other  HMAC-SHA512  " SECRET);
+	assert_int_equal(cfg.xfr.nkeys, 2);
+	assert_int_equal(cfg.xfr.keys[0].alg, PD_TSIG_HMAC_SHA256);
+	assert_int_equal(cfg.xfr.keys[0].name_len, 9);
+	assert_memory_equal(cfg.xfr.keys[0].name, "\3xfr\3key", 9); /* lower-cased */
+	assert_int_equal(cfg.xfr.keys[0].secret_len, 31);
+	assert_int_equal(cfg.xfr.keys[1].alg, PD_TSIG_HMAC_SHA512);
+	set_fails(&cfg, "tsig-key", "xfr.key hmac-sha256 " SECRET,
+	          "tsig-key xfr.key is defined twice");
+	const char *usage = "tsig-key wants a name, an algorithm and a base64 secret: 'tsig-key: "
+	                    "xfr.key hmac-sha256 c2VjcmV0IGtleSBvZiAzMiBieXRlcyBmb3IgaG1hYw=='";
+	set_fails(&cfg, "tsig-key", "k hmac-sha256", usage);
+	set_fails(&cfg, "tsig-key", "k hmac-sha256 " SECRET " extra", usage);
+	char err[512];
+	/* The key's own parser says what is wrong with it; the line says which key. */
+	assert_int_equal(pd_config_set(&cfg, "tsig-key", "k hmac-md5 " SECRET, err, sizeof(err)),
+	                 -EINVAL);
+	assert_non_null(strstr(err, "tsig-key k: "));
+	assert_non_null(strstr(err, "hmac-md5"));
+	assert_int_equal(pd_config_set(&cfg, "tsig-key", "k hmac-sha256 !!!", err, sizeof(err)),
+	                 -EINVAL);
+	assert_non_null(strstr(err, "tsig-key k: "));
+	assert_int_equal(cfg.xfr.nkeys, 2);
+	pd_config_free(&cfg);
+}
+
+static void secondaries(void **state)
+{
+	pd_config_t cfg;
+	pd_config_init(&cfg);
+	set_ok(&cfg, "tsig-key", "xfr.key hmac-sha256 " SECRET);
+	set_ok(&cfg, "secondary", "Example.COM 192.0.2.1 [2001:db8::1]:5300 key xfr.key");
+	set_ok(&cfg, "secondary", "example.net 127.0.0.1:5300 notify-from 10.0.0.0/8 192.0.2.9");
+	set_ok(&cfg, "catalog", "catalog.invalid 192.0.2.1 key XFR.KEY.");
+	assert_int_equal(cfg.xfr.nsecondaries, 3);
+	const pd_xfr_secondary_t *s = &cfg.xfr.secondaries[0];
+	assert_string_equal(s->origin, "Example.COM");
+	assert_memory_equal(s->wire, "\7example\3com", 13);
+	assert_false(s->catalog);
+	assert_int_equal(s->nprimaries, 2);
+	assert_int_equal(s->primaries[0].addr.ss_family, AF_INET);
+	assert_int_equal(port_of(&s->primaries[0].addr), 53);
+	assert_int_equal(s->primaries[0].addr_len, sizeof(struct sockaddr_in));
+	assert_int_equal(s->primaries[1].addr.ss_family, AF_INET6);
+	assert_int_equal(port_of(&s->primaries[1].addr), 5300);
+	assert_ptr_equal(s->primaries[0].key, &cfg.xfr.keys[0]);
+	assert_ptr_equal(s->primaries[1].key, &cfg.xfr.keys[0]);
+	/* NOTIFY by default from the primaries' addresses, signed with their key. */
+	assert_int_equal(s->notify_from.n, 2);
+	assert_int_equal(s->notify_from.rules[0].family, AF_INET);
+	assert_int_equal(s->notify_from.rules[0].prefix, 32);
+	assert_memory_equal(s->notify_from.rules[0].addr, "\xc0\x00\x02\x01", 4);
+	assert_int_equal(s->notify_from.rules[1].family, AF_INET6);
+	assert_int_equal(s->notify_from.rules[1].prefix, 128);
+	assert_ptr_equal(s->notify_from.rules[1].key, &cfg.xfr.keys[0]);
+	s = &cfg.xfr.secondaries[1];
+	assert_null(s->primaries[0].key);
+	assert_int_equal(port_of(&s->primaries[0].addr), 5300);
+	/* notify-from replaces the primaries as who may notify. */
+	assert_int_equal(s->notify_from.n, 2);
+	assert_int_equal(s->notify_from.rules[0].prefix, 8);
+	assert_memory_equal(s->notify_from.rules[0].addr, "\x0a\0\0\0", 4);
+	assert_int_equal(s->notify_from.rules[1].prefix, 32);
+	assert_null(s->notify_from.rules[1].key);
+	s = &cfg.xfr.secondaries[2];
+	assert_true(s->catalog);
+	assert_ptr_equal(s->primaries[0].key, &cfg.xfr.keys[0]);
+	/* A new key moves the array: what pointed into it follows. */
+	set_ok(&cfg, "tsig-key", "second hmac-sha1 " SECRET);
+	set_ok(&cfg, "tsig-key", "third hmac-sha384 " SECRET);
+	assert_ptr_equal(cfg.xfr.secondaries[0].primaries[1].key, &cfg.xfr.keys[0]);
+	assert_ptr_equal(cfg.xfr.secondaries[0].notify_from.rules[0].key, &cfg.xfr.keys[0]);
+	assert_ptr_equal(cfg.xfr.secondaries[2].primaries[0].key, &cfg.xfr.keys[0]);
+	set_ok(&cfg, "secondary", "example.org 192.0.2.1 key third notify-from 192.0.2.0/24");
+	assert_ptr_equal(cfg.xfr.secondaries[3].primaries[0].key, &cfg.xfr.keys[2]);
+	assert_ptr_equal(cfg.xfr.secondaries[3].notify_from.rules[0].key, &cfg.xfr.keys[2]);
+	/* A mapped primary is notified from as the IPv4 address it is. */
+	set_ok(&cfg, "secondary", "mapped.example [::ffff:192.0.2.5]:53");
+	assert_int_equal(cfg.xfr.secondaries[4].notify_from.rules[0].family, AF_INET);
+	assert_memory_equal(cfg.xfr.secondaries[4].notify_from.rules[0].addr, "\xc0\0\2\5", 4);
+	char err[512];
+	assert_int_equal(pd_config_check(&cfg, err, sizeof(err)), 0);
+	pd_config_free(&cfg);
+}
+
+static void secondary_errors(void **state)
+{
+	pd_config_t cfg;
+	pd_config_init(&cfg);
+	set_ok(&cfg, "tsig-key", "k hmac-sha256 " SECRET);
+	set_fails(&cfg, "secondary", "example.com",
+	          "secondary wants a zone and its primaries: 'secondary: example.com 192.0.2.1 "
+	          "[2001:db8::1]:5300 [key NAME] [notify-from PREFIX...]'");
+	set_fails(&cfg, "catalog", "",
+	          "catalog wants a zone and its primaries: 'catalog: example.com 192.0.2.1 "
+	          "[2001:db8::1]:5300 [key NAME]'");
+	set_fails(&cfg, "secondary", "bad..name 192.0.2.1",
+	          "secondary: 'bad..name' is not a domain name");
+	set_fails(&cfg, "secondary", "example.com primary.example.com",
+	          "secondary example.com: bad address 'primary.example.com' (want ADDR or "
+	          "ADDR:PORT, e.g. 192.0.2.1, 192.0.2.1:5300 or [2001:db8::1]:5300)");
+	set_fails(&cfg, "secondary", "example.com 192.0.2.1:99999",
+	          "secondary example.com: bad address '192.0.2.1:99999' (want ADDR or "
+	          "ADDR:PORT, e.g. 192.0.2.1, 192.0.2.1:5300 or [2001:db8::1]:5300)");
+	set_fails(&cfg, "secondary", "example.com key k",
+	          "secondary example.com: no primary (want 'ZONE ADDR[:PORT]... [key NAME]')");
+	set_fails(&cfg, "secondary", "example.com 192.0.2.1 key",
+	          "secondary example.com: 'key' wants the name of a tsig-key");
+	set_fails(&cfg, "secondary", "example.com 192.0.2.1 key nokey",
+	          "secondary example.com: tsig-key 'nokey' is not defined (its tsig-key line "
+	          "must come before its use)");
+	set_fails(&cfg, "secondary", "example.com 192.0.2.1 key k key k",
+	          "secondary example.com: 'key' is given twice");
+	set_fails(&cfg, "secondary", "example.com 192.0.2.1 key k 192.0.2.2",
+	          "secondary example.com: '192.0.2.2' after 'key' or 'notify-from' (primaries "
+	          "come first)");
+	set_fails(&cfg, "secondary", "example.com 192.0.2.1 notify-from",
+	          "secondary example.com: 'notify-from' wants addresses or prefixes");
+	set_fails(&cfg, "secondary", "example.com 192.0.2.1 notify-from key k",
+	          "secondary example.com: 'notify-from' wants addresses or prefixes");
+	set_fails(&cfg, "secondary", "example.com 192.0.2.1 notify-from 10.0.0.0/33",
+	          "secondary example.com: bad address or prefix '10.0.0.0/33' (want e.g. "
+	          "192.0.2.1, 192.0.2.0/24 or 2001:db8::/32)");
+	set_fails(&cfg, "secondary",
+	          "example.com 192.0.2.1 notify-from 10.0.0.1 notify-from 10.0.0.2",
+	          "secondary example.com: 'notify-from' is given twice");
+	assert_int_equal(cfg.xfr.nsecondaries, 0); /* none of them was kept */
+	/* What only the whole says: a zone twice, or from a file and transferred. */
+	set_ok(&cfg, "secondary", "example.com 192.0.2.1");
+	set_ok(&cfg, "catalog", "EXAMPLE.com. 192.0.2.2");
+	char err[512];
+	assert_int_equal(pd_config_check(&cfg, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "zone EXAMPLE.com. is configured twice as a secondary or catalog");
+	pd_config_free(&cfg);
+	pd_config_init(&cfg);
+	set_ok(&cfg, "secondary", "b.example 192.0.2.1");
+	set_ok(&cfg, "secondary", "a.example 192.0.2.1");
+	set_ok(&cfg, "zone", "c.example c.zone");
+	assert_int_equal(pd_config_check(&cfg, err, sizeof(err)), 0);
+	set_ok(&cfg, "zone", "B.Example. b.zone");
+	assert_int_equal(pd_config_check(&cfg, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "zone b.example is both a secondary (transferred from its "
+	                         "primaries) and a 'zone:' loaded from b.zone: keep one");
+	pd_config_free(&cfg);
+}
+
+static void provide_and_notify(void **state)
+{
+	pd_config_t cfg;
+	pd_config_init(&cfg);
+	set_ok(&cfg, "tsig-key", "k hmac-sha256 " SECRET);
+	set_ok(&cfg, "provide-xfr", "example.com 192.0.2.7/24 key k");
+	set_ok(&cfg, "provide-xfr", "* 127.0.0.1 ::1");
+	set_ok(&cfg, "provide-xfr", "EXAMPLE.COM 2001:db8::/32");
+	assert_int_equal(cfg.xfr.nprovide, 2); /* one entry per zone, lines add to it */
+	const pd_xfr_provide_t *p = &cfg.xfr.provide[0];
+	assert_string_equal(p->origin, "example.com");
+	assert_memory_equal(p->wire, "\7example\3com", 13);
+	assert_int_equal(p->acl.n, 2);
+	assert_int_equal(p->acl.rules[0].family, AF_INET);
+	assert_int_equal(p->acl.rules[0].prefix, 24);
+	assert_memory_equal(p->acl.rules[0].addr, "\xc0\0\2\0", 4); /* bits past it cleared */
+	assert_ptr_equal(p->acl.rules[0].key, &cfg.xfr.keys[0]);
+	assert_int_equal(p->acl.rules[1].family, AF_INET6);
+	assert_int_equal(p->acl.rules[1].prefix, 32);
+	assert_null(p->acl.rules[1].key);
+	p = &cfg.xfr.provide[1];
+	assert_null(p->origin);
+	assert_int_equal(p->acl.n, 2);
+	assert_int_equal(p->acl.rules[1].family, AF_INET6);
+	assert_int_equal(p->acl.rules[1].prefix, 128);
+	set_ok(&cfg, "notify", "example.com 192.0.2.2 [2001:db8::2]:5300 key k");
+	set_ok(&cfg, "notify", "* 198.51.100.1:5301");
+	assert_int_equal(cfg.xfr.nnotify, 3);
+	assert_string_equal(cfg.xfr.notify[0].origin, "example.com");
+	assert_memory_equal(cfg.xfr.notify[1].wire, "\7example\3com", 13);
+	assert_int_equal(port_of(&cfg.xfr.notify[0].target.addr), 53);
+	assert_int_equal(port_of(&cfg.xfr.notify[1].target.addr), 5300);
+	assert_ptr_equal(cfg.xfr.notify[1].target.key, &cfg.xfr.keys[0]);
+	assert_null(cfg.xfr.notify[2].origin);
+	assert_null(cfg.xfr.notify[2].target.key);
+	assert_int_equal(port_of(&cfg.xfr.notify[2].target.addr), 5301);
+	/* The rules and targets follow their key when the key array moves. */
+	set_ok(&cfg, "tsig-key", "k2 hmac-sha256 " SECRET);
+	assert_ptr_equal(cfg.xfr.provide[0].acl.rules[0].key, &cfg.xfr.keys[0]);
+	assert_ptr_equal(cfg.xfr.notify[0].target.key, &cfg.xfr.keys[0]);
+	set_fails(&cfg, "provide-xfr", "example.com",
+	          "provide-xfr wants a zone (or * for all) and who may transfer it: "
+	          "'provide-xfr: example.com 192.0.2.0/24 [key NAME]'");
+	set_fails(&cfg, "provide-xfr", "example.com key k",
+	          "provide-xfr example.com: no address or prefix to allow");
+	set_fails(&cfg, "provide-xfr", "example.com 192.0.2.0/24 key nokey",
+	          "provide-xfr example.com: tsig-key 'nokey' is not defined (its tsig-key line "
+	          "must come before its use)");
+	set_fails(&cfg, "provide-xfr", "example.com 192.0.2.0/24 key k 10.0.0.1",
+	          "provide-xfr example.com: '10.0.0.1' after 'key' (addresses come first)");
+	set_fails(&cfg, "provide-xfr", "example.com any",
+	          "provide-xfr example.com: bad address or prefix 'any' (want e.g. 192.0.2.1, "
+	          "192.0.2.0/24 or 2001:db8::/32)");
+	set_fails(&cfg, "provide-xfr", "a..b 192.0.2.1",
+	          "provide-xfr: 'a..b' is not a domain name");
+	set_fails(&cfg, "notify", "*",
+	          "notify wants a zone (or * for all) and the servers to notify: 'notify: "
+	          "example.com 192.0.2.2 [2001:db8::2]:5300 [key NAME]'");
+	set_fails(&cfg, "notify", "example.com 192.0.2.0/24",
+	          "notify example.com: bad address '192.0.2.0/24' (want ADDR or ADDR:PORT, e.g. "
+	          "192.0.2.1, 192.0.2.1:5300 or [2001:db8::1]:5300)");
+	set_fails(&cfg, "notify", "example.com key k", "notify example.com: no address to notify");
+	set_fails(&cfg, "notify", "example.com 192.0.2.1 key other",
+	          "notify example.com: tsig-key 'other' is not defined (its tsig-key line must "
+	          "come before its use)");
+	set_fails(&cfg, "notify", "a..b 192.0.2.1", "notify: 'a..b' is not a domain name");
+	assert_int_equal(cfg.xfr.nprovide, 2);
+	assert_int_equal(cfg.xfr.provide[0].acl.n, 2);
+	assert_int_equal(cfg.xfr.nnotify, 3);
+	pd_config_free(&cfg);
+}
+
+static void xfr_sizes_times_state_dir(void **state)
+{
+	pd_config_t cfg;
+	pd_config_init(&cfg);
+	set_ok(&cfg, "xfr-max-size", "64M");
+	assert_int_equal(cfg.xfr.max_size, 64ull << 20);
+	set_ok(&cfg, "xfr-max-size", "2G");
+	assert_int_equal(cfg.xfr.max_size, 2ull << 30);
+	set_fails(&cfg, "xfr-max-size", "0",
+	          "xfr-max-size must be bytes with an optional K, M or G, from 1K to 64G, not '0'");
+	set_fails(&cfg, "xfr-max-size", "65G",
+	          "xfr-max-size must be bytes with an optional K, M or G, from 1K to 64G, not "
+	          "'65G'");
+	set_ok(&cfg, "xfr-journal-size", "0");
+	assert_int_equal(cfg.xfr.journal_size, 0);
+	set_ok(&cfg, "xfr-journal-size", "512k");
+	assert_int_equal(cfg.xfr.journal_size, 512u << 10);
+	set_fails(&cfg, "xfr-journal-size", "-1",
+	          "xfr-journal-size must be bytes with an optional K, M or G, up to 1G (0: no "
+	          "IXFR, always AXFR), not '-1'");
+	set_ok(&cfg, "xfr-timeout", "30s");
+	assert_int_equal(cfg.xfr.timeout_ms, 30000);
+	set_ok(&cfg, "xfr-timeout", "2500");
+	assert_int_equal(cfg.xfr.timeout_ms, 2500);
+	set_fails(&cfg, "xfr-timeout", "2h",
+	          "xfr-timeout must be a time from 100ms to 1h, in ms or with an ms, s, m, h or "
+	          "d suffix, not '2h'");
+	set_ok(&cfg, "state-dir", "/srv/pindns/state");
+	assert_string_equal(cfg.xfr.state_dir, "/srv/pindns/state");
+	set_fails(&cfg, "state-dir", "", "state-dir wants a folder");
+	pd_config_free(&cfg);
+}
+
+/* The file form: keys before use, line numbers in errors, state-dir beside the file. */
+static void xfr_file(void **state)
+{
+	pd_config_t cfg;
+	char err[512];
+	pd_config_init(&cfg);
+	char *path = write_temp("tsig-key: xfr.key hmac-sha256 " SECRET "\n"
+	                        "secondary: example.com 192.0.2.1:5300 key xfr.key  # primary\n"
+	                        "provide-xfr: * 127.0.0.1/32\n"
+	                        "notify: * 127.0.0.1:5301 key xfr.key\n"
+	                        "state-dir: state\n"
+	                        "xfr-timeout: 5s\n");
+	assert_int_equal(pd_config_load(&cfg, path, err, sizeof(err)), 0);
+	unlink(path);
+	assert_int_equal(cfg.xfr.nkeys, 1);
+	assert_int_equal(cfg.xfr.nsecondaries, 1);
+	assert_int_equal(cfg.xfr.secondaries[0].nprimaries, 1);
+	assert_int_equal(cfg.xfr.nprovide, 1);
+	assert_int_equal(cfg.xfr.nnotify, 1);
+	assert_string_equal(cfg.xfr.state_dir, "/tmp/state");
+	assert_int_equal(cfg.xfr.timeout_ms, 5000);
+	assert_int_equal(pd_config_check(&cfg, err, sizeof(err)), 0);
+	pd_config_free(&cfg);
+	expect_load_error("secondary: example.com 192.0.2.1 key late\n"
+	                  "tsig-key: late hmac-sha256 " SECRET "\n",
+	                  "1: secondary example.com: tsig-key 'late' is not defined (its "
+	                  "tsig-key line must come before its use)");
+	expect_load_error("\nnotify: example.com host:53\n",
+	                  "2: notify example.com: bad address 'host:53' (want ADDR or ADDR:PORT, "
+	                  "e.g. 192.0.2.1, 192.0.2.1:5300 or [2001:db8::1]:5300)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -395,6 +726,13 @@ int main(void)
 	    cmocka_unit_test(signature_expiry_warning),
 	    cmocka_unit_test(upgrade_timeout),
 	    cmocka_unit_test(cookies_and_rate_limits),
+	    cmocka_unit_test(xfr_defaults),
+	    cmocka_unit_test(tsig_keys),
+	    cmocka_unit_test(secondaries),
+	    cmocka_unit_test(secondary_errors),
+	    cmocka_unit_test(provide_and_notify),
+	    cmocka_unit_test(xfr_sizes_times_state_dir),
+	    cmocka_unit_test(xfr_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include "pindns/stats.h"
 /* Private to the daemon's folder, which the unit tests' include path leaves out. */
 #include "../../../daemon/metrics.h"
+#include "../../../daemon/xfr.h"
 
 /* The layout versions 1 and 2 had, written here by hand as they were, not from the
  * structs: 448-byte entries of 50 counters (and 6 of padding), UDP workers alone. */
@@ -357,8 +358,8 @@ static void control_stats_per_transport(void **state)
 {
 	int fd;
 	pd_stats_t *s = busy_segment(&fd);
-	char buf[8192], want[200];
-	size_t n = pd_control_stats(s, false, buf, sizeof(buf));
+	char buf[8192], want[400];
+	size_t n = pd_control_stats(s, NULL, false, buf, sizeof(buf));
 	assert_int_equal(n, strlen(buf));
 	assert_non_null(strstr(buf, "worker 0: transport udp queries 10 responses 10 "));
 	assert_non_null(strstr(buf, "\nworker 2: transport tcp queries 5 responses 4 dropped 1 "));
@@ -375,13 +376,16 @@ static void control_stats_per_transport(void **state)
 	assert_non_null(strstr(buf, want));
 	snprintf(want, sizeof(want),
 	         " %s 0\nguard: rrl-dropped 0 rrl-slipped 7 cookie-client 0 cookie-valid 0 "
-	         "cookie-invalid 0 badcookie 3\nrcodes: NXDOMAIN 1\n",
+	         "cookie-invalid 0 badcookie 3\ntransfers: notify-in 0 notify-refused 0 "
+	         "notify-out 0 notify-acked 0 refresh 0 in-axfr 0 in-ixfr 0 in-failed 0 "
+	         "out-axfr 0 out-ixfr 0 out-refused 0 out-failed 0 expired 0\n"
+	         "rcodes: NXDOMAIN 1\n",
 	         pd_tcp_close_names[PD_TCP_CLOSE_REASONS - 1]);
 	assert_non_null(strstr(buf, want));
 	/* The spread is the UDP workers': 10 over 20, the TCP thread's 5 left out. */
 	assert_non_null(strstr(buf, "\nspread (least/most busy worker): 0.500\n"));
 
-	n = pd_control_stats(s, true, buf, sizeof(buf));
+	n = pd_control_stats(s, NULL, true, buf, sizeof(buf));
 	assert_int_equal(n, strlen(buf));
 	assert_non_null(strstr(buf, "{\"workers\": [{\"worker\": 0, \"transport\": \"udp\", "
 	                            "\"queries\": 10, "));
@@ -431,7 +435,7 @@ static void metrics_label_the_transport(void **state)
 	pd_stats_t *s = busy_segment(&fd);
 	static char buf[65536];
 	char want[200];
-	size_t n = pd_metrics_render(s, NULL, buf, sizeof(buf));
+	size_t n = pd_metrics_render(s, NULL, NULL, buf, sizeof(buf));
 	assert_int_equal(n, strlen(buf));
 	assert_non_null(strstr(buf, "\npindns_queries_total{worker=\"0\",transport=\"udp\"} 10\n"));
 	assert_non_null(strstr(buf, "\npindns_queries_total{worker=\"1\",transport=\"udp\"} 20\n"));
@@ -469,6 +473,47 @@ static void metrics_label_the_transport(void **state)
 	close(fd);
 }
 
+/* The transfer counters: this process's own, beside the shared segment's. */
+static void transfer_counters(void **state)
+{
+	int fd;
+	pd_stats_t *s = busy_segment(&fd);
+	static char buf[65536];
+	pd_xfr_stats_t x = {0};
+	pd_counter_add(&x.notify_in, 3);
+	pd_counter_add(&x.notify_refused, 1);
+	pd_counter_add(&x.xfr_in_ixfr, 2);
+	pd_counter_add(&x.xfr_out_axfr, 5);
+	pd_counter_add(&x.expired, 1);
+	size_t n = pd_control_stats(s, &x, false, buf, sizeof(buf));
+	assert_int_equal(n, strlen(buf));
+	assert_non_null(strstr(buf,
+	                       "\ntransfers: notify-in 3 notify-refused 1 notify-out 0 "
+	                       "notify-acked 0 refresh 0 in-axfr 0 in-ixfr 2 in-failed 0 "
+	                       "out-axfr 5 out-ixfr 0 out-refused 0 out-failed 0 expired 1\n"));
+	n = pd_control_stats(s, &x, true, buf, sizeof(buf));
+	assert_int_equal(n, strlen(buf));
+	assert_non_null(strstr(buf, ", \"transfers\": {\"notify_in\": 3, \"notify_refused\": 1, "
+	                            "\"notify_out\": 0, \"notify_acked\": 0, \"refresh\": 0, "
+	                            "\"in_axfr\": 0, \"in_ixfr\": 2, \"in_failed\": 0, "
+	                            "\"out_axfr\": 5, \"out_ixfr\": 0, \"out_refused\": 0, "
+	                            "\"out_failed\": 0, \"expired\": 1}, \"spread\": "));
+	n = pd_metrics_render(s, NULL, &x, buf, sizeof(buf));
+	assert_int_equal(n, strlen(buf));
+	assert_non_null(strstr(buf, "\n# TYPE pindns_xfr_notify_received_total counter\n"
+	                            "pindns_xfr_notify_received_total{result=\"accepted\"} 3\n"
+	                            "pindns_xfr_notify_received_total{result=\"refused\"} 1\n"));
+	assert_non_null(strstr(buf, "\npindns_xfr_in_total{kind=\"axfr\"} 0\n"
+	                            "pindns_xfr_in_total{kind=\"ixfr\"} 2\n"));
+	assert_non_null(strstr(buf, "\npindns_xfr_out_total{kind=\"axfr\"} 5\n"));
+	assert_non_null(strstr(buf, "\npindns_xfr_expired_total 1\n"));
+	/* Without them (no transfer side), the same families at 0. */
+	n = pd_metrics_render(s, NULL, NULL, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "\npindns_xfr_out_total{kind=\"axfr\"} 0\n"));
+	pd_stats_unmap(s);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -482,6 +527,7 @@ int main(void)
 	    cmocka_unit_test(control_stats_per_transport),
 	    cmocka_unit_test(tcp_open_never_below_zero),
 	    cmocka_unit_test(metrics_label_the_transport),
+	    cmocka_unit_test(transfer_counters),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
