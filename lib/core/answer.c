@@ -898,7 +898,11 @@ size_t pd_answer_query(const pd_zoneset_t *zs, const pd_answer_conf_t *conf, con
 		pd__answer_chaos(&c);
 	} else if (next == PD__ZONE) {
 		c.zone = pd__query_zone(zs, q);
-		if (c.zone) {
+		if (c.zone && c.zone->expired) {
+			/* A secondary's copy past its SOA expire has no data to answer from: as
+			 * Knot, SERVFAIL before anything else, so without AA. */
+			c.rcode = PD_RCODE_SERVFAIL;
+		} else if (c.zone) {
 			c.dnssec = q->edns_do && c.zone->dnssec != PD_ZONE_UNSIGNED;
 			/* Class ANY is answered from IN data, but not as its authority (NSD). */
 			if (q->qclass == PD_CLASS_IN)

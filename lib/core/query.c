@@ -293,7 +293,9 @@ void pd_query_parse(pd_query_t *q, const uint8_t *wire, size_t len)
 		return;
 	}
 	if (pd__parse_simple(q, w.pos, w.end)) {
-		q->cacheable = !q->edns_keepalive_timeout;
+		/* A transfer's answer depends on who asks (provide-xfr) and comes by TCP. */
+		q->cacheable = !q->edns_keepalive_timeout && q->qtype != PD_TYPE_AXFR &&
+		               q->qtype != PD_TYPE_IXFR;
 		return;
 	}
 	q->rcode = (uint8_t)pd__parse_records(q, &w);

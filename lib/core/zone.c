@@ -367,9 +367,19 @@ const pd_rrset_t *pd_zone_rrset(const pd_zone_t *z, const pd_node_t *n, uint16_t
 	return NULL;
 }
 
+pd_zone_t *pd_zone_ref(pd_zone_t *z)
+{
+	__atomic_add_fetch(&z->refs, 1, __ATOMIC_RELAXED);
+	return z;
+}
+
 void pd_zone_free(pd_zone_t *z)
 {
 	if (!z)
+		return;
+	/* 0: a zone being compiled, or one made by hand, which nobody else can hold. */
+	if (__atomic_load_n(&z->refs, __ATOMIC_ACQUIRE) > 1 &&
+	    __atomic_sub_fetch(&z->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	pd__huge_free(z->nodes);
 	pd__huge_free(z->rrsets);
@@ -699,7 +709,7 @@ static int pd__group(pd__compile_t *cc, bool sorted)
 static void pd__zone_reset(pd__compile_t *cc)
 {
 	pd_zone_t *z = cc->z;
-	z->node_count = z->rrset_count = z->nsec3_count = 0;
+	z->node_count = z->rrset_count = z->nsec3_count = z->nsec3_other = 0;
 	z->data_len = z->names_len = z->record_count = 0;
 	z->sig_expire_first = 0;
 	cc->table_used = 0;
@@ -858,7 +868,8 @@ static int pd__seal(pd__compile_t *cc)
 	                  cc->table_bytes) < 0 ||
 	    pd__huge_seal((void **)&z->names, z->names_len, cc->names_cap) < 0 ||
 	    pd__huge_seal((void **)&z->data, z->data_len, cc->data_cap) < 0 ||
-	    pd__huge_seal((void **)&z->nsec3, z->nsec3_count * sizeof(*z->nsec3),
+	    pd__huge_seal((void **)&z->nsec3,
+	                  ((size_t)z->nsec3_count + z->nsec3_other) * sizeof(*z->nsec3),
 	                  cc->nsec3_cap * sizeof(*z->nsec3)) < 0)
 		return -ENOMEM;
 	return 0;
@@ -898,6 +909,7 @@ int pd_zone_builder_finish(pd_zone_builder_t *b, pd_zone_t **out)
 		goto fail;
 	free(cc.first_line);
 	free(cc.nsec3_runs);
+	cc.z->refs = 1;
 	*out = cc.z;
 	return 0;
 fail:

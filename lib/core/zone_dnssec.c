@@ -419,25 +419,31 @@ static bool pd__nsec3_params_match(const pd_zone_t *z, const uint8_t *rd)
 /*
  * Leaves out of the chain the NSEC3 records whose parameters are not the NSEC3PARAM's:
  * a zone may hold several chains while its salt or iterations change (RFC 5155 7.3), and
- * the NSEC3PARAM says which one answers, as Knot takes it. One warning says so.
+ * the NSEC3PARAM says which one answers, as Knot takes it. One warning says so. They are
+ * kept after the chain (nsec3_other), for a transfer out to send the zone whole.
  */
-static void pd__other_chains(pd__compile_t *cc)
+static int pd__other_chains(pd__compile_t *cc)
 {
 	pd_zone_t *z = cc->z;
 	uint32_t kept = 0;
-	pd_nsec3_t first; /* a copy: the kept links move down over the others */
+	pd_nsec3_t *other = malloc(z->nsec3_count * sizeof(*other));
+	if (!other)
+		return -ENOMEM;
 	for (uint32_t k = 0; k < z->nsec3_count; k++) {
 		const uint8_t *rd = pd_zone_rrset_data(z, &z->rrsets[z->nsec3[k].rrset]) + 2;
-		if (pd__nsec3_params_match(z, rd)) {
+		if (pd__nsec3_params_match(z, rd))
 			z->nsec3[kept++] = z->nsec3[k];
-			continue;
-		}
-		if (!cc->nsec3_other++)
-			first = z->nsec3[k];
+		else
+			other[cc->nsec3_other++] = z->nsec3[k];
 	}
-	if (!cc->nsec3_other)
-		return;
-	const pd_nsec3_t *l = &first;
+	if (!cc->nsec3_other) {
+		free(other);
+		return 0;
+	}
+	memcpy(z->nsec3 + kept, other, cc->nsec3_other * sizeof(*other));
+	z->nsec3_count = kept;
+	z->nsec3_other = cc->nsec3_other;
+	const pd_nsec3_t *l = &other[0];
 	const uint8_t *rd = pd_zone_rrset_data(z, &z->rrsets[l->rrset]) + 2;
 	char name[PD_NAME_TXT_MAX], s1[512], s2[512];
 	pd__warn(cc->b, cc->first_line[l->rrset],
@@ -447,7 +453,8 @@ static void pd__other_chains(pd__compile_t *cc)
 	         cc->nsec3_other, pd__zname(z, l->name_off, name), rd[0], pd_get_u16(rd + 2),
 	         pd__salt_str(rd + 5, rd[4], s1), z->nsec3_iterations,
 	         pd__salt_str(pd_zone_nsec3_salt(z), z->nsec3_salt_len, s2));
-	z->nsec3_count = kept;
+	free(other);
+	return 0;
 }
 
 /* Each link's next hashed owner is the next link's hash, the last's the first's. */
@@ -552,8 +559,11 @@ static int pd__nsec3_checks(pd__compile_t *cc, const pd_rrset_t *param)
 	int ret = pd__read_nsec3param(cc, param);
 	if (ret < 0)
 		return ret;
-	if (z->nsec3_count)
-		pd__other_chains(cc);
+	if (z->nsec3_count) {
+		ret = pd__other_chains(cc);
+		if (ret < 0)
+			return ret;
+	}
 	if (!z->nsec3_count) {
 		char origin[PD_NAME_TXT_MAX];
 		pd_name_to_str(origin, sizeof(origin), z->origin);

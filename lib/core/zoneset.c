@@ -217,3 +217,45 @@ void pd_zoneset_release(pd_zoneset_t *old, const pd_zoneset_t *keep)
 	free(old->retired);
 	free(old);
 }
+
+/* Whether z's origin is one of the n given. */
+static bool pd__origin_listed(const pd_zone_t *z, const uint8_t *const *origins, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (pd_name_len(origins[i]) == z->origin_len &&
+		    memcmp(origins[i], z->origin, z->origin_len) == 0)
+			return true;
+	return false;
+}
+
+int pd_zoneset_remove(const pd_zoneset_t *from, const uint8_t *const *origins, size_t n,
+                      pd_zoneset_t **out)
+{
+	pd_zone_t **keep = malloc((from->count + 1) * sizeof(*keep));
+	pd_zone_t **gone = malloc((n + 1) * sizeof(*gone));
+	size_t nkeep = 0, ngone = 0;
+	int ret = -ENOMEM;
+
+	*out = NULL;
+	if (!keep || !gone)
+		goto fail;
+	/* A few origins at a time (a catalog's members going): one pass over the zones. */
+	for (size_t i = 0; i < from->count; i++) {
+		if (ngone < n && pd__origin_listed(from->zones[i], origins, n))
+			gone[ngone++] = from->zones[i];
+		else
+			keep[nkeep++] = from->zones[i];
+	}
+	ret = pd_zoneset_new(out, keep, nkeep);
+	if (ret < 0)
+		goto fail;
+	(*out)->from_generation = from->generation;
+	(*out)->retired = gone;
+	(*out)->retired_count = ngone;
+	free(keep);
+	return 0;
+fail:
+	free(keep);
+	free(gone);
+	return ret;
+}

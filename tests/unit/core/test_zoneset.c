@@ -440,6 +440,35 @@ static void release_chain(void **state)
 	pd_zoneset_free(set3);
 }
 
+/* Zones left out of a set (a catalog member gone): freed when the old set is released. */
+static void remove_zones(void **state)
+{
+	pd_zone_t *zones[3] = {zone("example", 1), zone("b.example", 1), zone("org", 1)};
+	pd_zoneset_t *old, *next;
+	assert_int_equal(pd_zoneset_new(&old, zones, 3), 0);
+	uint8_t b[PD_NAME_MAX], none[PD_NAME_MAX];
+	const uint8_t *origins[] = {lname(b, "b.example"), lname(none, "not.there")};
+	assert_int_equal(pd_zoneset_remove(old, origins, 2, &next), 0);
+	assert_int_equal(next->count, 2);
+	assert_true(next->generation != old->generation);
+	assert_int_equal(next->from_generation, old->generation);
+	assert_null(get(next, "b.example"));
+	assert_ptr_equal(find(next, "a.b.example"), zones[0]);
+	assert_ptr_equal(get(next, "org"), zones[2]);
+	assert_ptr_equal(get(old, "b.example"), zones[1]);
+	pd_zoneset_release(old, next);
+	assert_freed(zones[1]);
+	assert_live(zones[0]);
+	assert_live(zones[2]);
+	/* Removing nothing: the same zones in a new set. */
+	pd_zoneset_t *third;
+	assert_int_equal(pd_zoneset_remove(next, origins, 0, &third), 0);
+	assert_int_equal(third->count, 2);
+	pd_zoneset_release(next, third);
+	assert_live(zones[0]);
+	pd_zoneset_free(third);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -453,6 +482,7 @@ int main(void)
 	    cmocka_unit_test(release_without_keep_frees_all),
 	    cmocka_unit_test(release_against_unrelated_set),
 	    cmocka_unit_test(release_chain),
+	    cmocka_unit_test(remove_zones),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,11 +24,15 @@ typedef int (*pd_rr_fn)(void *arg, const pd_rr_t *rr);
 
 /**
  * Calls fn for every record of z: the apex SOA first, then every other record once
- * (RRSIGs and the NSEC3 chain included), RRset by RRset. Returns 0 or what fn returned.
+ * (RRSIGs, the NSEC3 chain and NSEC3 records of other chains included), RRset by RRset,
+ * each with its RRset's TTL. An expired stand-in has none. Returns 0 or what fn returned.
  */
 int pd_zone_foreach(const pd_zone_t *z, pd_rr_fn fn, void *arg);
 
-/** The apex SOA of z as a record (z always has one). */
+/**
+ * The apex SOA of z as a record. A compiled zone always has one; an expired stand-in
+ * (pd_zone_expired_new()) has none: out then has the origin, type SOA and rdlen 0.
+ */
 void pd_zone_soa(const pd_zone_t *z, pd_rr_t *out);
 
 /* ---- differences and the journal ---- */
@@ -42,8 +46,10 @@ typedef struct pd_diff pd_diff_t;
 
 /**
  * The difference from old to new (same origin): records compared by owner, type and
- * RDATA; a TTL change is a removal and an addition. Work in proportion to the zones.
- * Returns 0 and sets *out (a new reference), -ENOMEM, or -EINVAL when the origins differ.
+ * RDATA (the names in RDATA without case, as pd_xfr_in_feed() matches deletions); a TTL
+ * change is a removal and an addition. Work in proportion to the zones (n log n: both
+ * sorted, then merged). Returns 0 and sets *out (a new reference), -ENOMEM, or -EINVAL
+ * when the origins differ or either is an expired stand-in.
  */
 int pd_diff_new(const pd_zone_t *old, const pd_zone_t *new, pd_diff_t **out);
 
@@ -88,27 +94,36 @@ typedef struct pd_xfr_out pd_xfr_out_t;
 
 /**
  * AXFR of z (RFC 5936): SOA, every other record, SOA, answering the query q (its ID and
- * question echoed, the question in the first message only). -ENOMEM.
+ * RD echoed, its question as sent in the first message only). -ENOMEM, or -ENOENT for
+ * an expired zone (which has nothing to send: answer SERVFAIL).
  */
 int pd_xfr_out_axfr(pd_xfr_out_t **out, const pd_zone_t *z, const pd_query_t *q);
 
 /**
  * IXFR of z for the serial in q's authority SOA (RFC 1995): the current SOA alone when
- * the client is current (or newer), the n diffs (pd_journal_since()) in the incremental
- * form, or, with n 0 and the client behind, the AXFR form (RFC 1995 4). Takes its own
- * references to the diffs. -ENOMEM, -EINVAL when q has no SOA to read a serial from.
+ * the client is current or newer (RFC 1982 serial arithmetic) or when q did not come by
+ * TCP (q->tcp false: RFC 1995 2, "use TCP"), the n diffs (pd_journal_since()) in the
+ * incremental form when they lead from the client's serial to z's, or else (n 0, or
+ * diffs that do not) the AXFR form (RFC 1995 4). Takes its own references to the
+ * diffs. -ENOMEM, -EINVAL when q has no SOA to read a serial from, -ENOENT for an
+ * expired zone.
  */
 int pd_xfr_out_ixfr(pd_xfr_out_t **out, const pd_zone_t *z, pd_diff_t *const *diffs, size_t n,
                     const pd_query_t *q);
 
-/** The serial in an IXFR query's authority SOA: 0 and *serial set, or -EINVAL. */
+/**
+ * The serial in an IXFR query's authority SOA (its first record, owned by the question's
+ * name): 0 and *serial set, or -EINVAL (FORMERR, as Knot answers).
+ */
 int pd_xfr_ixfr_serial(const pd_query_t *q, uint32_t *serial);
 
 /**
  * Writes the next message (header, question in the first, as many records as fit in cap
- * - reserve bytes, names compressed, AA set) into msg. reserve is room kept for a TSIG
- * record. Returns its length, 0 when all were sent, or -EMSGSIZE when a single record
- * does not fit.
+ * - reserve bytes, AA set, NSCOUNT and ARCOUNT 0) into msg. Owner names and the names in
+ * the RDATA of the RFC 1035 types are compressed (pd_resp_put_rr(): a name's letters may
+ * then come from an earlier name that differs only in case). reserve is room kept for a
+ * TSIG record; cap is at most 65535. Returns its length, 0 when all were sent, or
+ * -EMSGSIZE when a single record does not fit.
  */
 int pd_xfr_out_next(pd_xfr_out_t *x, uint8_t *msg, size_t cap, size_t reserve);
 
@@ -150,8 +165,10 @@ int pd_xfr_in_feed(pd_xfr_in_t *x, const uint8_t *msg, size_t len);
 /**
  * After pd_xfr_in_feed() returned 1: the new version (compiled, loc 0 for every record)
  * in *out, or NULL with *out when the primary said we are current (an IXFR answered
- * with our own SOA alone). Returns 0, or a negative errno with the reason kept (the
- * builder's: a CNAME beside other data, no NS ...).
+ * with an SOA alone not newer than ours). Returns 0, -EINPROGRESS before the end,
+ * -EPROTO after a failed feed, or a negative errno with the reason kept (the builder's:
+ * a CNAME beside other data, no NS ...). Records an IXFR deletes are matched by owner,
+ * type and RDATA, the names in RDATA without case (RFC 4034 6.2), not by TTL.
  */
 int pd_xfr_in_finish(pd_xfr_in_t *x, pd_zone_t **out);
 

@@ -84,6 +84,9 @@ typedef struct pd_zone {
 	uint32_t nsec_count;
 	pd_nsec3_t *nsec3; /* PD_ZONE_NSEC3: the chain, in hash order */
 	uint32_t nsec3_count;
+	/* NSEC3 links of other chains than the NSEC3PARAM's (a resalt under way), kept after
+	 * the chain's in nsec3[] for transfers out: no answer reads them. */
+	uint32_t nsec3_other;
 	uint16_t nsec3_iterations; /* from the apex NSEC3PARAM; algorithm 1 (SHA-1) only */
 	uint8_t nsec3_salt_len;
 	uint32_t nsec3_salt_off;   /* the salt, in data (the NSEC3PARAM's): pd_zone_nsec3_salt() */
@@ -93,6 +96,9 @@ typedef struct pd_zone {
 	                  * reload of the zone files keeps as it is */
 	bool expired;    /* a secondary's past its SOA expire: every query for it is SERVFAIL */
 	const void *xfr; /* the daemon's transfer rules for it (opaque here); NULL: the defaults */
+	/* References (__atomic): 1 from pd_zone_builder_finish(); a transfer out takes one
+	 * with pd_zone_ref() so a reload can replace the zone while it is being sent. */
+	uint32_t refs;
 } pd_zone_t;
 
 enum { PD_ZONE_FROM_FILE = 0, PD_ZONE_FROM_XFR = 1 };
@@ -163,7 +169,13 @@ const char *pd_zone_builder_error(const pd_zone_builder_t *b);
 /** The location passed with the record the last error is about, or 0 when none is. */
 int pd_zone_builder_error_loc(const pd_zone_builder_t *b);
 
-/** Frees a compiled zone. */
+/** Takes a reference to z (thread-safe); returns z. */
+pd_zone_t *pd_zone_ref(pd_zone_t *z);
+
+/**
+ * Drops a reference to a compiled zone (thread-safe) and frees it with the last one.
+ * NULL is ignored.
+ */
 void pd_zone_free(pd_zone_t *z);
 
 /** Finds the node of a lower-cased wire name of length len, or NULL. */
