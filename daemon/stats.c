@@ -15,9 +15,15 @@
  * 3: TCP threads as workers after the UDP ones (tcp_workers in the header), and each
  *    entry's connection counters behind the DNS ones.
  * 4: the guard's counters behind those (an entry of 9 cache lines, where 3's was 8 with
- *    its counters in the same places), the cookie master secret in the header. */
-#define PD_STATS_VERSION 4
+ *    its counters in the same places), the cookie master secret in the header.
+ * 5: a TCP close reason more ("taken"), which moves the guard's counters one up. */
+#define PD_STATS_VERSION 5
 #define PD__V3_ENTRY 512
+/* Versions 3 and 4: the counters before the guard's (the traffic, DNS and connection
+ * ones, 10 close reasons), in the places version 5 has them; version 4's 6 guard
+ * counters followed, one place before where version 5 has them. */
+#define PD__V4_BEFORE_GUARD 62
+#define PD__V4_GUARD 6
 
 /* The struct is nothing but counters (and trailing alignment padding, kept zero). */
 #define PD__COUNTERS (sizeof(pd_worker_stats_t) / sizeof(pd_counter_t))
@@ -124,15 +130,15 @@ static void pd__add_from(pd_worker_stats_t *to, const pd_stats_t *from, uint32_t
 		pd__add(to, entry);
 		return;
 	}
-	if (from->version == 3) {
-		/* Version 4's first 64 counters (the last two were padding, zero). */
-		for (size_t k = 0; k < PD__V3_ENTRY / sizeof(pd_counter_t); k++)
-			pd_counter_add(&((pd_counter_t *)to)[k],
-			               pd_counter_get(&((const pd_counter_t *)entry)[k]));
-		return;
-	}
 	pd_counter_t *t = (pd_counter_t *)to;
 	const pd_counter_t *f = entry;
+	if (from->version == 3 || from->version == 4) {
+		size_t n = PD__V4_BEFORE_GUARD + (from->version == 4 ? PD__V4_GUARD : 0);
+		for (size_t k = 0; k < n; k++)
+			pd_counter_add(&t[k < PD__V4_BEFORE_GUARD ? k : k + 1],
+			               pd_counter_get(&f[k]));
+		return;
+	}
 	for (size_t k = 0; k < PD__OLD_COUNTERS; k++)
 		pd_counter_add(&t[from->version == 1 ? pd__v1_index(k) : k], pd_counter_get(&f[k]));
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "pindns/answer.h"
 #include "pindns/counter.h"
 #include "pindns/dgram.h"
 #include "pindns/engine.h"
@@ -95,6 +96,21 @@ int pd_xfr_serve_new(pd_xfr_serve_t **out, const pd_xfr_conf_t *conf, pd_xfrd_t 
  * the answer rules.
  */
 bool pd_xfr_serve_special(void *arg, const pd_zoneset_t *zs, const pd_query_t *q, pd_dgram_t *d);
+
+/**
+ * The answering conf that signed ordinary queries (a secondary's SOA check with its key)
+ * are answered with before the answer is signed; without one they are left to the rules
+ * (NOTAUTH). Also the EDNS size limit of the answers made here. Before the engine starts.
+ */
+void pd_xfr_serve_set_answer(pd_xfr_serve_t *s, const pd_answer_conf_t *conf);
+
+/**
+ * The engine that connections go back to once their transfer is sent (pd_engine_adopt()),
+ * to answer what the client asks next; without one they end at the client's EOF. Before
+ * the engine starts; pd_xfr_serve_free() must come after pd_engine_stop() and before
+ * pd_engine_free().
+ */
+void pd_xfr_serve_set_engine(pd_xfr_serve_t *s, pd_engine_t *engine);
 
 /** pd_engine_take_fn: a connection whose next message is an allowed AXFR or IXFR. */
 void pd_xfr_serve_take(void *arg, int worker, const void *data, const pd_engine_conn_t *conn,

@@ -995,10 +995,31 @@ void pd_answer_prefetch(const pd_zoneset_t *zs, pd_query_t *qs, int n, const boo
 	}
 }
 
+/*
+ * Whether q goes to conf->special first: parsed without error, and a NOTIFY, a transfer
+ * or signed. Tested in the order that rejects an ordinary query soonest: its rcode and
+ * opcode are read anyway, its qtype is a compare, its tsig_off another.
+ */
+static inline bool pd__special(const pd_query_t *q)
+{
+	if (q->drop || q->rcode != PD_RCODE_NOERROR || !q->question_ok)
+		return false;
+	return q->opcode == PD_OPCODE_NOTIFY || q->qtype == PD_TYPE_AXFR ||
+	       q->qtype == PD_TYPE_IXFR || q->tsig_off;
+}
+
 void pd_answer_dgram_query(const pd_zoneset_t *zs, const pd_answer_conf_t *conf,
                            const pd_query_t *q, pd_dgram_t *d)
 {
 	pd_answer_info_t info;
+	if (conf->special && pd__special(q)) {
+		d->out_len = 0;
+		d->rcode = 0;
+		d->truncated = false;
+		d->take = false;
+		if (conf->special(conf->special_arg, zs, q, d))
+			return;
+	}
 	d->out_len = pd_answer_query(zs, conf, q, d->out, d->out_cap, &info);
 	/* A dropped query sets nothing but info.rcode (-1). */
 	d->rcode = (uint8_t)(d->out_len ? info.rcode & PD_RCODE_MASK : 0);

@@ -687,6 +687,12 @@ void pd_engine_set_tcp_stats(pd_engine_t *e, int t, pd_tcp_stats_t *stats)
 	pd__tcp_set_stats(e, t, NULL, stats);
 }
 
+void pd_engine_set_take(pd_engine_t *e, pd_engine_take_fn fn, void *arg)
+{
+	e->take = fn;
+	e->take_arg = arg;
+}
+
 int pd_engine_start(pd_engine_t *e, pd_engine_handler_fn handler, void *arg, void *data)
 {
 	struct sigaction sa;

@@ -53,6 +53,8 @@ struct pd_engine {
 	int stop_fd;
 	pd_engine_handler_fn handler;
 	void *handler_arg;
+	pd_engine_take_fn take; /* NULL: a taken connection is closed */
+	void *take_arg;
 	void *data; /* published with rcu_assign_pointer, read with rcu_dereference */
 	atomic_bool stopping;
 	bool running;

@@ -33,7 +33,7 @@
 #define PD__IOV_OWED 64    /* pieces of owed output sent per call */
 
 const char *const pd_tcp_close_names[PD_TCP_CLOSE_REASONS] = {
-    "eof", "idle", "io", "bad", "evicted", "limit", "queries", "error", "stop", "handed"};
+    "eof", "idle", "io", "bad", "evicted", "limit", "queries", "error", "stop", "handed", "taken"};
 
 static int64_t pd__now_ms(void)
 {
@@ -296,10 +296,79 @@ static int pd__batch_cut(pd__tcp_thread_t *th, pd__conn_t *c, uint32_t *pos, int
 		d->out_cap = PD_TCP_MSG_MAX;
 		d->out_len = 0;
 		d->tcp = true;
+		d->take = false;
 		th->starts[n++] = *pos;
 		*pos += 2 + mlen;
 	}
 	return n;
+}
+
+/* Frames the answers of the batch's first n messages in th->iov; returns their bytes. */
+static size_t pd__frame(pd__tcp_thread_t *th, int n)
+{
+	size_t len = 0;
+	for (int k = 0; k < n; k++) {
+		pd_dgram_t *d = &th->dgrams[k];
+		d->out[-2] = (uint8_t)(d->out_len >> 8);
+		d->out[-1] = (uint8_t)d->out_len;
+		th->iov[k].iov_base = d->out - 2;
+		th->iov[k].iov_len = d->out_len + 2;
+		len += d->out_len + 2;
+	}
+	return len;
+}
+
+/*
+ * Message k of the batch was taken (pd_dgram_t.take): the answers before it go out as
+ * far as the socket takes them without waiting, and c leaves the engine for the take
+ * function, owed the rest of them, with message k and all after it unread. Called before
+ * the thread's next quiescent state, so the data the handler saw is still safe to use.
+ * The descriptor is the taker's: it is not closed here. Returns -1: c is gone.
+ */
+static int pd__conn_take(pd__tcp_thread_t *th, pd__conn_t *c, int k, const void *data)
+{
+	pd_engine_t *e = th->engine;
+	size_t owed = pd__frame(th, k), sent = 0;
+	if (k) {
+		struct msghdr mh = {.msg_iov = th->iov, .msg_iovlen = (size_t)k};
+		ssize_t got;
+		do
+			got = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		while (got < 0 && errno == EINTR);
+		if (got < 0 && errno != EAGAIN) {
+			pd__conn_close(th, c, PD_TCP_CLOSE_ERROR);
+			return -1;
+		}
+		sent = got < 0 ? 0 : (size_t)got;
+	}
+	uint64_t in = 0;
+	for (int i = 0; i <= k; i++)
+		in += 2 + th->dgrams[i].in_len;
+	if (th->net)
+		pd__count_traffic(th->net, k + 1, k, in, owed);
+	c->answered += (uint32_t)k;
+	int first = 0;
+	while (first < k && sent >= th->iov[first].iov_len)
+		sent -= th->iov[first++].iov_len;
+	if (first < k) {
+		th->iov[first].iov_base = (uint8_t *)th->iov[first].iov_base + sent;
+		th->iov[first].iov_len -= sent;
+	}
+	pd_engine_conn_t conn = {.fd = c->fd,
+	                         .unread = c->in + th->starts[k],
+	                         .unread_len = c->in_len - th->starts[k],
+	                         .unsent = th->iov + first,
+	                         .nunsent = k - first};
+	epoll_ctl(th->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	pd__count_close(th, PD_TCP_CLOSE_TAKEN);
+	e->take(e->take_arg, th->worker, data, &conn, (const struct sockaddr *)&c->peer,
+	        c->peer_len);
+	/* Its slot goes, its descriptor stays open. */
+	pd__list_remove(th, c);
+	pd__out_free(th, c);
+	pd__client_leave(e, c->client);
+	pd__slot_put(th, c);
+	return -1;
 }
 
 /*
@@ -312,20 +381,18 @@ static int pd__answer_batch(pd__tcp_thread_t *th, pd__conn_t *c, uint32_t *pos, 
 	pd_engine_t *e = th->engine;
 	int why = -1;
 	int n = pd__batch_cut(th, c, pos, &why);
+	const void *data = NULL;
 	if (n) {
-		const void *data = rcu_dereference(e->data);
+		data = rcu_dereference(e->data);
 		pd__using_data(&th->used, data);
 		e->handler(e->handler_arg, th->worker, data, th->dgrams, n);
 	}
 	int nout = 0;
-	while (nout < n && th->dgrams[nout].out_len) {
-		pd_dgram_t *d = &th->dgrams[nout];
-		d->out[-2] = (uint8_t)(d->out_len >> 8);
-		d->out[-1] = (uint8_t)d->out_len;
-		th->iov[nout].iov_base = d->out - 2;
-		th->iov[nout].iov_len = d->out_len + 2;
+	while (nout < n && th->dgrams[nout].out_len)
 		nout++;
-	}
+	if (nout < n && th->dgrams[nout].take && e->take)
+		return pd__conn_take(th, c, nout, data);
+	pd__frame(th, nout);
 	if (nout < n)
 		why = PD_TCP_CLOSE_BAD; /* no answer to give: not a DNS query */
 	int taken = nout ? pd__conn_send(th, c, th->iov, nout) : 0;
@@ -797,7 +864,8 @@ int pd_engine_adopt(pd_engine_t *e, const pd_engine_conn_t *conn)
 	a->closing = conn->closing;
 	a->len = (uint32_t)conn->unread_len;
 	a->unsent_len = (uint32_t)unsent;
-	memcpy(a->data, conn->unread, conn->unread_len);
+	if (conn->unread_len) /* unread may be NULL then (a transfer's connection) */
+		memcpy(a->data, conn->unread, conn->unread_len);
 	uint8_t *p = a->data + conn->unread_len;
 	for (int i = 0; i < conn->nunsent; i++) {
 		memcpy(p, conn->unsent[i].iov_base, conn->unsent[i].iov_len);

@@ -63,8 +63,8 @@ typedef struct pd_stats {
  * size of the whole. */
 _Static_assert(sizeof(pd_worker_stats_t) == 576 && _Alignof(pd_worker_stats_t) == 64,
                "pd_worker_stats_t layout changed: bump PD_STATS_VERSION");
-_Static_assert(sizeof(pd_engine_stats_t) == 104 && sizeof(pd_tcp_stats_t) == 96 &&
-                   PD_TCP_CLOSE_REASONS == 10,
+_Static_assert(sizeof(pd_engine_stats_t) == 104 && sizeof(pd_tcp_stats_t) == 104 &&
+                   PD_TCP_CLOSE_REASONS == 11,
                "the engine's counters changed: bump PD_STATS_VERSION");
 _Static_assert(offsetof(pd_worker_stats_t, net.batch_fill) == 48 &&
                    offsetof(pd_worker_stats_t, dns.truncated) == 104 &&
@@ -72,7 +72,7 @@ _Static_assert(offsetof(pd_worker_stats_t, net.batch_fill) == 48 &&
                    offsetof(pd_worker_stats_t, dns.rcode) == 144 &&
                    offsetof(pd_worker_stats_t, tcp.accepted) == 400 &&
                    offsetof(pd_worker_stats_t, tcp.closed) == 416 &&
-                   offsetof(pd_worker_stats_t, guard) == 496 && sizeof(pd_guard_stats_t) == 48,
+                   offsetof(pd_worker_stats_t, guard) == 504 && sizeof(pd_guard_stats_t) == 48,
                "pd_worker_stats_t layout changed: bump PD_STATS_VERSION");
 _Static_assert(offsetof(pd_stats_t, workers) == 8 && offsetof(pd_stats_t, tcp_workers) == 12 &&
                    offsetof(pd_stats_t, started_unix) == 64 &&

@@ -737,6 +737,135 @@ static void notify_is_refused_as_nsd_does(void **state)
 	assert_int_equal(r.rcode, PD_RCODE_REFUSED);
 }
 
+/* What the special hook saw, and what it does: answer (a bare NOERROR header) or decline. */
+typedef struct special_log {
+	int calls;
+	bool answer;
+	bool take;
+	const pd_zoneset_t *zs;
+	uint16_t qtype;
+	uint8_t opcode;
+} special_log_t;
+
+static bool special_hook(void *arg, const pd_zoneset_t *set, const pd_query_t *q, pd_dgram_t *d)
+{
+	special_log_t *log = arg;
+	log->calls++;
+	log->zs = set;
+	log->qtype = q->qtype;
+	log->opcode = q->opcode;
+	if (!log->answer)
+		return false;
+	if (log->take) {
+		d->take = true;
+		return true;
+	}
+	memcpy(d->out, d->in, PD_HEADER_LEN);
+	d->out[2] |= PD_FLAG_QR >> 8;
+	d->out[3] = PD_RCODE_NOTAUTH;
+	d->out_len = PD_HEADER_LEN;
+	d->rcode = PD_RCODE_NOTAUTH;
+	return true;
+}
+
+/* Answers q (qlen bytes) through pd_answer_batch() with c, over TCP when tcp. */
+static pd_dgram_t special_ask(const pd_answer_conf_t *c, const uint8_t *q, size_t qlen,
+                              uint8_t *out, bool tcp)
+{
+	pd_dgram_t d = {.in = q, .in_len = qlen, .out = out, .out_cap = PD_MSG_MAX, .tcp = tcp};
+	pd_answer_batch(zs, c, &d, 1);
+	return d;
+}
+
+/*
+ * The special hook gets NOTIFY, AXFR, IXFR and signed queries, parsed without error,
+ * before any rule: what it answers goes out as it made it, what it declines is answered
+ * by the rules as without it. Other queries never reach it.
+ */
+static void special_hook_answers_or_declines(void **state)
+{
+	static uint8_t out[PD_MSG_MAX], want[PD_MSG_MAX];
+	uint8_t q[600];
+	special_log_t log = {0};
+	pd_answer_conf_t c = conf;
+	c.special = special_hook;
+	c.special_arg = &log;
+	static const uint8_t soa[] = {0xC0, 12, 0, 6, 0, 1, 0, 0, 0, 60, 0, 22, 0, 0, 0, 0, 0,
+	                              7,    0,  0, 0, 0, 0, 0, 0, 0, 0,  0, 0,  0, 0, 0, 0, 0};
+	struct {
+		uint16_t qtype;
+		int opcode;
+		bool tsig, ixfr_soa;
+	} special[] = {
+	    {PD_TYPE_AXFR, 0, false, false},
+	    {PD_TYPE_IXFR, 0, false, true},
+	    {PD_TYPE_SOA, PD_OPCODE_NOTIFY, false, false},
+	    {PD_TYPE_A, 0, true, false},
+	};
+	for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++) {
+		for (int tcp = 0; tcp < 2; tcp++) {
+			size_t qlen =
+			    tu_query(q, "example.com", special[i].qtype, PD_CLASS_IN, 0, 0);
+			if (special[i].opcode)
+				mu_set_opcode(q, (unsigned)special[i].opcode);
+			if (special[i].ixfr_soa) {
+				memcpy(q + qlen, soa, sizeof(soa));
+				qlen += sizeof(soa);
+				q[9] = 1;
+			}
+			if (special[i].tsig) {
+				mu_tsig_t t = {
+				    .key = "k", .alg = "hmac-sha256", .fudge = 300, .mac_len = 32};
+				mu_add_tsig(q, &qlen, &t);
+			}
+			/* Declined: the rules' answer, byte for byte. */
+			log = (special_log_t){0};
+			pd_dgram_t d = special_ask(&c, q, qlen, out, tcp);
+			pd_dgram_t w = special_ask(&conf, q, qlen, want, tcp);
+			assert_int_equal(log.calls, 1);
+			assert_ptr_equal(log.zs, zs);
+			assert_int_equal(log.qtype, special[i].qtype);
+			assert_int_equal(d.out_len, w.out_len);
+			assert_int_equal(d.rcode, w.rcode);
+			assert_false(d.take);
+			assert_memory_equal(out, want, w.out_len);
+			/* Answered: its answer, and the rules never ran. */
+			log = (special_log_t){.answer = true};
+			d = special_ask(&c, q, qlen, out, tcp);
+			assert_int_equal(log.calls, 1);
+			assert_int_equal(d.out_len, PD_HEADER_LEN);
+			assert_int_equal(d.rcode, PD_RCODE_NOTAUTH);
+			assert_int_equal(out[3], PD_RCODE_NOTAUTH);
+			/* Taken: no answer, take set. */
+			log = (special_log_t){.answer = true, .take = true};
+			d = special_ask(&c, q, qlen, out, tcp);
+			assert_int_equal(d.out_len, 0);
+			assert_true(d.take);
+			/* Through pd_answer_dgram() too. */
+			log = (special_log_t){0};
+			d = (pd_dgram_t){
+			    .in = q, .in_len = qlen, .out = out, .out_cap = PD_MSG_MAX};
+			pd_answer_dgram(zs, &c, &d);
+			assert_int_equal(log.calls, 1);
+		}
+	}
+	/* Ordinary queries, malformed ones and other opcodes never reach it. */
+	log = (special_log_t){.answer = true};
+	size_t qlen = tu_query(q, "www.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0);
+	pd_dgram_t d = special_ask(&c, q, qlen, out, false);
+	assert_int_equal(d.rcode, PD_RCODE_NOERROR);
+	assert_int_not_equal(d.out_len, PD_HEADER_LEN);
+	qlen = tu_query(q, "example.com", PD_TYPE_AXFR, PD_CLASS_IN, 0, 0);
+	q[7] = 1; /* an answer record in a query that has none: FORMERR */
+	d = special_ask(&c, q, qlen, out, true);
+	assert_int_equal(d.rcode, PD_RCODE_FORMERR);
+	q[7] = 0;
+	mu_set_opcode(q, 5); /* UPDATE */
+	d = special_ask(&c, q, qlen, out, true);
+	assert_int_equal(d.rcode, PD_RCODE_NOTIMP);
+	assert_int_equal(log.calls, 0);
+}
+
 /* QDCOUNT 0 and nothing but an OPT: NOERROR with our OPT (and NSID), as NSD answers. */
 static void an_opt_without_question_is_answered(void **state)
 {
@@ -1999,6 +2128,7 @@ int main(void)
 	    cmocka_unit_test(additional_records_are_opt_then_tsig),
 	    cmocka_unit_test(other_opcodes_are_notimp),
 	    cmocka_unit_test(notify_is_refused_as_nsd_does),
+	    cmocka_unit_test(special_hook_answers_or_declines),
 	    cmocka_unit_test(an_opt_without_question_is_answered),
 	    cmocka_unit_test(two_opt_records_are_formerr),
 	    cmocka_unit_test(classes_zones_and_transfers),

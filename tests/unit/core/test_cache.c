@@ -330,7 +330,7 @@ static const rule_case_t rules[] = {
 	{"www.glue.example.com", PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_NOERROR,  0, 9, 0, 0, 0},
 	/* A DNAME substitution too long for a name. */
 	{LONG_LABEL ".long.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0, PD_RCODE_YXDOMAIN, 1, 0, 1, 0, 0},
-	/* Not ours: REFUSED with EDE 20; CHAOS identity, or not. */
+	/* Not ours: REFUSED with EDE 20; and CHAOS identity, or not. */
 	{"www.example.net",      PD_TYPE_A,    PD_CLASS_IN, 1232, 0, PD_RCODE_REFUSED,  0, 0, 0, 0, 0},
 	{"id.server",            PD_TYPE_TXT,  PD_CLASS_CH, 0,    0, PD_RCODE_NOERROR,  1, 0, 0, 0, 0},
 	{"nope.bind",            PD_TYPE_TXT,  PD_CLASS_CH, 1232, 0, PD_RCODE_REFUSED,  0, 0, 0, 0, 0},
@@ -615,7 +615,7 @@ static void answers_without_question_are_not_kept(void **state)
 /* Queries the cache leaves to pd_answer(), in q[0..]: returns how many. */
 static size_t uncacheable_queries(uint8_t q[][600], size_t *len)
 {
-	for (int i = 0; i < 7; i++)
+	for (int i = 0; i < 8; i++)
 		len[i] = tu_query(q[i], "www.example.com", PD_TYPE_A, PD_CLASS_IN, 0, 0);
 	len[0] = tu_query(q[0], "www.example.com", PD_TYPE_A, PD_CLASS_IN, 1232, 0);
 	q[0][len[0] - 5] = 1; /* EDNS version 1: BADVERS */
@@ -627,7 +627,7 @@ static size_t uncacheable_queries(uint8_t q[][600], size_t *len)
 	q[4][2] |= 2 << 3;  /* STATUS: NOTIMP */
 	q[5][len[5]++] = 0; /* a byte after the question */
 	q[6][2] |= 4 << 3;  /* NOTIFY for a name that is no zone of ours: NXDOMAIN */
-	/* A zone transfer (NOTIMP over UDP): who may have one is for the daemon to say. */
+	/* A zone transfer (NOTIMP over UDP): answered per client (conf->special), never kept. */
 	len[7] = tu_query(q[7], "example.com", PD_TYPE_AXFR, PD_CLASS_IN, 0, 0);
 	return 8;
 }

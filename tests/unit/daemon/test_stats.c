@@ -297,6 +297,44 @@ static void totals_carry_over_from_version_3(void **state)
 	close(fd_new);
 }
 
+/* A predecessor of layout version 4: 10 close reasons, so its guard counters sit one
+ * place before where version 5 has them. */
+static void totals_carry_over_from_version_4(void **state)
+{
+	const uint32_t workers = 2, entry = 576 / 8;
+	size_t size = 128 + 2 * (size_t)workers * entry * 8;
+	int fd = memfd_create("v4-stats", MFD_CLOEXEC), fd_new;
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	uint32_t *h = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(h != MAP_FAILED);
+	h[0] = 0x70647374;
+	h[1] = 4;
+	h[2] = workers;
+	h[3] = 1;
+	uint64_t *c = (uint64_t *)((char *)h + 128);
+	for (uint32_t e = 0; e < 2 * workers; e++)
+		for (uint32_t i = 0; i < 68; i++) /* 62 counters, then the guard's 6 */
+			c[e * entry + i] = 1000 * e + i + 1;
+	pd_stats_t *old = pd_stats_map(fd);
+	assert_non_null(old);
+	pd_stats_t *now = pd_stats_new(1, 1, &fd_new);
+	pd_stats_carry(now, old);
+	const pd_counter_t *udp = (const pd_counter_t *)pd_stats_carried(now, 0);
+	for (uint32_t i = 0; i < 62; i++)
+		assert_int_equal(udp[i], 0 + 2000 + 2 * (i + 1));
+	assert_int_equal(pd_stats_carried(now, 0)->tcp.closed[PD_TCP_CLOSE_TAKEN], 0);
+	for (uint32_t i = 62; i < 68; i++)
+		assert_int_equal(udp[i + 1], 0 + 2000 + 2 * (i + 1));
+	assert_int_equal(pd_stats_carried(now, 1)->guard.badcookie,
+	                 1000 + 3000 + 2 * (1 + 62 + offsetof(pd_guard_stats_t, badcookie) / 8));
+	pd_stats_unmap(old);
+	pd_stats_unmap(now);
+	munmap(h, size);
+	close(fd);
+	close(fd_new);
+}
+
 static void foreign_memory_is_refused(void **state)
 {
 	int fd = memfd_create("not-stats", 0);
@@ -311,9 +349,9 @@ static void foreign_memory_is_refused(void **state)
 	s->tcp_workers = 3; /* more TCP threads than workers */
 	assert_null(pd_stats_map(fd));
 	s->tcp_workers = 1;
-	s->version = 5; /* a layout from the future */
+	s->version = 6; /* a layout from the future */
 	assert_null(pd_stats_map(fd));
-	s->version = 4;
+	s->version = 5;
 	s->workers = 3; /* more than the segment holds */
 	assert_null(pd_stats_map(fd));
 	s->workers = 2;
@@ -523,6 +561,7 @@ int main(void)
 	    cmocka_unit_test(totals_carry_over_from_version_2),
 	    cmocka_unit_test(totals_carry_over_from_version_1),
 	    cmocka_unit_test(totals_carry_over_from_version_3),
+	    cmocka_unit_test(totals_carry_over_from_version_4),
 	    cmocka_unit_test(foreign_memory_is_refused),
 	    cmocka_unit_test(control_stats_per_transport),
 	    cmocka_unit_test(tcp_open_never_below_zero),

@@ -60,6 +60,7 @@ enum pd_tcp_close {
 	PD_TCP_CLOSE_ERROR,   /* reset by the client, or another socket error */
 	PD_TCP_CLOSE_STOP,    /* closed at shutdown */
 	PD_TCP_CLOSE_HANDED,  /* handed to a successor, still open there */
+	PD_TCP_CLOSE_TAKEN,   /* taken out of the engine (pd_dgram_t.take), still open there */
 	PD_TCP_CLOSE_REASONS
 };
 
