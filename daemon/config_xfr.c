@@ -72,6 +72,7 @@ void pd__xfr_free(pd_xfr_conf_t *x)
 	for (size_t i = 0; i < x->nnotify; i++)
 		free(x->notify[i].origin);
 	free(x->secondaries);
+	free(x->sources);
 	free(x->provide);
 	free(x->notify);
 	free(x->keys);
@@ -340,6 +341,20 @@ static int pd__secondary_words(const pd_xfr_conf_t *x, const pd__words_t *ws, pd
 	                          (size_t)nfrom, key, what, err, cap);
 }
 
+/* The secondaries as the zone-file layer sees them, made again as the array they point
+ * into moves. */
+static int pd__sources_fill(pd_xfr_conf_t *x)
+{
+	pd_zone_secondary_t *v = realloc(x->sources, x->nsecondaries * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < x->nsecondaries; i++)
+		v[i] = (pd_zone_secondary_t){.origin = x->secondaries[i].origin,
+		                             .xfr = &x->secondaries[i]};
+	x->sources = v;
+	return 0;
+}
+
 /* secondary: ZONE PRIMARY... [key NAME] [notify-from PREFIX...], and catalog: alike. */
 static int pd__add_secondary(pd_xfr_conf_t *x, const char *key, const char *value, char *err,
                              size_t cap)
@@ -367,7 +382,7 @@ static int pd__add_secondary(pd_xfr_conf_t *x, const char *key, const char *valu
 	}
 	x->secondaries = ns;
 	ns[x->nsecondaries++] = s;
-	return 0;
+	return pd__sources_fill(x);
 }
 
 /*

@@ -32,6 +32,7 @@
 #include "pindns/handoff.h"
 #include "metrics.h"
 #include "privs.h"
+#include "transfers.h"
 #include "upgrade.h"
 #include "pindns/stats.h"
 #include "pindns/systemd.h"
@@ -179,6 +180,7 @@ typedef struct pd__reloader {
 	pd_zone_sources_t sources;
 	pd_engine_t *engine;
 	pd_zoneset_t **zones;
+	pd_transfers_t *xfr; /* publishes, and tells the transfer threads what changed */
 } pd__reloader_t;
 
 /* What a reload did, in a line for the log and the reply. */
@@ -214,13 +216,11 @@ static int pd__reload(void *arg, const char *zone, char *msg, size_t cap)
 		pd_systemd_notify("READY=1");
 		return rc < 0 ? rc : -ENOENT;
 	}
-	pd_zoneset_t *old = pd_engine_publish(r->engine, next);
-	pd_zoneset_release(old, next);
+	pd_transfers_publish(r->xfr, next);
 	/* Only after a large change: trimming walks the whole heap, which with many zones
 	 * costs more than a one-zone reload itself. */
 	if (rep.loaded + rep.removed > next->count / 16)
 		malloc_trim(0);
-	*r->zones = next;
 	pd__reload_str(&rep, msg, cap);
 	pd_log(rep.failed ? PD_LOG_WARN : PD_LOG_INFO, "%s", msg);
 	pd_systemd_notify("READY=1\nSTATUS=serving %zu zone(s)", next->count);
@@ -284,6 +284,7 @@ typedef struct pd__daemon {
 	int sig_fd;
 	pd__reloader_t reloader;
 	pd_control_t control;
+	pd_transfers_t xfr; /* zone transfers in and out, when configured */
 	pd_upgrade_t upgrade; /* what a successor is started as; the upgrade under way */
 } pd__daemon_t;
 
@@ -990,6 +991,32 @@ static int pd__drop_root(pd__daemon_t *d)
  * tmpfiles nothing makes /run/pindns: what is missing of their folders is made, given to
  * the service user, who removes its files there at stop.
  */
+/*
+ * The folder transferred zones are kept in, made when missing (and given to the user we
+ * become, which writes it from then on), so a developer build's default serves at once.
+ */
+static int pd__state_dir(const pd__daemon_t *d)
+{
+	const char *dir = d->cfg.xfr.state_dir;
+	if (!d->cfg.xfr.nsecondaries || !dir)
+		return 0;
+	if (mkdir(dir, 0750) < 0) {
+		if (errno == EEXIST)
+			return 0;
+		int ret = -errno;
+		pd_log(PD_LOG_ERR, "cannot make the state-dir %s for transferred zones: %s", dir,
+		       strerror(-ret));
+		return ret;
+	}
+	if (d->uid != (uid_t)-1 && chown(dir, d->uid, d->gid) < 0) {
+		int ret = -errno;
+		pd_log(PD_LOG_ERR, "cannot give the state-dir %s to uid %u: %s", dir,
+		       (unsigned)d->uid, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
 static int pd__as_root(pd__daemon_t *d)
 {
 	char err[1024] = "";
@@ -1001,6 +1028,8 @@ static int pd__as_root(pd__daemon_t *d)
 	}
 	if (d->uid == (uid_t)-1 && geteuid() == 0)
 		pd_log(PD_LOG_WARN, "running as root, as configured (user: root)");
+	if ((ret = pd__state_dir(d)) < 0)
+		return ret;
 	ret = pd__pid_file(d);
 	if (ret < 0)
 		return ret;
@@ -1177,7 +1206,12 @@ static int pd__server_new(pd__daemon_t *d)
 	d->server.answer.tcp_keepalive = (uint16_t)(units ? units : 1); /* 0 says: close now */
 	/* The handler's workers: the UDP ones, then the TCP threads. */
 	d->nworkers = pd_engine_threads(d->engine) + pd_engine_tcp_threads(d->engine);
-	int ret = pd__caches_new(d);
+	/* Before the guards copy the answer settings for each worker. */
+	int ret = pd_transfers_new(&d->xfr, &d->cfg, d->engine, &d->zones);
+	if (ret < 0)
+		return ret;
+	pd_transfers_attach(&d->xfr, &d->server.answer);
+	ret = pd__caches_new(d);
 	if (ret == 0)
 		ret = pd__counters_new(d);
 	if (ret == 0)
@@ -1289,6 +1323,8 @@ static int pd__start(pd__daemon_t *d)
 		return ret; /* the engine said why */
 	if (d->handoff_conn >= 0)
 		pd__takeover_finish(d);
+	if ((ret = pd_transfers_start(&d->xfr)) < 0)
+		return ret;
 	pd__report_close(d);
 	pd__metrics_late(d);
 	malloc_trim(0); /* hand back what the zone builders freed, now that we answer */
@@ -1410,7 +1446,7 @@ static void pd__on_metrics(pd__daemon_t *d)
 {
 	int conn = accept4(d->metrics_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (conn >= 0)
-		pd_metrics_serve(conn, d->stats, d->zones, NULL);
+		pd_metrics_serve(conn, d->stats, d->zones, &d->xfr.stats);
 }
 
 /* SIGHUP reloads the zones; SIGINT and SIGTERM stop; SIGCHLD: a successor ended. */
@@ -1439,8 +1475,10 @@ static void pd__on_signal(pd__daemon_t *d)
  * and control commands act on. */
 static int pd__loop_prepare(pd__daemon_t *d)
 {
-	d->reloader = (pd__reloader_t){
-	    .sources = pd_config_sources(&d->cfg), .engine = d->engine, .zones = &d->zones};
+	d->reloader = (pd__reloader_t){.sources = pd_config_sources(&d->cfg),
+	                               .engine = d->engine,
+	                               .zones = &d->zones,
+	                               .xfr = &d->xfr};
 	d->reloader.sources.watch = true;
 	d->control = (pd_control_t){.cfg = &d->cfg,
 	                            .zones = &d->zones,
@@ -1449,7 +1487,12 @@ static int pd__loop_prepare(pd__daemon_t *d)
 	                            .reload = pd__reload,
 	                            .arg = &d->reloader,
 	                            .upgrade = pd__upgrade_start,
-	                            .upgrade_arg = d};
+	                            .upgrade_arg = d,
+	                            .xfr_stats = &d->xfr.stats};
+	if (d->xfr.xfrd) {
+		d->control.xfr = pd_transfers_command;
+		d->control.xfr_arg = &d->xfr;
+	}
 	d->sig_fd = signalfd(-1, &d->sigs, SFD_CLOEXEC);
 	if (d->sig_fd < 0) {
 		int ret = -errno;
@@ -1466,12 +1509,13 @@ static int pd__loop(pd__daemon_t *d)
 	int ret = pd__loop_prepare(d);
 	while (ret == 0 && !d->stopping) {
 		/* A descriptor of -1 (off, or handed over) is skipped by poll. */
-		struct pollfd pfd[5] = {{.fd = d->sig_fd, .events = POLLIN},
+		struct pollfd pfd[6] = {{.fd = d->sig_fd, .events = POLLIN},
 		                        {.fd = d->handoff_fd, .events = POLLIN},
 		                        {.fd = d->control_fd, .events = POLLIN},
 		                        {.fd = d->metrics_fd, .events = POLLIN},
-		                        {.fd = pd_upgrade_fd(&d->upgrade), .events = POLLIN}};
-		if (poll(pfd, 5, pd_upgrade_wait_ms(&d->upgrade)) < 0) {
+		                        {.fd = pd_upgrade_fd(&d->upgrade), .events = POLLIN},
+		                        {.fd = d->xfr.event_fd, .events = POLLIN}};
+		if (poll(pfd, 6, pd_upgrade_wait_ms(&d->upgrade)) < 0) {
 			if (errno == EINTR)
 				continue;
 			ret = -errno;
@@ -1490,6 +1534,8 @@ static int pd__loop(pd__daemon_t *d)
 			pd__on_signal(d);
 		if (pfd[4].revents)
 			pd_upgrade_on_report(&d->upgrade);
+		if (pfd[5].revents & POLLIN)
+			pd_transfers_on_event(&d->xfr);
 		pd_upgrade_on_time(&d->upgrade);
 	}
 	return ret;
@@ -1517,6 +1563,7 @@ static void pd__log_totals(const pd_stats_t *stats)
 static void pd__stop(pd__daemon_t *d)
 {
 	pd_engine_stop(d->engine);
+	pd_transfers_free(&d->xfr); /* after the TCP threads, which hand it connections */
 	if (!d->handed_over)
 		pd__log_totals(d->stats);
 	if (d->cfg.pid_file && !d->handed_over)
@@ -1547,6 +1594,8 @@ static void pd__cleanup(pd__daemon_t *d)
 	for (size_t i = 0; i < sizeof(fds) / sizeof(*fds); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
+	pd_engine_stop(d->engine);
+	pd_transfers_free(&d->xfr);
 	pd_engine_free(d->engine);
 	for (int i = 0; d->server.caches && i < d->nworkers; i++)
 		pd_cache_free(d->server.caches[i]);

@@ -274,6 +274,9 @@ static bool pd__notify(pd_xfr_serve_t *s, const pd_zoneset_t *zs, const pd_query
 	const pd_tsig_key_t *key = tsig ? tsig->key : NULL;
 	const pd_xfr_secondary_t *sec =
 	    q->qdcount == 1 ? pd_xfr_secondary_find(s->conf, q->question) : NULL;
+	const pd_zone_t *kept = q->qdcount == 1 ? pd_zoneset_get(zs, q->question) : NULL;
+	if (!sec && kept && kept->from == PD_ZONE_FROM_XFR && kept->xfr)
+		sec = kept->xfr; /* a catalog's member: its rules are xfrd's */
 	if (!sec) {
 		if (!tsig)
 			return false; /* the rules answer as NSD does */

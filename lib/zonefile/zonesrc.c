@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -148,6 +149,218 @@ static bool pd__cfg_reads(const pd_zone_sources_t *cfg, const char *path)
 {
 	uint32_t pos = 0;
 	return pd__cfg_next(cfg, path, &pos) >= 0;
+}
+
+/*
+ * The configured secondaries by origin, a table built at first use as the one above:
+ * index + 1 into cfg->secondaries, 0: empty.
+ */
+static const pd_zone_secondary_t *pd__sec_table_of;
+static size_t pd__sec_table_n;
+static pd__sources_t pd__secs; /* their origins in wire form, in cfg's order */
+static uint32_t *pd__sec_table;
+static uint32_t pd__sec_mask;
+
+static int pd__secs_index(const pd_zone_sources_t *cfg)
+{
+	if (pd__sec_table_of == cfg->secondaries && pd__sec_table_n == cfg->nsecondaries)
+		return 0;
+	pd__sources_t s = {0};
+	uint32_t cap = 8;
+	while (cap < cfg->nsecondaries * 2)
+		cap *= 2;
+	uint32_t *t = calloc(cap, sizeof(*t));
+	int ret = t ? 0 : -ENOMEM;
+	for (size_t i = 0; ret == 0 && i < cfg->nsecondaries; i++) {
+		const char *o = cfg->secondaries[i].origin;
+		ret = pd__sources_add(&s, o, strlen(o), NULL, "");
+		if (ret < 0 || !s.v[i].wire)
+			continue;
+		uint32_t j = s.v[i].hash & (cap - 1);
+		while (t[j])
+			j = (j + 1) & (cap - 1);
+		t[j] = (uint32_t)i + 1;
+	}
+	if (ret < 0) {
+		free(t);
+		pd__sources_free(&s);
+		return ret;
+	}
+	free(pd__sec_table);
+	pd__sources_free(&pd__secs);
+	pd__sec_table = t;
+	pd__secs = s;
+	pd__sec_mask = cap - 1;
+	pd__sec_table_of = cfg->secondaries;
+	pd__sec_table_n = cfg->nsecondaries;
+	return 0;
+}
+
+/* The configured secondary of origin wire (lower-cased), or NULL. */
+static const pd_zone_secondary_t *pd__secondary(const pd_zone_sources_t *cfg, const uint8_t *wire)
+{
+	if (!cfg->nsecondaries || !wire || pd__secs_index(cfg) < 0)
+		return NULL;
+	uint32_t h = pd_name_hash(wire, pd_name_len(wire));
+	for (uint32_t j = h & pd__sec_mask; pd__sec_table[j]; j = (j + 1) & pd__sec_mask) {
+		uint32_t i = pd__sec_table[j] - 1;
+		if (pd__secs.v[i].hash == h && pd_name_equal(pd__secs.v[i].wire, wire))
+			return &cfg->secondaries[i];
+	}
+	return NULL;
+}
+
+/*
+ * Whether the zone wire is a secondary's, whose data never comes from the zone files: a
+ * configured secondary, or a zone old has from a transfer (a catalog's member).
+ */
+static bool pd__is_secondary(const pd_zone_sources_t *cfg, const pd_zoneset_t *old,
+                             const uint8_t *wire)
+{
+	const pd_zone_t *prev = wire ? pd_zoneset_get(old, wire) : NULL;
+	return (prev && prev->from == PD_ZONE_FROM_XFR) || pd__secondary(cfg, wire);
+}
+
+int pd_zone_state_path(char *buf, size_t cap, const char *state_dir, const uint8_t *origin)
+{
+	char name[PD_NAME_TXT_MAX], safe[PD_NAME_TXT_MAX * 4];
+	uint8_t lower[PD_NAME_MAX];
+	pd_name_lower(lower, origin);
+	int len = pd_name_to_str(name, sizeof(name), lower);
+	if (len > 1 && name[len - 1] == '.')
+		name[--len] = '\0';
+	size_t n = 0;
+	for (int i = 0; i < len; i++) {
+		if (name[i] == '/') { /* a label's slash must not make a folder */
+			memcpy(safe + n, "\\047", 4);
+			n += 4;
+		} else {
+			safe[n++] = name[i];
+		}
+	}
+	safe[n] = '\0';
+	if (snprintf(buf, cap, "%s/%s.zone", state_dir, safe) >= (int)cap)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* The SOA expire of z (RFC 1035 3.3.13): the fourth of the five numbers ending its RDATA. */
+static uint32_t pd__soa_expire(const pd_zone_t *z)
+{
+	const pd_rrset_t *rs = pd_zone_rrset(z, &z->nodes[z->apex], 6);
+	if (!rs || !rs->count)
+		return 0;
+	const uint8_t *p = pd_zone_rrset_data(z, rs);
+	uint16_t len = (uint16_t)(p[0] << 8 | p[1]);
+	if (len < 20)
+		return 0;
+	p += 2 + len - 8;
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int pd_zone_state_load(const char *path, const uint8_t *origin, const void *xfr, pd_zone_t **out,
+                       char *err, size_t cap)
+{
+	struct stat st;
+	pd_zone_t *z = NULL;
+	*out = NULL;
+	if (stat(path, &st) < 0) {
+		int ret = -errno;
+		snprintf(err, cap, "%s: %s", path, strerror(errno));
+		return ret;
+	}
+	int ret = pd_zone_load(path, origin, &z, err, cap);
+	if (ret < 0)
+		return ret == -ENOENT ? -EIO : ret; /* there, but not readable as a zone */
+	z->from = PD_ZONE_FROM_XFR;
+	z->xfr = xfr;
+	z->loaded_unix = (int64_t)st.st_mtim.tv_sec;
+	if (z->loaded_unix + (int64_t)pd__soa_expire(z) < (int64_t)time(NULL)) {
+		pd_zone_t *ez = pd_zone_expired_new(z);
+		if (!ez) {
+			pd_zone_free(z);
+			snprintf(err, cap, "%s: out of memory", path);
+			return -ENOMEM;
+		}
+		ez->loaded_unix = z->loaded_unix;
+		pd_zone_free(z);
+		z = ez;
+	}
+	*out = z;
+	return 0;
+}
+
+/* The name of a zone as the log names it: no final dot. */
+static void pd__zone_name(char *o, size_t cap, const uint8_t *wire)
+{
+	int len = pd_name_to_str(o, cap, wire);
+	if (len > 1)
+		o[len - 1] = '\0';
+}
+
+/*
+ * The first build: the secondaries' kept copies, appended to zones (*n of them so far).
+ * One that cannot be read is logged and left to the first transfer.
+ */
+static void pd__state_zones(const pd_zone_sources_t *cfg, pd_zone_t **zones, size_t *n,
+                            pd_zones_report_t *rep)
+{
+	char path[4096], err[1024], o[PD_NAME_TXT_MAX];
+	for (size_t i = 0; cfg->state_dir && i < cfg->nsecondaries; i++) {
+		const pd_zone_secondary_t *sec = &cfg->secondaries[i];
+		const uint8_t *wire = pd__secs_index(cfg) == 0 ? pd__secs.v[i].wire : NULL;
+		pd_zone_t *z;
+		if (!wire || pd_zone_state_path(path, sizeof(path), cfg->state_dir, wire) < 0)
+			continue;
+		pd__zone_name(o, sizeof(o), wire);
+		int ret = pd_zone_state_load(path, wire, sec->xfr, &z, err, sizeof(err));
+		if (ret == -ENOENT) {
+			pd_log(PD_LOG_INFO, "zone %s: no copy in %s yet: served once transferred",
+			       o, cfg->state_dir);
+			continue;
+		}
+		if (ret < 0) {
+			pd_log(PD_LOG_ERR, "zone %s: kept copy not served: %s", o, err);
+			rep->failed++;
+			continue;
+		}
+		if (z->expired)
+			pd_log(PD_LOG_WARN,
+			       "zone %s: kept copy %s (serial %u) is past its SOA expire: SERVFAIL "
+			       "until a transfer succeeds",
+			       o, path, z->serial);
+		else
+			pd_log(PD_LOG_INFO,
+			       "zone %s: kept copy loaded from %s: %zu records, serial %u", o, path,
+			       z->record_count, z->serial);
+		rep->loaded++;
+		rep->added++;
+		rep->records += z->record_count;
+		zones[(*n)++] = z;
+	}
+}
+
+/* Later builds: old's transferred zones, as they are. */
+static void pd__keep_xfr_zones(const pd_zoneset_t *old, pd_zone_t **zones, size_t *n,
+                               pd_zones_report_t *rep)
+{
+	for (size_t i = 0; old && i < old->count; i++)
+		if (old->zones[i]->from == PD_ZONE_FROM_XFR) {
+			zones[(*n)++] = old->zones[i];
+			rep->unchanged++;
+		}
+}
+
+/* A zone file with a secondary's origin: not read, and said so. */
+static bool pd__skip_secondary(const pd_zone_sources_t *cfg, const pd_zoneset_t *old,
+                               const pd__source_t *src)
+{
+	if (!pd__is_secondary(cfg, old, src->wire))
+		return false;
+	pd_log(PD_LOG_WARN,
+	       "zone %s: %s ignored: the zone is a secondary, served from its transfers",
+	       src->origin, src->path);
+	return true;
 }
 
 /* Whether s has a source read from path. */
@@ -609,6 +822,8 @@ static int pd__changed_source(const pd_zone_sources_t *cfg, const pd_zoneset_t *
 	const pd_zone_t *prev = pd_zoneset_get(old, wire);
 	const pd_zone_files_t *files = prev ? prev->source : NULL;
 	bool there = access(path, F_OK) == 0;
+	if (pd__is_secondary(cfg, old, wire))
+		return there ? pd__sources_add(s, origin, blen - 5, NULL, path) : 0; /* to warn */
 	if (!prev)
 		return there ? pd__sources_add(s, origin, blen - 5, NULL, path) : 0;
 	if (!files || !files->count || strcmp(files->file[0].path, path) != 0 || !there)
@@ -655,6 +870,8 @@ static int pd__build_changed(const pd_zone_sources_t *cfg, const pd_zoneset_t *o
 		goto out;
 	for (size_t i = 0; i < s.n; i++) {
 		const pd_zone_t *prev = pd_zoneset_get(old, s.v[i].wire);
+		if (pd__skip_secondary(cfg, old, &s.v[i]))
+			continue;
 		pd_zone_t *z = pd__source_zone(cfg, old, &s.v[i], true, rep);
 		if (z && z != prev)
 			zones[nz++] = z;
@@ -711,7 +928,7 @@ int pd_zones_build(const pd_zone_sources_t *cfg, const pd_zoneset_t *old, pd_zon
 		goto out;
 	rep->failed += dir_failed;
 	ret = -ENOMEM;
-	zones = malloc((s.n + (old ? old->count : 0) + 1) * sizeof(*zones));
+	zones = malloc((s.n + (old ? old->count : 0) + cfg->nsecondaries + 1) * sizeof(*zones));
 	if (!zones)
 		goto out;
 	for (size_t i = 0; i < s.n; i++) {
@@ -720,12 +937,18 @@ int pd_zones_build(const pd_zone_sources_t *cfg, const pd_zoneset_t *old, pd_zon
 			rep->failed++;
 			continue;
 		}
+		if (pd__skip_secondary(cfg, old, &s.v[i]))
+			continue;
 		pd_zone_t *z = pd__source_zone(cfg, old, &s.v[i], false, rep);
 		if (z)
 			zones[nzones++] = z;
 	}
 	if (prog.drawn)
 		pd_log_progress_end();
+	if (old)
+		pd__keep_xfr_zones(old, zones, &nzones, rep);
+	else
+		pd__state_zones(cfg, zones, &nzones, rep);
 	ret = pd_zoneset_new(out, zones, nzones);
 	if (ret == 0)
 		ret = pd__settle_old(old, out, zones, nzones, dir_failed, rep);
@@ -825,6 +1048,17 @@ int pd_zones_build_one(const pd_zone_sources_t *cfg, const pd_zoneset_t *old, co
 	if (pd_name_from_str(wire, only) < 0)
 		return -EINVAL;
 	pd_name_lower(wire, wire);
+	if (pd__is_secondary(cfg, old, wire)) {
+		*found = 1;
+		pd_log(PD_LOG_INFO,
+		       "zone %s is a secondary: its copy is kept (pindnsctl zone-refresh checks it "
+		       "with its primaries)",
+		       only);
+		ret = old ? pd_zoneset_replace(old, NULL, 0, out) : pd_zoneset_new(out, NULL, 0);
+		if (ret == 0)
+			rep->serving = rep->unchanged = (*out)->count;
+		goto out;
+	}
 	ret = pd__find_source(cfg, old, only, wire, &s);
 	if (ret < 0 || s.n == 0)
 		goto out;

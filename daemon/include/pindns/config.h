@@ -56,7 +56,10 @@ static inline pd_zone_sources_t pd_config_sources(const pd_config_t *cfg)
 	return (pd_zone_sources_t){.zones = cfg->zones,
 	                           .nzones = cfg->nzones,
 	                           .zones_dir = cfg->zones_dir,
-	                           .sig_warn_secs = cfg->sig_warn_secs};
+	                           .sig_warn_secs = cfg->sig_warn_secs,
+	                           .secondaries = cfg->xfr.sources,
+	                           .nsecondaries = cfg->xfr.nsecondaries,
+	                           .state_dir = cfg->xfr.state_dir};
 }
 
 /**

@@ -9,6 +9,7 @@
 
 #include "pindns/name.h"
 #include "pindns/tsig.h"
+#include "pindns/zonesrc.h"
 
 #define PD_XFR_PORT 53
 
@@ -71,6 +72,7 @@ typedef struct pd_xfr_conf {
 	size_t nkeys;
 	pd_xfr_secondary_t *secondaries;
 	size_t nsecondaries;
+	pd_zone_secondary_t *sources; /* the secondaries for pd_zones_build(), one each */
 	pd_xfr_provide_t *provide;
 	size_t nprovide;
 	pd_xfr_notify_t *notify;

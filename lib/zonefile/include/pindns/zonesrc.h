@@ -12,6 +12,15 @@ typedef struct pd_zone_conf {
 	char *file;
 } pd_zone_conf_t;
 
+/**
+ * A zone kept as a secondary: its data comes by zone transfer, and a copy of it is kept
+ * in the state folder, never from the zone files.
+ */
+typedef struct pd_zone_secondary {
+	const char *origin; /* presentation form */
+	const void *xfr;    /* set as the zone's xfr (the daemon's transfer rules for it) */
+} pd_zone_secondary_t;
+
 /** Where the served zones come from: explicit zones, then every *.zone of a folder. */
 typedef struct pd_zone_sources {
 	const pd_zone_conf_t *zones;
@@ -22,6 +31,12 @@ typedef struct pd_zone_sources {
 	/* Follow the zone files' folders with inotify from the first build on, so a reload
 	 * reads only what changed instead of a stat() of every file (for the daemon). */
 	bool watch;
+	/* Secondaries: at the first build each one's copy in state_dir (pd_zone_state_path())
+	 * is served when there is one; later builds keep old's PD_ZONE_FROM_XFR zones as
+	 * they are, and a zone file with a secondary's origin is ignored. */
+	const pd_zone_secondary_t *secondaries;
+	size_t nsecondaries;
+	const char *state_dir;
 } pd_zone_sources_t;
 
 /** What a build of the zone set did: for its log line and the reload command's reply. */
@@ -37,11 +52,29 @@ typedef struct pd_zones_report {
 } pd_zones_report_t;
 
 /**
+ * Where the copy of the secondary zone origin (wire form) is kept: state_dir/NAME.zone,
+ * NAME its presentation form, lower-cased, without the final dot, "/" escaped as \047.
+ * Returns 0, or -ENAMETOOLONG when it does not fit in cap.
+ */
+int pd_zone_state_path(char *buf, size_t cap, const char *state_dir, const uint8_t *origin);
+
+/**
+ * Reads a secondary's kept copy at path (pd_zone_state_path()) for origin: *out is the
+ * zone (from PD_ZONE_FROM_XFR, xfr set, loaded_unix the file's modification time: when
+ * the copy was last known current), or, when that time plus the SOA expire is past, its
+ * stand-in pd_zone_expired_new(). Returns 0, -ENOENT when there is no copy, or another
+ * negative errno with the reason in err.
+ */
+int pd_zone_state_load(const char *path, const uint8_t *origin, const void *xfr, pd_zone_t **out,
+                       char *err, size_t cap);
+
+/**
  * Loads every zone the configuration names: its "zone" entries, then each *.zone in
  * zones-dir (origin = file name without ".zone", in name order). Zones of old whose
  * files did not change are kept as they are (with cfg->watch, when inotify says only
  * zone files were written, only those are read again: work in proportion to them); zones old has
- * that are no longer named are left out (pd_zoneset_release() frees them). Warnings (signatures
+ * that are no longer named are left out (pd_zoneset_release() frees them), but for the
+ * secondaries' copies (PD_ZONE_FROM_XFR), which are kept as they are. Warnings (signatures
  * about to expire ...) are logged with file:line and the zone served. A zone that fails is logged
  * with file:line and left out, or, when old has it, kept at old's version, so a bad edit never
  * takes down a zone that is serving. On a terminal, a progress line shows how far it got. Returns 0
