@@ -15,7 +15,9 @@
 static int pd__log_level = PD_LOG_INFO;
 static int pd__log_syslog;
 static int pd__progress_tty = -1; /* standard error is a terminal: 1, not: 0, not known: -1 */
-static int pd__progress_shown;    /* a progress line is on the terminal, to clear first */
+/* A progress line is on the terminal, to clear first. Only the main thread draws one, but
+ * any thread (xfrd, transfers out) may log and clear it: atomic. */
+static _Atomic int pd__progress_shown;
 /* Error lines are also written here (pd_log_copy_errors); workers log too, hence atomic. */
 static _Atomic int pd__copy_fd = -1;
 
@@ -87,8 +89,7 @@ void pd_log(int level, const char *fmt, ...)
 	snprintf(line + n, sizeof(line) - n, "pindnsd: %s: %s", names[level], msg);
 	/* One write per line, so lines from several threads do not interleave; a progress
 	 * line on the terminal goes first, the caller draws it again on its next step. */
-	fprintf(stderr, "%s%s\n", pd__progress_shown ? "\r\033[K" : "", line);
-	pd__progress_shown = 0;
+	fprintf(stderr, "%s%s\n", atomic_exchange(&pd__progress_shown, 0) ? "\r\033[K" : "", line);
 }
 
 void pd_log_progress(const char *fmt, ...)
@@ -109,7 +110,6 @@ void pd_log_progress(const char *fmt, ...)
 
 void pd_log_progress_end(void)
 {
-	if (pd__progress_shown)
+	if (atomic_exchange(&pd__progress_shown, 0))
 		fprintf(stderr, "\r\033[K");
-	pd__progress_shown = 0;
 }
