@@ -22,20 +22,7 @@ static pd_diff_t *diff;
 /* example.com at serial with a few records; v 1 changes some and adds names. */
 static pd_zone_t *fz_zone(uint32_t serial, int v)
 {
-	uint8_t o[PD_NAME_MAX], soa[64];
-	pd_name_from_str(o, "example.com");
-	pd_zone_builder_t *b = pd_zone_builder_new(o);
-	if (!b)
-		abort();
-	int n = pd_name_from_str(soa, "ns.example.com");
-	n += pd_name_from_str(soa + n, "h.example.com");
-	memset(soa + n, 0, 20);
-	soa[n] = (uint8_t)(serial >> 24);
-	soa[n + 1] = (uint8_t)(serial >> 16);
-	soa[n + 2] = (uint8_t)(serial >> 8);
-	soa[n + 3] = (uint8_t)serial;
-	fz_add(b, "example.com", PD_TYPE_SOA, soa, (size_t)n + 20);
-	fz_add_name(b, "example.com", PD_TYPE_NS, "ns.example.com");
+	pd_zone_builder_t *b = fz_example_com_at(0, serial);
 	fz_add_name(b, "example.com", PD_TYPE_MX, v ? "mail.example.com" : "mx.example.com");
 	uint8_t a[4] = {192, 0, 2, 1};
 	fz_add(b, "ns.example.com", PD_TYPE_A, a, 4);

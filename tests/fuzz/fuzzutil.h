@@ -48,8 +48,9 @@ static const pd_answer_conf_t fz_conf = {.udp_size = 1232,
                                          .nsid_len = 7,
                                          .tcp_keepalive = 100};
 
-/* A builder for example.com with its SOA (timers all fill bytes) and NS ns.example.com. */
-static inline pd_zone_builder_t *fz_example_com(uint8_t fill)
+/* A builder for example.com with its SOA (serial and timers all fill bytes, or with serial
+ * when it is not negative) and NS ns.example.com. */
+static inline pd_zone_builder_t *fz_example_com_at(uint8_t fill, int64_t serial)
 {
 	uint8_t o[PD_NAME_MAX], soa[64];
 	pd_name_from_str(o, "example.com");
@@ -59,7 +60,15 @@ static inline pd_zone_builder_t *fz_example_com(uint8_t fill)
 	int n = pd_name_from_str(soa, "ns.example.com");
 	n += pd_name_from_str(soa + n, "h.example.com");
 	memset(soa + n, fill, 20);
+	for (int i = 0; serial >= 0 && i < 4; i++)
+		soa[n + i] = (uint8_t)(serial >> (24 - 8 * i));
 	fz_add(b, "example.com", PD_TYPE_SOA, soa, (size_t)n + 20);
 	fz_add_name(b, "example.com", PD_TYPE_NS, "ns.example.com");
 	return b;
+}
+
+/* fz_example_com_at() with the serial of the fill bytes too. */
+static inline pd_zone_builder_t *fz_example_com(uint8_t fill)
+{
+	return fz_example_com_at(fill, -1);
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -13,6 +14,28 @@
 #include "pindns/dns.h"
 #include "pindns/name.h"
 #include "pindns/zone.h"
+
+/*
+ * Under ASan a freed block stays poisoned while it waits in the quarantine, so a test can
+ * tell the zones a release freed from the ones it kept (assert_freed(), assert_live()) (the leak
+ * checker alone would miss a zone kept that should have gone, while a stale pointer to it sits on
+ * the stack).
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define TU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TU_ASAN 1
+#endif
+#endif
+#ifdef TU_ASAN
+#include <sanitizer/asan_interface.h>
+#define assert_freed(z) assert_true(__asan_address_is_poisoned(z))
+#define assert_live(z) assert_false(__asan_address_is_poisoned(z))
+#else
+#define assert_freed(z) ((void)(z))
+#define assert_live(z) ((void)(z))
+#endif
 
 /* A wire name from text; aborts the test on a bad name. */
 static inline size_t tu_name(uint8_t *out, const char *text)
@@ -218,4 +241,39 @@ static inline const tu_rr_t *tu_find(const tu_resp_t *r, int section, uint16_t t
 		if (r->rr[i].section == section && r->rr[i].type == type && n-- == 0)
 			return &r->rr[i];
 	return NULL;
+}
+
+/* A scratch folder for a test program's files: made by tu_dir_setup(), removed with all
+ * it holds by tu_dir_teardown() (cmocka group fixtures); tu_put() writes a file in it. */
+static inline char *tu_dir(void)
+{
+	static char dir[64];
+	return dir;
+}
+
+static inline int tu_dir_setup(void **state)
+{
+	(void)state;
+	strcpy(tu_dir(), "/tmp/pindns-unit-XXXXXX");
+	return mkdtemp(tu_dir()) ? 0 : -1;
+}
+
+static inline int tu_dir_teardown(void **state)
+{
+	char cmd[128];
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tu_dir());
+	return system(cmd);
+}
+
+/* Writes text to the file name in tu_dir(); returns its path (until the next call). */
+static inline const char *tu_put(const char *name, const char *text)
+{
+	static char path[256];
+	snprintf(path, sizeof(path), "%s/%s", tu_dir(), name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
 }

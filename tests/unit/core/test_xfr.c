@@ -13,22 +13,6 @@
 
 #include "msgutil.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define TU_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TU_ASAN 1
-#endif
-#endif
-#ifdef TU_ASAN
-#include <sanitizer/asan_interface.h>
-#define assert_freed(z) assert_true(__asan_address_is_poisoned(z))
-#define assert_live(z) assert_false(__asan_address_is_poisoned(z))
-#else
-#define assert_freed(z) ((void)(z))
-#define assert_live(z) ((void)(z))
-#endif
-
 /* Internal to the core (lib/core/xfr_int.h): the records a diff holds. */
 const pd_rr_t *pd__diff_rrs(const pd_diff_t *d, size_t *removed, size_t *added);
 

@@ -8,27 +8,6 @@
 #include "pindns/query.h"
 #include "pindns/zoneset.h"
 
-/*
- * Under ASan a freed block stays poisoned while it waits in the quarantine, so a test can
- * tell the zones a release freed from the ones it kept (the leak checker alone would miss
- * a zone kept that should have gone, while a stale pointer to it sits on the stack).
- */
-#if defined(__SANITIZE_ADDRESS__)
-#define TU_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TU_ASAN 1
-#endif
-#endif
-#ifdef TU_ASAN
-#include <sanitizer/asan_interface.h>
-#define assert_freed(z) assert_true(__asan_address_is_poisoned(z))
-#define assert_live(z) assert_false(__asan_address_is_poisoned(z))
-#else
-#define assert_freed(z) ((void)(z))
-#define assert_live(z) ((void)(z))
-#endif
-
 /* A compiled zone with just its apex; serial tells zones of one origin apart. */
 static pd_zone_t *zone(const char *origin, uint32_t serial)
 {

@@ -7,32 +7,6 @@
 
 #include "pindns/loader.h"
 
-static char dir[64];
-
-static int setup(void **state)
-{
-	strcpy(dir, "/tmp/pindns-loader-XXXXXX");
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
-}
-
-static const char *put(const char *name, const char *text)
-{
-	static char path[256];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	return path;
-}
-
 #define APEX                                                                                       \
 	"$ORIGIN example.com.\n"                                                                   \
 	"$TTL 300\n"                                                                               \
@@ -59,18 +33,18 @@ static void loads_directives_and_types(void **state)
 {
 	pd_zone_t *z = NULL;
 	char err[1024];
-	put("hosts.inc", "www A 192.0.2.80\n"
-	                 "$ORIGIN sub.example.com.\n"
-	                 "deep TXT \"in sub\"\n");
-	put("other.inc", "x A 192.0.2.99\n");
+	tu_put("hosts.inc", "www A 192.0.2.80\n"
+	                    "$ORIGIN sub.example.com.\n"
+	                    "deep TXT \"in sub\"\n");
+	tu_put("other.inc", "x A 192.0.2.99\n");
 	const char *path =
-	    put("example.com.zone", APEX "mail 600 IN MX 10 mail\n"
-	                                 "$INCLUDE hosts.inc\n"
-	                                 "after A 192.0.2.1 ; the origin is example.com. again\n"
-	                                 "$INCLUDE other.inc other.example.com.\n"
-	                                 "generic TYPE65280 \\# 4 0A000001\n"
-	                                 "v6 AAAA 2001:db8::1\n"
-	                                 "srv._tcp SRV 0 5 443 www\n");
+	    tu_put("example.com.zone", APEX "mail 600 IN MX 10 mail\n"
+	                                    "$INCLUDE hosts.inc\n"
+	                                    "after A 192.0.2.1 ; the origin is example.com. again\n"
+	                                    "$INCLUDE other.inc other.example.com.\n"
+	                                    "generic TYPE65280 \\# 4 0A000001\n"
+	                                    "v6 AAAA 2001:db8::1\n"
+	                                    "srv._tcp SRV 0 5 443 www\n");
 	assert_int_equal(load(path, "example.com", &z, err, sizeof(err)), 0);
 	assert_int_equal(z->serial, 2026112301);
 	assert_int_equal(z->neg_ttl, 60);
@@ -95,10 +69,10 @@ static void expect_error(const char *file, const char *text, const char *want_su
 {
 	pd_zone_t *z = NULL;
 	char err[1024], want[1024];
-	const char *path = put(file, text);
+	const char *path = tu_put(file, text);
 	assert_true(load(path, "example.com", &z, err, sizeof(err)) < 0);
 	assert_null(z);
-	snprintf(want, sizeof(want), "%s/%s", dir, want_suffix);
+	snprintf(want, sizeof(want), "%s/%s", tu_dir(), want_suffix);
 	if (strcmp(err, want) != 0)
 		fail_msg("got '%s'\nwant '%s'", err, want);
 }
@@ -120,12 +94,13 @@ static void errors_have_file_and_line(void **state)
 	expect_error("e6.zone", APEX "txt CH TXT \"chaos\"\n",
 	             "e6.zone:7: class CH records are not served (only IN)");
 	/* An error inside an included file names that file. */
-	put("broken.inc", "ok A 192.0.2.1\n\nnope AAAA not-an-address\n");
+	tu_put("broken.inc", "ok A 192.0.2.1\n\nnope AAAA not-an-address\n");
 	expect_error("e7.zone", APEX "$INCLUDE broken.inc\n",
 	             "broken.inc:3: Syntax error, could not parse the RR's rdata");
 	char want[512];
 	snprintf(want, sizeof(want),
-	         "e8.zone:7: cannot read included %s/missing.inc: No such file or directory", dir);
+	         "e8.zone:7: cannot read included %s/missing.inc: No such file or directory",
+	         tu_dir());
 	expect_error("e8.zone", APEX "$INCLUDE missing.inc\n", want);
 }
 
@@ -133,8 +108,8 @@ static void include_loops_are_caught(void **state)
 {
 	pd_zone_t *z = NULL;
 	char err[1024];
-	put("loop.inc", "$INCLUDE loop.inc\n");
-	const char *path = put("loop.zone", APEX "$INCLUDE loop.inc\n");
+	tu_put("loop.inc", "$INCLUDE loop.inc\n");
+	const char *path = tu_put("loop.zone", APEX "$INCLUDE loop.inc\n");
 	assert_int_equal(load(path, "example.com", &z, err, sizeof(err)), -ELOOP);
 	assert_non_null(strstr(err, "loop.inc:1: $INCLUDE nested more than 8 deep"));
 }
@@ -148,18 +123,18 @@ static void special_files_are_refused(void **state)
 	pd_zone_t *z = NULL;
 	char err[1024], fifo[128], want[256];
 	(void)state;
-	snprintf(fifo, sizeof(fifo), "%s/pipe.inc", dir);
+	snprintf(fifo, sizeof(fifo), "%s/pipe.inc", tu_dir());
 	assert_int_equal(mkfifo(fifo, 0600), 0);
-	const char *path = put("fifo.zone", APEX "$INCLUDE pipe.inc\n");
+	const char *path = tu_put("fifo.zone", APEX "$INCLUDE pipe.inc\n");
 	assert_true(load(path, "example.com", &z, err, sizeof(err)) < 0);
 	snprintf(want, sizeof(want), "cannot read included %s: not a regular file", fifo);
 	assert_non_null(strstr(err, want));
-	path = put("zero.zone", APEX "$INCLUDE /dev/zero\n");
+	path = tu_put("zero.zone", APEX "$INCLUDE /dev/zero\n");
 	assert_true(load(path, "example.com", &z, err, sizeof(err)) < 0);
 	assert_non_null(strstr(err, "cannot read included /dev/zero: not a regular file"));
 	assert_true(load(fifo, "example.com", &z, err, sizeof(err)) < 0);
 	assert_non_null(strstr(err, "pipe.inc: not a regular file"));
-	assert_true(load(dir, "example.com", &z, err, sizeof(err)) < 0);
+	assert_true(load(tu_dir(), "example.com", &z, err, sizeof(err)) < 0);
 	assert_non_null(strstr(err, "Is a directory"));
 	assert_null(z);
 	unlink(fifo);
@@ -308,7 +283,7 @@ static const char *write_lines(const char *name, const char *head, const char *c
                                size_t n, bool wrapped)
 {
 	static char path[256];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(path, sizeof(path), "%s/%s", tu_dir(), name);
 	FILE *f = fopen(path, "w");
 	assert_non_null(f);
 	fputs(head, f);
@@ -392,7 +367,7 @@ static void fast_lines_errors_are_ldns_errors(void **state)
 	 */
 	pd_zone_t *z = NULL;
 	char err[1024];
-	assert_true(load(put("f6.zone", APEX "a\vb A 192.0.2.1\n"), "example.com", &z, err,
+	assert_true(load(tu_put("f6.zone", APEX "a\vb A 192.0.2.1\n"), "example.com", &z, err,
 	                 sizeof(err)) < 0);
 	assert_non_null(strstr(err, "could not parse the RR's TTL"));
 }
@@ -406,8 +381,8 @@ static void fast_lines_end_where_ldns_lines_end(void **state)
 {
 	pd_zone_t *z = NULL;
 	char err[1024];
-	assert_true(load(put("g1.zone", APEX "w 300 TYPE000000000001 192.0.2.1\n"), "example.com",
-	                 &z, err, sizeof(err)) < 0);
+	assert_true(load(tu_put("g1.zone", APEX "w 300 TYPE000000000001 192.0.2.1\n"),
+	                 "example.com", &z, err, sizeof(err)) < 0);
 	assert_non_null(strstr(err, "g1.zone:7:"));
 	static const char *const seps[] = {"\f", "\v", "\r", "\n\f\r"};
 	for (int i = 0; i < 4; i++) {
@@ -415,7 +390,7 @@ static void fast_lines_end_where_ldns_lines_end(void **state)
 		snprintf(text, sizeof(text), APEX "a A 192.0.2.1\n%sb A 192.0.2.2\nc A 192.0.2.3\n",
 		         seps[i]);
 		snprintf(name, sizeof(name), "g%d.zone", i + 2);
-		assert_int_equal(load(put(name, text), "example.com", &z, err, sizeof(err)), 0);
+		assert_int_equal(load(tu_put(name, text), "example.com", &z, err, sizeof(err)), 0);
 		assert_non_null(find(z, "b.example.com"));
 		assert_non_null(find(z, "c.example.com"));
 		assert_int_equal(z->record_count, 6);
@@ -430,7 +405,7 @@ static void fast_lines_end_where_ldns_lines_end(void **state)
 static const char *write_large_zone(const char *name, long hosts, const char *tail)
 {
 	static char path[256];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(path, sizeof(path), "%s/%s", tu_dir(), name);
 	FILE *f = fopen(path, "w");
 	assert_non_null(f);
 	fputs(APEX, f);
@@ -524,7 +499,7 @@ static const char *put_signed(const char *name, const char *soa_exp)
 	         "ns1 RRSIG A 8 3 300 " FAR " 20260101000000 12345 example.com. AAAA\n"
 	         "ns1 RRSIG NSEC 8 3 300 " FAR " 20260101000000 12345 example.com. AAAA\n",
 	         soa_exp);
-	return put(name, text);
+	return tu_put(name, text);
 }
 
 /* The warnings a load gives, one per line, as the loader passes them on. */
@@ -636,7 +611,7 @@ static void many_warnings_are_counted(void **state)
 		                      10 + i, i, 10 + i, next, 10 + i);
 		assert_true(n < sizeof(text));
 	}
-	const char *path = put("many.zone", text);
+	const char *path = tu_put("many.zone", text);
 	assert_int_equal(load_checked(path, 7 * DAY, &z, &w, &count), 0);
 	assert_int_equal(count, (unsigned)hosts);
 	assert_int_equal(w.calls, PD_ZONE_WARN_MAX + 1);
@@ -665,13 +640,13 @@ static void warning_in_included_file(void **state)
 	warnings_t w;
 	unsigned count;
 	char want[512];
-	put("sigs.inc", "\n@" SIG("SOA", "20260520000000"));
-	const char *path = put("inc.zone", APEX "@ NSEC ns1 SOA NS RRSIG NSEC\n"
-	                                        "ns1 NSEC @ A RRSIG NSEC\n"
-	                                        "$INCLUDE sigs.inc\n");
+	tu_put("sigs.inc", "\n@" SIG("SOA", "20260520000000"));
+	const char *path = tu_put("inc.zone", APEX "@ NSEC ns1 SOA NS RRSIG NSEC\n"
+	                                           "ns1 NSEC @ A RRSIG NSEC\n"
+	                                           "$INCLUDE sigs.inc\n");
 	assert_int_equal(load_checked(path, 7 * DAY, &z, &w, &count), 0);
 	assert_int_equal(count, 1);
-	snprintf(want, sizeof(want), "%s/sigs.inc:2: warning: ", dir);
+	snprintf(want, sizeof(want), "%s/sigs.inc:2: warning: ", tu_dir());
 	if (strncmp(w.text, want, strlen(want)) != 0)
 		fail_msg("got '%s', want '%s...'", w.text, want);
 	pd_zone_free(z);
@@ -695,5 +670,5 @@ int main(void)
 	    cmocka_unit_test(many_warnings_are_counted),
 	    cmocka_unit_test(warning_in_included_file),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tu_dir_setup, tu_dir_teardown);
 }

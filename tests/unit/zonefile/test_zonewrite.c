@@ -8,32 +8,6 @@
 #include "pindns/loader.h"
 #include "pindns/zonewrite.h"
 
-static char dir[64];
-
-static int setup(void **state)
-{
-	strcpy(dir, "/tmp/pindns-zonewrite-XXXXXX");
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
-}
-
-static const char *put(const char *name, const char *text)
-{
-	static char path[256];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	return path;
-}
-
 static pd_zone_t *load(const char *path, const char *origin)
 {
 	uint8_t o[PD_NAME_MAX];
@@ -116,8 +90,8 @@ static void lines_free(lines_t *l)
 static void round_trip(const char *origin, const char *text, size_t expect_records)
 {
 	char src[300], out[300], err[1024];
-	snprintf(src, sizeof(src), "%s", put("src.zone", text));
-	snprintf(out, sizeof(out), "%s/%s.zone", dir, origin);
+	snprintf(src, sizeof(src), "%s", tu_put("src.zone", text));
+	snprintf(out, sizeof(out), "%s/%s.zone", tu_dir(), origin);
 	pd_zone_t *a = load(src, origin);
 	assert_non_null(a);
 	if (expect_records)
@@ -320,19 +294,19 @@ static void writes_nsec3_signed(void **state)
 static void replaces_atomically(void **state)
 {
 	char out[300], tmp[310], err[1024];
-	snprintf(out, sizeof(out), "%s/keep.zone", dir);
-	pd_zone_t *a = load(put("src.zone", "$ORIGIN k.test.\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\n"
-	                                    "ns A 192.0.2.1\n"),
+	snprintf(out, sizeof(out), "%s/keep.zone", tu_dir());
+	pd_zone_t *a = load(tu_put("src.zone", "$ORIGIN k.test.\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\n"
+	                                       "ns A 192.0.2.1\n"),
 	                    "k.test");
-	put("keep.zone", "garbage that is no zone file at all, and longer than the new one "
-	                 "..............................................................\n");
+	tu_put("keep.zone", "garbage that is no zone file at all, and longer than the new one "
+	                    "..............................................................\n");
 	assert_int_equal(pd_zone_write(a, out, err, sizeof(err)), 0);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", out);
 	assert_int_not_equal(access(tmp, F_OK), 0);
 	pd_zone_t *b = load(out, "k.test");
 	assert_int_equal(b->record_count, 3);
 	pd_zone_free(b);
-	snprintf(out, sizeof(out), "%s/no/such/folder/k.zone", dir);
+	snprintf(out, sizeof(out), "%s/no/such/folder/k.zone", tu_dir());
 	assert_int_equal(pd_zone_write(a, out, err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, "no/such/folder/k.zone.tmp"));
 	pd_zone_free(a);
@@ -346,5 +320,5 @@ int main(void)
 	    cmocka_unit_test(writes_nsec3_signed),
 	    cmocka_unit_test(replaces_atomically),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tu_dir_setup, tu_dir_teardown);
 }
