@@ -82,7 +82,8 @@ int pd_transfers_new(pd_transfers_t *t, const pd_config_t *cfg, pd_engine_t *eng
 			goto fail;
 		}
 		pd_xfrd_hooks_t hooks = {.publish = pd__publish_hook, .arg = t};
-		if ((ret = pd_xfrd_new(&t->xfrd, x, *zones, &hooks, &t->stats, err, sizeof(err))) < 0)
+		if ((ret = pd_xfrd_new(&t->xfrd, x, *zones, &hooks, &t->stats, err, sizeof(err))) <
+		    0)
 			goto fail;
 	}
 	if (pd__wants_serve(x) &&
@@ -124,8 +125,14 @@ void pd_transfers_publish(pd_transfers_t *t, pd_zoneset_t *next)
 /* The set with xfrd's change in it: a zone put in, or one taken out. */
 static int pd__apply(pd_transfers_t *t, pd_zoneset_t **next)
 {
-	if (t->zone)
+	if (t->zone) {
+		/* RFC 9432 5.4: a catalog's member that clashes with a zone served from its
+		 * file is ignored; decided here, on the set being served, so no reload races. */
+		const pd_zone_t *was = pd_zoneset_get(*t->zones, t->zone->origin);
+		if (was && was->from != PD_ZONE_FROM_XFR)
+			return -EEXIST;
 		return pd_zoneset_replace(*t->zones, &t->zone, 1, next);
+	}
 	const uint8_t *origin = t->remove;
 	return pd_zoneset_remove(*t->zones, &origin, 1, next);
 }
@@ -153,8 +160,9 @@ int pd_transfers_command(void *arg, const char *cmd, const char *zone, char *buf
 {
 	pd_transfers_t *t = arg;
 	if (!t->xfrd) {
-		snprintf(buf, cap, "no zone transfers are configured (no secondary, catalog or "
-		                   "notify entries): every zone is loaded from its file");
+		snprintf(buf, cap,
+		         "no zone transfers are configured (no secondary, catalog or "
+		         "notify entries): every zone is loaded from its file");
 		return -ENOENT;
 	}
 	return pd_xfrd_command(t->xfrd, cmd, zone, buf, cap);

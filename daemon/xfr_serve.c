@@ -318,6 +318,9 @@ static bool pd__transfer(pd_xfr_serve_t *s, const pd_zoneset_t *zs, const pd_que
 		return tsig ? pd__reply(s, d, q, PD_RCODE_NOTIMP, false, true, tsig) : false;
 	if (z->expired)
 		return pd__reply(s, d, q, PD_RCODE_SERVFAIL, false, true, tsig);
+	uint32_t from;
+	if (q->qtype == PD_TYPE_IXFR && pd_xfr_ixfr_serial(q, &from) < 0)
+		return pd__reply(s, d, q, PD_RCODE_FORMERR, false, true, tsig); /* as Knot */
 	if (!d->tcp)
 		return pd__reply_soa(s, d, q, z, tsig);
 	if (atomic_load_explicit(&s->active, memory_order_relaxed) >= PD__XFR_OUT_MAX)
@@ -728,8 +731,20 @@ static pd_journal_t *pd__journal(pd_xfr_serve_t *s, const uint8_t *origin)
 /* Journals the change of one zone from old to new, when its serial moved. */
 static void pd__journal_change(pd_xfr_serve_t *s, const pd_zone_t *old, const pd_zone_t *new)
 {
-	if (!old || old == new || old->serial == new->serial || new->expired || old->expired ||
-	    !pd__provided(s->conf, new->origin))
+	if (!old || old == new || !pd__provided(s->conf, new->origin))
+		return;
+	if (old->serial == new->serial) {
+		/* Another version under the same serial (a file edited without its serial
+		 * moving): the history no longer leads to what is served, so IXFR falls back to
+		 * AXFR until the serial moves. */
+		pthread_mutex_lock(&s->lock);
+		for (size_t i = 0; i < s->njournals; i++)
+			if (pd_name_equal(s->journals[i].origin, new->origin))
+				pd_journal_clear(s->journals[i].j);
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	if (new->expired || old->expired)
 		return;
 	pd_diff_t *d = NULL;
 	char origin[PD_NAME_TXT_MAX];

@@ -428,7 +428,12 @@ static int pd__publish(pd_xfrd_t *x, pd__sec_t *s, pd_zone_t *z)
 	pthread_mutex_lock(&x->lock);
 	s->cur = ret < 0 ? old : z;
 	pthread_mutex_unlock(&x->lock);
-	if (ret < 0)
+	if (ret == -EEXIST)
+		pd_log(PD_LOG_ERR,
+		       "zone %s: not served from %s: a zone of that name is served "
+		       "from its file (RFC 9432 5.4)",
+		       s->name, s->catalog ? s->catalog->name : "its primaries");
+	else if (ret < 0)
 		pd_log(PD_LOG_ERR, "zone %s: serial %u could not be published: %s", s->name, serial,
 		       strerror(-ret));
 	return ret;
@@ -1109,12 +1114,13 @@ static size_t pd__status_line(const pd_xfrd_t *x, const pd__sec_t *s, char *buf,
 {
 	char prim[512] = "", last[48] = "never", next[48], exp[64], key[PD_NAME_TXT_MAX] = "";
 	int64_t now = pd__unix_now(), now_ms = pd__xfrd_now_ms();
-	for (size_t i = 0; i < s->conf->nprimaries; i++) {
-		size_t l = strlen(prim);
+	/* As many primaries as fit; l stays below sizeof(prim), so prim stays a string. */
+	for (size_t i = 0, l = 0; i < s->conf->nprimaries && l + 2 < sizeof(prim); i++) {
 		if (l)
 			prim[l++] = ' ';
 		pd__xfrd_addr_str((const struct sockaddr *)&s->conf->primaries[i].addr, prim + l,
 		                  sizeof(prim) - l);
+		l += strlen(prim + l);
 	}
 	if (s->conf->nprimaries && s->conf->primaries[0].key)
 		pd__name_of(key, sizeof(key), s->conf->primaries[0].key->name);

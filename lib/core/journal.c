@@ -188,6 +188,11 @@ void pd_journal_free(pd_journal_t *j)
 	free(j);
 }
 
+void pd_journal_clear(pd_journal_t *j)
+{
+	pd__journal_drop(j, j->n);
+}
+
 int pd_journal_add(pd_journal_t *j, pd_diff_t *d)
 {
 	if (j->n && j->diffs[j->n - 1]->to != d->from)

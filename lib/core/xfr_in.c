@@ -10,6 +10,7 @@
 #include "xfr_int.h"
 
 #define PD__CHUNK (64u << 10)
+#define PD__EMPTY_MAX 16 /* messages in a row without a record: a primary gone astray */
 
 /* Room for the records received: chunks that never move, so records can point into them. */
 typedef struct pd__chunk {
@@ -36,11 +37,14 @@ struct pd_xfr_in {
 	uint32_t diff_to;     /* the incremental form: the new serial of the diff being read */
 	pd_rr_t soa;          /* the first SOA, in the chunks */
 	pd_zone_builder_t *b; /* the AXFR form */
-	/* The incremental form: the version so far (sorted, but its SOA), what the diff
-	 * being read deletes of it, and what it adds. */
-	pd_rr_t *base, *adds;
-	bool *dead;
-	size_t nbase, nadds, adds_cap;
+	/* The incremental form: the version so far is old's records (base, sorted, but its
+	 * SOA) and those the diffs read so far added (extra, sorted), less the dead ones;
+	 * adds are what the diff being read adds. base is never rewritten, so a diff costs
+	 * in proportion to what this transfer added, not to the zone. */
+	pd_rr_t *base, *extra, *adds;
+	bool *dead, *extra_dead;
+	size_t nbase, nextra, nadds, adds_cap;
+	unsigned empty_run; /* messages in a row without a record */
 	pd__chunk_t *chunks;
 	char err[256];
 	uint8_t owner[PD_NAME_MAX];
@@ -190,9 +194,6 @@ static int pd__in_parse_rr(pd_xfr_in_t *x, pd_wire_t *w, pd_rr_t *rr)
 		pd_name_to_str(o, sizeof(o), x->owner);
 		return pd__in_fail(x, -EPROTO, "record %s of class %u, not IN", o, cls);
 	}
-	x->bytes += rr->owner_len + 10u + rr->rdlen;
-	if (x->max_bytes && x->bytes > x->max_bytes)
-		return pd__in_fail(x, -EFBIG, "transfer larger than %zu bytes", x->max_bytes);
 	x->records++;
 	return 0;
 }
@@ -256,22 +257,40 @@ static int pd__in_start_ixfr(pd_xfr_in_t *x, uint32_t from)
 	return 0;
 }
 
-/* Marks the record of the version so far equal to rr deleted; -ENOENT if there is none. */
-static int pd__in_delete(pd_xfr_in_t *x, const pd_rr_t *rr)
+/* The first record of the sorted v (n of them) equal to rr and not dead, or n. */
+static size_t pd__find_live(const pd_rr_t *v, const bool *dead, size_t n, const pd_rr_t *rr)
 {
-	size_t lo = 0, hi = x->nbase;
+	size_t lo = 0, hi = n;
 	while (lo < hi) { /* the first not below rr */
 		size_t mid = lo + (hi - lo) / 2;
-		if (pd__rr_cmp(&x->base[mid], rr) < 0)
+		if (pd__rr_cmp(&v[mid], rr) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	for (; lo < x->nbase && pd__rr_cmp(&x->base[lo], rr) == 0; lo++)
-		if (!x->dead[lo]) {
-			x->dead[lo] = true;
-			return 0;
-		}
+	for (; lo < n && pd__rr_cmp(&v[lo], rr) == 0; lo++)
+		if (!dead[lo])
+			return lo;
+	return n;
+}
+
+/* Marks the record of the version so far equal to rr dead; false when it has none. */
+static bool pd__in_kill(pd_xfr_in_t *x, const pd_rr_t *rr)
+{
+	size_t i = pd__find_live(x->base, x->dead, x->nbase, rr);
+	if (i < x->nbase)
+		return x->dead[i] = true;
+	i = pd__find_live(x->extra, x->extra_dead, x->nextra, rr);
+	if (i < x->nextra)
+		return x->extra_dead[i] = true;
+	return false;
+}
+
+/* Marks the record of the version so far equal to rr deleted; -ENOENT if there is none. */
+static int pd__in_delete(pd_xfr_in_t *x, const pd_rr_t *rr)
+{
+	if (pd__in_kill(x, rr))
+		return 0;
 	char o[PD_NAME_TXT_MAX];
 	pd_name_to_str(o, sizeof(o), rr->owner);
 	return pd__in_fail(x, -ENOENT, "IXFR deletes a record of %s (type %u) we do not have", o,
@@ -294,29 +313,47 @@ static int pd__in_add(pd_xfr_in_t *x, pd_rr_t rr)
 	return ret;
 }
 
-/* The diff read is applied: the version so far without its deletions, with its additions. */
+/*
+ * The diff read is applied: its additions join extra. An addition of a record the version
+ * already has replaces it (RFC 1995 has no "add if missing": BIND takes it so), so that
+ * no record is held twice and a later deletion of it deletes it.
+ */
 static int pd__in_commit(pd_xfr_in_t *x)
 {
-	size_t n = 0;
-	pd_rr_t *base = malloc((x->nbase + x->nadds + 1) * sizeof(*base));
-	bool *dead = calloc(x->nbase + x->nadds + 1, sizeof(*dead));
-	if (!base || !dead) {
-		free(base);
+	if (!x->nadds)
+		return 0;
+	qsort(x->adds, x->nadds, sizeof(*x->adds), pd__rr_qcmp);
+	size_t k = 0;
+	for (size_t i = 0; i < x->nadds; i++) {
+		if (k && pd__rr_cmp(&x->adds[k - 1], &x->adds[i]) == 0) {
+			x->adds[k - 1] = x->adds[i]; /* twice in one diff: the last one */
+			continue;
+		}
+		pd__in_kill(x, &x->adds[i]);
+		x->adds[k++] = x->adds[i];
+	}
+	size_t cap = x->nextra + k + 1, n = 0, i = 0, j = 0;
+	pd_rr_t *v = malloc(cap * sizeof(*v));
+	bool *dead = calloc(cap, sizeof(*dead));
+	if (!v || !dead) {
+		free(v);
 		free(dead);
 		return pd__in_fail(x, -ENOMEM, "out of memory");
 	}
-	for (size_t i = 0; i < x->nbase; i++)
-		if (!x->dead[i])
-			base[n++] = x->base[i];
-	if (x->nadds)
-		memcpy(base + n, x->adds, x->nadds * sizeof(*base));
-	n += x->nadds;
-	qsort(base, n, sizeof(*base), pd__rr_qcmp);
-	free(x->base);
-	free(x->dead);
-	x->base = base;
-	x->dead = dead;
-	x->nbase = n;
+	while (i < x->nextra || j < k) { /* both sorted: merged, the dead left out */
+		if (i < x->nextra && x->extra_dead[i]) {
+			i++;
+			continue;
+		}
+		bool from_extra =
+		    j == k || (i < x->nextra && pd__rr_cmp(&x->extra[i], &x->adds[j]) < 0);
+		v[n++] = from_extra ? x->extra[i++] : x->adds[j++];
+	}
+	free(x->extra);
+	free(x->extra_dead);
+	x->extra = v;
+	x->extra_dead = dead;
+	x->nextra = n;
 	x->nadds = 0;
 	return 0;
 }
@@ -420,6 +457,11 @@ int pd_xfr_in_feed(pd_xfr_in_t *x, const uint8_t *msg, size_t len)
 		return -EPROTO;
 	if (x->state == PD__IN_DONE)
 		return pd__in_fail(x, -EPROTO, "a message after the last SOA");
+	/* What comes counts, records or not: a primary that sends empty messages without end
+	 * reaches xfr-max-size too, and a run of them is cut short. */
+	x->bytes += len;
+	if (x->max_bytes && x->bytes > x->max_bytes)
+		return pd__in_fail(x, -EFBIG, "transfer larger than %zu bytes", x->max_bytes);
 	pd_wire_init(&w, msg, len);
 	int ret = pd__in_header(x, &w);
 	if (ret < 0)
@@ -434,6 +476,10 @@ int pd_xfr_in_feed(pd_xfr_in_t *x, const uint8_t *msg, size_t len)
 	}
 	if (ret < 0)
 		return ret;
+	x->empty_run = an ? 0 : x->empty_run + 1;
+	if (x->empty_run > PD__EMPTY_MAX)
+		return pd__in_fail(x, -EPROTO, "%u messages in a row without a record",
+		                   x->empty_run);
 	x->msgs++;
 	/* Our own SOA alone: we are current (RFC 1995 4), or newer than what it has. */
 	if (x->state == PD__IN_SECOND && x->old && !pd__serial_gt(x->serial, x->old->serial)) {
@@ -447,11 +493,15 @@ int pd_xfr_in_feed(pd_xfr_in_t *x, const uint8_t *msg, size_t len)
 static int pd__in_build_ixfr(pd_xfr_in_t *x)
 {
 	x->b = pd_zone_builder_new(x->origin);
-	if (!x->b || pd_zone_builder_reserve(x->b, x->nbase + 1, x->bytes) < 0)
+	if (!x->b || pd_zone_builder_reserve(x->b, x->nbase + x->nextra + 1, x->bytes) < 0)
 		return pd__in_fail(x, -ENOMEM, "out of memory");
 	int ret = pd__in_builder_add(x, &x->soa);
 	for (size_t i = 0; ret == 0 && i < x->nbase; i++)
-		ret = pd__in_builder_add(x, &x->base[i]);
+		if (!x->dead[i])
+			ret = pd__in_builder_add(x, &x->base[i]);
+	for (size_t i = 0; ret == 0 && i < x->nextra; i++)
+		if (!x->extra_dead[i])
+			ret = pd__in_builder_add(x, &x->extra[i]);
 	return ret;
 }
 
@@ -503,6 +553,8 @@ void pd_xfr_in_free(pd_xfr_in_t *x)
 	pd_zone_builder_free(x->b);
 	free(x->base);
 	free(x->dead);
+	free(x->extra);
+	free(x->extra_dead);
 	free(x->adds);
 	free(x);
 }

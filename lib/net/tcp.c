@@ -345,7 +345,8 @@ static int pd__conn_take(pd__tcp_thread_t *th, pd__conn_t *c, int k, const void 
 	for (int i = 0; i <= k; i++)
 		in += 2 + th->dgrams[i].in_len;
 	if (th->net)
-		pd__count_traffic(th->net, k + 1, k, in, owed);
+		/* The taken message is answered, by the transfer: not a drop. */
+		pd__count_traffic(th->net, k + 1, k + 1, in, owed);
 	c->answered += (uint32_t)k;
 	int first = 0;
 	while (first < k && sent >= th->iov[first].iov_len)

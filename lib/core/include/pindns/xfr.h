@@ -68,6 +68,9 @@ typedef struct pd_journal pd_journal_t;
 pd_journal_t *pd_journal_new(size_t max_bytes);
 void pd_journal_free(pd_journal_t *j);
 
+/** Forgets every difference j holds (the zone changed without a serial to say so). */
+void pd_journal_clear(pd_journal_t *j);
+
 /**
  * Adds d (the journal takes a reference) after the last. A d whose from is not the
  * last's to starts the chain again (the history before it cannot reach the current
