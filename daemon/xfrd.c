@@ -280,6 +280,10 @@ static int pd__soa_query(pd_xfrd_t *x, pd__sec_t *s, const pd_xfr_remote_t *r, u
 				                      x->stop_fd);
 			if (n == 0)
 				n = -EPIPE;
+			/* As over UDP: an answer to another query is none. */
+			if (n >= 12 && (x->resp[0] != x->msg[0] || x->resp[1] != x->msg[1] ||
+			                !(x->resp[2] & 0x80)))
+				n = -EPROTO;
 			close(fd);
 		}
 	}

@@ -56,7 +56,10 @@ int pd_diff_new(const pd_zone_t *old, const pd_zone_t *new, pd_diff_t **out);
 uint32_t pd_diff_from(const pd_diff_t *d); /* the old version's serial */
 uint32_t pd_diff_to(const pd_diff_t *d);   /* the new version's serial */
 size_t pd_diff_size(const pd_diff_t *d);   /* bytes it holds, for the journal's bound */
+/** Takes another reference to d; returns d. */
 pd_diff_t *pd_diff_ref(pd_diff_t *d);
+
+/** Drops a reference to d, freeing it with the last; d may be NULL. */
 void pd_diff_unref(pd_diff_t *d);
 
 /**
@@ -65,7 +68,11 @@ void pd_diff_unref(pd_diff_t *d);
  */
 typedef struct pd_journal pd_journal_t;
 
+/** An empty journal keeping at most max_bytes of differences (pd_diff_size()); NULL
+ * when out of memory. */
 pd_journal_t *pd_journal_new(size_t max_bytes);
+
+/** Drops the journal's references to its differences and frees it; j may be NULL. */
 void pd_journal_free(pd_journal_t *j);
 
 /** Forgets every difference j holds (the zone changed without a serial to say so). */
@@ -130,6 +137,7 @@ int pd_xfr_ixfr_serial(const pd_query_t *q, uint32_t *serial);
  */
 int pd_xfr_out_next(pd_xfr_out_t *x, uint8_t *msg, size_t cap, size_t reserve);
 
+/** Frees x and drops its references to the diffs (the zone stays the caller's). */
 void pd_xfr_out_free(pd_xfr_out_t *x);
 
 /* ---- transfers in ---- */
@@ -175,8 +183,10 @@ int pd_xfr_in_feed(pd_xfr_in_t *x, const uint8_t *msg, size_t len);
  */
 int pd_xfr_in_finish(pd_xfr_in_t *x, pd_zone_t **out);
 
-bool pd_xfr_in_was_ixfr(const pd_xfr_in_t *x);  /* the response was incremental */
-int pd_xfr_in_rcode(const pd_xfr_in_t *x);      /* the response's rcode, once known */
-size_t pd_xfr_in_records(const pd_xfr_in_t *x); /* records received so far */
-const char *pd_xfr_in_error(const pd_xfr_in_t *x);
+bool pd_xfr_in_was_ixfr(const pd_xfr_in_t *x);     /* the response was incremental */
+int pd_xfr_in_rcode(const pd_xfr_in_t *x);         /* the response's rcode, once known */
+size_t pd_xfr_in_records(const pd_xfr_in_t *x);    /* records received so far */
+const char *pd_xfr_in_error(const pd_xfr_in_t *x); /* why it failed, or "" */
+
+/** Frees x and all it received (not old, which stays the caller's). */
 void pd_xfr_in_free(pd_xfr_in_t *x);
