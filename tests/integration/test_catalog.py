@@ -9,7 +9,9 @@ no longer served (REFUSED, as for any name outside our zones); a member's change
 pindnsd by NOTIFY. The SOA timers (refresh an hour) leave NOTIFY the only way a change
 can arrive within the waits here. A second catalog, written by hand as an ordinary zone
 (with a group property, which is ignored), is followed beside the first. Transferred
-zones are kept in state-dir as ORIGIN.zone. Each wait is bounded (WAIT seconds); pindnsd
+zones are kept in state-dir as ORIGIN.zone. A member
+that clashes with a zone pindnsd serves from its own file is refused (RFC 9432 5.4): the
+file's zone stays served. Each wait is bounded (WAIT seconds); pindnsd
 must exit 0 with no sanitizer report at the end (harness).
 
 With PINDNS_CATALOG_REFERENCE=knot the same tests run against a Knot secondary
@@ -20,6 +22,7 @@ pindnsctl skipped): what shows that the tests ask nothing a reference secondary 
 import os
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -33,6 +36,12 @@ OUTSIDE = "other.example"  # on Knot, not in the catalog
 # a group property (RFC 9432 4.4.2) that a consumer without groups ignores.
 HAND = "hand.catalog"
 HAND_MEMBERS = ["h1.example", "h2.example"]
+# A member that clashes with a zone pindnsd serves from its own file (RFC 9432 5.4: the
+# member is ignored): the file's www address and serial are not Knot's.
+CLASH = "local.test"
+CLASH_FILE = "\n".join([
+    "$ORIGIN %s." % CLASH, "$TTL 300", "@ SOA ns1 hostmaster 100 3600 600 86400 300",
+    "@ NS ns1", "ns1 A 192.0.2.53", "www A 192.0.2.199"]) + "\n"
 WAIT = 15.0
 CTL = os.path.join(os.path.dirname(harness.PINDNSD), "pindnsctl")
 MISSING = xfrpeers.missing("knotd", "knotc", "kdig", "dig")
@@ -57,10 +66,10 @@ def setUpModule():
     if MISSING:
         raise unittest.SkipTest("not installed: %s" % ", ".join(MISSING))
     key = PEERS["key"] = xfrpeers.TsigKey.generate("xfr.key")
-    zones = {z: member_zone(z) for z in MEMBERS + HAND_MEMBERS + [OUTSIDE]}
+    zones = {z: member_zone(z) for z in MEMBERS + HAND_MEMBERS + [OUTSIDE, CLASH]}
     zones[HAND] = hand_catalog(HAND_MEMBERS)
     knot = PEERS["knot"] = xfrpeers.KnotPrimary(zones, key=key, catalog=CATALOG,
-                                                members=MEMBERS)
+                                                members=MEMBERS + [CLASH])
     try:
         if REFERENCE == "knot":
             PEERS["pindns"] = xfrpeers.KnotSecondary(knot.port, key=key, catalog=CATALOG)
@@ -68,8 +77,11 @@ def setUpModule():
             knot.set_notify([PEERS["pindns"].port, PEERS["hand"].port])
             return
         d = PEERS["dir"] = tempfile.mkdtemp(prefix="pindns-catalog-")
-        zonedir = os.path.join(d, "zones")  # no zones of its own: members only
+        zonedir = os.path.join(d, "zones")  # of its own, only the one a member clashes with
         os.mkdir(zonedir)
+        os.chmod(zonedir, 0o755)  # read again on reload, maybe after dropping root
+        with open(os.path.join(zonedir, CLASH + ".zone"), "w") as f:
+            f.write(CLASH_FILE)
         PEERS["state"] = xfrpeers.pindns_state_dir(d)
         PEERS["ctl"] = os.path.join(d, "control.sock")
         conf = os.path.join(d, "pindns.conf")
@@ -232,6 +244,47 @@ class Catalog(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("member", r.stdout.lower(), r.stdout)
         self.assertIn(str(self.knot.serial(origin)), r.stdout)
+
+    def test_8_member_clashing_with_a_zone_file(self):
+        """A member of the catalog that is also a zone served from its file: the member is
+        refused (RFC 9432 5.4), logged, and the file's zone goes on being served, also
+        after a reload and a transfer of the member asked for again. The member used to
+        replace the file's zone, and keep it replaced across reloads."""
+        if REFERENCE:
+            self.skipTest("a zone of pindnsd's own files")
+        refused = "zone %s: not served from %s" % (CLASH, CATALOG)
+
+        def wait_refused(count):
+            deadline = time.monotonic() + WAIT
+            while self.srv.output().count(refused) < count:
+                if time.monotonic() > deadline:
+                    r = xfrpeers.query(self.port, "www." + CLASH, "A")
+                    self.fail("no %r logged %d time(s); www.%s A: %s%s" % (
+                        refused, count, CLASH, r.answer, self.log()))
+                time.sleep(0.05)
+
+        def assert_file_served():
+            r = xfrpeers.query(self.port, "www." + CLASH, "A")
+            self.assertEqual([rr.split()[4] for rr in r.answer], ["192.0.2.199"],
+                             "%s%s" % (r, self.log()))
+            r = xfrpeers.query(self.port, CLASH, "SOA")
+            self.assertEqual([rr.split()[6] for rr in r.answer], ["100"], r)
+
+        self.assertIn(CLASH, xfrpeers.catalog_members(self.knot.port, CATALOG,
+                                                      key=self.key))
+        self.assertEqual(xfrpeers.query(self.knot.port, "www." + CLASH, "A").answer[0]
+                         .split()[4], "192.0.2.80")
+        wait_refused(1)
+        assert_file_served()
+        r = harness.run([CTL, "-s", PEERS["ctl"], "reload"], timeout=30)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("reload done", r.stdout)
+        assert_file_served()
+        seen = self.srv.output().count(refused)
+        r = harness.run([CTL, "-s", PEERS["ctl"], "zone-retransfer", CLASH], timeout=30)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        wait_refused(seen + 1)
+        assert_file_served()
 
 
 if __name__ == "__main__":

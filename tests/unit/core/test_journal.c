@@ -140,13 +140,42 @@ static void test_refs(void **state)
 	pd_journal_free(NULL);
 }
 
+/*
+ * pd_journal_clear(): a zone changed without its serial moving (a file edited, its serial
+ * left) has a history that no longer leads to what is served, so xfr_serve clears the
+ * journal and IXFR falls back to AXFR. Cleared, no serial is reachable any more, its
+ * bytes are given back (three diffs fit again under a bound of three), and diffs added
+ * after it chain from where they start.
+ */
+static void test_clear(void **state)
+{
+	pd_diff_t *d = diff(1, 2, 200);
+	size_t size = pd_diff_size(d);
+	pd_diff_unref(d);
+	pd_journal_t *j = pd_journal_new(3 * size + size / 2);
+	add(j, 1, 2, 200);
+	add(j, 2, 3, 200);
+	add(j, 3, 4, 200);
+	assert_since(j, 1, 3, 4);
+	pd_diff_t *out[8];
+	pd_journal_clear(j);
+	for (uint32_t s = 1; s <= 4; s++)
+		assert_int_equal(pd_journal_since(j, s, out, 8), -ENOENT);
+	pd_journal_clear(j); /* empty: nothing to do */
+	add(j, 4, 5, 200);
+	add(j, 5, 6, 200);
+	add(j, 6, 7, 200);
+	assert_since(j, 4, 3, 7); /* all three kept: the cleared ones' bytes are not counted */
+	assert_int_equal(pd_journal_since(j, 1, out, 8), -ENOENT);
+	pd_journal_free(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_chain),
-	    cmocka_unit_test(test_gap),
-	    cmocka_unit_test(test_bound),
-	    cmocka_unit_test(test_refs),
+	    cmocka_unit_test(test_chain), cmocka_unit_test(test_gap),
+	    cmocka_unit_test(test_bound), cmocka_unit_test(test_refs),
+	    cmocka_unit_test(test_clear),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

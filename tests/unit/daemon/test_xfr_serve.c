@@ -476,6 +476,91 @@ static void stalled_readers_time_out_within_the_limit(void **state)
 	pd_zoneset_free(zs);
 }
 
+/*
+ * An IXFR query without the client's SOA in its authority section says nothing to
+ * start from: FORMERR (as Knot answers it), over UDP and over TCP, signed when asked
+ * signed. It used to be answered the SOA alone over UDP, and over TCP taken, for a
+ * transfer that could not be made.
+ */
+static void ixfr_without_soa_is_formerr(void **state)
+{
+	(void)state;
+	pd_xfr_serve_t *s = serve_new();
+	pd_zoneset_t *zs = set_of(zone_v(7, 0));
+	uint8_t q[600];
+	asked_t *a = malloc(sizeof(*a));
+	size_t n = tu_query(q, "example.com", PD_TYPE_IXFR, PD_CLASS_IN, 0, 0);
+	for (int tcp = 0; tcp < 2; tcp++) {
+		ask(s, zs, q, n, "127.0.0.1", tcp, a);
+		assert_true(a->handled);
+		assert_false(a->d.take);
+		assert_int_equal(a->r.rcode, PD_RCODE_FORMERR);
+		assert_int_equal(a->r.id, pd_get_u16(q));
+		assert_int_equal(a->r.an, 0);
+	}
+	pd_tsig_ctx_t ctx;
+	size_t sn = sign(&ctx, &keys[0], q, n);
+	ask(s, zs, q, sn, "10.1.1.1", true, a);
+	assert_false(a->d.take);
+	assert_int_equal(a->r.rcode, PD_RCODE_FORMERR);
+	size_t body;
+	assert_int_equal(pd_tsig_verify(&ctx, a->out, a->d.out_len, (uint64_t)time(NULL), &body),
+	                 0);
+	pd_tsig_ctx_clear(&ctx);
+	/* With its SOA the same query is the SOA alone over UDP, and taken over TCP. */
+	n = make_query(q, "example.com", PD_TYPE_IXFR, 0, 3);
+	ask(s, zs, q, n, "127.0.0.1", false, a);
+	assert_int_equal(a->r.rcode, PD_RCODE_NOERROR);
+	assert_int_equal(a->r.an, 1);
+	ask(s, zs, q, n, "127.0.0.1", true, a);
+	assert_true(a->d.take);
+	free(a);
+	pd_zoneset_free(zs);
+	pd_xfr_serve_free(s);
+}
+
+/*
+ * A zone published again under the same serial with other records (its file edited, the
+ * serial left): the journal's diffs no longer lead to what is served, so it is cleared
+ * and an IXFR from the old serial gets the AXFR form (the records served), not the diff
+ * to a version that is gone; once the serial moves, IXFR works again from there.
+ */
+static void same_serial_clears_the_journal(void **state)
+{
+	(void)state;
+	pd_xfr_serve_t *s = serve_new();
+	pd_zoneset_t *zs = set_of(zone_v(1, 0)), *next = NULL;
+	pd_zone_t *v[] = {zone_v(2, 1), zone_v(2, 3), zone_v(3, 3)};
+	uint8_t q[600];
+	uint32_t serials[16];
+	int ns, nrec;
+	size_t n = make_query(q, "example.com", PD_TYPE_IXFR, 0, 1);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(pd_zoneset_replace(zs, &v[i], 1, &next), 0);
+		pd_xfr_serve_published(s, zs, next);
+		pd_zoneset_release(zs, next);
+		zs = next;
+		if (i == 0) { /* 1 -> 2 journaled: the incremental form */
+			transfer(s, zs, q, n, NULL, serials, &ns, &nrec);
+			assert_int_equal(ns, 4);
+		}
+		if (i == 1) { /* 2 again, 2 more records: from 1, the whole zone */
+			transfer(s, zs, q, n, NULL, serials, &ns, &nrec);
+			assert_int_equal(ns, 2);
+			assert_int_equal(nrec, 2 + 3 + 3);
+		}
+	}
+	/* 2 -> 3 journaled since: from 2, the incremental form; from 1 still the AXFR one. */
+	n = make_query(q, "example.com", PD_TYPE_IXFR, 0, 2);
+	transfer(s, zs, q, n, NULL, serials, &ns, &nrec);
+	assert_int_equal(ns, 4);
+	n = make_query(q, "example.com", PD_TYPE_IXFR, 0, 1);
+	transfer(s, zs, q, n, NULL, serials, &ns, &nrec);
+	assert_int_equal(ns, 2);
+	pd_xfr_serve_free(s);
+	pd_zoneset_free(zs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -483,6 +568,8 @@ int main(void)
 	    cmocka_unit_test(transfers_are_refused_answered_or_taken),
 	    cmocka_unit_test(axfr_and_ixfr_out),
 	    cmocka_unit_test(stalled_readers_time_out_within_the_limit),
+	    cmocka_unit_test(ixfr_without_soa_is_formerr),
+	    cmocka_unit_test(same_serial_clears_the_journal),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

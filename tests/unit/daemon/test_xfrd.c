@@ -158,11 +158,45 @@ static void starts_from_kept_copies(void **state)
 	pd_zoneset_free(next);
 }
 
+/*
+ * zone-status of a secondary with 40 IPv6 primaries: their list (some 1,800 characters)
+ * is longer than the line's 512-byte buffer for it. It used to be written past that
+ * buffer (ASan: stack-buffer-overflow); now as many as fit are listed and the line goes
+ * on, whole.
+ */
+static void status_many_primaries(void **state)
+{
+	static pd_xfr_remote_t many[40];
+	for (int i = 0; i < 40; i++) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&many[i].addr;
+		memset(&many[i], 0, sizeof(many[i]));
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(53000);
+		char a[64];
+		snprintf(a, sizeof(a), "2001:db8:aaaa:bbbb:cccc:dddd:eeee:%x", 0xff00 + i);
+		assert_int_equal(inet_pton(AF_INET6, a, &sin6->sin6_addr), 1);
+		many[i].addr_len = sizeof(*sin6);
+	}
+	sec.primaries = many;
+	sec.nprimaries = 40;
+	char buf[8192];
+	pd_xfrd_t *x = make(NULL);
+	assert_int_equal(pd_xfrd_command(x, "zone-status", "sec.test", buf, sizeof(buf)), 0);
+	assert_non_null(strstr(buf, "zone sec.test: secondary, serial 0, primaries "
+	                            "[2001:db8:aaaa:bbbb:cccc:dddd:eeee:ff00]:53000 "));
+	assert_non_null(strstr(buf, "last refresh never"));
+	assert_non_null(strstr(buf, "expires no copy yet"));
+	assert_int_equal(pd_xfrd_command(x, "zone-status", NULL, buf, sizeof(buf)), 0);
+	assert_non_null(strstr(buf, "expires no copy yet"));
+	pd_xfrd_free(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup(commands, setup),
 	    cmocka_unit_test_setup(starts_from_kept_copies, setup),
+	    cmocka_unit_test_setup(status_many_primaries, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

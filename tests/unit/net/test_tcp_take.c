@@ -91,6 +91,7 @@ static void take(void *arg, int worker, const void *data, const pd_engine_conn_t
 typedef struct fixture {
 	pd_engine_t *e;
 	pd_tcp_stats_t stats;
+	pd_engine_stats_t net; /* the TCP thread's traffic */
 	uint16_t port;
 } fixture_t;
 
@@ -112,6 +113,7 @@ static fixture_t *start(bool with_take)
 	                                .max_per_client = 16}};
 	assert_int_equal(pd_engine_new(&f->e, &cfg, err, sizeof(err)), 0);
 	pd_engine_set_tcp_stats(f->e, 0, &f->stats);
+	pd_engine_set_stats(f->e, 1, &f->net); /* after the one UDP worker */
 	if (with_take)
 		pd_engine_set_take(f->e, take, NULL);
 	assert_int_equal(pd_engine_start(f->e, handle, NULL, &published), 0);
@@ -343,12 +345,37 @@ static void without_a_taker_it_closes(void **state)
 	stop(f);
 }
 
+/*
+ * The taken message is answered, by the transfer that takes it: the TCP thread's
+ * traffic counts it a query and a response, not a drop (each AXFR and IXFR served over
+ * TCP used to show in the dropped counter, as if the query had gone unanswered).
+ */
+static void a_taken_message_is_not_a_drop(void **state)
+{
+	(void)state;
+	fixture_t *f = start(true);
+	int fd = dial(f, 0);
+	uint8_t q[64];
+	size_t len = frame(q, 0x01, 0x01);
+	len += frame(q + len, TAKE_ID, 0x02);
+	write_all(fd, q, len);
+	wait_taken(); /* counted before the take function is called */
+	assert_int_equal(pd_counter_get(&f->net.queries), 2);
+	assert_int_equal(pd_counter_get(&f->net.responses), 2);
+	assert_int_equal(pd_counter_get(&f->net.dropped), 0);
+	assert_int_equal(pd_counter_get(&f->net.bytes_in), 36);
+	close(tk.fd);
+	close(fd);
+	stop(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(a_taken_connection_leaves_open),
 	    cmocka_unit_test(owed_answers_are_handed_over),
 	    cmocka_unit_test(without_a_taker_it_closes),
+	    cmocka_unit_test(a_taken_message_is_not_a_drop),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	free(tk.unread);

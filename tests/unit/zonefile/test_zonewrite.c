@@ -316,13 +316,44 @@ static void replaces_atomically(void **state)
 	pd_zone_free(a);
 }
 
+/*
+ * Each write has a temporary file of its own: during an upgrade two pindnsd may write the
+ * same kept copy at once, and one's temporary file (here ow.zone.tmp, planted as if the
+ * other were half-way through it) must be neither truncated nor renamed into place by
+ * the other, as it was when every write used PATH.tmp. The copy is still 0644 (a file
+ * of mkostemp() is 0600), as readable as before.
+ */
+static void own_temporary_file(void **state)
+{
+	char out[300], other[310], err[1024], buf[64] = "";
+	snprintf(out, sizeof(out), "%s/ow.zone", tu_dir());
+	pd_zone_t *a = load(tu_put("ow-src.zone", "$ORIGIN k.test.\n@ SOA ns hm 1 2 3 4 5\n"
+	                                          "@ NS ns\nns A 192.0.2.1\n"),
+	                    "k.test");
+	snprintf(other, sizeof(other), "%s.tmp", out);
+	tu_put("ow.zone.tmp", "the other writer's, half-way\n");
+	assert_int_equal(pd_zone_write(a, out, err, sizeof(err)), 0);
+	FILE *f = fopen(other, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_string_equal(buf, "the other writer's, half-way\n");
+	pd_zone_t *b = load(out, "k.test");
+	assert_int_equal(b->record_count, 3);
+	pd_zone_free(b);
+	struct stat st;
+	assert_int_equal(stat(out, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0644);
+	unlink(other);
+	pd_zone_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(writes_every_type),
-	    cmocka_unit_test(writes_nsec_signed),
-	    cmocka_unit_test(writes_nsec3_signed),
-	    cmocka_unit_test(replaces_atomically),
+	    cmocka_unit_test(writes_every_type),   cmocka_unit_test(writes_nsec_signed),
+	    cmocka_unit_test(writes_nsec3_signed), cmocka_unit_test(replaces_atomically),
+	    cmocka_unit_test(own_temporary_file),
 	};
 	return cmocka_run_group_tests(tests, tu_dir_setup, tu_dir_teardown);
 }
