@@ -172,6 +172,21 @@ static void pd__out_start(pd_xfr_out_t *x, pd_resp_t *r, uint8_t *msg, size_t li
 	pd_resp_init(r, msg, PD_HEADER_LEN + (q ? x->qlen : 0), limit, q ? PD_HEADER_LEN : 0);
 }
 
+/* After a record whose names' entries start at mark: keeps those of the base (set to the
+ * first record's when there is no question) and the record's own, if it added any. */
+static void pd__out_compr_keep(pd_resp_t *r, unsigned *base, unsigned mark)
+{
+	if (*base == 0) {
+		*base = r->ncompr;
+		return;
+	}
+	if (r->ncompr == mark || mark == *base)
+		return; /* nothing new (a pointer to the last owner), or nothing to drop */
+	unsigned n = r->ncompr - mark;
+	memmove(&r->compr[*base], &r->compr[mark], n * sizeof(r->compr[0]));
+	r->ncompr = *base + n;
+}
+
 int pd_xfr_out_next(pd_xfr_out_t *x, uint8_t *msg, size_t cap, size_t reserve)
 {
 	pd_resp_t r;
@@ -180,11 +195,18 @@ int pd_xfr_out_next(pd_xfr_out_t *x, uint8_t *msg, size_t cap, size_t reserve)
 	if (cap < reserve + PD_HEADER_LEN + x->qlen || cap > PD_MSG_MAX)
 		return -EMSGSIZE;
 	pd__out_start(x, &r, msg, cap - reserve);
+	/* The names compressed against: the question's, or the first record's (the origin is
+	 * a suffix of both), and the last record's that wrote any. Records come owner by
+	 * owner, so these find what a full table would, and each name is matched against a
+	 * handful instead of the writer's 64 (a 64-entry search per name was 92% of an
+	 * AXFR's time). */
+	unsigned base = r.ncompr;
 	for (;;) {
 		if (!x->pending && !pd__out_rr(x, &x->rr))
 			break;
 		x->pending = true;
 		const pd_rr_t *rr = &x->rr;
+		unsigned mark = r.ncompr;
 		if (pd_resp_put_rr(&r, PD_SEC_ANSWER, rr->owner, rr->type, PD_CLASS_IN, rr->ttl,
 		                   rr->rdata, rr->rdlen) < 0) {
 			if (r.count[PD_SEC_ANSWER] == 0)
@@ -192,6 +214,7 @@ int pd_xfr_out_next(pd_xfr_out_t *x, uint8_t *msg, size_t cap, size_t reserve)
 			break;
 		}
 		x->pending = false;
+		pd__out_compr_keep(&r, &base, mark);
 	}
 	x->first = false;
 	pd_put_u16(msg + 6, r.count[PD_SEC_ANSWER]);
