@@ -443,7 +443,12 @@ static int pd__publish(pd_xfrd_t *x, pd__sec_t *s, pd_zone_t *z)
 	return ret;
 }
 
-/* A transfer's new version: kept in state-dir, then served. */
+/*
+ * A transfer's new version: served, then kept in state-dir. Writing it (ldns formats each
+ * record and reads it back) takes four times as long as the transfer, so the zone is not
+ * made to wait for it; only this thread replaces s->cur, so z stays alive meanwhile. A
+ * crash in between restarts from the copy before, which the first refresh brings up.
+ */
 static int pd__install(pd_xfrd_t *x, pd__sec_t *s, pd_zone_t *z, bool was_ixfr,
                        const pd_xfr_remote_t *r, int64_t started_ms)
 {
@@ -453,10 +458,6 @@ static int pd__install(pd_xfrd_t *x, pd__sec_t *s, pd_zone_t *z, bool was_ixfr,
 	z->from = PD_ZONE_FROM_XFR;
 	z->xfr = s->conf;
 	z->loaded_unix = pd__unix_now();
-	if (pd_zone_state_path(path, sizeof(path), x->state_dir, s->conf->wire) < 0 ||
-	    pd_zone_write(z, path, err, sizeof(err)) < 0)
-		pd_log(PD_LOG_ERR, "zone %s: copy not kept (a restart transfers it again): %s",
-		       s->name, err);
 	pd__xfrd_addr_str((const struct sockaddr *)&r->addr, addr, sizeof(addr));
 	size_t records = z->record_count;
 	uint32_t serial = z->serial;
@@ -472,6 +473,10 @@ static int pd__install(pd_xfrd_t *x, pd__sec_t *s, pd_zone_t *z, bool was_ixfr,
 		pd_log(PD_LOG_INFO, "zone %s: %s from %s: serial %u, %zu records, %lld ms", s->name,
 		       was_ixfr ? "IXFR" : "AXFR", addr, serial, records,
 		       (long long)(pd__xfrd_now_ms() - started_ms));
+	if (pd_zone_state_path(path, sizeof(path), x->state_dir, s->conf->wire) < 0 ||
+	    pd_zone_write(z, path, err, sizeof(err)) < 0)
+		pd_log(PD_LOG_ERR, "zone %s: copy not kept (a restart transfers it again): %s",
+		       s->name, err);
 	return 0;
 }
 
