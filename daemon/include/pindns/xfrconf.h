@@ -61,7 +61,7 @@ typedef struct pd_xfr_notify {
 	pd_xfr_remote_t target;
 } pd_xfr_notify_t;
 
-#define PD_XFR_DEFAULT_MAX_SIZE (1ull << 30) /* bytes of records one transfer may bring */
+#define PD_XFR_DEFAULT_MAX_SIZE (1ull << 30) /* bytes one transfer in may bring, messages whole */
 #define PD_XFR_DEFAULT_JOURNAL (4u << 20)    /* bytes of IXFR history kept per zone */
 #define PD_XFR_DEFAULT_TIMEOUT_MS 10000      /* a transfer that stalls this long fails */
 #define PD_XFR_DEFAULT_STATE_DIR "/var/lib/pindns/state"
