@@ -33,6 +33,10 @@
 typedef struct pd__journal {
 	uint8_t origin[PD_NAME_MAX];
 	pd_journal_t *j;
+	/* The zone changed once without its serial moving: a secondary at this serial may
+	 * hold either version, so no IXFR may start from it (RFC 1995 has no way to tell). */
+	bool tainted;
+	uint32_t tainted_serial;
 } pd__journal_t;
 
 typedef struct pd__xfer pd__xfer_t;
@@ -710,22 +714,23 @@ fail:
 /* ---- journals ---- */
 
 /* origin's journal, made when missing; NULL when out of memory. Called with the lock. */
-static pd_journal_t *pd__journal(pd_xfr_serve_t *s, const uint8_t *origin)
+static pd__journal_t *pd__journal(pd_xfr_serve_t *s, const uint8_t *origin)
 {
 	for (size_t i = 0; i < s->njournals; i++)
 		if (pd_name_equal(s->journals[i].origin, origin))
-			return s->journals[i].j;
+			return &s->journals[i];
 	pd__journal_t *more = realloc(s->journals, (s->njournals + 1) * sizeof(*more));
 	if (!more)
 		return NULL;
 	s->journals = more;
 	pd__journal_t *e = &s->journals[s->njournals];
+	memset(e, 0, sizeof(*e));
 	e->j = pd_journal_new(s->conf->journal_size);
 	if (!e->j)
 		return NULL;
 	memcpy(e->origin, origin, pd_name_len(origin));
 	s->njournals++;
-	return e->j;
+	return e;
 }
 
 /* Journals the change of one zone from old to new, when its serial moved. */
@@ -733,30 +738,42 @@ static void pd__journal_change(pd_xfr_serve_t *s, const pd_zone_t *old, const pd
 {
 	if (!old || old == new || !pd__provided(s->conf, new->origin))
 		return;
+	char origin[PD_NAME_TXT_MAX];
+	pd_name_to_str(origin, sizeof(origin), new->origin);
 	if (old->serial == new->serial) {
 		/* Another version under the same serial (a file edited without its serial
-		 * moving): the history no longer leads to what is served, so IXFR falls back to
-		 * AXFR until the serial moves. */
+		 * moving): secondaries are not told, and whoever holds that serial gets AXFR,
+		 * not IXFR, once it moves (BIND and Knot warn of it too). */
+		pd_log(PD_LOG_WARN,
+		       "%s: its data changed but its SOA serial (%u) did not: secondaries get the "
+		       "change only once the serial moves, then by AXFR",
+		       origin, new->serial);
 		pthread_mutex_lock(&s->lock);
-		for (size_t i = 0; i < s->njournals; i++)
-			if (pd_name_equal(s->journals[i].origin, new->origin))
-				pd_journal_clear(s->journals[i].j);
+		pd__journal_t *e = pd__journal(s, new->origin);
+		if (e) {
+			pd_journal_clear(e->j);
+			e->tainted = true;
+			e->tainted_serial = new->serial;
+		}
 		pthread_mutex_unlock(&s->lock);
 		return;
 	}
 	if (new->expired || old->expired)
 		return;
 	pd_diff_t *d = NULL;
-	char origin[PD_NAME_TXT_MAX];
-	pd_name_to_str(origin, sizeof(origin), new->origin);
 	if (pd_diff_new(old, new, &d) < 0) {
 		pd_log(PD_LOG_WARN, "%s: no IXFR from serial %u (out of memory): AXFR it is",
 		       origin, old->serial);
 		return;
 	}
 	pthread_mutex_lock(&s->lock);
-	pd_journal_t *j = pd__journal(s, new->origin);
-	if (!j || pd_journal_add(j, d) < 0)
+	pd__journal_t *e = pd__journal(s, new->origin);
+	bool tainted = e && e->tainted && e->tainted_serial == old->serial;
+	if (e)
+		e->tainted = false;
+	if (tainted)
+		pd_journal_clear(e->j); /* from the serial that meant two versions: AXFR only */
+	else if (!e || pd_journal_add(e->j, d) < 0)
 		pd_log(PD_LOG_WARN, "%s: no IXFR from serial %u (out of memory): AXFR it is",
 		       origin, old->serial);
 	pthread_mutex_unlock(&s->lock);
