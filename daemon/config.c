@@ -554,18 +554,25 @@ static char *pd__trim(char *s)
 	return s;
 }
 
-/* Cuts a '#' comment off line, unless the '#' is inside quotes. */
-static void pd__cut_comment(char *line)
+/*
+ * Cuts a '#' comment off line, unless the '#' is inside quotes. A '#' right after other
+ * text (127.0.0.1#5300, as dig writes a port) would cut a value short without a word:
+ * -EINVAL for it instead.
+ */
+static int pd__cut_comment(char *line)
 {
 	bool quoted = false;
 	for (char *p = line; *p; p++) {
 		if (*p == '"')
 			quoted = !quoted;
 		else if (*p == '#' && !quoted) {
+			if (p > line && !isspace((unsigned char)p[-1]))
+				return -EINVAL;
 			*p = '\0';
-			return;
+			return 0;
 		}
 	}
+	return 0;
 }
 
 /* Splits "key: value", "key value" or "key : value" in place. -EINVAL, s untouched, when
@@ -615,7 +622,12 @@ static int pd__relative(const char *key, const char *value, const char *dir, cha
 static int pd__config_line(pd_config_t *cfg, char *line, const char *dir, char *msg, size_t cap)
 {
 	char *value, *joined;
-	pd__cut_comment(line);
+	if (pd__cut_comment(line) < 0) {
+		snprintf(msg, cap,
+		         "a '#' starts a comment only at the start of a line or after a space; "
+		         "write a port as ADDR:PORT or [ADDR]:PORT, or quote a value holding '#'");
+		return -EINVAL;
+	}
 	char *key = pd__trim(line);
 	if (!*key)
 		return 0;

@@ -105,6 +105,10 @@ static void file_errors_name_file_and_line(void **state)
 	expect_load_error("\n\nthreads: many\n",
 	                  "3: threads must be a number from 1 to 1024, not 'many'");
 	expect_load_error("threads: 0\n", "1: threads must be a number from 1 to 1024, not '0'");
+	/* dig's ADDR#PORT would be cut to ADDR (port 53) by the comment: refused instead. */
+	expect_load_error("listen: 127.0.0.1#5300\n",
+	                  "1: a '#' starts a comment only at the start of a line or after a space; "
+	                  "write a port as ADDR:PORT or [ADDR]:PORT, or quote a value holding '#'");
 	expect_load_error("listen: 1.2.3.4:99999\n",
 	                  "1: bad listen address '1.2.3.4:99999' (want ADDR:PORT, e.g. "
 	                  "127.0.0.1:5300 or [::1]:5300)");
