@@ -165,7 +165,28 @@ int pd_transfers_command(void *arg, const char *cmd, const char *zone, char *buf
 		         "notify entries): every zone is loaded from its file");
 		return -ENOENT;
 	}
-	return pd_xfrd_command(t->xfrd, cmd, zone, buf, cap);
+	uint8_t wire[PD_NAME_MAX];
+	const pd_zone_t *z = NULL;
+	if (zone && pd_name_from_str(wire, zone) > 0) {
+		pd_name_lower(wire, wire);
+		z = pd_zoneset_get(*t->zones, wire); /* the main thread's own: no lock */
+	}
+	/* zone-notify sends the SOA of the version served, which only this thread has for a
+	 * zone served from its file. */
+	if (zone && !strcmp(cmd, "zone-notify")) {
+		if (z)
+			return pd_xfrd_notify_now(t->xfrd, z, zone, buf, cap);
+		snprintf(buf, cap, "no zone %s is served here (yet): nothing to notify of", zone);
+		return -ENOENT;
+	}
+	int ret = pd_xfrd_command(t->xfrd, cmd, zone, buf, cap);
+	bool refresh = !strcmp(cmd, "zone-refresh") || !strcmp(cmd, "zone-retransfer");
+	if (ret < 0 && z && refresh && z->from == PD_ZONE_FROM_FILE)
+		snprintf(buf, cap,
+		         "zone %s is served from its file here, not a secondary: nothing to "
+		         "refresh (pindnsctl reload %s reads its file)",
+		         zone, zone);
+	return ret;
 }
 
 void pd_transfers_free(pd_transfers_t *t)

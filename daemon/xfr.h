@@ -77,6 +77,13 @@ void pd_xfrd_published(pd_xfrd_t *x, const pd_zoneset_t *old, const pd_zoneset_t
  */
 int pd_xfrd_command(pd_xfrd_t *x, const char *cmd, const char *zone, char *buf, size_t cap);
 
+/**
+ * zone-notify for z, a zone of the set being served (on the main thread): NOTIFY with its
+ * SOA queued to its "notify:" targets. zone is its name as asked, for the reply in buf.
+ * Returns 0, or -EINVAL when no target covers it.
+ */
+int pd_xfrd_notify_now(pd_xfrd_t *x, const pd_zone_t *z, const char *zone, char *buf, size_t cap);
+
 /** Stops its thread (transfers in progress are abandoned) and frees it. */
 void pd_xfrd_free(pd_xfrd_t *x);
 

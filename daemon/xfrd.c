@@ -1242,13 +1242,30 @@ int pd_xfrd_command(pd_xfrd_t *x, const char *cmd, const char *zone, char *buf, 
 	}
 	pthread_mutex_unlock(&x->lock);
 	if (ret == -ENOENT)
-		snprintf(buf, cap, "zone %s: not a secondary here, nor notified by us", zone);
+		snprintf(buf, cap, "no secondary, catalog member or notified zone %s here", zone);
 	else if (ret == -EINVAL && !buf[0])
 		snprintf(buf, cap, "zone %s: not a secondary here (a primary: nothing to refresh)",
 		         zone);
 	else if (ret == 0)
 		pd__wake(x);
 	return ret;
+}
+
+int pd_xfrd_notify_now(pd_xfrd_t *x, const pd_zone_t *z, const char *zone, char *buf, size_t cap)
+{
+	pd_rr_t soa;
+	pd_zone_soa(z, &soa);
+	pthread_mutex_lock(&x->lock);
+	size_t n = pd__notify_zone(x, z->origin, z->serial, soa.rdlen ? &soa : NULL);
+	pthread_mutex_unlock(&x->lock);
+	if (!n) {
+		snprintf(buf, cap, "zone %s: no notify: target covers it", zone);
+		return -EINVAL;
+	}
+	snprintf(buf, cap, "zone %s: NOTIFY serial %u queued to %zu target(s)\n", zone, z->serial,
+	         n);
+	pd__wake(x);
+	return 0;
 }
 
 void pd_xfrd_free(pd_xfrd_t *x)

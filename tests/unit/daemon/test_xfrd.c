@@ -115,6 +115,26 @@ static pd_zone_t *zone(const char *origin, uint32_t serial, uint8_t from)
 	return z;
 }
 
+/* zone-notify of a zone served here (pd_xfrd_notify_now, with the version the main
+ * thread serves) sends its SOA: its serial, not 0 (Knot logged "serial none"). */
+static void notify_now_carries_the_serial(void **state)
+{
+	(void)state;
+	char buf[4096];
+	pd_xfrd_t *x = make(NULL);
+	pd_zone_t *z = zone("prim.test", 42, PD_ZONE_FROM_FILE);
+	assert_int_equal(pd_xfrd_notify_now(x, z, "prim.test", buf, sizeof(buf)), 0);
+	assert_non_null(strstr(buf, "NOTIFY serial 42 queued to 1 target(s)"));
+	assert_int_equal(pd_xfrd_command(x, "zone-status", "prim.test", buf, sizeof(buf)), 0);
+	assert_non_null(strstr(buf, "zone prim.test: NOTIFY serial 42 to 127.0.0.1:5301"));
+	pd_zone_free(z);
+	z = zone("other.test", 7, PD_ZONE_FROM_FILE); /* no notify: target covers it */
+	assert_int_equal(pd_xfrd_notify_now(x, z, "other.test", buf, sizeof(buf)), -EINVAL);
+	assert_non_null(strstr(buf, "no notify: target"));
+	pd_zone_free(z);
+	pd_xfrd_free(x);
+}
+
 /* A kept copy in the first set is the secondary's, with its serial and timers. */
 static void starts_from_kept_copies(void **state)
 {
@@ -195,6 +215,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup(commands, setup),
+	    cmocka_unit_test_setup(notify_now_carries_the_serial, setup),
 	    cmocka_unit_test_setup(starts_from_kept_copies, setup),
 	    cmocka_unit_test_setup(status_many_primaries, setup),
 	};
