@@ -284,7 +284,7 @@ typedef struct pd__daemon {
 	int sig_fd;
 	pd__reloader_t reloader;
 	pd_control_t control;
-	pd_transfers_t xfr; /* zone transfers in and out, when configured */
+	pd_transfers_t xfr;   /* zone transfers in and out, when configured */
 	pd_upgrade_t upgrade; /* what a successor is started as; the upgrade under way */
 } pd__daemon_t;
 
